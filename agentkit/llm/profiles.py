@@ -1,0 +1,177 @@
+"""Provider profiles: what differs between OpenAI-compatible endpoints.
+
+One client speaks the chat-completions protocol; a profile says what differs: base URL,
+API-key variable, the name of the reasoning field, the tool-call id style, sampling
+limits, ``tool_choice`` support, the context window and prices.
+
+Prices are US dollars per million tokens as published by each provider when this file was
+written (November 2025 lists); they change, so pass ``prices=`` to override them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ToolCallIdStyle = Literal["provider", "kimi"]
+"""``provider``: keep the ids the endpoint returns (Moonshot returns ``search:0``).
+``kimi``: rewrite ids to ``functions.NAME:IDX``, which self-hosted K2 engines expect."""
+
+
+class Prices(BaseModel):
+    """USD per million tokens."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_miss: float = 0.0
+    input_hit: float = 0.0
+    output: float = 0.0
+
+    def cost(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
+        cached = min(cached_tokens, prompt_tokens)
+        return (
+            (prompt_tokens - cached) * self.input_miss
+            + cached * self.input_hit
+            + completion_tokens * self.output
+        ) / 1_000_000
+
+
+class ProviderProfile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    base_url: str | None
+    api_key_env: str | None
+    api_key_required: bool = True
+    default_model: str = "kimi-k2-thinking"
+    model_aliases: dict[str, str] = Field(default_factory=dict)
+    reasoning_field: str | None = "reasoning_content"
+    """Field name under which reasoning is sent back on assistant tool-call turns
+    (``None``: the endpoint does not accept reasoning in history)."""
+    tool_call_id_style: ToolCallIdStyle = "provider"
+    temperature_range: tuple[float, float] = (0.0, 1.0)
+    default_temperature: float | None = 1.0
+    default_max_tokens: int = 32_768
+    supports_tool_choice_required: bool = False
+    supports_tool_choice_none: bool = True
+    supports_stream_usage: bool = True
+    context_window: int = 262_144
+    prices: dict[str, Prices] = Field(default_factory=dict)
+    """Per model name (after aliasing); key ``"*"`` is the fallback."""
+
+    def resolve_model(self, model: str | None) -> str:
+        name = model or self.default_model
+        return self.model_aliases.get(name, name)
+
+    def prices_for(self, model: str) -> Prices:
+        return self.prices.get(model) or self.prices.get("*") or Prices()
+
+
+_K2_THINKING = Prices(input_miss=0.60, input_hit=0.15, output=2.50)
+
+PROFILES: dict[str, ProviderProfile] = {
+    p.name: p
+    for p in [
+        ProviderProfile(
+            name="moonshot",
+            base_url="https://api.moonshot.ai/v1",
+            api_key_env="MOONSHOT_API_KEY",
+            prices={
+                "kimi-k2-thinking": _K2_THINKING,
+                "kimi-k2-thinking-turbo": Prices(input_miss=1.15, input_hit=0.15, output=8.00),
+                "kimi-k2-0905-preview": _K2_THINKING,
+                "*": _K2_THINKING,
+            },
+        ),
+        ProviderProfile(
+            name="openrouter",
+            base_url="https://openrouter.ai/api/v1",
+            api_key_env="OPENROUTER_API_KEY",
+            model_aliases={"kimi-k2-thinking": "moonshotai/kimi-k2-thinking"},
+            reasoning_field="reasoning",
+            prices={"moonshotai/kimi-k2-thinking": _K2_THINKING},
+        ),
+        ProviderProfile(
+            name="together",
+            base_url="https://api.together.xyz/v1",
+            api_key_env="TOGETHER_API_KEY",
+            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
+            reasoning_field="reasoning",
+            prices={"moonshotai/Kimi-K2-Thinking": Prices(input_miss=1.20, input_hit=1.20, output=4.00)},
+        ),
+        ProviderProfile(
+            name="chutes",
+            base_url="https://llm.chutes.ai/v1",
+            api_key_env="CHUTES_API_KEY",
+            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
+            reasoning_field="reasoning_content",
+            prices={"moonshotai/Kimi-K2-Thinking": Prices(input_miss=0.45, input_hit=0.45, output=1.75)},
+        ),
+        ProviderProfile(
+            name="cometapi",
+            base_url="https://api.cometapi.com/v1",
+            api_key_env="COMETAPI_KEY",
+            prices={"kimi-k2-thinking": Prices(input_miss=0.48, input_hit=0.12, output=2.00)},
+        ),
+        ProviderProfile(
+            name="openai",
+            base_url="https://api.openai.com/v1",
+            api_key_env="OPENAI_API_KEY",
+            default_model="gpt-5",
+            reasoning_field=None,
+            temperature_range=(0.0, 2.0),
+            default_temperature=None,
+            supports_tool_choice_required=True,
+            context_window=400_000,
+            prices={
+                "gpt-5": Prices(input_miss=1.25, input_hit=0.125, output=10.00),
+                "gpt-5-mini": Prices(input_miss=0.25, input_hit=0.025, output=2.00),
+                "gpt-4.1": Prices(input_miss=2.00, input_hit=0.50, output=8.00),
+            },
+        ),
+        ProviderProfile(
+            name="vllm",
+            base_url="http://localhost:8000/v1",
+            api_key_env="VLLM_API_KEY",
+            api_key_required=False,
+            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
+            reasoning_field="reasoning",
+            tool_call_id_style="kimi",
+            supports_tool_choice_required=True,
+        ),
+        ProviderProfile(
+            name="sglang",
+            base_url="http://localhost:30000/v1",
+            api_key_env="SGLANG_API_KEY",
+            api_key_required=False,
+            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
+            reasoning_field="reasoning_content",
+            tool_call_id_style="kimi",
+        ),
+        ProviderProfile(
+            name="ollama",
+            base_url="http://localhost:11434/v1",
+            api_key_env=None,
+            api_key_required=False,
+            model_aliases={"kimi-k2-thinking": "kimi-k2-thinking:cloud"},
+            reasoning_field="reasoning",
+            supports_stream_usage=True,
+        ),
+        ProviderProfile(
+            name="custom",
+            base_url=None,
+            api_key_env=None,
+            api_key_required=False,
+        ),
+    ]
+}
+
+
+def get_profile(name: str) -> ProviderProfile:
+    """Return the named profile; raises ``KeyError`` listing the known names."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise KeyError(f"unknown provider {name!r}; known providers: {known}") from None

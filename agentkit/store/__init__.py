@@ -1,0 +1,43 @@
+"""Durable trace storage."""
+
+from agentkit.store.base import RunNotFound, Store, blob_key
+from agentkit.store.events import (
+    AssistantMessage,
+    BudgetDecision,
+    ErrorEvent,
+    NoteAdded,
+    PlanUpdated,
+    RunFinished,
+    RunInfo,
+    RunStarted,
+    RunStatus,
+    Source,
+    StatusChanged,
+    StoredEvent,
+    ToolResultEvent,
+    TraceEvent,
+    UserMessage,
+)
+from agentkit.store.memory import MemoryStore
+
+__all__ = [
+    "AssistantMessage",
+    "BudgetDecision",
+    "ErrorEvent",
+    "MemoryStore",
+    "NoteAdded",
+    "PlanUpdated",
+    "RunFinished",
+    "RunInfo",
+    "RunNotFound",
+    "RunStarted",
+    "RunStatus",
+    "Source",
+    "StatusChanged",
+    "Store",
+    "StoredEvent",
+    "ToolResultEvent",
+    "TraceEvent",
+    "UserMessage",
+    "blob_key",
+]

@@ -1,0 +1,97 @@
+"""The Store interface: every backend passes ``agentkit.store.conformance``."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from agentkit.store.events import RunInfo, RunStatus, Source, StoredEvent, TraceEvent
+
+
+def blob_key(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class RunNotFound(KeyError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"no run with id {self.run_id!r}"
+
+
+class Store(abc.ABC):
+    """Append-only run logs plus content-addressed blobs and a source registry.
+
+    ``append`` returns only once the event is durable (per the backend's guarantee);
+    events of one run are totally ordered by ``seq`` starting at 1.
+    """
+
+    # runs
+    @abc.abstractmethod
+    async def create_run(self, run: RunInfo) -> None: ...
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> RunInfo:
+        """Raises :class:`RunNotFound`."""
+
+    @abc.abstractmethod
+    async def list_runs(self, *, parent_id: str | None = None, limit: int = 100) -> list[RunInfo]:
+        """Newest first. ``parent_id=None`` lists top-level runs only."""
+
+    @abc.abstractmethod
+    async def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set fields of the run row (status, answer, steps, usage, cost_usd, ...)."""
+
+    async def set_status(self, run_id: str, status: RunStatus, *, stop_reason: str | None = None) -> None:
+        await self.update_run(run_id, status=status, stop_reason=stop_reason)
+
+    async def find_run(self, prefix: str) -> RunInfo:
+        """A run by id or unique id prefix (as typed on the command line)."""
+        try:
+            return await self.get_run(prefix)
+        except RunNotFound:
+            pass
+        matches = [r for r in await self.list_runs(limit=10_000) if r.id.startswith(prefix)]
+        if len(matches) == 1:
+            return matches[0]
+        raise RunNotFound(prefix)
+
+    # events
+    @abc.abstractmethod
+    async def append(self, run_id: str, event: TraceEvent) -> int:
+        """Append and commit; returns the event's ``seq``."""
+
+    async def append_many(self, run_id: str, events: Sequence[TraceEvent]) -> list[int]:
+        return [await self.append(run_id, e) for e in events]
+
+    @abc.abstractmethod
+    async def events(self, run_id: str, *, after: int = 0) -> list[StoredEvent]: ...
+
+    # blobs
+    @abc.abstractmethod
+    async def put_blob(self, data: bytes) -> str:
+        """Store once by content hash; returns the key."""
+
+    @abc.abstractmethod
+    async def get_blob(self, key: str) -> bytes | None: ...
+
+    # sources
+    @abc.abstractmethod
+    async def add_source(self, run_id: str, source: Source) -> None:
+        """Register (or replace) a source of a run by its id."""
+
+    @abc.abstractmethod
+    async def list_sources(self, run_id: str) -> list[Source]: ...
+
+    async def get_source(self, run_id: str, source_id: str) -> Source | None:
+        for s in await self.list_sources(run_id):
+            if s.id == source_id:
+                return s
+        return None
+
+    async def aclose(self) -> None:
+        """Release connections."""

@@ -1,0 +1,363 @@
+"""Typed tools: ``@tool`` turns an annotated function into a JSON-schema tool.
+
+Bad arguments, exceptions and timeouts become results the model can react to; they never
+crash the run.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_type_hints, overload
+
+import anyio
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from agentkit.llm.types import ToolCall
+
+if TYPE_CHECKING:
+    from agentkit.store.base import Store
+
+DEFAULT_MAX_RESULT_CHARS = 24_000
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class Attachment(BaseModel):
+    """A file produced by a tool (a PNG figure, a downloaded document)."""
+
+    path: str
+    mime_type: str
+    description: str = ""
+
+
+class ToolOutput(BaseModel):
+    """What a tool returns to the loop. Plain strings are wrapped into this."""
+
+    text: str
+    is_error: bool = False
+    attachments: list[Attachment] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    """Ids of sources (registered in the store) this result came from."""
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class ToolContext:
+    """Run-scoped facts a tool may ask for by annotating a parameter with this type."""
+
+    run_id: str
+    call_id: str
+    step: int
+    store: Store
+    workdir: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+    """The task's tool sections (``search``, ``fetch``, ``sandbox``), secrets removed."""
+    replay: bool = False
+    """True when a resumed run re-executes a call that had no committed result."""
+
+
+class Tool:
+    """A tool the model can call. Subclass and implement :meth:`invoke`, or use ``@tool``."""
+
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    timeout_s: float | None
+    max_result_chars: int
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        args_model: type[BaseModel],
+        *,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+    ) -> None:
+        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
+            raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        self.name = name
+        self.description = description
+        self.args_model = args_model
+        self.timeout_s = timeout_s
+        self.max_result_chars = max_result_chars
+        self._schema: dict[str, Any] | None = None
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI ``tools`` entry, computed once (stable bytes keep prompt caches hot)."""
+        if self._schema is None:
+            params = _clean_schema(self.args_model.model_json_schema())
+            self._schema = {
+                "type": "function",
+                "function": {"name": self.name, "description": self.description, "parameters": params},
+            }
+        return self._schema
+
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> Any:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    async def close_run(self, run_id: str) -> None:
+        """Release resources held for one run (a kernel, a cache)."""
+
+    async def aclose(self) -> None:
+        """Release resources held by the tool."""
+
+    def __repr__(self) -> str:
+        return f"<Tool {self.name}>"
+
+
+class FunctionTool(Tool):
+    """A tool backed by a plain (sync or async) function."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
+        max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+    ) -> None:
+        self.fn = fn
+        self._is_async = inspect.iscoroutinefunction(fn)
+        args_model, self._ctx_param = _args_model_for(fn)
+        doc = inspect.getdoc(fn) or ""
+        super().__init__(
+            name or fn.__name__,
+            description or (doc.strip().splitlines()[0] if doc.strip() else fn.__name__),
+            args_model,
+            timeout_s=timeout_s,
+            max_result_chars=max_result_chars,
+        )
+
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> Any:
+        kwargs = {name: getattr(args, name) for name in type(args).model_fields}
+        if self._ctx_param:
+            kwargs[self._ctx_param] = ctx
+        if self._is_async:
+            return await self.fn(**kwargs)
+        return await anyio.to_thread.run_sync(partial(self.fn, **kwargs), abandon_on_cancel=True)
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> FunctionTool: ...
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+) -> Callable[[Callable[..., Any]], FunctionTool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
+) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
+    """Turn an annotated function into a :class:`Tool`.
+
+    The first docstring line is the description; parameters come from the type hints, and
+    ``Args:`` lines of a Google-style docstring describe them. A parameter annotated
+    :class:`ToolContext` receives the run context and is hidden from the model.
+    """
+
+    def wrap(f: Callable[..., Any]) -> FunctionTool:
+        return FunctionTool(f, name=name, description=description, timeout_s=timeout_s,
+                            max_result_chars=max_result_chars)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+_ARG_LINE = re.compile(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$")
+
+
+def _param_docs(doc: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    in_args = False
+    for line in doc.splitlines():
+        if line.strip() in ("Args:", "Arguments:", "Parameters:"):
+            in_args = True
+            continue
+        if in_args:
+            m = _ARG_LINE.match(line)
+            if m:
+                out[m.group(1)] = m.group(2).strip()
+            elif line.strip() and not line.startswith(" "):
+                in_args = False
+    return out
+
+
+def _args_model_for(fn: Callable[..., Any]) -> tuple[type[BaseModel], str | None]:
+    sig = inspect.signature(fn)
+    hints = get_type_hints(fn)
+    docs = _param_docs(inspect.getdoc(fn) or "")
+    fields: dict[str, Any] = {}
+    ctx_param: str | None = None
+    for pname, param in sig.parameters.items():
+        annotation = hints.get(pname, Any)
+        if annotation is ToolContext:
+            ctx_param = pname
+            continue
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise TypeError(f"tool {fn.__name__}: *args/**kwargs are not supported")
+        default = ... if param.default is param.empty else param.default
+        fields[pname] = (annotation, Field(default, description=docs.get(pname)))
+    model = create_model(  # type: ignore[call-overload]
+        f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model, ctx_param
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's titles: they cost tokens and tell the model nothing."""
+    def clean(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: clean(v) for k, v in node.items() if k != "title" or not isinstance(v, str)}
+        if isinstance(node, list):
+            return [clean(v) for v in node]
+        return node
+
+    out: dict[str, Any] = clean(schema)
+    out.setdefault("properties", {})
+    return out
+
+
+def format_validation_error(tool_name: str, exc: ValidationError) -> str:
+    lines = [f"Invalid arguments for {tool_name}:"]
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(arguments)"
+        lines.append(f"- {loc}: {err['msg']}")
+    lines.append("Fix the arguments and call the tool again.")
+    return "\n".join(lines)
+
+
+def to_output(value: Any) -> ToolOutput:
+    if isinstance(value, ToolOutput):
+        return value
+    if isinstance(value, str):
+        return ToolOutput(text=value)
+    if value is None:
+        return ToolOutput(text="(no output)")
+    if isinstance(value, BaseModel):
+        return ToolOutput(text=value.model_dump_json())
+    try:
+        return ToolOutput(text=orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
+    except TypeError:
+        return ToolOutput(text=str(value))
+
+
+def cap_text(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 200]
+    return f"{head}\n…[truncated: {len(text) - len(head)} more characters not shown]"
+
+
+@dataclass
+class ToolResult:
+    call: ToolCall
+    output: ToolOutput
+    duration_s: float
+
+
+class ToolRegistry:
+    """The tools of one agent, by name."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for t in tools:
+            self.add(t)
+
+    def add(self, t: Tool | Callable[..., Any]) -> Tool:
+        if not isinstance(t, Tool):
+            t = FunctionTool(t)
+        if t.name in self._tools:
+            raise ValueError(f"duplicate tool name {t.name!r}")
+        self._tools[t.name] = t
+        return t
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Any:
+        return iter(self._tools.values())
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [t.schema for t in self._tools.values()]
+
+    async def execute(self, call: ToolCall, ctx: ToolContext) -> ToolResult:
+        """Run one call; every failure becomes an error result for the model."""
+        started = time.perf_counter()
+        output = await self._execute(call, ctx)
+        t = self._tools.get(call.name)
+        limit = t.max_result_chars if t else DEFAULT_MAX_RESULT_CHARS
+        if len(output.text) > limit:
+            output = output.model_copy(update={"text": cap_text(output.text, limit)})
+        return ToolResult(call=call, output=output, duration_s=time.perf_counter() - started)
+
+    async def _execute(self, call: ToolCall, ctx: ToolContext) -> ToolOutput:
+        t = self._tools.get(call.name)
+        if t is None:
+            known = ", ".join(self._tools) or "(none)"
+            return ToolOutput(text=f"Unknown tool {call.name!r}. Available tools: {known}.", is_error=True)
+        if call.parsed is None:
+            return ToolOutput(
+                text=f"Could not parse the arguments of {call.name}: {call.parse_error}. "
+                "Send the arguments as one valid JSON object and call the tool again.",
+                is_error=True,
+            )
+        try:
+            args = t.args_model.model_validate(call.parsed)
+        except ValidationError as exc:
+            return ToolOutput(text=format_validation_error(call.name, exc), is_error=True)
+        try:
+            if t.timeout_s is None:
+                value = await t.invoke(args, ctx)
+            else:
+                with anyio.fail_after(t.timeout_s):
+                    value = await t.invoke(args, ctx)
+        except TimeoutError:
+            return ToolOutput(text=f"{call.name} timed out after {t.timeout_s:g} s.", is_error=True)
+        except Exception as exc:
+            return ToolOutput(text=f"{call.name} failed: {type(exc).__name__}: {exc}", is_error=True)
+        return to_output(value)
+
+    async def execute_all(
+        self,
+        calls: Sequence[ToolCall],
+        make_ctx: Callable[[ToolCall], ToolContext],
+        on_result: Callable[[ToolResult], Awaitable[None]],
+    ) -> None:
+        """Run the calls of one turn concurrently; ``on_result`` sees each as it completes."""
+
+        async def one(call: ToolCall) -> None:
+            await on_result(await self.execute(call, make_ctx(call)))
+
+        async with anyio.create_task_group() as tg:
+            for call in calls:
+                tg.start_soon(one, call)
+
+    async def close_run(self, run_id: str) -> None:
+        for t in self._tools.values():
+            await t.close_run(run_id)
+
+    async def aclose(self) -> None:
+        for t in self._tools.values():
+            await t.aclose()
