@@ -66,6 +66,7 @@ class UserMessage(_Event):
     type: Literal["user"] = "user"
     text: str
     kind: str = "notice"
+    reason: str | None = None
 
 
 class BudgetDecision(_Event):

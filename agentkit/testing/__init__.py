@@ -1,0 +1,46 @@
+"""Test your agents offline: a scripted model and an OpenAI-compatible fake server.
+
+- :class:`ScriptedModel` answers in-process (no HTTP): ``Agent(llm=ScriptedModel([...]))``.
+- :class:`FakeProvider` is a real HTTP server on loopback that streams SSE like Moonshot,
+  validates histories like the real service and injects faults; point ``base_url`` at it.
+
+Scripts are lists of :class:`Turn` (with :func:`call` for tool calls) and faults
+(:class:`RateLimited`, :class:`ServerError`, :class:`HttpError`, :class:`DropStream`,
+:class:`TruncateStream`, :class:`Delay`), or a function ``(FakeRequest) -> Turn | Fault``.
+"""
+
+from agentkit.testing.fake_provider import FakeProvider
+from agentkit.testing.script import (
+    Delay,
+    DropStream,
+    FakeRequest,
+    FakeToolCall,
+    Fault,
+    HttpError,
+    RateLimited,
+    Responder,
+    ServerError,
+    TruncateStream,
+    Turn,
+    call,
+    count_tokens,
+)
+from agentkit.testing.scripted_model import ScriptedModel
+
+__all__ = [
+    "Delay",
+    "DropStream",
+    "FakeProvider",
+    "FakeRequest",
+    "FakeToolCall",
+    "Fault",
+    "HttpError",
+    "RateLimited",
+    "Responder",
+    "ScriptedModel",
+    "ServerError",
+    "TruncateStream",
+    "Turn",
+    "call",
+    "count_tokens",
+]

@@ -1,0 +1,146 @@
+"""The agent's state as a fold over its trace events (never pickled, always re-derivable)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentkit.llm.types import Message, ToolCall, Usage
+from agentkit.store.events import (
+    AssistantMessage,
+    BudgetDecision,
+    ErrorEvent,
+    NoteAdded,
+    PlanUpdated,
+    RunFinished,
+    RunStarted,
+    StatusChanged,
+    ToolResultEvent,
+    TraceEvent,
+    UserMessage,
+)
+
+PLAN_TOOL = "update_plan"
+NOTE_TOOL = "note"
+
+
+@dataclass
+class TurnRecord:
+    """An assistant turn with the results of its tool calls and the notices after it."""
+
+    event: AssistantMessage
+    results: dict[str, ToolResultEvent] = field(default_factory=dict)
+    notices: list[UserMessage] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[ToolCall]:
+        return [c for c in self.event.turn.tool_calls if c.id not in self.results]
+
+
+@dataclass
+class RunState:
+    run_id: str
+    task: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    plan: str | None = None
+    plan_event: PlanUpdated | None = None
+    notes: list[str] = field(default_factory=list)
+    head_notices: list[UserMessage] = field(default_factory=list)
+    records: list[TurnRecord] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    tool_calls: int = 0
+    finished: RunFinished | None = None
+    errors: list[ErrorEvent] = field(default_factory=list)
+    budget: list[BudgetDecision] = field(default_factory=list)
+    last_seq: int = 0
+
+    @property
+    def step(self) -> int:
+        """Model turns taken in the execution phase."""
+        return len(self.records)
+
+    @property
+    def pending_calls(self) -> list[ToolCall]:
+        return self.records[-1].pending if self.records else []
+
+    @property
+    def last_notice(self) -> UserMessage | None:
+        if self.records:
+            return self.records[-1].notices[-1] if self.records[-1].notices else None
+        return self.head_notices[-1] if self.head_notices else None
+
+    def apply(self, event: TraceEvent, seq: int = 0) -> None:
+        self.last_seq = max(self.last_seq, seq)
+        if isinstance(event, RunStarted):
+            self.task, self.config = event.task, event.config
+        elif isinstance(event, PlanUpdated):
+            self.plan = event.plan
+            if event.reason == "initial":
+                self.plan_event = event
+            if event.turn is not None:
+                self._account(event.turn.usage, event.turn.cost_usd)
+        elif isinstance(event, AssistantMessage):
+            self.records.append(TurnRecord(event))
+            self.tool_calls += len(event.turn.tool_calls)
+            self._account(event.turn.usage, event.turn.cost_usd)
+        elif isinstance(event, ToolResultEvent):
+            self._apply_result(event)
+        elif isinstance(event, UserMessage):
+            (self.records[-1].notices if self.records else self.head_notices).append(event)
+        elif isinstance(event, NoteAdded):
+            self.notes.append(event.text)
+        elif isinstance(event, RunFinished):
+            self.finished = event
+        elif isinstance(event, ErrorEvent):
+            self.errors.append(event)
+        elif isinstance(event, BudgetDecision):
+            self.budget.append(event)
+            if event.action == "summary_usage":
+                self._account(Usage.model_validate(event.detail.get("usage", {})),
+                              float(event.detail.get("cost_usd", 0.0)))
+        elif isinstance(event, StatusChanged) and event.status == "running":
+            self.finished = None
+
+    def _apply_result(self, event: ToolResultEvent) -> None:
+        for record in reversed(self.records):
+            if any(c.id == event.call_id for c in record.event.turn.tool_calls):
+                if event.call_id in record.results:
+                    return  # a duplicate commit (crash between commit and ack): first one wins
+                record.results[event.call_id] = event
+                break
+        else:
+            return
+        if event.is_error:
+            return
+        if event.name == PLAN_TOOL and isinstance(event.meta.get("plan"), str):
+            self.plan = event.meta["plan"]
+        elif event.name == NOTE_TOOL and isinstance(event.meta.get("note"), str):
+            self.notes.append(event.meta["note"])
+
+    def _account(self, usage: Usage, cost: float) -> None:
+        self.usage = self.usage + usage
+        self.cost_usd += cost
+
+
+def assistant_message(event: AssistantMessage, reasoning_field: str | None, reasoning: str | None = None) -> Message:
+    turn = event.turn
+    msg: Message = {"role": "assistant", "content": turn.content}
+    if turn.tool_calls:
+        msg["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in turn.tool_calls
+        ]
+        if reasoning_field:
+            # Moonshot rejects a tool-call turn without its reasoning; an elided turn keeps the field.
+            msg[reasoning_field] = reasoning if reasoning is not None else (turn.reasoning or " ")
+    return msg
+
+
+def tool_message(result: ToolResultEvent, text: str | None = None) -> Message:
+    return {"role": "tool", "tool_call_id": result.call_id, "name": result.name,
+            "content": result.text if text is None else text}
+
+
+def user_message(text: str) -> Message:
+    return {"role": "user", "content": text}

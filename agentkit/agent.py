@@ -1,0 +1,389 @@
+"""The planner-executor loop.
+
+A run is a log of events in a store. The loop reads the state as a fold over that log,
+asks the model for a turn, commits the turn before any tool runs, runs the turn's tools
+concurrently and commits each result as it completes, and repeats until a turn has no tool
+calls (its content is the answer) or a limit is reached. Resuming is the same loop started
+on an existing log.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import inspect
+import logging
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+from agentkit._state import RunState
+from agentkit.context.builder import ContextBuilder
+from agentkit.events import (
+    AgentEvent,
+    ContentDelta,
+    EventHandler,
+    Notice,
+    ReasoningDelta,
+    RunBegan,
+    RunEnded,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnStarted,
+    UsageReported,
+)
+from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.llm.errors import ModelError
+from agentkit.llm.types import AssistantTurn, Model, ModelRequest, StreamDelta, Usage
+from agentkit.planner import UpdatePlanTool, plan_from_turn, planning_messages
+from agentkit.store.base import Store
+from agentkit.store.events import (
+    AssistantMessage,
+    ErrorEvent,
+    PlanUpdated,
+    RunFinished,
+    RunInfo,
+    RunStarted,
+    RunStatus,
+    StatusChanged,
+    ToolResultEvent,
+    TraceEvent,
+    UserMessage,
+)
+from agentkit.store.memory import MemoryStore
+from agentkit.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
+
+log = logging.getLogger("agentkit")
+
+SYSTEM_PROMPT = """You are a careful research agent. You answer by working step by step with \
+tools and checking what you find.
+- Search, then read the most relevant sources in full before relying on them; prefer primary sources.
+- Cite the sources you rely on by their ids in square brackets, e.g. [S1a2b3c].
+- Use the python tool for any calculation or data analysis instead of doing it in your head.
+- When tool results are hidden to save space, re-read them with fetch and the source id.
+- When you are done, reply with the final answer (no tool call): direct, complete, with citations.
+Today's date is {date}."""
+
+FINAL_ANSWER_PROMPT = (
+    "You have reached the step limit ({reason}). Do not call any more tools. Give your best "
+    "final answer now from what you have found, and say what remains unverified."
+)
+
+
+class RunResult(BaseModel):
+    """The outcome of a run."""
+
+    run_id: str
+    status: RunStatus
+    answer: str
+    stop_reason: str | None = None
+    error: str | None = None
+    steps: int = 0
+    tool_calls: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    plan: str | None = None
+    report: str | None = None
+    """The research report (markdown) when a report was written."""
+
+
+class Agent:
+    """A research agent: ``await Agent(...).run("question")``.
+
+    ``tools=None`` gives the built-ins (web_search, fetch, python); pass a list of tools or
+    ``@tool`` functions to choose. ``store`` keeps the trace (default: in memory; pass a
+    SQLiteStore to make runs resumable across processes). ``llm`` replaces the HTTP client
+    with any :class:`~agentkit.llm.types.Model` (e.g. ``agentkit.testing.ScriptedModel``).
+    """
+
+    def __init__(
+        self,
+        model: str | None = "kimi-k2-thinking",
+        provider: str = "moonshot",
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        tools: Sequence[Tool | Any] | None = None,
+        max_steps: int = 300,
+        instructions: str | None = None,
+        plan: bool = True,
+        store: Store | None = None,
+        llm: Model | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+        workdir: str | Path = ".agentkit/runs",
+        settings: dict[str, Any] | None = None,
+        on_event: EventHandler | None = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        self.llm: Model = llm or OpenAICompatibleModel(
+            model, provider, base_url=base_url, api_key=api_key, api_key_env=api_key_env
+        )
+        self.provider = self.llm.profile.name
+        self.max_steps = max_steps
+        self.instructions = instructions
+        self.plan_first = plan
+        self.store = store or MemoryStore()
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.workdir = Path(workdir)
+        self.settings = settings or {}
+        self.on_event = on_event
+        self._api_key_env = api_key_env
+        self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
+        if plan and "update_plan" not in self.tools:
+            self.tools.add(UpdatePlanTool())
+
+    def _default_tools(self) -> list[Tool]:
+        from agentkit.tools import builtin_tools
+
+        return builtin_tools(self.settings)
+
+    # public API
+    async def run(self, task: str, *, on_event: EventHandler | None = None, run_id: str | None = None,
+                  parent_id: str | None = None, label: str | None = None) -> RunResult:
+        """Start a new run of ``task`` and drive it to the end."""
+        run_id = run_id or uuid.uuid4().hex[:12]
+        config = self.describe()
+        config["system_prompt"] = self._system_prompt()
+        await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label,
+                                            config=config))
+        await self.store.append(run_id, RunStarted(task=task, config=config))
+        return await self._drive(run_id, on_event or self.on_event, resumed=False)
+
+    async def resume(self, run_id: str, *, on_event: EventHandler | None = None) -> RunResult:
+        """Continue a run from its trace: unanswered tool calls are run, then the loop goes on."""
+        return await self._drive(run_id, on_event or self.on_event, resumed=True)
+
+    def run_sync(self, task: str, **kwargs: Any) -> RunResult:
+        async def main() -> RunResult:
+            try:
+                return await self.run(task, **kwargs)
+            finally:
+                await self.aclose()
+
+        return anyio.run(main)
+
+    async def aclose(self) -> None:
+        await self.tools.aclose()
+        await self.llm.aclose()
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration stored with each run (no secrets: key variable names only)."""
+        return {
+            "provider": self.provider,
+            "model": self.llm.model_name,
+            "base_url": getattr(self.llm, "base_url", None),
+            "api_key_env": self._api_key_env,
+            "tools": self.tools.names,
+            "max_steps": self.max_steps,
+            "plan": self.plan_first,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "settings": self.settings,
+        }
+
+    # the loop
+    async def _drive(self, run_id: str, on_event: EventHandler | None, *, resumed: bool) -> RunResult:
+        state = await self._load(run_id)
+        loop = _RunLoop(self, state, on_event)
+        if state.finished is not None:
+            return loop.result()
+        await loop.emit(RunBegan(run_id=run_id, task=state.task, resumed=resumed, max_steps=self.max_steps))
+        if resumed:
+            await loop.commit(StatusChanged(status="running", reason="resumed"))
+            await self.store.update_run(run_id, status="running", stop_reason=None)
+        try:
+            await loop.execute()
+        except ModelError as exc:
+            await loop.fail(type(exc).__name__, str(exc))
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await loop.interrupt("cancelled")
+            raise
+        except KeyboardInterrupt:
+            with anyio.CancelScope(shield=True):
+                await loop.interrupt("interrupted by the user")
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.tools.close_run(run_id)
+        return loop.result()
+
+    async def _load(self, run_id: str) -> RunState:
+        state = RunState(run_id=run_id)
+        for stored in await self.store.events(run_id):
+            state.apply(stored.event, stored.seq)
+        return state
+
+    def _system_prompt(self) -> str:
+        prompt = SYSTEM_PROMPT.format(date=_dt.date.today().isoformat())
+        return f"{prompt}\n\n{self.instructions}" if self.instructions else prompt
+
+
+class _RunLoop:
+    """One run being driven; small enough to read as a story of the steps."""
+
+    def __init__(self, agent: Agent, state: RunState, on_event: EventHandler | None) -> None:
+        self.agent = agent
+        self.state = state
+        self.on_event = on_event
+        self.run_id = state.run_id
+        self.store = agent.store
+        self.context = ContextBuilder(
+            system_prompt=state.config.get("system_prompt") or agent._system_prompt(),
+            reasoning_field=agent.llm.profile.reasoning_field,
+        )
+
+    async def execute(self) -> None:
+        state, agent = self.state, self.agent
+        if agent.plan_first and state.plan_event is None and not state.records:
+            await self.make_plan()
+        if state.pending_calls:
+            await self.run_tools(state.records[-1].event.step, state.pending_calls, replay=True)
+        while state.finished is None:
+            notice = state.last_notice
+            if notice is not None and notice.kind == "final_request":
+                await self.final_turn(notice)
+                return
+            if state.step >= agent.max_steps:
+                await self.request_final_answer(f"max_steps={agent.max_steps}")
+                continue
+            turn = await self.model_turn(phase="execute")
+            step = state.step + 1
+            await self.commit(AssistantMessage(step=step, turn=turn))
+            if not turn.tool_calls:
+                await self.finish("finished", turn.content)
+                return
+            await self.run_tools(step, turn.tool_calls, replay=False)
+
+    async def make_plan(self) -> None:
+        messages = planning_messages(self.context.head(self.state))
+        turn = await self.call_model(messages, phase="plan", tools=False)
+        await self.commit(PlanUpdated(plan=plan_from_turn(turn), reason="initial", turn=turn))
+
+    async def model_turn(self, *, phase: str, tool_choice: str | None = None) -> AssistantTurn:
+        return await self.call_model(self.context.messages(self.state), phase=phase, tools=True,
+                                     tool_choice=tool_choice)
+
+    async def call_model(self, messages: list[dict[str, Any]], *, phase: str, tools: bool,
+                         tool_choice: str | None = None) -> AssistantTurn:
+        agent = self.agent
+        await self.emit(TurnStarted(run_id=self.run_id, step=self.state.step + (phase != "plan"),
+                                    max_steps=agent.max_steps, phase=phase))  # type: ignore[arg-type]
+        request = ModelRequest(
+            messages=messages,
+            tools=agent.tools.schemas() if tools else [],
+            temperature=agent.temperature,
+            max_tokens=agent.max_tokens,
+            seed=agent.seed,
+            tool_choice=tool_choice,  # type: ignore[arg-type]
+            tool_call_index=self.state.tool_calls,
+        )
+        turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
+        total = self.state.usage + turn.usage
+        await self.emit(UsageReported(run_id=self.run_id, turn=turn.usage, total=total,
+                                      cost_usd=self.state.cost_usd + turn.cost_usd,
+                                      context_tokens=turn.usage.prompt_tokens))
+        return turn
+
+    async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
+        agent = self.agent
+        workdir = (agent.workdir / self.run_id).resolve()
+        for call in calls:
+            await self.emit(ToolCallStarted(run_id=self.run_id, step=step, call=call))
+
+        def make_ctx(call: Any) -> ToolContext:
+            return ToolContext(run_id=self.run_id, call_id=call.id, step=step, store=self.store,
+                               workdir=workdir, settings=agent.settings, replay=replay)
+
+        async def on_result(result: ToolResult) -> None:
+            out = result.output
+            await self.commit(ToolResultEvent(
+                step=step, call_id=result.call.id, name=result.call.name, text=out.text,
+                is_error=out.is_error, duration_s=result.duration_s,
+                attachments=[a.model_dump() for a in out.attachments], sources=out.sources, meta=out.meta,
+            ))
+            await self.emit(ToolCallFinished(run_id=self.run_id, step=step, call_id=result.call.id,
+                                             name=result.call.name, preview=out.text[:200],
+                                             is_error=out.is_error, duration_s=result.duration_s))
+
+        await agent.tools.execute_all(calls, make_ctx, on_result)
+
+    async def request_final_answer(self, reason: str) -> None:
+        text = FINAL_ANSWER_PROMPT.format(reason=reason)
+        await self.commit(UserMessage(text=text, kind="final_request", reason=reason))
+        await self.emit(Notice(run_id=self.run_id, level="warning", message=f"limit reached: {reason}"))
+
+    async def final_turn(self, notice: UserMessage) -> None:
+        reason = notice.reason or "limit"
+        turn = await self.model_turn(phase="final", tool_choice="none")
+        step = self.state.step + 1
+        await self.commit(AssistantMessage(step=step, turn=turn))
+        for call in turn.tool_calls:  # never leave a call unanswered in the trace
+            await self.commit(ToolResultEvent(step=step, call_id=call.id, name=call.name, is_error=True,
+                                              text="Not run: the step limit was reached."))
+        await self.finish("stopped", turn.content, stop_reason=reason)
+
+    async def finish(self, status: RunStatus, answer: str, stop_reason: str | None = None) -> None:
+        await self.commit(RunFinished(status=status, answer=answer, stop_reason=stop_reason))
+        await self.sync_run_row(status=status, answer=answer, stop_reason=stop_reason)
+        await self.emit(RunEnded(run_id=self.run_id, status=status, answer=answer, stop_reason=stop_reason))
+
+    async def fail(self, kind: str, message: str) -> None:
+        await self.commit(ErrorEvent(kind=kind, message=message, step=self.state.step))
+        await self.emit(Notice(run_id=self.run_id, level="error", message=message))
+        await self.finish("failed", self.best_answer(), stop_reason=message)
+
+    async def interrupt(self, reason: str) -> None:
+        await self.commit(StatusChanged(status="interrupted", reason=reason))
+        await self.sync_run_row(status="interrupted", stop_reason=reason)
+
+    async def sync_run_row(self, **fields: Any) -> None:
+        s = self.state
+        await self.store.update_run(self.run_id, steps=s.step, usage=s.usage, cost_usd=s.cost_usd, **fields)
+
+    async def commit(self, event: TraceEvent) -> None:
+        seq = await self.store.append(self.run_id, event)
+        self.state.apply(event, seq)
+
+    def best_answer(self) -> str:
+        for record in reversed(self.state.records):
+            if record.event.turn.content.strip():
+                return record.event.turn.content
+        return ""
+
+    def result(self) -> RunResult:
+        s = self.state
+        fin = s.finished
+        status: RunStatus = fin.status if fin else "interrupted"
+        return RunResult(
+            run_id=self.run_id, status=status, answer=fin.answer if fin else self.best_answer(),
+            stop_reason=fin.stop_reason if fin else None,
+            error=s.errors[-1].message if s.errors and status == "failed" else None,
+            steps=s.step, tool_calls=s.tool_calls, usage=s.usage, cost_usd=s.cost_usd, plan=s.plan,
+        )
+
+    async def on_delta(self, delta: StreamDelta) -> None:
+        if delta.kind == "reasoning":
+            await self.emit(ReasoningDelta(run_id=self.run_id, text=delta.text))
+        elif delta.kind == "content":
+            await self.emit(ContentDelta(run_id=self.run_id, text=delta.text))
+
+    async def emit(self, event: AgentEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            result = self.on_event(event)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # a broken display must not kill a two-hour run
+            log.exception("on_event handler failed on %s", event.kind)

@@ -1,0 +1,88 @@
+"""Live events a caller or the CLI can subscribe to (``Agent(on_event=...)``).
+
+These are for display; the durable record of a run is the trace in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from pydantic import BaseModel
+
+from agentkit.llm.types import ToolCall, Usage
+
+
+class _AgentEvent(BaseModel):
+    run_id: str
+
+
+class RunBegan(_AgentEvent):
+    kind: Literal["run_began"] = "run_began"
+    task: str
+    resumed: bool = False
+    max_steps: int
+
+
+class TurnStarted(_AgentEvent):
+    kind: Literal["turn_started"] = "turn_started"
+    step: int
+    max_steps: int
+    phase: Literal["plan", "execute", "final", "summary"] = "execute"
+    context_tokens: int = 0
+    window: int = 0
+
+
+class ReasoningDelta(_AgentEvent):
+    kind: Literal["reasoning_delta"] = "reasoning_delta"
+    text: str
+
+
+class ContentDelta(_AgentEvent):
+    kind: Literal["content_delta"] = "content_delta"
+    text: str
+
+
+class ToolCallStarted(_AgentEvent):
+    kind: Literal["tool_call"] = "tool_call"
+    step: int
+    call: ToolCall
+
+
+class ToolCallFinished(_AgentEvent):
+    kind: Literal["tool_result"] = "tool_result"
+    step: int
+    call_id: str
+    name: str
+    preview: str
+    is_error: bool
+    duration_s: float
+
+
+class UsageReported(_AgentEvent):
+    kind: Literal["usage"] = "usage"
+    turn: Usage
+    total: Usage
+    cost_usd: float
+    context_tokens: int = 0
+    window: int = 0
+
+
+class Notice(_AgentEvent):
+    kind: Literal["notice"] = "notice"
+    level: Literal["info", "warning", "error"] = "info"
+    message: str
+
+
+class RunEnded(_AgentEvent):
+    kind: Literal["run_ended"] = "run_ended"
+    status: str
+    answer: str
+    stop_reason: str | None = None
+
+
+AgentEvent = (
+    RunBegan | TurnStarted | ReasoningDelta | ContentDelta | ToolCallStarted | ToolCallFinished
+    | UsageReported | Notice | RunEnded
+)
+EventHandler = Callable[[AgentEvent], Awaitable[None] | None]

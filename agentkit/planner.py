@@ -1,0 +1,63 @@
+"""Plan first, then execute: the planning request and the ``update_plan`` tool."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agentkit._state import PLAN_TOOL
+from agentkit.llm.types import AssistantTurn, Message
+from agentkit.tools.base import Tool, ToolContext, ToolOutput
+
+PLANNING_PROMPT = (
+    "Before using any tool, write a short numbered plan (3-7 steps) for this task: what you "
+    "need to find out, which tools you will use, and how you will check the answer. "
+    "Reply with the plan only."
+)
+
+EXECUTE_PROMPT = (
+    "Carry out the plan step by step with the tools. Call several tools in one turn when they "
+    f"are independent. Use {PLAN_TOOL} to revise the plan when you learn something that changes "
+    "it. When you have the answer, reply with it directly, without calling a tool."
+)
+
+
+def planning_messages(head: list[Message]) -> list[Message]:
+    """The planning request: the pinned head (system, task) plus the planning instruction."""
+    return [*head, {"role": "user", "content": PLANNING_PROMPT}]
+
+
+def plan_from_turn(turn: AssistantTurn) -> str:
+    plan = turn.content.strip()
+    if not plan and turn.tool_calls:
+        plan = "(the model answered the planning request with tool calls instead of a plan)"
+    return plan or "(the model gave no plan)"
+
+
+def plan_messages(plan: str) -> list[Message]:
+    """How the plan stays visible: a pinned assistant turn and the instruction to execute it."""
+    return [
+        {"role": "assistant", "content": f"Plan:\n{plan}"},
+        {"role": "user", "content": EXECUTE_PROMPT},
+    ]
+
+
+class _PlanArgs(BaseModel):
+    plan: str = Field(description="The whole revised plan, as a numbered list.", min_length=1)
+    reason: str = Field("", description="What you learned that changes the plan.")
+
+
+class UpdatePlanTool(Tool):
+    """Lets the model revise its plan; the loop keeps the latest plan visible."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            PLAN_TOOL,
+            "Replace your plan with a revised one (send the whole plan). Use it when findings "
+            "change what you need to do.",
+            _PlanArgs,
+            timeout_s=5,
+        )
+
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
+        assert isinstance(args, _PlanArgs)
+        return ToolOutput(text=f"Plan updated:\n{args.plan}", meta={"plan": args.plan, "reason": args.reason})

@@ -1,0 +1,106 @@
+"""Row encoding of trace events: orjson, with large strings moved out to content-addressed blobs.
+
+An event is dumped to JSON-compatible data; every string longer than ``inline_limit``
+characters (a tool result's ``text``, an assistant turn's ``reasoning``/``content``, a long
+``RunStarted.task``, large tool-call arguments, anything nested in ``meta``) is replaced by a
+short ``"blob:<sha256>"`` marker and its UTF-8 bytes are returned separately, keyed by
+:func:`~agentkit.store.base.blob_key`. The list of replaced locations is kept beside the row
+(``refs``), so the marker is never guessed from the data: an event whose own text happens to
+read ``"blob:..."`` round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from agentkit.store.base import blob_key
+from agentkit.store.events import EVENT_ADAPTER, TraceEvent
+
+INLINE_LIMIT = 8 * 1024
+"""Strings longer than this many characters are stored once, in the blob table."""
+
+BLOB_MARKER = "blob:"
+
+PathItem = str | int
+
+
+class MissingBlob(LookupError):
+    """A stored event references a blob that is not in the store (a damaged store)."""
+
+
+@dataclass(slots=True)
+class EncodedEvent:
+    type: str
+    ts: float
+    data: str
+    """The event as JSON text, large strings replaced by markers."""
+    refs: str | None
+    """JSON list of ``[path, key]`` pairs, or ``None`` when nothing was moved out."""
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+def encode_event(event: TraceEvent, inline_limit: int = INLINE_LIMIT) -> EncodedEvent:
+    obj: dict[str, Any] = event.model_dump(mode="json")
+    raw = orjson.dumps(obj)
+    # A string of n characters takes at least n bytes of JSON: a short document cannot hold
+    # a long string, so the walk is skipped for the common small event.
+    if len(raw) <= inline_limit:
+        return EncodedEvent(event.type, event.ts, raw.decode(), None)
+    refs: list[tuple[list[PathItem], str]] = []
+    blobs: dict[str, bytes] = {}
+    _externalise(obj, [], refs, blobs, inline_limit)
+    if not refs:
+        return EncodedEvent(event.type, event.ts, raw.decode(), None)
+    return EncodedEvent(
+        event.type, event.ts, orjson.dumps(obj).decode(), orjson.dumps(refs).decode(), blobs
+    )
+
+
+def _externalise(
+    node: dict[str, Any] | list[Any],
+    path: list[PathItem],
+    refs: list[tuple[list[PathItem], str]],
+    blobs: dict[str, bytes],
+    limit: int,
+) -> None:
+    items: list[tuple[PathItem, Any]] = (
+        list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+    )
+    for k, v in items:
+        if isinstance(v, str):
+            if len(v) > limit:
+                data = v.encode("utf-8")
+                key = blob_key(data)
+                blobs[key] = data
+                refs.append(([*path, k], key))
+                node[k] = BLOB_MARKER + key  # type: ignore[index]
+        elif isinstance(v, dict | list):
+            _externalise(v, [*path, k], refs, blobs, limit)
+
+
+def ref_keys(refs: str | None) -> list[str]:
+    """The blob keys an encoded row refers to."""
+    if refs is None:
+        return []
+    return [key for _path, key in orjson.loads(refs)]
+
+
+def decode_event(data: str, refs: str | None, blobs: Mapping[str, bytes]) -> TraceEvent:
+    """Rebuild an event from its row; ``blobs`` must hold every key of :func:`ref_keys`."""
+    if refs is None:
+        return EVENT_ADAPTER.validate_json(data)
+    obj: Any = orjson.loads(data)
+    for path, key in orjson.loads(refs):
+        try:
+            text = blobs[key].decode("utf-8")
+        except KeyError:
+            raise MissingBlob(f"event data refers to a missing blob {key}") from None
+        node = obj
+        for item in path[:-1]:
+            node = node[item]
+        node[path[-1]] = text
+    return EVENT_ADAPTER.validate_python(obj)

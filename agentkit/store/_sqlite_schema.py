@@ -1,0 +1,112 @@
+"""Schema of the SQLite trace store and its migrations (``PRAGMA user_version``).
+
+``MIGRATIONS[i]`` takes a database at version ``i`` to version ``i + 1``; version 0 is an
+empty file. To change the schema, append a function: it runs inside the same
+``BEGIN IMMEDIATE`` transaction as the version bump, so a crash or a concurrent opener
+never sees a half-migrated store. Never edit a migration that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "id",
+    "task",
+    "status",
+    "parent_id",
+    "label",
+    "created_at",
+    "updated_at",
+    "answer",
+    "stop_reason",
+    "steps",
+    "usage",
+    "cost_usd",
+    "config",
+)
+"""``RunInfo`` fields with a column of their own; any other field lives in ``runs.extra``."""
+
+JSON_RUN_COLUMNS = frozenset({"usage", "config"})
+
+
+def _v0_to_v1(conn: sqlite3.Connection) -> None:
+    for statement in (
+        """CREATE TABLE runs (
+            id          TEXT PRIMARY KEY,
+            task        TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            parent_id   TEXT,
+            label       TEXT,
+            created_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL,
+            answer      TEXT,
+            stop_reason TEXT,
+            steps       INTEGER NOT NULL DEFAULT 0,
+            usage       TEXT NOT NULL DEFAULT '{}',
+            cost_usd    REAL NOT NULL DEFAULT 0,
+            config      TEXT NOT NULL DEFAULT '{}',
+            extra       TEXT NOT NULL DEFAULT '{}'
+        )""",
+        "CREATE INDEX runs_by_parent ON runs (parent_id, created_at)",
+        "CREATE INDEX runs_by_created ON runs (created_at)",
+        """CREATE TABLE events (
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            seq    INTEGER NOT NULL,
+            type   TEXT NOT NULL,
+            ts     REAL NOT NULL,
+            data   TEXT NOT NULL,
+            refs   TEXT,
+            UNIQUE (run_id, seq)
+        )""",
+        """CREATE TABLE blobs (
+            key  TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        )""",
+        """CREATE TABLE sources (
+            run_id       TEXT NOT NULL REFERENCES runs (id),
+            id           TEXT NOT NULL,
+            url          TEXT NOT NULL,
+            content_hash TEXT,
+            data         TEXT NOT NULL,
+            PRIMARY KEY (run_id, id)
+        )""",
+    ):
+        conn.execute(statement)
+
+
+MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_v0_to_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The store file was written by a newer agentkit."""
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Bring the schema to :data:`SCHEMA_VERSION` (connection in autocommit mode)."""
+    if user_version(conn) == SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = user_version(conn)  # another process may have migrated meanwhile
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{path} has store schema version {version}; this agentkit reads up to "
+                f"{SCHEMA_VERSION}. Upgrade agentkit."
+            )
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

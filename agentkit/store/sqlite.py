@@ -1,0 +1,438 @@
+"""The default Store: one SQLite file, shared safely by several processes.
+
+Design, in short:
+
+* **WAL journal, ``synchronous=NORMAL``** by default: a committed append survives a crash
+  or ``kill -9`` of the process; after a power loss the last few commits may be rolled
+  back (never corrupted). ``synchronous="FULL"`` syncs the WAL on every commit and
+  survives power loss too, at a higher cost per append.
+* **Commits off the event loop.** One writer connection is only ever used under a
+  ``CapacityLimiter(1)`` through ``anyio.to_thread.run_sync``, so writes queue in async
+  land and one worker thread at a time does the SQLite work; reads use a second
+  connection the same way, so they never wait behind a commit (WAL readers do not block
+  the writer).
+* **Several processes per file.** Every write is a ``BEGIN IMMEDIATE`` transaction (the
+  write lock is taken up front, waiting up to ``busy_timeout``), and an event's ``seq`` is
+  computed inside it; ``UNIQUE(run_id, seq)`` backs that up. Two processes appending to
+  one run interleave into one gapless log.
+* **Large strings once.** Strings over ``inline_limit`` characters anywhere in an event go
+  to the ``blobs`` table keyed by SHA-256 (``INSERT OR IGNORE``), so an identical page
+  fetched by eight trajectories is stored once; reads restore them transparently.
+* **Schema versioned** with ``PRAGMA user_version`` (see ``_sqlite_schema``).
+
+Opening is lazy: the constructor touches nothing on disk; the first operation (or
+``async with``) creates the directory and the file in a worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+import orjson
+
+from agentkit.store._codec import INLINE_LIMIT, EncodedEvent, decode_event, encode_event, ref_keys
+from agentkit.store._sqlite_schema import JSON_RUN_COLUMNS, RUN_COLUMNS, migrate
+from agentkit.store.base import RunNotFound, Store, blob_key
+from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
+
+T = TypeVar("T")
+Synchronous = Literal["NORMAL", "FULL"]
+
+_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)}, extra FROM runs"
+_EXTRA_FIELDS = frozenset(RunInfo.model_fields) - set(RUN_COLUMNS)
+_SQL_VARS = 500  # keys per IN (...) query, well under SQLite's variable limit
+
+
+class StoreClosed(RuntimeError):
+    """The store was used after ``aclose()``."""
+
+
+class SQLiteStore(Store):
+    """A :class:`Store` in one SQLite file (WAL), safe for concurrent tasks and processes."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout_s: float = 30.0,
+        inline_limit: int = INLINE_LIMIT,
+    ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
+        self._memory = str(path) == ":memory:"
+        self.path: Path | None = None if self._memory else Path(path).expanduser()
+        self.synchronous: Synchronous = synchronous
+        self._busy_timeout_s = busy_timeout_s
+        self._inline_limit = inline_limit
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._closed = False
+        self._known_runs: set[str] = set()  # runs are never deleted: a positive cache is safe
+        # The limiters keep callers queued in async land (one worker thread per connection);
+        # the locks make the connections safe even if the store is driven from two event loops.
+        self._write_limiter = anyio.CapacityLimiter(1)
+        self._write_lock = threading.Lock()
+        if self._memory:  # one private database: reads must use the writer's connection
+            self._read_limiter, self._read_lock = self._write_limiter, self._write_lock
+        else:
+            self._read_limiter, self._read_lock = anyio.CapacityLimiter(1), threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path or ':memory:')!r}, synchronous={self.synchronous!r})"
+
+    # -- connections and threads -------------------------------------------------------
+
+    def _connect(self, *, write: bool) -> sqlite3.Connection:
+        target = ":memory:" if self.path is None else str(self.path)
+        conn = sqlite3.connect(
+            target, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+        if write:
+            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            if mode != "wal" and not self._memory:
+                warnings.warn(
+                    f"SQLite store {target}: WAL journal unavailable (got {mode!r}); "
+                    "readers will wait for writers",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        else:
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    def _writer_conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreClosed(f"{self!r} is closed")
+        if self._writer is None:
+            if self.path is not None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self._connect(write=True)
+            try:
+                migrate(conn, str(self.path))
+            except BaseException:
+                conn.close()
+                raise
+            self._writer = conn
+        return self._writer
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        if self._memory:
+            return self._writer_conn()
+        if self._closed:
+            raise StoreClosed(f"{self!r} is closed")
+        if self._reader is None:
+            with self._write_lock:  # the schema must exist before a query-only connection reads it
+                self._writer_conn()
+            self._reader = self._connect(write=False)
+        return self._reader
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def job() -> T:
+            with self._write_lock:
+                return fn(self._writer_conn())
+
+        return await anyio.to_thread.run_sync(job, limiter=self._write_limiter)
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def job() -> T:
+            with self._read_lock:
+                return fn(self._reader_conn())
+
+        return await anyio.to_thread.run_sync(job, limiter=self._read_limiter)
+
+    async def open(self) -> SQLiteStore:
+        """Create/open the file now (otherwise the first operation does): surfaces bad paths early."""
+        await self._write(lambda conn: None)
+        await self._read(lambda conn: None)
+        return self
+
+    async def __aenter__(self) -> SQLiteStore:
+        return await self.open()
+
+    def close(self) -> None:
+        """Close the connections (blocking; prefer ``await aclose()`` inside async code)."""
+        # lock order everywhere: read lock, then write lock (the reader's first open takes both)
+        with self._read_lock if not self._memory else nullcontext(), self._write_lock:
+            self._closed = True
+            for conn in (self._reader, self._writer):
+                if conn is not None:
+                    conn.close()
+            self._reader = self._writer = None
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        await anyio.to_thread.run_sync(self.close, limiter=self._write_limiter)
+
+    # -- runs ----------------------------------------------------------------------------
+
+    async def create_run(self, run: RunInfo) -> None:
+        row = _run_row(run)
+        placeholders = ", ".join("?" * len(row))
+
+        def insert(conn: sqlite3.Connection) -> None:
+            try:
+                with _transaction(conn):
+                    conn.execute(
+                        f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, extra) VALUES ({placeholders})", row
+                    )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"run {run.id!r} exists") from None
+            self._known_runs.add(run.id)
+
+        await self._write(insert)
+
+    async def get_run(self, run_id: str) -> RunInfo:
+        def select(conn: sqlite3.Connection) -> RunInfo:
+            row = conn.execute(f"{_RUN_SELECT} WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(run_id)
+            return _row_run(row)
+
+        return await self._read(select)
+
+    async def list_runs(self, *, parent_id: str | None = None, limit: int = 100) -> list[RunInfo]:
+        def select(conn: sqlite3.Connection) -> list[RunInfo]:
+            rows = conn.execute(
+                f"{_RUN_SELECT} WHERE parent_id IS ? ORDER BY created_at DESC, rowid ASC LIMIT ?",
+                (parent_id, limit),
+            ).fetchall()
+            return [_row_run(r) for r in rows]
+
+        return await self._read(select)
+
+    async def update_run(self, run_id: str, **fields: Any) -> None:
+        assignments, params = _run_update(run_id, fields)
+
+        def update(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                cur = conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id))
+                if cur.rowcount == 0:
+                    raise RunNotFound(run_id)
+
+        await self._write(update)
+
+    async def find_run(self, prefix: str) -> RunInfo:
+        """By id or unique id prefix, children included (ids sort next to their prefix)."""
+
+        def select(conn: sqlite3.Connection) -> RunInfo:
+            rows = conn.execute(f"{_RUN_SELECT} WHERE id >= ? ORDER BY id LIMIT 2", (prefix,)).fetchall()
+            runs = [_row_run(r) for r in rows]
+            if runs and runs[0].id == prefix:
+                return runs[0]
+            matches = [r for r in runs if r.id.startswith(prefix)]
+            if len(matches) == 1 and prefix:
+                return matches[0]
+            raise RunNotFound(prefix)
+
+        return await self._read(select)
+
+    # -- events --------------------------------------------------------------------------
+
+    async def append(self, run_id: str, event: TraceEvent) -> int:
+        (seq,) = await self.append_many(run_id, [event])
+        return seq
+
+    async def append_many(self, run_id: str, events: Sequence[TraceEvent]) -> list[int]:
+        """Append several events in one transaction (one commit, consecutive seqs)."""
+        if not events:
+            await self._write(lambda conn: self._require_run(conn, run_id))
+            return []
+        limit = self._inline_limit
+
+        def insert(conn: sqlite3.Connection) -> list[int]:
+            encoded = [encode_event(e, limit) for e in events]  # hashing 1 MB is off the loop too
+            with _transaction(conn):
+                self._require_run(conn, run_id)
+                _insert_blobs(conn, ((k, v) for enc in encoded for k, v in enc.blobs.items()))
+                first = int(
+                    conn.execute(
+                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
+                    ).fetchone()[0]
+                )
+                seqs = list(range(first, first + len(encoded)))
+                conn.executemany(
+                    "INSERT INTO events (run_id, seq, type, ts, data, refs) VALUES (?, ?, ?, ?, ?, ?)",
+                    [_event_row(run_id, seq, enc) for seq, enc in zip(seqs, encoded, strict=True)],
+                )
+            return seqs
+
+        return await self._write(insert)
+
+    async def events(self, run_id: str, *, after: int = 0) -> list[StoredEvent]:
+        def select(conn: sqlite3.Connection) -> list[StoredEvent]:
+            rows: list[tuple[int, str, str | None]] = conn.execute(
+                "SELECT seq, data, refs FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
+                (run_id, after),
+            ).fetchall()
+            if not rows:
+                self._require_run(conn, run_id)
+                return []
+            blobs = _select_blobs(conn, {k for _s, _d, refs in rows for k in ref_keys(refs)})
+            return [
+                StoredEvent(run_id=run_id, seq=seq, event=decode_event(data, refs, blobs))
+                for seq, data, refs in rows
+            ]
+
+        return await self._read(select)
+
+    def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+        if run_id in self._known_runs:
+            return
+        if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise RunNotFound(run_id)
+        self._known_runs.add(run_id)
+
+    # -- blobs ---------------------------------------------------------------------------
+
+    async def put_blob(self, data: bytes) -> str:
+        data = bytes(data)
+
+        def insert(conn: sqlite3.Connection) -> str:
+            key = blob_key(data)
+            with _transaction(conn):
+                _insert_blobs(conn, [(key, data)])
+            return key
+
+        return await self._write(insert)
+
+    async def get_blob(self, key: str) -> bytes | None:
+        return await self._read(lambda conn: _select_blobs(conn, {key}).get(key))
+
+    # -- sources -------------------------------------------------------------------------
+
+    async def add_source(self, run_id: str, source: Source) -> None:
+        data = source.model_dump_json()
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                self._require_run(conn, run_id)
+                conn.execute(
+                    "INSERT INTO sources (run_id, id, url, content_hash, data) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (run_id, id) DO UPDATE SET url = excluded.url, "
+                    "content_hash = excluded.content_hash, data = excluded.data",
+                    (run_id, source.id, source.url, source.content_hash, data),
+                )
+
+        await self._write(upsert)
+
+    async def list_sources(self, run_id: str) -> list[Source]:
+        def select(conn: sqlite3.Connection) -> list[Source]:
+            rows = conn.execute(
+                "SELECT data FROM sources WHERE run_id = ? ORDER BY rowid", (run_id,)
+            ).fetchall()
+            return [Source.model_validate_json(data) for (data,) in rows]
+
+        return await self._read(select)
+
+    async def get_source(self, run_id: str, source_id: str) -> Source | None:
+        def select(conn: sqlite3.Connection) -> Source | None:
+            row = conn.execute(
+                "SELECT data FROM sources WHERE run_id = ? AND id = ?", (run_id, source_id)
+            ).fetchone()
+            return None if row is None else Source.model_validate_json(row[0])
+
+        return await self._read(select)
+
+
+# -- helpers (run in the worker threads) ------------------------------------------------
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE``: take the write lock first, so concurrent writers queue on
+    ``busy_timeout`` instead of failing with a lock upgrade deadlock."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _insert_blobs(conn: sqlite3.Connection, items: Iterable[tuple[str, bytes]]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO blobs (key, size, data) VALUES (?, ?, ?)",
+        [(key, len(data), data) for key, data in items],
+    )
+
+
+def _select_blobs(conn: sqlite3.Connection, keys: set[str]) -> dict[str, bytes]:
+    found: dict[str, bytes] = {}
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), _SQL_VARS):
+        chunk = ordered[i : i + _SQL_VARS]
+        rows = conn.execute(
+            f"SELECT key, data FROM blobs WHERE key IN ({', '.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        found.update((k, bytes(d)) for k, d in rows)
+    return found
+
+
+def _event_row(run_id: str, seq: int, enc: EncodedEvent) -> tuple[Any, ...]:
+    return (run_id, seq, enc.type, enc.ts, enc.data, enc.refs)
+
+
+def _column_value(name: str, value: Any) -> Any:
+    return orjson.dumps(value).decode() if name in JSON_RUN_COLUMNS else value
+
+
+def _run_row(run: RunInfo) -> tuple[Any, ...]:
+    dumped = run.model_dump(mode="json")
+    extra = {k: v for k, v in dumped.items() if k not in RUN_COLUMNS}
+    return (*(_column_value(c, dumped[c]) for c in RUN_COLUMNS), orjson.dumps(extra).decode())
+
+
+def _row_run(row: Sequence[Any]) -> RunInfo:
+    values = dict(zip(RUN_COLUMNS, row[: len(RUN_COLUMNS)], strict=True))
+    for name in JSON_RUN_COLUMNS:
+        values[name] = orjson.loads(values[name])
+    extra = orjson.loads(row[len(RUN_COLUMNS)])
+    known = {k: v for k, v in extra.items() if k in _EXTRA_FIELDS}
+    return RunInfo.model_validate({**known, **values})
+
+
+def _run_update(run_id: str, fields: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Validate ``update_run`` keywords against ``RunInfo``; SET clause and parameters."""
+    unknown = sorted(set(fields) - set(RunInfo.model_fields))
+    if unknown:
+        raise ValueError(f"RunInfo has no field(s) {', '.join(unknown)}")
+    if "id" in fields:
+        raise ValueError("a run's id cannot be changed")
+    fields = {**fields, "updated_at": time.time()}
+    # Only id and task are required: validating the given fields over defaults checks
+    # each value against its annotation (a Usage, a status literal, ...).
+    checked = RunInfo.model_validate({"id": run_id, "task": "", **fields})
+    dumped = checked.model_dump(mode="json", include=set(fields))
+    sets: list[str] = []
+    params: list[Any] = []
+    extra_paths: list[str] = []
+    extra_params: list[Any] = []
+    for name, value in dumped.items():
+        if name in RUN_COLUMNS:
+            sets.append(f"{name} = ?")
+            params.append(_column_value(name, value))
+        else:  # a RunInfo field added after this schema: kept in the JSON column
+            extra_paths.append(f"'$.\"{name}\"', json(?)")
+            extra_params.append(orjson.dumps(value).decode())
+    if extra_paths:
+        sets.append(f"extra = json_set(extra, {', '.join(extra_paths)})")
+    return ", ".join(sets), params + extra_params
+
+
+__all__ = ["SQLiteStore", "StoreClosed"]

@@ -1,0 +1,370 @@
+"""An OpenAI-compatible chat-completions server on loopback, scripted turn by turn.
+
+It streams SSE the way Moonshot does (reasoning first, then content, then tool calls with
+id and name in their first chunk and argument fragments keyed by ``index``; usage in the
+last choice), answers 400 like the real service when reasoning is missing from an
+assistant tool-call turn or a tool call is left unanswered, can refuse requests over a
+context window, and injects faults: 429 with ``Retry-After``, 5xx, dropped and truncated
+streams, malformed arguments (script them as raw text).
+
+    with FakeProvider([Turn(tool_calls=[call("lookup", term="x")]), Turn(content="done")]) as fake:
+        agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False)
+        result = agent.run_sync("question")
+
+Run it standalone (for benchmarks, other processes): ``python -m agentkit.testing.fake_provider
+--responder package.module:function``; it prints ``READY <base_url>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import socket
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+from agentkit.testing.script import (
+    Delay,
+    DropStream,
+    FakeRequest,
+    Fault,
+    HttpError,
+    RateLimited,
+    Responder,
+    Script,
+    ScriptItem,
+    ServerError,
+    TruncateStream,
+    Turn,
+    count_tokens,
+    validate_messages,
+)
+
+
+class FakeProvider:
+    """A scripted OpenAI-compatible endpoint on ``127.0.0.1``; use as a context manager."""
+
+    def __init__(
+        self,
+        script: Sequence[ScriptItem] | Responder,
+        *,
+        model: str = "kimi-k2-thinking",
+        reasoning_field: str = "reasoning_content",
+        strict: bool = True,
+        latency_s: float = 0.0,
+        context_window: int | None = None,
+        chunk_chars: int = 64,
+        keep_requests: bool = True,
+        api_key: str | None = None,
+    ) -> None:
+        self.script = Script(script)
+        self.model = model
+        self.reasoning_field = reasoning_field
+        self.strict = strict
+        self.latency_s = latency_s
+        self.context_window = context_window
+        self.chunk_chars = chunk_chars
+        self.keep_requests = keep_requests
+        self.api_key = api_key
+        self.requests: list[FakeRequest] = []
+        self.errors: list[str] = []
+        """Every 4xx the server answered (validation failures show up here)."""
+        self.faults_served: list[str] = []
+        self.request_count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.prompt_tokens: list[int] = []
+        self.cached_tokens: list[int] = []
+        self._lock = threading.Lock()
+        self._token_cache: dict[bytes, int] = {}
+        self._prev_hashes: list[bytes] = []
+        self._pending_delay = 0.0
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # lifecycle
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeProvider is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> FakeProvider:
+        provider = self
+
+        class Handler(_Handler):
+            fake = provider
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeProvider:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # accounting
+    def _count_prompt(self, body: dict[str, Any]) -> tuple[int, int]:
+        """Prompt tokens and the prefix-cache hit (leading messages equal to the last request)."""
+        hashes: list[bytes] = []
+        counts: list[int] = []
+        head = orjson.dumps(body.get("tools") or [])
+        for part in [head, *[orjson.dumps(m) for m in body.get("messages", [])]]:
+            h = hashlib.blake2b(part, digest_size=16).digest()
+            n = self._token_cache.get(h)
+            if n is None:
+                n = count_tokens(part.decode()) // 2 + 4
+                self._token_cache[h] = n
+            hashes.append(h)
+            counts.append(n)
+        cached = 0
+        for i, h in enumerate(hashes):
+            if i < len(self._prev_hashes) and self._prev_hashes[i] == h:
+                cached += counts[i]
+            else:
+                break
+        self._prev_hashes = hashes
+        return sum(counts), cached
+
+    def _next(self, body: dict[str, Any]) -> tuple[ScriptItem, int, int, str | None]:
+        with self._lock:
+            self.request_count += 1
+            request = FakeRequest(index=self.request_count - 1, body=body)
+            if self.keep_requests:
+                self.requests.append(request)
+            error = None
+            if self.strict:
+                error = validate_messages(request.messages, self.reasoning_field)
+            prompt, cached = self._count_prompt(body)
+            if error is None and self.context_window is not None:
+                limit = self.context_window - int(body.get("max_tokens") or 0)
+                if prompt > limit:
+                    error = (
+                        f"Invalid request: Your request exceeded model token limit: {self.context_window}"
+                        f" (context length exceeded: {prompt} prompt tokens + {body.get('max_tokens')}"
+                        " max_tokens)"
+                    )
+            if error is not None:
+                self.errors.append(error)
+                return HttpError(400, error), prompt, cached, error
+            item = self.script.next(request)
+            if isinstance(item, Fault):
+                self.faults_served.append(type(item).__name__)
+            self.prompt_tokens.append(prompt)
+            self.cached_tokens.append(cached)
+            return item, prompt, cached, None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeProvider
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_POST(self) -> None:
+        fake = self.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return
+        if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+            self._json(401, {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}})
+            return
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._json(400, {"error": {"message": f"invalid JSON body: {exc}", "type": "invalid_request_error"}})
+            return
+        with fake._lock:
+            fake.in_flight += 1
+            fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+        try:
+            self._serve(body)
+        finally:
+            with fake._lock:
+                fake.in_flight -= 1
+
+    def _serve(self, body: dict[str, Any]) -> None:
+        fake = self.fake
+        item, prompt, cached, _ = fake._next(body)
+        delay = fake.latency_s
+        while isinstance(item, Delay):
+            delay += item.seconds
+            item, prompt, cached, _ = fake._next(body)
+        if delay:
+            time.sleep(delay)
+        if isinstance(item, RateLimited):
+            headers = {"Retry-After": f"{item.retry_after:g}", "retry-after-ms": str(int(item.retry_after * 1000))}
+            self._json(429, {"error": {"message": "rate limit reached", "type": "rate_limit_reached_error"}},
+                       headers)
+            return
+        if isinstance(item, ServerError):
+            self._json(item.status, {"error": {"message": item.message, "type": "server_error"}})
+            return
+        if isinstance(item, HttpError):
+            self._json(item.status, {"error": {"message": item.message, "type": "invalid_request_error"}})
+            return
+        cut: Fault | None = None
+        if isinstance(item, DropStream | TruncateStream):
+            cut = item
+            with fake._lock:
+                item = fake.script.next(FakeRequest(index=fake.request_count - 1, body=body))
+                if not isinstance(item, Turn):
+                    item = Turn(content="(the fault was scripted without a turn after it)")
+                fake.script.put_back(item)  # the retry gets the same turn, whole
+        if not isinstance(item, Turn):
+            self._json(500, {"error": {"message": f"unsupported script item {item!r}", "type": "server_error"}})
+            return
+        usage = _usage(item, prompt, cached)
+        first_index = sum(len(m.get("tool_calls") or []) for m in body.get("messages", []))
+        if body.get("stream"):
+            self._stream(item, usage, first_index, cut)
+        else:
+            self._json(200, _completion(fake, item, usage, first_index))
+
+    def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = orjson.dumps(payload)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _stream(self, turn: Turn, usage: dict[str, Any], first_index: int, cut: Fault | None) -> None:
+        events = _sse_events(self.fake, turn, usage, first_index)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache")
+        self.end_headers()
+        limit = getattr(cut, "after_events", None)
+        for n, event in enumerate(events):
+            if limit is not None and n >= limit:
+                if isinstance(cut, DropStream):
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                break
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def _usage(turn: Turn, prompt: int, cached: int) -> dict[str, Any]:
+    completion = turn.completion_tokens
+    if completion is None:
+        text = turn.reasoning + turn.content + "".join(c.arguments_text() for c in turn.tool_calls)
+        completion = count_tokens(text) + 1
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "cached_tokens": cached,
+    }
+
+
+def _call_id(name: str, index: int, explicit: str | None) -> str:
+    return explicit or f"{name}:{index}"
+
+
+def _finish(turn: Turn) -> str:
+    return turn.finish_reason or ("tool_calls" if turn.tool_calls else "stop")
+
+
+def _pieces(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] if text else []
+
+
+def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_index: int) -> list[bytes]:
+    base = {"id": f"chatcmpl-{fake.request_count}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": fake.model}
+    out: list[bytes] = []
+
+    def emit(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        if extra:
+            choice.update(extra)
+        out.append(b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n")
+
+    emit({"role": "assistant", "content": ""})
+    size = fake.chunk_chars
+    for piece in _pieces(turn.reasoning, size):
+        emit({fake.reasoning_field: piece})
+    for piece in _pieces(turn.content, size):
+        emit({"content": piece})
+    for i, tc in enumerate(turn.tool_calls):
+        emit({"tool_calls": [{"index": i, "id": _call_id(tc.name, first_index + i, tc.id), "type": "function",
+                              "function": {"name": tc.name, "arguments": ""}}]})
+        for piece in _pieces(tc.arguments_text(), size):
+            emit({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+    emit({}, _finish(turn), {"usage": usage})
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def _completion(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_index: int) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": turn.content, fake.reasoning_field: turn.reasoning}
+    if turn.tool_calls:
+        message["tool_calls"] = [
+            {"id": _call_id(tc.name, first_index + i, tc.id), "type": "function",
+             "function": {"name": tc.name, "arguments": tc.arguments_text()}}
+            for i, tc in enumerate(turn.tool_calls)
+        ]
+    return {
+        "id": f"chatcmpl-{fake.request_count}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": fake.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": _finish(turn)}],
+        "usage": usage,
+    }
+
+
+def _load_responder(spec: str) -> Responder:
+    module_name, _, attr = spec.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    responder: Responder = factory()
+    return responder
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a scripted OpenAI-compatible server on loopback.")
+    parser.add_argument("--responder", required=True,
+                        help="module:factory; the factory returns a function(FakeRequest) -> Turn | Fault")
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--context-window", type=int, default=None)
+    args = parser.parse_args(argv)
+    fake = FakeProvider(_load_responder(args.responder), latency_s=args.latency,
+                        context_window=args.context_window, keep_requests=False)
+    with fake:
+        print(f"READY {fake.base_url}", flush=True)
+        try:
+            sys.stdin.read()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Scripted model turns and injected faults, shared by ScriptedModel and FakeProvider."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class FakeToolCall:
+    """A tool call the scripted model makes. ``arguments`` may be raw text (to test repair)."""
+
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    def arguments_text(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return orjson.dumps(self.arguments).decode()
+
+
+def call(name: str, /, **arguments: Any) -> FakeToolCall:
+    """Shorthand: ``call("web_search", query="x")``."""
+    return FakeToolCall(name=name, arguments=arguments)
+
+
+@dataclass
+class Turn:
+    """One scripted assistant turn."""
+
+    content: str = ""
+    reasoning: str = "Let me think about the next step."
+    tool_calls: list[FakeToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    """Default: ``tool_calls`` when there are calls, else ``stop``."""
+    completion_tokens: int | None = None
+
+
+@dataclass
+class Fault:
+    """Base of injected failures; a fault consumes one request, not a turn."""
+
+
+@dataclass
+class RateLimited(Fault):
+    """HTTP 429 with ``Retry-After`` (seconds; sent as ``retry-after-ms`` too)."""
+
+    retry_after: float = 0.05
+
+
+@dataclass
+class ServerError(Fault):
+    status: int = 500
+    message: str = "internal server error"
+
+
+@dataclass
+class HttpError(Fault):
+    """A non-retryable error answer (400, 401, 404...)."""
+
+    status: int = 400
+    message: str = "bad request"
+
+
+@dataclass
+class DropStream(Fault):
+    """Send ``after_events`` SSE events of the next turn, then cut the connection."""
+
+    after_events: int = 2
+
+
+@dataclass
+class TruncateStream(Fault):
+    """Send ``after_events`` events and end the body cleanly without a finish or ``[DONE]``."""
+
+    after_events: int = 2
+
+
+@dataclass
+class Delay(Fault):
+    """Add latency to the next request (the turn is still served)."""
+
+    seconds: float = 0.1
+
+
+ScriptItem = Turn | Fault
+
+
+@dataclass
+class FakeRequest:
+    """A request as the scripted model saw it."""
+
+    index: int
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        msgs: list[dict[str, Any]] = self.body.get("messages", [])
+        return msgs
+
+    @property
+    def tools(self) -> list[dict[str, Any]]:
+        tools: list[dict[str, Any]] = self.body.get("tools") or []
+        return tools
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t["function"]["name"] for t in self.tools]
+
+    def last_tool_results(self) -> list[str]:
+        """Contents of the tool messages after the last assistant message."""
+        out: list[str] = []
+        for m in reversed(self.messages):
+            if m.get("role") == "tool":
+                out.append(str(m.get("content", "")))
+            else:
+                break
+        return list(reversed(out))
+
+    def text(self) -> str:
+        """All message text, for assertions like ``"note" in req.text()``."""
+        return "\n".join(str(m.get("content") or "") for m in self.messages)
+
+
+Responder = Callable[[FakeRequest], ScriptItem]
+
+
+class Script:
+    """A sequence of items, or a responder function called per request."""
+
+    def __init__(self, script: Sequence[ScriptItem] | Responder) -> None:
+        self._items = list(script) if not callable(script) else None
+        self._responder = script if callable(script) else None
+        self._pos = 0
+        self._replay: ScriptItem | None = None
+
+    def next(self, request: FakeRequest) -> ScriptItem:
+        if self._replay is not None:
+            item, self._replay = self._replay, None
+            return item
+        if self._responder is not None:
+            return self._responder(request)
+        assert self._items is not None
+        if self._pos >= len(self._items):
+            return HttpError(400, f"scripted model exhausted: the script has {len(self._items)} items")
+        item = self._items[self._pos]
+        self._pos += 1
+        return item
+
+    def put_back(self, item: ScriptItem) -> None:
+        """Serve ``item`` again on the next request (after a cut stream)."""
+        self._replay = item
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self._items is None else len(self._items) - self._pos
+
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """The fake provider's tokenizer: words and punctuation marks (close to BPE counts)."""
+    return len(_TOKEN.findall(text))
+
+
+def validate_messages(messages: list[dict[str, Any]], reasoning_field: str | None) -> str | None:
+    """The checks Moonshot makes; returns the error message or ``None``."""
+    pending: dict[str, int] = {}
+    answered: set[str] = set()
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role == "assistant" and m.get("tool_calls"):
+            if pending:
+                missing = ", ".join(sorted(pending))
+                return (
+                    "an assistant message with 'tool_calls' must be followed by tool messages "
+                    f"responding to each 'tool_call_id'. missing: {missing}"
+                )
+            if reasoning_field and not m.get(reasoning_field):
+                return (
+                    f"thinking is enabled but {reasoning_field} is missing in assistant tool call "
+                    f"message at index {i}"
+                )
+            for tc in m["tool_calls"]:
+                pending[tc["id"]] = i
+        elif role == "tool":
+            tid = m.get("tool_call_id")
+            if tid not in pending:
+                if tid in answered:
+                    return f"duplicate tool message for tool_call_id {tid!r} at index {i}"
+                return f"tool_call_id {tid!r} at index {i} is not found"
+            del pending[tid]
+            answered.add(tid)
+        elif pending:
+            missing = ", ".join(sorted(pending))
+            return (
+                "an assistant message with 'tool_calls' must be followed by tool messages "
+                f"responding to each 'tool_call_id'. missing: {missing}"
+            )
+    if pending:
+        return f"tool_call_id(s) without a tool message: {', '.join(sorted(pending))}"
+    return None
