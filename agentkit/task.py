@@ -141,7 +141,7 @@ def _one_of(valid: tuple[str, ...], noun: str) -> Callable[[object], object]:
 
 # --- the spec ------------------------------------------------------------------------------
 
-_CONFIG = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+_CONFIG = ConfigDict(extra="forbid", strict=True, validate_assignment=True, allow_inf_nan=False)
 
 Aggregate = Literal["reflective", "vote", "select"]
 OutputFormat = Literal["md", "html"]
@@ -418,31 +418,14 @@ class Task(BaseModel):
 
 # --- error formatting ----------------------------------------------------------------------
 
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "model": ModelSpec,
-    "search": SearchSpec,
-    "fetch": FetchSpec,
-    "sandbox": SandboxSpec,
-    "limits": LimitsSpec,
-    "context": ContextSpec,
-    "heavy": HeavySpec,
-    "output": OutputSpec,
-}
-
 _SIMPLE: dict[str, str] = {
-    "int_type": "must be a whole number",
-    "int_parsing": "must be a whole number",
-    "int_from_float": "must be a whole number",
-    "float_type": "must be a number",
-    "float_parsing": "must be a number",
+    **dict.fromkeys(("int_type", "int_parsing", "int_from_float"), "must be a whole number"),
+    **dict.fromkeys(("float_type", "float_parsing"), "must be a number"),
+    **dict.fromkeys(("bool_type", "bool_parsing"), "must be true or false"),
+    **dict.fromkeys(("model_type", "model_attributes_type", "dict_type"), "must be a mapping of keys"),
     "finite_number": "must be a finite number",
-    "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false",
     "string_type": "must be a string",
     "list_type": "must be a list",
-    "model_type": "must be a mapping of keys",
-    "model_attributes_type": "must be a mapping of keys",
-    "dict_type": "must be a mapping of keys",
     "path_type": "must be a file path (a string)",
     "string_too_short": "must not be empty",
 }
@@ -466,11 +449,12 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 def _unknown_key(section: tuple[int | str, ...], key: str) -> str:
-    model = _SECTIONS.get(str(section[0])) if section else Task
-    if model is None:
+    info = Task.model_fields.get(str(section[0])) if section else None
+    model: Any = Task if not section else (info.annotation if info else None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return "unknown key"
     valid = list(model.model_fields)
-    if section == ("model",) and key.lower() in ("api_key", "key", "apikey"):
+    if key.lower().replace("-", "_") in ("api_key", "apikey", "key", "secret", "token"):
         return (
             "unknown key; never put a key in a task file: set an environment variable "
             "and name it in model.api_key_env"
@@ -490,7 +474,8 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
     field = _path(loc)
     if kind == "agentkit":
         at = str(ctx.get("at") or "")
-        field = field + at if at.startswith("[") or not field else (f"{field}.{at}" if at else field)
+        if at:
+            field = f"{field}{at}" if at.startswith("[") or not field else f"{field}.{at}"
         return field, str(ctx["message"])
     if kind == "missing":
         if loc == ("task",):
@@ -520,6 +505,19 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
 # --- loading -------------------------------------------------------------------------------
 
 
+def _read_bytes(path: Path, source: str, field: str | None, what: str = "") -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise TaskFileError(source, f"file not found{what}", field=field) from None
+    except IsADirectoryError:
+        raise TaskFileError(source, f"is a directory, not a file{what}", field=field) from None
+    except OSError as exc:
+        raise TaskFileError(
+            source, f"cannot read the file{what}: {exc.strerror or exc}", field=field
+        ) from None
+
+
 def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> str:
     """``task: {file: question.md}`` -> the file's text (relative to the task file)."""
     for key in spec:
@@ -533,14 +531,7 @@ def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> 
     path = Path(name).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise TaskFileError(source, f"file not found: {path}", field="task.file") from None
-    except IsADirectoryError:
-        raise TaskFileError(source, f"is a directory, not a file: {path}", field="task.file") from None
-    except OSError as exc:
-        raise TaskFileError(source, f"cannot read {path}: {exc.strerror}", field="task.file") from None
+    raw = _read_bytes(path, source, "task.file", f": {path}")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -600,15 +591,7 @@ def load_task(path: str | Path, *, env: Mapping[str, str] | None = None, check_a
     variable must be set in ``env`` (default ``os.environ``)."""
     source = str(path)
     file = Path(path)
-    try:
-        raw = file.read_bytes()
-    except FileNotFoundError:
-        raise TaskFileError(source, "file not found") from None
-    except IsADirectoryError:
-        raise TaskFileError(source, "is a directory, not a task file") from None
-    except OSError as exc:
-        raise TaskFileError(source, f"cannot read the file: {exc.strerror or exc}") from None
-    text = _decode(raw, source)
+    text = _decode(_read_bytes(file, source, None), source)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -1,0 +1,267 @@
+"""Task files: defaults, loading, and one clear message per malformed file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agentkit.task import (
+    DEFAULT_TOOLS,
+    ContextSpec,
+    FetchSpec,
+    HeavySpec,
+    LimitsSpec,
+    ModelSpec,
+    OutputSpec,
+    SandboxSpec,
+    SearchSpec,
+    Task,
+    TaskFileError,
+    load_task,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD = Path(__file__).resolve().parent / "fixtures" / "bad_tasks"
+EXAMPLES = ROOT / "tasks"
+SECRET = "sk-SECRET-do-not-print-0123456789"
+ENV = {"MOONSHOT_API_KEY": SECRET}
+FAKE_KEYS = {
+    "MOONSHOT_API_KEY": SECRET,
+    "OPENROUTER_API_KEY": SECRET,
+    "TOGETHER_API_KEY": SECRET,
+    "CHUTES_API_KEY": SECRET,
+    "COMETAPI_KEY": SECRET,
+    "OPENAI_API_KEY": SECRET,
+}
+
+
+def _expectations(path: Path) -> list[str]:
+    raw = path.read_bytes()
+    text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8", "replace")
+    return [line.split("# expect:", 1)[1].strip() for line in text.splitlines() if "# expect:" in line]
+
+
+BAD_FILES = sorted(BAD.glob("*.yaml"))
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(BAD_FILES) >= 25
+    for path in BAD_FILES:
+        assert _expectations(path), f"{path.name} has no '# expect:' comment"
+
+
+@pytest.mark.parametrize("path", BAD_FILES, ids=[p.stem for p in BAD_FILES])
+def test_bad_task_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # relative paths inside a task resolve against its folder, not here
+    source = str(path.relative_to(ROOT))
+    with pytest.raises(TaskFileError) as info:
+        load_task(source, env=ENV)
+    message = str(info.value)
+    assert message.startswith(f"{source}: "), message
+    for fragment in _expectations(path):
+        assert fragment in message, f"expected {fragment!r} in {message!r}"
+    assert "\n" not in message
+    for noise in ("Value error", "pydantic", "errors.pydantic.dev", "For further information", "Traceback"):
+        assert noise not in message
+    assert "SECRET" not in message  # never a secret's value
+    assert isinstance(info.value, ValueError)
+
+
+def test_minimal_file_gives_all_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text('task: "x"\n')
+    task = load_task(path, env=ENV)
+    assert task.task == "x"
+    assert task.model == ModelSpec()
+    assert (task.model.provider, task.model.name) == ("moonshot", "kimi-k2-thinking")
+    assert task.model.base_url is None and task.model.api_key_env is None
+    assert task.model.temperature is None and task.model.max_tokens is None
+    assert task.tools == list(DEFAULT_TOOLS) == ["web_search", "fetch", "python"]
+    assert task.search == SearchSpec() and task.search.backend == "duckduckgo" and task.search.url is None
+    assert task.fetch == FetchSpec(allow_private_hosts=False)
+    assert task.sandbox == SandboxSpec(network=False, memory_mb=2048, timeout_s=120)
+    assert task.limits == LimitsSpec(max_steps=300, max_cost_usd=None, max_tokens=None, max_seconds=None)
+    assert task.context == ContextSpec(window=None, keep_tool_results=None)
+    assert task.heavy == HeavySpec(trajectories=1, aggregate="reflective")
+    assert task.output == OutputSpec(dir=None, report=True, format="md")
+    assert task.api_key_env == "MOONSHOT_API_KEY"
+    assert task.context_window == 262_144
+    assert task.profile.name == "moonshot"
+
+
+FULL = """\
+task: "Compare the energy density of LFP and NMC battery cells, with sources."
+model:
+  provider: openrouter
+  name: moonshotai/kimi-k2-thinking
+  base_url: https://openrouter.ai/api/v1
+  api_key_env: MY_OPENROUTER_KEY
+  temperature: 0.7
+  max_tokens: 16000
+tools: [web_search, fetch, python, note, delegate]
+search:
+  backend: [searxng, duckduckgo]
+  url: http://localhost:8888
+  index: null
+fetch: {allow_private_hosts: true}
+sandbox: {network: true, memory_mb: 4096, timeout_s: 30.5}
+limits: {max_steps: 50, max_cost_usd: 2.5, max_tokens: 2000000, max_seconds: 3600}
+context: {window: 128000, keep_tool_results: 8}
+heavy: {trajectories: 8, aggregate: vote}
+output: {dir: out/reports, report: false, format: html}
+"""
+
+
+def test_full_file_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "full.yaml"
+    path.write_text(FULL)
+    task = load_task(path, env={"MY_OPENROUTER_KEY": SECRET})
+    assert task.model.temperature == 0.7 and task.model.api_key_env == "MY_OPENROUTER_KEY"
+    assert task.search.backends == ["searxng", "duckduckgo"]
+    assert task.output.dir == Path("out/reports") and task.output.format == "html"
+    assert task.heavy.trajectories == 8 and task.context_window == 128000
+    config = task.redacted_config()
+    assert config == yaml.safe_load(FULL)  # every key, nothing added
+    again = tmp_path / "again.yaml"
+    again.write_text(yaml.safe_dump(config))
+    assert load_task(again, env={"MY_OPENROUTER_KEY": SECRET}) == task
+    assert Task.from_mapping(config) == task
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_example_tasks_load(path: Path) -> None:
+    task = load_task(path, env=FAKE_KEYS)
+    assert task.task.strip()
+    assert SECRET not in str(task.redacted_config())
+
+
+def test_examples_exist() -> None:
+    names = {p.name for p in EXAMPLES.glob("*.yaml")}
+    assert {"k2-moonshot.yaml", "k2-openrouter.yaml", "k2-vllm-local.yaml"} <= names
+    vllm = load_task(EXAMPLES / "k2-vllm-local.yaml", env={})
+    assert vllm.model.provider == "vllm" and vllm.model.base_url == "http://localhost:8000/v1"
+
+
+def test_task_text_from_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "question.md").write_text("# Question\nWhich is older, A or B?\n")
+    (tmp_path / "t.yaml").write_text("task: {file: q/question.md}\n")
+    monkeypatch.chdir("/")
+    task = load_task(tmp_path / "t.yaml", env=ENV)
+    assert task.task.startswith("# Question")
+    (tmp_path / "q" / "empty.md").write_text("\n")
+    (tmp_path / "e.yaml").write_text("task: {file: q/empty.md}\n")
+    with pytest.raises(TaskFileError, match=r"task\.file: .*empty\.md is empty"):
+        load_task(tmp_path / "e.yaml", env=ENV)
+
+
+def test_local_index_relative_to_task_file(tmp_path: Path) -> None:
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "t.yaml").write_text("task: x\nsearch: {backend: local, index: corpus}\n")
+    task = load_task(tmp_path / "t.yaml", env=ENV)
+    assert task.search.index == tmp_path / "corpus"
+
+
+def test_file_level_errors(tmp_path: Path) -> None:
+    with pytest.raises(TaskFileError, match=r"^tasks/none\.yaml: file not found$"):
+        load_task("tasks/none.yaml")
+    with pytest.raises(TaskFileError, match="is a directory"):
+        load_task(tmp_path)
+    empty = tmp_path / "empty.yaml"
+    empty.write_bytes(b"")
+    with pytest.raises(TaskFileError, match="the file is empty"):
+        load_task(empty)
+
+
+def test_api_key_rules(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("task: x\n")
+    with pytest.raises(TaskFileError) as info:
+        load_task(path, env={})
+    assert str(info.value) == (
+        f"{path}: model.provider: moonshot needs an API key: set MOONSHOT_API_KEY (or model.api_key_env)"
+    )
+    assert load_task(path, env={}, check_api_key=False).model.provider == "moonshot"
+    with pytest.raises(TaskFileError, match="MOONSHOT_API_KEY"):
+        load_task(path, env={"MOONSHOT_API_KEY": ""})  # empty counts as unset
+    path.write_text("task: x\nmodel: {provider: vllm}\n")
+    assert load_task(path, env={}).api_key_env == "VLLM_API_KEY"  # optional for local engines
+    path.write_text("task: x\nmodel: {provider: custom, base_url: 'https://llm.example.org/v1'}\n")
+    assert load_task(path, env={}).model.base_url == "https://llm.example.org/v1"
+
+
+def test_os_environ_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("task: x\nmodel: {provider: together}\n")
+    monkeypatch.delenv("TOGETHER_API_KEY", raising=False)
+    with pytest.raises(TaskFileError, match="TOGETHER_API_KEY"):
+        load_task(path)
+    monkeypatch.setenv("TOGETHER_API_KEY", SECRET)
+    assert load_task(path).model.provider == "together"
+
+
+def test_temperature_range_follows_the_profile() -> None:
+    assert Task.from_mapping({"task": "x", "model": {"provider": "openai", "temperature": 1.5}})
+    with pytest.raises(
+        TaskFileError, match=r"model\.temperature: must be between 0 and 2 for openai \(got 2\.5\)"
+    ):
+        Task.from_mapping({"task": "x", "model": {"provider": "openai", "temperature": 2.5}})
+
+
+def test_from_mapping_errors_name_the_source() -> None:
+    with pytest.raises(TaskFileError) as info:
+        Task.from_mapping(
+            {"task": "x", "limits": {"max_steps": 0}, "heavy": {"trajectories": 0}}, source="api"
+        )
+    error = info.value
+    assert str(error) == "api: limits.max_steps: must be at least 1 (got 0) (and 1 more problem)"
+    assert error.source == "api" and error.field == "limits.max_steps"
+    assert error.problems == [
+        "limits.max_steps: must be at least 1 (got 0)",
+        "heavy.trajectories: must be at least 1 (got 0)",
+    ]
+    with pytest.raises(
+        TaskFileError, match=r"^<task>: the top level must be a mapping of keys \(got a list\)$"
+    ):
+        Task.from_mapping([1, 2])  # type: ignore[arg-type]
+
+
+def test_with_overrides() -> None:
+    task = Task.from_mapping({"task": "x"})
+    changed = task.with_overrides({"limits.max_steps": 5, "heavy.trajectories": 8, "output.dir": "out"})
+    assert (changed.limits.max_steps, changed.heavy.trajectories, changed.output.dir) == (5, 8, Path("out"))
+    assert task.limits.max_steps == 300
+    with pytest.raises(
+        TaskFileError, match=r"^--max-steps: limits\.max_steps: must be at least 1 \(got 0\)$"
+    ):
+        task.with_overrides({"limits.max_steps": 0}, source="--max-steps")
+    with pytest.raises(TaskFileError, match="did you mean 'max_steps'"):
+        task.with_overrides({"limits.max_step": 3})
+
+
+def test_redacted_config_hides_url_credentials() -> None:
+    task = Task.from_mapping(
+        {
+            "task": "x",
+            "model": {
+                "provider": "custom",
+                "base_url": "https://bob:hunter2@llm.example.org/v1?api_key=abc&x=1",
+            },
+            "search": {"backend": "searxng", "url": "http://searx.local:8888/?token=zzz"},
+        }
+    )
+    config = task.redacted_config()
+    assert config["model"]["base_url"] == "https://***@llm.example.org/v1?api_key=***&x=1"
+    assert config["search"]["url"] == "http://searx.local:8888/?token=***"
+    assert "hunter2" not in str(config) and "zzz" not in str(config)
+    assert task.model.base_url is not None and "hunter2" in task.model.base_url  # the client still needs it
+
+
+def test_assignment_is_validated() -> None:
+    task = Task.from_mapping({"task": "x"})
+    task.limits.max_steps = 10
+    assert task.limits.max_steps == 10
+    with pytest.raises(ValueError):
+        task.limits.max_steps = 0
