@@ -177,11 +177,7 @@ def validate_messages(messages: list[dict[str, Any]], reasoning_field: str | Non
         role = m.get("role")
         if role == "assistant" and m.get("tool_calls"):
             if pending:
-                missing = ", ".join(sorted(pending))
-                return (
-                    "an assistant message with 'tool_calls' must be followed by tool messages "
-                    f"responding to each 'tool_call_id'. missing: {missing}"
-                )
+                return _unanswered(pending)
             if reasoning_field and not m.get(reasoning_field):
                 return (
                     f"thinking is enabled but {reasoning_field} is missing in assistant tool call "
@@ -198,11 +194,12 @@ def validate_messages(messages: list[dict[str, Any]], reasoning_field: str | Non
             del pending[tid]
             answered.add(tid)
         elif pending:
-            missing = ", ".join(sorted(pending))
-            return (
-                "an assistant message with 'tool_calls' must be followed by tool messages "
-                f"responding to each 'tool_call_id'. missing: {missing}"
-            )
-    if pending:
-        return f"tool_call_id(s) without a tool message: {', '.join(sorted(pending))}"
-    return None
+            return _unanswered(pending)
+    return _unanswered(pending) if pending else None
+
+
+def _unanswered(pending: dict[str, int]) -> str:
+    return (
+        "an assistant message with 'tool_calls' must be followed by tool messages "
+        f"responding to each 'tool_call_id'. missing: {', '.join(sorted(pending))}"
+    )

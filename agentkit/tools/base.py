@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_type_hints, overload
+from typing import TYPE_CHECKING, Any, get_args, get_type_hints, overload
 
 import anyio
 import orjson
@@ -205,7 +205,7 @@ def _args_model_for(fn: Callable[..., Any]) -> tuple[type[BaseModel], str | None
     ctx_param: str | None = None
     for pname, param in sig.parameters.items():
         annotation = hints.get(pname, Any)
-        if annotation is ToolContext:
+        if annotation is ToolContext or ToolContext in get_args(annotation):
             ctx_param = pname
             continue
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
