@@ -69,10 +69,10 @@ class StreamAssembler:
             if text:
                 self.reasoning.append(text)
                 deltas.append(StreamDelta(kind="reasoning", text=text))
-            text = delta.get("content")
-            if isinstance(text, str) and text:
-                self.content.append(text)
-                deltas.append(StreamDelta(kind="content", text=text))
+            piece = delta.get("content")
+            if isinstance(piece, str) and piece:
+                self.content.append(piece)
+                deltas.append(StreamDelta(kind="content", text=piece))
             for position, tc in enumerate(delta.get("tool_calls") or ()):
                 index = tc.get("index", position)
                 slot = self.calls.setdefault(index, _PartialCall())

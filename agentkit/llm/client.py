@@ -196,7 +196,7 @@ class OpenAICompatibleModel:
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             n = state.attempt_number
-            backoff = min(policy.max_backoff, policy.initial_backoff * 2 ** (n - 1))
+            backoff = float(min(policy.max_backoff, policy.initial_backoff * 2 ** (n - 1)))
             backoff = backoff / 2 + random.uniform(0, backoff / 2)
             hinted = _retry_after(exc) if exc else None
             if hinted is not None:

@@ -11,13 +11,14 @@ streams, malformed arguments (script them as raw text).
         agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False)
         result = agent.run_sync("question")
 
-Run it standalone (for benchmarks, other processes): ``python -m agentkit.testing.fake_provider
+Run it standalone (for benchmarks, other processes): ``python -m agentkit.testing
 --responder package.module:function``; it prints ``READY <base_url>``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import importlib
 import socket
@@ -355,15 +356,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="module:factory; the factory returns a function(FakeRequest) -> Turn | Fault")
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--context-window", type=int, default=None)
+    parser.add_argument("--lenient", action="store_true",
+                        help="do not reject histories the real service would reject (to measure other frameworks)")
+    parser.add_argument("--reasoning-field", default="reasoning_content")
     args = parser.parse_args(argv)
     fake = FakeProvider(_load_responder(args.responder), latency_s=args.latency,
-                        context_window=args.context_window, keep_requests=False)
+                        context_window=args.context_window, keep_requests=False, strict=not args.lenient,
+                        reasoning_field=args.reasoning_field)
     with fake:
         print(f"READY {fake.base_url}", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

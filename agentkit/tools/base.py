@@ -212,7 +212,7 @@ def _args_model_for(fn: Callable[..., Any]) -> tuple[type[BaseModel], str | None
             raise TypeError(f"tool {fn.__name__}: *args/**kwargs are not supported")
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, Field(default, description=docs.get(pname)))
-    model = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields
     )
     return model, ctx_param

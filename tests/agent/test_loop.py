@@ -40,7 +40,7 @@ async def test_plan_execute_answer_with_events() -> None:
     assert {t["function"]["name"] for t in first.tools} == {"lookup", "update_plan"}
     tool_msgs = [m for m in second.messages if m["role"] == "tool"]
     assert [m["content"] for m in tool_msgs] == ["x is 42", "y is 42"]
-    assistant = [m for m in second.messages if m.get("tool_calls")][0]
+    assistant = next(m for m in second.messages if m.get("tool_calls"))
     assert assistant["reasoning_content"] == "need x"  # reasoning goes back on tool-call turns
     kinds = [e.kind for e in events]
     assert kinds[0] == "run_began" and kinds[-1] == "run_ended"
@@ -93,7 +93,7 @@ async def test_malformed_arguments_go_back_to_the_model() -> None:
     ], plan=False)
     result = await a.run("task")
     assert result.answer == "ok"
-    first_result = [m for m in model.requests[1].messages if m["role"] == "tool"][0]
+    first_result = next(m for m in model.requests[1].messages if m["role"] == "tool")
     assert "Could not parse the arguments of lookup" in first_result["content"]
 
 
