@@ -1,5 +1,6 @@
 """Durable trace storage."""
 
+from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.base import RunNotFound, Store, blob_key
 from agentkit.store.events import (
     AssistantMessage,
@@ -19,6 +20,7 @@ from agentkit.store.events import (
     UserMessage,
 )
 from agentkit.store.memory import MemoryStore
+from agentkit.store.sqlite import SQLiteStore
 
 __all__ = [
     "AssistantMessage",
@@ -32,6 +34,7 @@ __all__ = [
     "RunNotFound",
     "RunStarted",
     "RunStatus",
+    "SQLiteStore",
     "Source",
     "StatusChanged",
     "Store",
@@ -40,4 +43,6 @@ __all__ = [
     "TraceEvent",
     "UserMessage",
     "blob_key",
+    "open_store",
+    "resolve_store_location",
 ]

@@ -55,9 +55,7 @@ def encode_event(event: TraceEvent, inline_limit: int = INLINE_LIMIT) -> Encoded
     _externalise(obj, [], refs, blobs, inline_limit)
     if not refs:
         return EncodedEvent(event.type, event.ts, raw.decode(), None)
-    return EncodedEvent(
-        event.type, event.ts, orjson.dumps(obj).decode(), orjson.dumps(refs).decode(), blobs
-    )
+    return EncodedEvent(event.type, event.ts, orjson.dumps(obj).decode(), orjson.dumps(refs).decode(), blobs)
 
 
 def _externalise(
@@ -67,9 +65,7 @@ def _externalise(
     blobs: dict[str, bytes],
     limit: int,
 ) -> None:
-    items: list[tuple[PathItem, Any]] = (
-        list(node.items()) if isinstance(node, dict) else list(enumerate(node))
-    )
+    items: list[tuple[PathItem, Any]] = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
     for k, v in items:
         if isinstance(v, str):
             if len(v) > limit:

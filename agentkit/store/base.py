@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 from agentkit.store.events import RunInfo, RunStatus, Source, StoredEvent, TraceEvent
 
@@ -93,5 +93,11 @@ class Store(abc.ABC):
                 return s
         return None
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional: backends without resources keep it
         """Release connections."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

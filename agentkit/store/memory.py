@@ -33,6 +33,14 @@ class MemoryStore(Store):
         runs.sort(key=lambda r: r.created_at, reverse=True)
         return [r.model_copy(deep=True) for r in runs[:limit]]
 
+    async def find_run(self, prefix: str) -> RunInfo:
+        if prefix in self._runs:
+            return await self.get_run(prefix)
+        matches = [r for r in self._runs.values() if r.id.startswith(prefix)]
+        if len(matches) == 1:
+            return matches[0].model_copy(deep=True)
+        raise RunNotFound(prefix)
+
     async def update_run(self, run_id: str, **fields: Any) -> None:
         run = self._runs.get(run_id)
         if run is None:

@@ -11,6 +11,9 @@ Design, in short:
   land and one worker thread at a time does the SQLite work; reads use a second
   connection the same way, so they never wait behind a commit (WAL readers do not block
   the writer).
+* **Cancellation never tears a commit.** An append already in the worker thread when its
+  caller is cancelled runs to the end and returns its ``seq``; the cancellation lands at
+  the caller's next checkpoint. One still queued for the thread is dropped unwritten.
 * **Several processes per file.** Every write is a ``BEGIN IMMEDIATE`` transaction (the
   write lock is taken up front, waiting up to ``busy_timeout``), and an event's ``seq`` is
   computed inside it; ``UNIQUE(run_id, seq)`` backs that up. Two processes appending to
@@ -33,7 +36,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -94,16 +97,13 @@ class SQLiteStore(Store):
 
     def _connect(self, *, write: bool) -> sqlite3.Connection:
         target = ":memory:" if self.path is None else str(self.path)
-        conn = sqlite3.connect(
-            target, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
+        conn = sqlite3.connect(target, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
         if write:
             mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
             if mode != "wal" and not self._memory:
                 warnings.warn(
-                    f"SQLite store {target}: WAL journal unavailable (got {mode!r}); "
-                    "readers will wait for writers",
+                    f"SQLite store {target}: WAL journal unavailable (got {mode!r}); readers will wait for writers",
                     RuntimeWarning,
                     stacklevel=2,
                 )
@@ -153,13 +153,13 @@ class SQLiteStore(Store):
 
         return await anyio.to_thread.run_sync(job, limiter=self._read_limiter)
 
-    async def open(self) -> SQLiteStore:
+    async def open(self) -> Self:
         """Create/open the file now (otherwise the first operation does): surfaces bad paths early."""
         await self._write(lambda conn: None)
         await self._read(lambda conn: None)
         return self
 
-    async def __aenter__(self) -> SQLiteStore:
+    async def __aenter__(self) -> Self:
         return await self.open()
 
     def close(self) -> None:
@@ -186,9 +186,7 @@ class SQLiteStore(Store):
         def insert(conn: sqlite3.Connection) -> None:
             try:
                 with _transaction(conn):
-                    conn.execute(
-                        f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, extra) VALUES ({placeholders})", row
-                    )
+                    conn.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, extra) VALUES ({placeholders})", row)
             except sqlite3.IntegrityError:
                 raise ValueError(f"run {run.id!r} exists") from None
             self._known_runs.add(run.id)
@@ -207,7 +205,7 @@ class SQLiteStore(Store):
     async def list_runs(self, *, parent_id: str | None = None, limit: int = 100) -> list[RunInfo]:
         def select(conn: sqlite3.Connection) -> list[RunInfo]:
             rows = conn.execute(
-                f"{_RUN_SELECT} WHERE parent_id IS ? ORDER BY created_at DESC, rowid ASC LIMIT ?",
+                f"{_RUN_SELECT} WHERE parent_id IS ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (parent_id, limit),
             ).fetchall()
             return [_row_run(r) for r in rows]
@@ -259,9 +257,9 @@ class SQLiteStore(Store):
                 self._require_run(conn, run_id)
                 _insert_blobs(conn, ((k, v) for enc in encoded for k, v in enc.blobs.items()))
                 first = int(
-                    conn.execute(
-                        "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
-                    ).fetchone()[0]
+                    conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)).fetchone()[
+                        0
+                    ]
                 )
                 seqs = list(range(first, first + len(encoded)))
                 conn.executemany(
@@ -283,8 +281,7 @@ class SQLiteStore(Store):
                 return []
             blobs = _select_blobs(conn, {k for _s, _d, refs in rows for k in ref_keys(refs)})
             return [
-                StoredEvent(run_id=run_id, seq=seq, event=decode_event(data, refs, blobs))
-                for seq, data, refs in rows
+                StoredEvent(run_id=run_id, seq=seq, event=decode_event(data, refs, blobs)) for seq, data, refs in rows
             ]
 
         return await self._read(select)
@@ -331,18 +328,14 @@ class SQLiteStore(Store):
 
     async def list_sources(self, run_id: str) -> list[Source]:
         def select(conn: sqlite3.Connection) -> list[Source]:
-            rows = conn.execute(
-                "SELECT data FROM sources WHERE run_id = ? ORDER BY rowid", (run_id,)
-            ).fetchall()
+            rows = conn.execute("SELECT data FROM sources WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
             return [Source.model_validate_json(data) for (data,) in rows]
 
         return await self._read(select)
 
     async def get_source(self, run_id: str, source_id: str) -> Source | None:
         def select(conn: sqlite3.Connection) -> Source | None:
-            row = conn.execute(
-                "SELECT data FROM sources WHERE run_id = ? AND id = ?", (run_id, source_id)
-            ).fetchone()
+            row = conn.execute("SELECT data FROM sources WHERE run_id = ? AND id = ?", (run_id, source_id)).fetchone()
             return None if row is None else Source.model_validate_json(row[0])
 
         return await self._read(select)

@@ -1,0 +1,86 @@
+"""Where the trace store lives: ``--store``, else ``$AGENTKIT_STORE``, else
+``.agentkit/agentkit.db`` in the working directory (the CLI contract).
+
+A location is a file path (SQLite), ``":memory:"`` (a :class:`MemoryStore`: nothing
+survives the process), or ``scheme://...`` for a backend registered with
+:func:`register_store_scheme` (``sqlite:///abs/path.db`` is built in; a cluster backend
+such as PostgreSQL registers its own scheme).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from agentkit.store.base import Store
+from agentkit.store.memory import MemoryStore
+from agentkit.store.sqlite import SQLiteStore
+
+ENV_VAR = "AGENTKIT_STORE"
+DEFAULT_STORE_PATH = Path(".agentkit") / "agentkit.db"
+MEMORY = ":memory:"
+
+StoreFactory = Callable[[str], Store]
+"""Builds a store from the full location string (``scheme://...``)."""
+
+_SCHEMES: dict[str, StoreFactory] = {}
+
+
+def register_store_scheme(scheme: str, factory: StoreFactory) -> None:
+    """Make ``open_store("SCHEME://...")`` build a store with ``factory``."""
+    _SCHEMES[scheme.lower()] = factory
+
+
+def _sqlite_url(location: str) -> Store:
+    return SQLiteStore(location.split("://", 1)[1] or MEMORY)
+
+
+register_store_scheme("sqlite", _sqlite_url)
+
+
+def resolve_store_location(location: str | Path | None = None) -> str | Path:
+    """The location to open: the argument, else the env var, else the default path.
+
+    Relative paths are made absolute against the current directory (so a later ``chdir``
+    does not move the store); ``~`` is expanded. ``":memory:"`` and URLs pass through.
+    """
+    chosen: str | Path
+    if location is not None and str(location).strip():
+        chosen = location
+    elif os.environ.get(ENV_VAR, "").strip():
+        chosen = os.environ[ENV_VAR].strip()
+    else:
+        chosen = DEFAULT_STORE_PATH
+    if isinstance(chosen, str) and (chosen == MEMORY or "://" in chosen):
+        return chosen
+    path = Path(chosen).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def open_store(location: str | Path | None = None) -> Store:
+    """Open the store at ``location`` resolved by :func:`resolve_store_location`.
+
+    Nothing touches the disk until the store is first used (or entered with ``async with``).
+    Raises ``ValueError`` for a URL whose scheme no backend registered.
+    """
+    resolved = resolve_store_location(location)
+    if resolved == MEMORY:
+        return MemoryStore()
+    if isinstance(resolved, str):
+        scheme = resolved.split("://", 1)[0].lower()
+        factory = _SCHEMES.get(scheme)
+        if factory is None:
+            known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
+            raise ValueError(f"no store backend for {scheme}:// (known: {known}, a file path, {MEMORY})")
+        return factory(resolved)
+    return SQLiteStore(resolved)
+
+
+__all__ = [
+    "DEFAULT_STORE_PATH",
+    "ENV_VAR",
+    "open_store",
+    "register_store_scheme",
+    "resolve_store_location",
+]
