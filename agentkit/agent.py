@@ -119,6 +119,7 @@ class Agent:
         workdir: str | Path = ".agentkit/runs",
         settings: dict[str, Any] | None = None,
         on_event: EventHandler | None = None,
+        task_spec: dict[str, Any] | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -137,6 +138,7 @@ class Agent:
         self.settings = settings or {}
         self.on_event = on_event
         self._api_key_env = api_key_env
+        self._task_spec = task_spec
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
         if plan and "update_plan" not in self.tools:
             self.tools.add(UpdatePlanTool())
@@ -189,6 +191,7 @@ class Agent:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             "settings": self.settings,
+            "task_spec": self._task_spec,
         }
 
     # the loop
@@ -196,6 +199,9 @@ class Agent:
         state = await self._load(run_id)
         loop = _RunLoop(self, state, on_event)
         if state.finished is not None:
+            fin = state.finished
+            if (await self.store.get_run(run_id)).status != fin.status:  # died before the row was updated
+                await loop.sync_run_row(status=fin.status, answer=fin.answer, stop_reason=fin.stop_reason)
             return loop.result()
         await loop.emit(RunBegan(run_id=run_id, task=state.task, resumed=resumed, max_steps=self.max_steps))
         if resumed:

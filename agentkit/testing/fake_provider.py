@@ -200,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
         try:
             self._serve(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (killed, cancelled)
         finally:
             with fake._lock:
                 fake.in_flight -= 1

@@ -1,0 +1,53 @@
+"""Build an Agent from a task spec (the CLI, resume and heavy mode share this)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentkit.agent import Agent
+from agentkit.events import EventHandler
+from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.store.base import Store
+from agentkit.store.events import RunStarted
+from agentkit.task import Task
+
+
+def tool_settings(task: Task) -> dict[str, Any]:
+    """The sections tools read, as plain data (stored with the run; no secrets)."""
+    data = task.redacted_config()
+    return {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
+
+
+def agent_from_task(task: Task, *, store: Store, workdir: Path, on_event: EventHandler | None = None,
+                    llm: OpenAICompatibleModel | None = None) -> Agent:
+    from agentkit.tools import builtin_tools
+
+    spec = task.model
+    llm = llm or OpenAICompatibleModel(spec.name, spec.provider, base_url=spec.base_url,
+                                       api_key_env=spec.api_key_env)
+    settings = tool_settings(task)
+    return Agent(
+        llm=llm,
+        tools=builtin_tools(settings, names=task.tools),
+        max_steps=task.limits.max_steps,
+        store=store,
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        workdir=workdir,
+        settings=settings,
+        on_event=on_event,
+        api_key_env=spec.api_key_env,
+        task_spec=task.redacted_config(),
+    )
+
+
+async def task_of_run(store: Store, run_id: str) -> Task:
+    """The task spec a run was started with (from its first trace event)."""
+    events = await store.events(run_id)
+    started = next((e.event for e in events if isinstance(e.event, RunStarted)), None)
+    spec = started.config.get("task_spec") if started else None
+    if not isinstance(spec, dict):
+        raise ValueError(f"run {run_id} was not started from a task file; resume it from Python with "
+                         "Agent.resume(run_id)")
+    return Task.from_mapping(spec, source=f"run {run_id}")

@@ -1,0 +1,295 @@
+"""The ``agentkit`` command: run, resume, runs, show (typer + rich)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import anyio
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from agentkit.agent import RunResult
+from agentkit.events import AgentEvent
+from agentkit.llm.client import ConfigurationError
+from agentkit.store import RunInfo, RunNotFound, Store
+from agentkit.store._location import open_store, resolve_store_location
+from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
+from agentkit.task import Task, TaskFileError, load_task
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Autonomous research agents for thinking models.")
+err = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Trace store (default: $AGENTKIT_STORE or "
+                                              ".agentkit/agentkit.db)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
+
+EXIT_OK, EXIT_RUN, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def fail_input(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_INPUT)
+
+
+def runs_dir(store_location: str | Path) -> Path:
+    """Run files (figures, downloads) live beside the store, so resume finds them anywhere."""
+    loc = Path(str(store_location))
+    return (loc.parent if loc.suffix else Path(".agentkit")) / "runs"
+
+
+class LiveView:
+    """Progress on stderr: a live panel on a terminal, plain log lines otherwise."""
+
+    def __init__(self, max_steps: int, window: int, enabled: bool = True) -> None:
+        self.max_steps, self.window = max_steps, window
+        self.step, self.tool, self.context, self.cost = 0, "", 0, 0.0
+        self.started = time.monotonic()
+        self.tty = err.is_terminal and enabled
+        self.quiet = not enabled
+        self.live: Live | None = Live(self.render(), console=err, refresh_per_second=4) if self.tty else None
+
+    def __enter__(self) -> LiveView:
+        if self.live:
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live:
+            self.live.update(self.render())
+            self.live.stop()
+
+    def render(self) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        elapsed = _dt.timedelta(seconds=int(time.monotonic() - self.started))
+        grid.add_row("[bold]step[/]", f"{self.step}/{self.max_steps}", "[bold]elapsed[/]", str(elapsed))
+        pct = f" ({self.context / self.window:.0%})" if self.window else ""
+        grid.add_row("[bold]context[/]", f"{self.context:,}/{self.window:,} tokens{pct}", "[bold]cost[/]",
+                     f"${self.cost:.4f}")
+        grid.add_row("[bold]tool[/]", self.tool or "-", "", "")
+        return grid
+
+    def log(self, line: str) -> None:
+        if self.quiet:
+            return
+        if self.live:
+            self.live.console.print(line, highlight=False)
+        else:
+            err.print(f"{_dt.datetime.now():%H:%M:%S} {line}", highlight=False, markup=False, soft_wrap=True)
+
+    def __call__(self, event: AgentEvent) -> None:
+        if event.kind == "turn_started":
+            self.step = event.step
+            if not self.tty:
+                self.log(f"{event.phase} turn {event.step}/{event.max_steps}")
+        elif event.kind == "tool_call":
+            self.tool = f"{event.call.name} {event.call.arguments[:80]}"
+            self.log(f"  -> {event.call.name} {event.call.arguments[:120]}")
+        elif event.kind == "tool_result":
+            mark = "!!" if event.is_error else "<-"
+            self.log(f"  {mark} {event.name} ({event.duration_s:.1f}s) {event.preview[:100]!r}")
+        elif event.kind == "usage":
+            self.context, self.cost = event.context_tokens, event.cost_usd
+            if event.window:
+                self.window = event.window
+        elif event.kind == "notice":
+            self.log(f"[{event.level}] {event.message}")
+        if self.live:
+            self.live.update(self.render())
+
+
+def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    return anyio.run(fn)
+
+
+def report_result(result: RunResult, as_json: bool) -> NoReturn:
+    if as_json:
+        out.print_json(json.dumps(result_json(result)))
+    else:
+        style = {"finished": "green", "stopped": "yellow"}.get(result.status, "red")
+        out.print(f"\n[bold {style}]{result.status}[/] run {result.run_id}: {result.steps} steps, "
+                  f"{result.tool_calls} tool calls, {result.usage.prompt_tokens:,} prompt tokens "
+                  f"({result.usage.cached_tokens:,} cached), ${result.cost_usd:.4f}")
+        if result.stop_reason:
+            out.print(f"[{style}]reason:[/] {result.stop_reason}", highlight=False)
+        if result.answer:
+            out.print(f"\n{result.answer}", highlight=False, markup=False)
+    raise typer.Exit(EXIT_OK if result.status == "finished" else EXIT_RUN)
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    data = result.model_dump(mode="json")
+    data["usage"] = result.usage.model_dump()
+    return data
+
+
+async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView,
+                 resume: bool) -> RunResult:
+    from agentkit._launch import agent_from_task
+
+    agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
+    try:
+        if resume:
+            return await agent.resume(run_id)
+        return await agent.run(task.task, run_id=run_id)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await agent.aclose()
+            await store.aclose()
+
+
+def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool) -> NoReturn:
+    location = resolve_store_location(store_opt)
+    try:
+        store = open_store(location)
+    except Exception as exc:
+        fail_input(f"cannot open the store at {location}: {exc}")
+    view = LiveView(task.limits.max_steps, task.context_window)
+    try:
+        with view:
+            result = run_async(lambda: _drive(task, store, run_id, runs_dir(location), view, resume))
+    except KeyboardInterrupt:
+        err.print(f"\n[yellow]interrupted[/] run {run_id} is saved. Resume it with:\n"
+                  f"  agentkit resume {run_id}" + (f" --store {store_opt}" if store_opt else ""))
+        if as_json:
+            out.print_json(json.dumps({"run_id": run_id, "status": "interrupted", "answer": ""}))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except ConfigurationError as exc:
+        fail_input(str(exc))
+    report_result(result, as_json)
+
+
+@app.command()
+def run(
+    task_file: Annotated[Path, typer.Argument(help="The task file (YAML).")],
+    store: StoreOpt = None,
+    heavy: Annotated[int | None, typer.Option("--heavy", help="Run N trajectories and aggregate.")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", help="Override limits.max_steps.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Override output.dir.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a task file."""
+    overrides: dict[str, object] = {}
+    if max_steps is not None:
+        overrides["limits.max_steps"] = max_steps
+    if heavy is not None:
+        overrides["heavy.trajectories"] = heavy
+    if out_dir is not None:
+        overrides["output.dir"] = str(out_dir)
+    try:
+        task = load_task(task_file)
+        if overrides:
+            task = task.with_overrides(overrides, source=f"{task_file} (command line)")
+    except TaskFileError as exc:
+        fail_input(str(exc))
+    _execute(task, store, uuid.uuid4().hex[:12], as_json, resume=False)
+
+
+@app.command()
+def resume(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Resume a run that was interrupted or crashed."""
+    from agentkit._launch import task_of_run
+
+    async def find() -> tuple[RunInfo, Task]:
+        s = open_store(resolve_store_location(store))
+        try:
+            info = await s.find_run(run_id)
+            return info, await task_of_run(s, info.id)
+        finally:
+            await s.aclose()
+
+    try:
+        info, task = run_async(find)
+        task.check_api_key(source=f"run {info.id}")
+    except RunNotFound as exc:
+        fail_input(f"{exc} in the store {resolve_store_location(store)}")
+    except (TaskFileError, ValueError) as exc:
+        fail_input(str(exc))
+    _execute(task, store, info.id, as_json, resume=True)
+
+
+@app.command()
+def runs(store: StoreOpt = None, as_json: JsonOpt = False,
+         limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50) -> None:
+    """List runs, newest first."""
+    async def fetch() -> list[RunInfo]:
+        s = open_store(resolve_store_location(store))
+        try:
+            return await s.list_runs(limit=limit)
+        finally:
+            await s.aclose()
+
+    rows = run_async(fetch)
+    if as_json:
+        out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
+        return
+    table = Table("run", "status", "steps", "cost", "started", "task")
+    for r in rows:
+        started = _dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
+        table.add_row(r.id, r.status, str(r.steps), f"${r.cost_usd:.4f}", started, r.task[:60].replace("\n", " "))
+    out.print(table)
+
+
+@app.command()
+def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+         store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Show a run: plan, steps, answer, usage and cost."""
+    async def fetch() -> tuple[RunInfo, list[Any]]:
+        s = open_store(resolve_store_location(store))
+        try:
+            info = await s.find_run(run_id)
+            return info, [e.event for e in await s.events(info.id)]
+        finally:
+            await s.aclose()
+
+    try:
+        info, events = run_async(fetch)
+    except RunNotFound as exc:
+        fail_input(f"{exc} in the store {resolve_store_location(store)}")
+    if as_json:
+        data = info.model_dump(mode="json")
+        data["run_id"] = info.id
+        data["events"] = [e.model_dump(mode="json") for e in events]
+        out.print_json(json.dumps(data))
+        return
+    out.print(f"[bold]run {info.id}[/] — {info.status}" + (f" ({info.stop_reason})" if info.stop_reason else ""))
+    out.print(f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
+              f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
+              f"cost ${info.cost_usd:.4f}")
+    for e in events:
+        if isinstance(e, RunStarted):
+            out.print(f"\n[bold]task[/]\n{e.task}", highlight=False, markup=False)
+        elif isinstance(e, PlanUpdated):
+            out.print(f"\n[bold]plan[/]\n{e.plan}\n", highlight=False)
+        elif isinstance(e, AssistantMessage):
+            calls = ", ".join(f"{c.name}({c.arguments[:60]})" for c in e.turn.tool_calls) or "answer"
+            out.print(f"[cyan]step {e.step}[/] {calls}", highlight=False, markup=False)
+        elif isinstance(e, ToolResultEvent) and e.is_error:
+            out.print(f"   [red]{e.name} error:[/] {e.text[:100]}", highlight=False)
+        elif isinstance(e, UserMessage):
+            out.print(f"   [yellow]{e.kind}[/]", highlight=False)
+    if info.answer:
+        out.print(f"\n[bold]answer[/]\n{info.answer}", highlight=False, markup=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

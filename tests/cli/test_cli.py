@@ -1,0 +1,108 @@
+"""The agentkit command: exit codes, JSON output, input errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentkit.cli import app
+from agentkit.testing import FakeProvider, FakeRequest, Turn, call
+
+BAD = sorted((Path(__file__).parents[1] / "fixtures" / "bad_tasks").glob("*.yaml"))
+runner = CliRunner()
+
+
+def expectations(path: Path) -> list[str]:
+    lines = path.read_bytes().decode("utf-8", "replace").splitlines()
+    return [ln.split("expect:", 1)[1].strip() for ln in lines[:3] if "expect:" in ln]
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.name for p in BAD])
+def test_malformed_task_files_exit_2_with_the_field_path(path: Path, tmp_path: Path) -> None:
+    assert len(BAD) >= 20
+    result = runner.invoke(app, ["run", str(path), "--store", str(tmp_path / "s.db")])
+    text = result.output
+    assert result.exit_code == 2, text
+    assert "Traceback" not in text and str(path.name) in text
+    for fragment in expectations(path):
+        assert fragment in " ".join(text.split()), (fragment, text)
+
+
+def test_bad_override_and_unknown_run_are_input_errors(tmp_path: Path) -> None:
+    task = tmp_path / "t.yaml"
+    task.write_text("task: hello\nmodel: {provider: vllm}\n")
+    result = runner.invoke(app, ["run", str(task), "--max-steps", "0", "--store", str(tmp_path / "s.db")])
+    assert result.exit_code == 2 and "limits.max_steps" in result.output
+    result = runner.invoke(app, ["run", str(task), "--heavy", "65", "--store", str(tmp_path / "s.db")])
+    assert result.exit_code == 2 and "heavy.trajectories" in result.output
+    for cmd in (["resume", "nope"], ["show", "nope"]):
+        result = runner.invoke(app, [*cmd, "--store", str(tmp_path / "s.db")])
+        assert result.exit_code == 2 and "no run with id 'nope'" in result.output
+
+
+def test_missing_key_is_reported_by_name_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MOONSHOT_API_KEY", raising=False)
+    task = tmp_path / "t.yaml"
+    task.write_text("task: hello\n")
+    result = runner.invoke(app, ["run", str(task), "--store", str(tmp_path / "s.db")])
+    assert result.exit_code == 2 and "MOONSHOT_API_KEY" in result.output
+
+
+def responder(req: FakeRequest) -> Turn:
+    if not req.tools:
+        return Turn(content="1. Read the pages.\n2. Add the values.")
+    values = [int(v) for m in req.messages if m["role"] == "tool" for v in re.findall(r"value=(\d+)", m["content"])]
+    if len(values) < 3:
+        base = req.body["messages"][1]["content"].split()[-1]
+        return Turn(tool_calls=[call("fetch", url=f"{base}/p{len(values) + 1}")])
+    return Turn(content=f"sum={sum(values)}")
+
+
+def write_task(tmp_path: Path, fake: FakeProvider, pages: str, steps: int = 50) -> Path:
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        f"task: 'Add the values on the pages at {pages}'\n"
+        f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
+        "tools: [fetch]\nfetch: {allow_private_hosts: true}\n"
+        f"limits: {{max_steps: {steps}}}\n"
+    )
+    return task
+
+
+def test_run_json_then_runs_and_show(tmp_path: Path, pages: str) -> None:
+    store = str(tmp_path / "s.db")
+    with FakeProvider(responder) as fake:
+        result = runner.invoke(app, ["run", str(write_task(tmp_path, fake, pages)), "--store", store, "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["status"] == "finished" and data["answer"] == "sum=18" and data["steps"] == 4
+    listed = json.loads(runner.invoke(app, ["runs", "--store", store, "--json"]).stdout)
+    assert [r["id"] for r in listed] == [data["run_id"]]
+    shown = runner.invoke(app, ["show", data["run_id"][:6], "--store", store, "--json"])
+    detail = json.loads(shown.stdout)
+    assert detail["status"] == "finished" and detail["answer"] == "sum=18"
+    assert sum(e["type"] == "tool_result" for e in detail["events"]) == 3
+
+
+def test_step_limit_exits_1(tmp_path: Path, pages: str) -> None:
+    with FakeProvider(responder) as fake:
+        task = write_task(tmp_path, fake, pages, steps=2)
+        result = runner.invoke(app, ["run", str(task), "--store", str(tmp_path / "s.db"), "--json"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["status"] == "stopped"
+
+
+def test_real_process_prints_no_traceback_for_input_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: x\nlimts: {max_steps: 3}\n")
+    proc = subprocess.run([sys.executable, "-m", "agentkit", "run", str(bad)], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "limts: unknown key; did you mean 'limits'?" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

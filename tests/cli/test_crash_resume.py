@@ -1,0 +1,95 @@
+"""SIGKILL the CLI at random points of a long scripted run, resume each time, and check
+the final answer and that the trace has no duplicated or unanswered steps."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit.store import SQLiteStore
+from agentkit.store.events import AssistantMessage, RunFinished, ToolResultEvent
+from agentkit.testing import FakeProvider, FakeRequest, Turn, call
+
+PAGES = 80
+
+
+def responder(req: FakeRequest) -> Turn:
+    if not req.tools:
+        return Turn(content="1. Read every page.\n2. Add the values.")
+    values = [int(v) for m in req.messages if m["role"] == "tool" for v in re.findall(r"value=(\d+)", m["content"])]
+    if len(values) < PAGES:
+        base = req.body["messages"][1]["content"].split()[-1]
+        n = len(values) + 1
+        # two calls in some turns, so a kill can land between the results of one turn
+        calls = [call("fetch", url=f"{base}/p{n}")]
+        if n % 3 == 0 and n < PAGES:
+            calls.append(call("fetch", url=f"{base}/p{n + 1}"))
+        return Turn(reasoning=f"page {n}", tool_calls=calls)
+    return Turn(content=f"sum={sum(values)}")
+
+
+def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    return subprocess.Popen([sys.executable, "-m", "agentkit", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+async def trace(db: Path) -> tuple[str | None, list[object]]:
+    store = SQLiteStore(db)
+    try:
+        runs = await store.list_runs()
+        if not runs:
+            return None, []
+        return runs[0].id, [e.event for e in await store.events(runs[0].id)]
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume(tmp_path: Path, pages: str) -> None:
+    rng = random.Random(20261123)
+    db = tmp_path / "store.db"
+    kills = 0
+    with FakeProvider(responder, latency_s=0.05) as fake:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            f"task: 'Add the values on the pages at {pages}'\n"
+            f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
+            "tools: [fetch]\nfetch: {allow_private_hosts: true}\n"
+        )
+        final = None
+        for attempt in range(12):
+            run_id, _ = anyio.run(trace, db)
+            args = ["resume", run_id] if run_id else ["run", str(task)]
+            proc = cli(*args, "--store", str(db), "--json", cwd=tmp_path)
+            if attempt < 5:
+                time.sleep(rng.uniform(1.0, 2.6))
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    proc.wait()
+                    kills += 1
+                    continue
+            proc.communicate(timeout=120)
+            final = proc.returncode
+            break
+        assert fake.errors == []  # no history was ever malformed after a crash
+    assert kills >= 3
+    assert final == 0
+    run_id, events = anyio.run(trace, db)
+    turns = [e for e in events if isinstance(e, AssistantMessage)]
+    results = [e for e in events if isinstance(e, ToolResultEvent)]
+    finished = [e for e in events if isinstance(e, RunFinished)]
+    assert [t.step for t in turns] == list(range(1, len(turns) + 1))  # no step requested twice
+    call_ids = [c.id for t in turns for c in t.turn.tool_calls]
+    assert len(call_ids) == len(set(call_ids))
+    assert sorted(r.call_id for r in results) == sorted(call_ids)  # each answered exactly once
+    assert len(finished) == 1 and finished[0].answer == f"sum={3 * PAGES * (PAGES + 1) // 2}"
