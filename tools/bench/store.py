@@ -31,6 +31,7 @@ from agentkit.store import (
     RunStarted,
     SQLiteStore,
     ToolResultEvent,
+    TraceEvent,
 )
 
 
@@ -67,20 +68,20 @@ def read_page(n: int) -> str:
 async def build_run(db: Path, steps: int) -> None:
     async with SQLiteStore(db) as store:
         await store.create_run(RunInfo(id="long", task="read pages"))
-        events: list[object] = [RunStarted(task="read pages", config={}), PlanUpdated(plan="1. read\n2. answer")]
+        events: list[TraceEvent] = [RunStarted(task="read pages", config={}), PlanUpdated(plan="1. read\n2. answer")]
         for step in range(1, steps + 1):
             call = ToolCall(id=f"read_page:{step}", name="read_page", arguments=f'{{"n": {step}}}', parsed={"n": step})
             turn = AssistantTurn(reasoning=f"Read page {step} next; " * 8, tool_calls=[call],
                                  usage=Usage(prompt_tokens=step * 1000, completion_tokens=40, calls=1))
             events.append(AssistantMessage(step=step, turn=turn))
             events.append(ToolResultEvent(step=step, call_id=call.id, name="read_page", text=page_text(step)))
-        await store.append_many("long", events)  # type: ignore[arg-type]
+        await store.append_many("long", events)
 
 
 async def time_resume(db: Path) -> tuple[float, int]:
     model = _StopAtFirstRequest()
     store = SQLiteStore(db)
-    agent = Agent(llm=model, store=store, tools=[read_page], max_steps=5000)  # type: ignore[arg-type]
+    agent = Agent(llm=model, store=store, tools=[read_page], max_steps=5000)
     start = time.perf_counter()
     try:
         await agent.resume("long")
