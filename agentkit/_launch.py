@@ -39,6 +39,11 @@ def agent_from_task(task: Task, *, store: Store, workdir: Path, on_event: EventH
         on_event=on_event,
         api_key_env=spec.api_key_env,
         task_spec=task.redacted_config(),
+        context_window=task.context_window,
+        keep_tool_results=task.context.keep_tool_results,
+        max_cost_usd=task.limits.max_cost_usd,
+        max_run_tokens=task.limits.max_tokens,
+        max_seconds=task.limits.max_seconds,
     )
 
 

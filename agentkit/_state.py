@@ -61,6 +61,15 @@ class RunState:
         return len(self.records)
 
     @property
+    def elapsed_s(self) -> float:
+        """Active run time recorded so far (wall time between resumes is not counted)."""
+        return self.records[-1].event.elapsed_s if self.records else 0.0
+
+    def notice_given(self, kind: str) -> bool:
+        return any(n.kind == kind for n in self.head_notices) or any(
+            n.kind == kind for r in self.records for n in r.notices)
+
+    @property
     def pending_calls(self) -> list[ToolCall]:
         return self.records[-1].pending if self.records else []
 
@@ -96,9 +105,8 @@ class RunState:
             self.errors.append(event)
         elif isinstance(event, BudgetDecision):
             self.budget.append(event)
-            if event.action == "summary_usage":
-                self._account(Usage.model_validate(event.detail.get("usage", {})),
-                              float(event.detail.get("cost_usd", 0.0)))
+            if isinstance(event.detail.get("usage"), dict):  # the summary call of a prune
+                self._account(Usage.model_validate(event.detail["usage"]), float(event.detail.get("cost_usd", 0.0)))
         elif isinstance(event, StatusChanged) and event.status == "running":
             self.finished = None
 

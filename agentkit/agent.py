@@ -12,16 +12,21 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
+import orjson
 from pydantic import BaseModel, Field
 
-from agentkit._state import RunState
-from agentkit.context.builder import ContextBuilder
+from agentkit._limits import WRAP_UP_PROMPT, RunLimits
+from agentkit._state import RunState, TurnRecord
+from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder
+from agentkit.context.policy import BatchPrune, ContextPolicy
+from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.events import (
     AgentEvent,
     ContentDelta,
@@ -36,9 +41,9 @@ from agentkit.events import (
     UsageReported,
 )
 from agentkit.llm.client import OpenAICompatibleModel
-from agentkit.llm.errors import ModelError
+from agentkit.llm.errors import ContextLengthExceeded, ModelError
 from agentkit.llm.types import AssistantTurn, Model, ModelRequest, StreamDelta, Usage
-from agentkit.planner import UpdatePlanTool, plan_from_turn, planning_messages
+from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
 from agentkit.store.base import Store
 from agentkit.store.events import (
     AssistantMessage,
@@ -120,6 +125,12 @@ class Agent:
         settings: dict[str, Any] | None = None,
         on_event: EventHandler | None = None,
         task_spec: dict[str, Any] | None = None,
+        context_window: int | None = None,
+        keep_tool_results: int | None = None,
+        context_policy: ContextPolicy | None = None,
+        max_cost_usd: float | None = None,
+        max_run_tokens: int | None = None,
+        max_seconds: float | None = None,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -139,9 +150,16 @@ class Agent:
         self.on_event = on_event
         self._api_key_env = api_key_env
         self._task_spec = task_spec
+        self.context_window = context_window or self.llm.profile.context_window
+        self.keep_tool_results = keep_tool_results
+        self.context_policy = context_policy
+        self.limits = RunLimits(max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens,
+                                max_seconds=max_seconds)
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
         if plan and "update_plan" not in self.tools:
             self.tools.add(UpdatePlanTool())
+        if "note" not in self.tools:
+            self.tools.add(NoteTool())
 
     def _default_tools(self) -> list[Tool]:
         from agentkit.tools import builtin_tools
@@ -190,6 +208,8 @@ class Agent:
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
+            "context_window": self.context_window,
+            "limits": self.limits.model_dump(),
             "settings": self.settings,
             "task_spec": self._task_spec,
         }
@@ -244,10 +264,17 @@ class _RunLoop:
         self.on_event = on_event
         self.run_id = state.run_id
         self.store = agent.store
+        profile = agent.llm.profile
         self.context = ContextBuilder(
             system_prompt=state.config.get("system_prompt") or agent._system_prompt(),
-            reasoning_field=agent.llm.profile.reasoning_field,
+            reasoning_field=profile.reasoning_field,
+            window=agent.context_window,
+            reserve=agent.max_tokens or profile.default_max_tokens,
+            policy=agent.context_policy or BatchPrune(keep=agent.keep_tool_results or 10),
+            tools_bytes=len(orjson.dumps(agent.tools.schemas())),
         )
+        self.started = time.monotonic()
+        self.elapsed_base = state.elapsed_s
 
     async def execute(self) -> None:
         state, agent = self.state, self.agent
@@ -263,9 +290,17 @@ class _RunLoop:
             if state.step >= agent.max_steps:
                 await self.request_final_answer(f"max_steps={agent.max_steps}")
                 continue
+            over = agent.limits.exceeded(state, self.elapsed())
+            if over:
+                await self.finish("stopped", self.best_answer(), stop_reason=over)
+                return
+            near = agent.limits.near(state, self.elapsed())
+            if near and not state.notice_given("wrap_up"):
+                await self.commit(UserMessage(text=WRAP_UP_PROMPT.format(reason=near), kind="wrap_up", reason=near))
+                await self.emit(Notice(run_id=self.run_id, level="warning", message=f"near a limit: {near}"))
             turn = await self.model_turn(phase="execute")
             step = state.step + 1
-            await self.commit(AssistantMessage(step=step, turn=turn))
+            await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
             if not turn.tool_calls:
                 await self.finish("finished", turn.content)
                 return
@@ -277,14 +312,40 @@ class _RunLoop:
         await self.commit(PlanUpdated(plan=plan_from_turn(turn), reason="initial", turn=turn))
 
     async def model_turn(self, *, phase: str, tool_choice: str | None = None) -> AssistantTurn:
-        return await self.call_model(self.context.messages(self.state), phase=phase, tools=True,
-                                     tool_choice=tool_choice)
+        try:
+            view = await self.context.prepare(self.state, summarise=self.summarise, commit=self.commit)
+            try:
+                turn = await self.call_model(view.messages, phase=phase, tools=True, tool_choice=tool_choice,
+                                             context_tokens=view.tokens)
+            except ContextLengthExceeded as exc:
+                await self.emit(Notice(run_id=self.run_id, level="warning",
+                                       message=f"provider said the context is too long; pruning harder ({exc})"))
+                view = await self.context.prepare(self.state, summarise=self.summarise, commit=self.commit,
+                                                  hard=True)
+                turn = await self.call_model(view.messages, phase=phase, tools=True, tool_choice=tool_choice,
+                                             context_tokens=view.tokens)
+        except ContextBudgetExceeded as exc:
+            raise ModelError(str(exc)) from exc
+        self.context.calibrate(view, turn.usage.prompt_tokens)
+        return turn
+
+    async def summarise(self, records: list[TurnRecord], previous: str | None) -> tuple[str, dict[str, object]]:
+        """One model call that condenses the oldest turns into the pinned summary."""
+        transcript = summary_transcript(records, limit_chars=self.context.budget)  # ~3+ bytes per token
+        messages = summary_messages(previous, transcript)
+        turn = await self.call_model(messages, phase="summary", tools=False)
+        text = turn.content.strip() or previous or "(no summary)"
+        return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd}
+
+    def elapsed(self) -> float:
+        return self.elapsed_base + (time.monotonic() - self.started)
 
     async def call_model(self, messages: list[dict[str, Any]], *, phase: str, tools: bool,
-                         tool_choice: str | None = None) -> AssistantTurn:
+                         tool_choice: str | None = None, context_tokens: int = 0) -> AssistantTurn:
         agent = self.agent
         await self.emit(TurnStarted(run_id=self.run_id, step=self.state.step + (phase != "plan"),
-                                    max_steps=agent.max_steps, phase=phase))  # type: ignore[arg-type]
+                                    max_steps=agent.max_steps, phase=phase,  # type: ignore[arg-type]
+                                    context_tokens=context_tokens, window=agent.context_window))
         request = ModelRequest(
             messages=messages,
             tools=agent.tools.schemas() if tools else [],
@@ -298,7 +359,7 @@ class _RunLoop:
         total = self.state.usage + turn.usage
         await self.emit(UsageReported(run_id=self.run_id, turn=turn.usage, total=total,
                                       cost_usd=self.state.cost_usd + turn.cost_usd,
-                                      context_tokens=turn.usage.prompt_tokens))
+                                      context_tokens=turn.usage.prompt_tokens, window=agent.context_window))
         return turn
 
     async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
@@ -333,7 +394,7 @@ class _RunLoop:
         reason = notice.reason or "limit"
         turn = await self.model_turn(phase="final", tool_choice="none")
         step = self.state.step + 1
-        await self.commit(AssistantMessage(step=step, turn=turn))
+        await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
         for call in turn.tool_calls:  # never leave a call unanswered in the trace
             await self.commit(ToolResultEvent(step=step, call_id=call.id, name=call.name, is_error=True,
                                               text="Not run: the step limit was reached."))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agentkit._state import PLAN_TOOL
+from agentkit._state import NOTE_TOOL, PLAN_TOOL
 from agentkit.llm.types import AssistantTurn, Message
 from agentkit.tools.base import Tool, ToolContext, ToolOutput
 
@@ -61,3 +61,24 @@ class UpdatePlanTool(Tool):
     async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
         assert isinstance(args, _PlanArgs)
         return ToolOutput(text=f"Plan updated:\n{args.plan}", meta={"plan": args.plan, "reason": args.reason})
+
+
+class _NoteArgs(BaseModel):
+    text: str = Field(description="The finding to keep: facts, numbers, source ids.", min_length=1, max_length=4000)
+
+
+class NoteTool(Tool):
+    """Findings the agent must not lose: notes stay pinned in the context through pruning."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            NOTE_TOOL,
+            "Save a key finding (with its source ids) that must stay visible even when old tool "
+            "results are hidden to save context.",
+            _NoteArgs,
+            timeout_s=5,
+        )
+
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
+        assert isinstance(args, _NoteArgs)
+        return ToolOutput(text=f"Noted: {args.text}", meta={"note": args.text})

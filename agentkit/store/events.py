@@ -40,6 +40,8 @@ class AssistantMessage(_Event):
     type: Literal["assistant"] = "assistant"
     step: int
     turn: AssistantTurn
+    elapsed_s: float = 0.0
+    """Active run time when the turn was committed (for ``limits.max_seconds``)."""
 
 
 class ToolResultEvent(_Event):

@@ -131,7 +131,7 @@ class FakeProvider:
             h = hashlib.blake2b(part, digest_size=16).digest()
             n = self._token_cache.get(h)
             if n is None:
-                n = count_tokens(part.decode()) // 2 + 4
+                n = count_tokens(part.decode()) + 4
                 self._token_cache[h] = n
             hashes.append(h)
             counts.append(n)

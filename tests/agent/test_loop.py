@@ -37,7 +37,7 @@ async def test_plan_execute_answer_with_events() -> None:
     assert planning.tools == [] and "numbered plan" in planning.messages[-1]["content"]
     assert [m["role"] for m in first.messages] == ["system", "user", "assistant", "user"]
     assert "Plan:\n1. Look up x." in first.messages[2]["content"]
-    assert {t["function"]["name"] for t in first.tools} == {"lookup", "update_plan"}
+    assert {t["function"]["name"] for t in first.tools} == {"lookup", "update_plan", "note"}
     tool_msgs = [m for m in second.messages if m["role"] == "tool"]
     assert [m["content"] for m in tool_msgs] == ["x is 42", "y is 42"]
     assistant = next(m for m in second.messages if m.get("tool_calls"))

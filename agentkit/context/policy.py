@@ -1,0 +1,147 @@
+"""Budget policies: when and how far to prune the message view.
+
+A policy sees sizes only (through a :class:`Sizer`) and returns a new :class:`ViewPlan`:
+boundaries that hide old tool results, elide old reasoning and drop the oldest turns into
+a pinned summary. Plans only ever move forward, and the default policy moves them in rare,
+large steps, so the request prefix stays byte-identical between prunes and the
+provider's prompt cache keeps hitting.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ViewPlan:
+    """How the trace is shown. Records (assistant turns) before ``hide_before`` show
+    placeholders for their tool results, before ``elide_before`` a stub for their reasoning,
+    and before ``drop_before`` are replaced by ``summary``."""
+
+    hide_before: int = 0
+    elide_before: int = 0
+    drop_before: int = 0
+    summary: str | None = None
+    plan: str | None = None
+    notes: tuple[str, ...] = ()
+    needs_summary: bool = False
+
+    def to_detail(self) -> dict[str, Any]:
+        return {"hide_before": self.hide_before, "elide_before": self.elide_before,
+                "drop_before": self.drop_before, "summary": self.summary, "plan": self.plan,
+                "notes": list(self.notes)}
+
+    @classmethod
+    def from_detail(cls, detail: dict[str, Any]) -> ViewPlan:
+        return cls(hide_before=int(detail.get("hide_before", 0)), elide_before=int(detail.get("elide_before", 0)),
+                   drop_before=int(detail.get("drop_before", 0)), summary=detail.get("summary"),
+                   plan=detail.get("plan"), notes=tuple(detail.get("notes") or ()))
+
+
+class Sizer(Protocol):
+    """What a policy may ask about the current trace."""
+
+    @property
+    def budget(self) -> int:
+        """Tokens a request may use: window minus the output reserve."""
+
+    @property
+    def results_per_record(self) -> list[int]: ...
+
+    def tokens(self, plan: ViewPlan) -> int:
+        """Estimated prompt tokens of the view under ``plan``."""
+
+
+class ContextPolicy(abc.ABC):
+    @abc.abstractmethod
+    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+        """A new plan, or ``None`` to keep the current one. ``hard``: the provider said the
+        last request was too long; prune further than usual."""
+
+
+def keep_boundary(results: list[int], keep: int, floor: int) -> int:
+    """The first record whose results stay visible so that at most ``keep`` remain
+    (never hiding the latest turn's results)."""
+    n = len(results)
+    count = 0
+    for i in range(n - 1, -1, -1):
+        count += results[i]
+        if count > keep:
+            return max(floor, min(i + 1, n - 1))
+    return floor
+
+
+def visible_results(results: list[int], plan: ViewPlan) -> int:
+    return sum(results[max(plan.hide_before, plan.drop_before):])
+
+
+class FullHistory(ContextPolicy):
+    """Send everything (for comparison; fails once the history outgrows the window)."""
+
+    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+        return None
+
+
+@dataclass
+class SlidingWindow(ContextPolicy):
+    """Show only the last ``keep`` tool results, re-cut at every step (cache-hostile)."""
+
+    keep: int = 10
+
+    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+        results = sizer.results_per_record
+        boundary = keep_boundary(results, 1 if hard else self.keep, current.hide_before)
+        return replace(current, hide_before=boundary) if boundary != current.hide_before else None
+
+
+@dataclass
+class BatchPrune(ContextPolicy):
+    """The default: prune in one batch, only when needed, down to a low-water mark.
+
+    Triggers when the view passes ``high_water`` of the budget or holds more than
+    ``keep + batch`` visible tool results. Then, in order, until the view is under
+    ``low_water``: hide tool results beyond the most recent ``keep``; elide the reasoning
+    of finished turns; keep fewer results (halving ``keep``); summarise the oldest turns
+    into a pinned summary.
+    """
+
+    keep: int = 10
+    batch: int | None = None
+    high_water: float = 0.85
+    low_water: float = 0.55
+    summary_tokens: int = 1500
+
+    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+        results = sizer.results_per_record
+        n = len(results)
+        budget = sizer.budget
+        tokens_now = sizer.tokens(current)
+        too_many = visible_results(results, current) > self.keep + (self.batch or self.keep)
+        if not (hard or too_many or tokens_now > self.high_water * budget):
+            return None
+        target = (0.35 if hard else self.low_water) * budget
+        keep = min(self.keep, 2) if hard else self.keep
+        plan = replace(current, hide_before=keep_boundary(results, keep, current.hide_before))
+        if not hard and tokens_now <= self.high_water * budget:
+            return plan  # only the count trigger fired: hiding old results is the whole prune
+        if sizer.tokens(plan) <= target:
+            return plan
+        plan = replace(plan, elide_before=max(plan.elide_before, n))
+        if sizer.tokens(plan) <= target:
+            return plan
+        while keep > 1:  # large results: keep fewer of them before condensing turns away
+            keep //= 2
+            plan = replace(plan, hide_before=keep_boundary(results, keep, plan.hide_before))
+            if sizer.tokens(plan) <= target:
+                return plan
+        for cut in range(plan.drop_before + 1, n):
+            trial = replace(plan, drop_before=cut, needs_summary=True)
+            if sizer.tokens(trial) + self.summary_tokens <= target:
+                return trial
+        # Last resort: keep only the latest turn, with its results hidden if need be.
+        plan = replace(plan, drop_before=max(plan.drop_before, n - 1), needs_summary=n - 1 > plan.drop_before)
+        if sizer.tokens(plan) + self.summary_tokens > budget:
+            plan = replace(plan, hide_before=n)
+        return plan

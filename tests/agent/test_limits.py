@@ -1,0 +1,49 @@
+"""Run limits: cost, tokens and time stop the run with the best answer so far."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from agentkit import Agent, tool
+from agentkit.store.events import UserMessage
+from agentkit.testing import ScriptedModel, Turn, call
+
+pytestmark = pytest.mark.anyio
+
+
+@tool
+async def work(n: int) -> str:
+    """Do a unit of work."""
+    await anyio.sleep(0.05)
+    return f"unit {n} done " + "x" * 2000
+
+
+def busy(n: int) -> list[object]:
+    return [Turn(content=f"interim answer {i}", reasoning="r " * 200, tool_calls=[call("work", n=i)])
+            for i in range(n)]
+
+
+@pytest.mark.parametrize(("kwargs", "limit"), [
+    ({"max_cost_usd": 0.002}, "max_cost_usd"),
+    ({"max_run_tokens": 4000}, "max_tokens"),
+    ({"max_seconds": 0.4}, "max_seconds"),
+])
+async def test_limits_stop_with_the_best_answer(kwargs: dict[str, float], limit: str) -> None:
+    agent = Agent(llm=ScriptedModel(busy(200)), tools=[work], plan=False, **kwargs)  # type: ignore[arg-type]
+    result = await agent.run("work until stopped")
+    assert result.status == "stopped"
+    assert (result.stop_reason or "").startswith(limit)
+    assert result.answer.startswith("interim answer")
+    events = [e.event for e in await agent.store.events(result.run_id)]
+    assert any(isinstance(e, UserMessage) and e.kind == "wrap_up" for e in events)
+
+
+async def test_cost_is_reported_with_cache_hits_priced_apart() -> None:
+    agent = Agent(llm=ScriptedModel([Turn(tool_calls=[call("work", n=1)]), Turn(content="ok")]), tools=[work],
+                  plan=False)
+    result = await agent.run("x")
+    u = result.usage
+    assert u.calls == 2 and u.prompt_tokens > 0 and result.cost_usd > 0
+    row = await agent.store.get_run(result.run_id)
+    assert row.cost_usd == pytest.approx(result.cost_usd) and row.usage == u
