@@ -1,0 +1,249 @@
+"""The built-in ``python(code)`` tool: a persistent, sandboxed Jupyter session per run.
+
+One kernel per run (``ctx.run_id``), working in the run's work dir (``ctx.workdir``, seen as
+``/work`` inside the sandbox). A cell past its timeout is interrupted and the session
+survives; a kernel that dies (memory bomb, ``os._exit``) is restarted and the model is told
+its state was lost. When a run is resumed in a new process, the cells that succeeded before
+are replayed silently into the fresh kernel so its variables come back.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentkit.sandbox import ExecutionResult, KernelPool, SandboxConfig, SandboxError, SandboxKernel
+from agentkit.sandbox._output import cap_middle
+from agentkit.store.base import RunNotFound
+from agentkit.store.events import AssistantMessage, ToolResultEvent
+from agentkit.tools.base import Attachment, Tool, ToolContext, ToolOutput
+
+log = logging.getLogger("agentkit.tools.python")
+
+DESCRIPTION = (
+    "Run Python code in a persistent Jupyter (IPython) session. Variables, imports and functions "
+    "persist between calls, like notebook cells; the value of the last expression is shown. "
+    "The current directory is the run's working directory: files written there persist and "
+    "matplotlib figures are saved there as PNG files. {network} Each call has a time limit of "
+    "{timeout:g} s (longer cells are interrupted) and memory is limited to {memory} MB. "
+    "Installed packages can be imported; use print() to see intermediate values."
+)
+_NO_NETWORK = "There is no network access."
+_NETWORK = "Network access is enabled."
+_EXTRA_OUTER_S = 10.0
+
+
+class PythonArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(description="Python code to execute in the session (may span many lines).")
+
+
+class PythonTool(Tool):
+    """``python(code)``: sandboxed, persistent Python for the model.
+
+    Options mirror the task file's ``sandbox:`` section; ``config`` overrides them all with a
+    full :class:`~agentkit.sandbox.SandboxConfig`. ``pool_dir`` is where warm kernels wait
+    (default: next to the first run's work dir, so handing one over is a rename).
+    """
+
+    def __init__(
+        self,
+        *,
+        network: bool = False,
+        memory_mb: int = 2048,
+        timeout_s: float = 120.0,
+        pool_size: int = 1,
+        config: SandboxConfig | None = None,
+        pool_dir: Path | None = None,
+        force_fallback: bool = False,
+    ) -> None:
+        cfg = config or SandboxConfig(
+            network=network, memory_mb=memory_mb, timeout_s=timeout_s, force_fallback=force_fallback
+        )
+        self.config = cfg
+        description = DESCRIPTION.format(
+            network=_NETWORK if cfg.network else _NO_NETWORK, timeout=cfg.timeout_s, memory=cfg.memory_mb
+        )
+        # The registry's own timeout must leave room for interrupt, grace and a restart.
+        outer = cfg.timeout_s + cfg.interrupt_grace_s + cfg.startup_timeout_s + _EXTRA_OUTER_S
+        super().__init__("python", description, PythonArgs, timeout_s=outer)
+        self.pool = KernelPool(cfg, size=pool_size, slot_root=pool_dir)
+        self._kernels: dict[str, SandboxKernel] = {}
+        self._locks: dict[str, anyio.Lock] = {}
+
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
+        assert isinstance(args, PythonArgs)
+        lock = self._locks.setdefault(ctx.run_id, anyio.Lock())
+        async with lock:
+            return await self._invoke(args.code, ctx)
+
+    async def _invoke(self, code: str, ctx: ToolContext) -> ToolOutput:
+        replay_started = time.monotonic()
+        notes: list[str] = []
+        replayed = 0
+        kernel = self._kernels.get(ctx.run_id)
+        if kernel is None or not kernel.usable():
+            if kernel is not None:
+                # Stopped while idle (CPU limit), or left behind by an event loop that ended;
+                # the replay below restores what it can from the trace.
+                await kernel.aclose()
+                self._kernels.pop(ctx.run_id, None)
+            try:
+                kernel = await self.pool.acquire(ctx.workdir)
+            except (SandboxError, OSError) as exc:
+                log.error("python sandbox failed to start: %s", exc)
+                return ToolOutput(
+                    text=f"The Python sandbox could not start: {exc}",
+                    is_error=True,
+                    meta={"ok": False, "state_lost": False, "sandbox_error": True},
+                )
+            self._kernels[ctx.run_id] = kernel
+            if not kernel.sandboxed:
+                notes.append(
+                    "WARNING: the sandbox is unavailable "
+                    f"({self.pool.fallback_reason or 'bubblewrap missing'}); this Python session runs "
+                    "without filesystem or network isolation, with resource limits only."
+                )
+            cells = await self._history(ctx)
+            if cells:
+                replay_started = time.monotonic()
+                replayed, replay_notes = await self._replay(kernel, cells, budget_s=self.config.timeout_s)
+                notes.extend(replay_notes)
+        remaining = self.config.timeout_s
+        if replayed:
+            remaining -= time.monotonic() - replay_started
+        if remaining <= min(1.0, self.config.timeout_s / 10):
+            notes.append("Your code was not run because restoring the session used the whole time limit; call again.")
+            return ToolOutput(
+                text="\n".join(notes),
+                is_error=True,
+                meta={"ok": False, "state_lost": False, "replayed": replayed, "sandboxed": kernel.sandboxed},
+            )
+        result = await kernel.execute(code, timeout_s=min(remaining, self.config.timeout_s))
+        return self._render(result, kernel, notes, replayed)
+
+    def _render(self, result: ExecutionResult, kernel: SandboxKernel, notes: list[str], replayed: int) -> ToolOutput:
+        cell = result.cell
+        parts: list[str] = [f"Note: {n}" for n in notes]
+        if cell.output.strip():
+            parts.append(cell.output.rstrip("\n"))
+        if cell.result is not None:
+            label = f"Out[{cell.execution_count}]" if cell.execution_count else "Out"
+            parts.append(f"{label}: {cell.result}")
+        if cell.error is not None:
+            parts.append(cell.error.traceback or f"{cell.error.ename}: {cell.error.evalue}")
+        attachments = []
+        for path in cell.figures:
+            rel = _relative(path, kernel.workdir)
+            attachments.append(Attachment(path=str(path), mime_type="image/png", description=f"figure {rel}"))
+        if cell.figures:
+            names = ", ".join(_relative(p, kernel.workdir) for p in cell.figures)
+            parts.append(f"[figure(s) saved in the working directory: {names}]")
+        parts.extend(f"[{n}]" for n in [*cell.notes, *result.notes])
+        if len(parts) == len(notes):
+            parts.append("(no output)")
+        meta: dict[str, Any] = {
+            "ok": result.ok,
+            "timed_out": result.timed_out,
+            "state_lost": result.state_lost,
+            "execution_count": cell.execution_count,
+            "duration_s": round(result.duration_s, 3),
+            "sandboxed": kernel.sandboxed,
+            "figures": [str(p) for p in cell.figures],
+        }
+        if replayed:
+            meta["replayed"] = replayed
+        if cell.error is not None:
+            meta["error"] = cell.error.ename
+        text = cap_middle("\n".join(parts), self.max_result_chars - 100)
+        return ToolOutput(text=text, is_error=not result.ok, attachments=attachments, meta=meta)
+
+    async def _history(self, ctx: ToolContext) -> list[str]:
+        """Code of earlier successful cells of this run since its last kernel restart, in order."""
+        try:
+            events = await ctx.store.events(ctx.run_id)
+        except RunNotFound:
+            return []
+        calls: dict[str, str] = {}
+        cells: list[str] = []
+        for stored in events:
+            ev = stored.event
+            if isinstance(ev, AssistantMessage):
+                calls = {}
+                for call in ev.turn.tool_calls:
+                    code = _code_of(call.parsed, call.arguments) if call.name == self.name else None
+                    if code is not None:
+                        calls[call.id] = code
+            elif isinstance(ev, ToolResultEvent) and ev.name == self.name and ev.call_id != ctx.call_id:
+                if ev.meta.get("state_lost"):
+                    cells.clear()
+                elif ev.meta.get("ok") is True and ev.call_id in calls:
+                    cells.append(calls[ev.call_id])
+        return cells
+
+    async def _replay(self, kernel: SandboxKernel, cells: list[str], *, budget_s: float) -> tuple[int, list[str]]:
+        started = time.monotonic()
+        failed: list[int] = []
+        done = 0
+        for i, code in enumerate(cells, 1):
+            left = budget_s - (time.monotonic() - started)
+            if left <= 1.0:
+                return done, [
+                    f"Session partly restored in a new kernel: re-ran {done} of {len(cells)} earlier "
+                    "cells before the time limit; variables from the others are missing."
+                ]
+            res = await kernel.execute(code, timeout_s=left, save_figures=False, stop_on_error=False)
+            if res.state_lost:
+                return 0, [
+                    "Restoring the session in a new kernel crashed it, which was restarted: "
+                    "earlier variables are lost."
+                ]
+            if res.timed_out:
+                return done, [
+                    f"Session partly restored in a new kernel: re-ran {done} of {len(cells)} earlier "
+                    "cells before the time limit; variables from the others are missing."
+                ]
+            done += 1
+            if res.cell.error is not None:
+                failed.append(i)
+        note = f"Session restored in a new kernel: re-ran {done} earlier cell(s) to rebuild variables."
+        if failed:
+            note += f" Cells {', '.join(map(str, failed))} raised errors this time; their results may be missing."
+        return done, [note]
+
+    async def close_run(self, run_id: str) -> None:
+        kernel = self._kernels.pop(run_id, None)
+        self._locks.pop(run_id, None)
+        if kernel is not None:
+            await kernel.aclose()
+
+    async def aclose(self) -> None:
+        kernels, self._kernels = self._kernels, {}
+        self._locks.clear()
+        with anyio.CancelScope(shield=True):
+            for kernel in kernels.values():
+                await kernel.aclose()
+            await self.pool.aclose()
+
+
+def _code_of(parsed: dict[str, Any] | None, arguments: str) -> str | None:
+    if parsed is None:
+        try:
+            parsed = orjson.loads(arguments)
+        except orjson.JSONDecodeError:
+            return None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)

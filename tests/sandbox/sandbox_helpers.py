@@ -1,0 +1,32 @@
+"""Helpers shared by the sandbox tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from agentkit.sandbox import probe_bwrap
+
+requires_bwrap = pytest.mark.skipif(
+    not probe_bwrap().available, reason=f"bubblewrap unusable here: {probe_bwrap().reason}"
+)
+
+
+def sandbox_processes() -> list[int]:
+    """Pids of live processes started for sandboxed kernels (their command lines name the
+    private connection dir)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read()
+            with open(f"/proc/{entry}/stat") as fh:
+                state = fh.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if b"agentkit-k-" in cmd and state != "Z":
+            pids.append(int(entry))
+    return pids
