@@ -284,6 +284,26 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix)
         out.print(f"\n[bold]answer[/]\n{info.answer}", highlight=False, markup=False)
 
 
+@app.command()
+def index(
+    folder: Annotated[Path, typer.Argument(help="A folder of .md, .txt, .html and .pdf documents.")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Index file (default: "
+                                                "FOLDER/.agentkit/index.sqlite).")] = None,
+) -> None:
+    """Index a folder for the offline search backend (search: {backend: local, url: FOLDER})."""
+    from agentkit.tools._index import build_index
+
+    if not folder.is_dir():
+        fail_input(f"{folder}: not a folder")
+    target = output or folder / ".agentkit" / "index.sqlite"
+    stats = build_index(folder, target)
+    out.print(f"indexed {folder} -> {target}: {stats.added} added, {stats.updated} updated, "
+              f"{stats.removed} removed, {stats.unchanged} unchanged; {stats.documents} documents, "
+              f"{stats.chunks} chunks in {stats.seconds:.1f} s", highlight=False)
+    for path, reason in stats.failed:
+        err.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
+
+
 def main() -> None:
     try:
         app()

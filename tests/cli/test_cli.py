@@ -106,3 +106,15 @@ def test_real_process_prints_no_traceback_for_input_errors(tmp_path: Path) -> No
     assert proc.returncode == 2
     assert "limts: unknown key; did you mean 'limits'?" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_index_command_builds_a_searchable_index(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "k2.md").write_text("# Kimi K2\nK2 Thinking keeps a goal across 300 tool calls.\n")
+    (docs / "other.txt").write_text("Unrelated text about gardening.\n")
+    result = runner.invoke(app, ["index", str(docs)])
+    assert result.exit_code == 0, result.output
+    assert "2 added" in result.output and (docs / ".agentkit" / "index.sqlite").exists()
+    result = runner.invoke(app, ["index", str(tmp_path / "missing")])
+    assert result.exit_code == 2 and "not a folder" in result.output
