@@ -44,6 +44,9 @@ def agent_from_task(task: Task, *, store: Store, workdir: Path, on_event: EventH
         max_cost_usd=task.limits.max_cost_usd,
         max_run_tokens=task.limits.max_tokens,
         max_seconds=task.limits.max_seconds,
+        heavy=task.heavy.trajectories,
+        aggregate=task.heavy.aggregate,
+        delegate="delegate" in task.tools,
     )
 
 

@@ -20,19 +20,20 @@ class RunLimits(BaseModel):
     """Total tokens (prompt + completion) over the whole run."""
     max_seconds: float | None = None
 
-    def _usage(self, state: RunState, elapsed: float) -> list[tuple[str, float, float]]:
+    def _usage(self, state: RunState, elapsed: float, cost: float | None = None) -> list[tuple[str, float, float]]:
         used: list[tuple[str, float, float]] = [("max_steps", state.step, self.max_steps)]
         if self.max_cost_usd is not None:
-            used.append(("max_cost_usd", state.cost_usd, self.max_cost_usd))
+            used.append(("max_cost_usd", state.cost_usd if cost is None else cost, self.max_cost_usd))
         if self.max_tokens is not None:
             used.append(("max_tokens", state.usage.total_tokens, self.max_tokens))
         if self.max_seconds is not None:
             used.append(("max_seconds", elapsed, self.max_seconds))
         return used
 
-    def exceeded(self, state: RunState, elapsed: float) -> str | None:
-        """The limit (other than steps, which end with a final-answer turn) that is reached."""
-        for name, value, limit in self._usage(state, elapsed)[1:]:
+    def exceeded(self, state: RunState, elapsed: float, cost: float | None = None) -> str | None:
+        """The limit (other than steps, which end with a final-answer turn) that is reached.
+        ``cost``: spending shared with sibling runs (heavy mode), instead of this run's own."""
+        for name, value, limit in self._usage(state, elapsed, cost)[1:]:
             if value >= limit:
                 return f"{name}={limit:g} reached ({value:.4g})"
         return None

@@ -119,6 +119,8 @@ class RunState:
                 break
         else:
             return
+        if isinstance(event.meta.get("usage"), dict):  # a delegated sub-agent's spending
+            self._account(Usage.model_validate(event.meta["usage"]), float(event.meta.get("cost_usd", 0.0)))
         if event.is_error:
             return
         if event.name == PLAN_TOOL and isinstance(event.meta.get("plan"), str):

@@ -43,6 +43,7 @@ from agentkit.events import (
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ContextLengthExceeded, ModelError
 from agentkit.llm.types import AssistantTurn, Model, ModelRequest, StreamDelta, Usage
+from agentkit.heavy import DelegateTool, SharedBudget, run_heavy
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
 from agentkit.store.base import Store
 from agentkit.store.events import (
@@ -131,6 +132,10 @@ class Agent:
         max_cost_usd: float | None = None,
         max_run_tokens: int | None = None,
         max_seconds: float | None = None,
+        heavy: int = 1,
+        aggregate: str = "reflective",
+        early_stop: float | None = None,
+        delegate: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -153,6 +158,12 @@ class Agent:
         self.context_window = context_window or self.llm.profile.context_window
         self.keep_tool_results = keep_tool_results
         self.context_policy = context_policy
+        if not 1 <= heavy <= 64:
+            raise ValueError("heavy must be between 1 and 64 trajectories")
+        if aggregate not in ("reflective", "vote", "select"):
+            raise ValueError("aggregate must be one of reflective, vote, select")
+        self.heavy, self.aggregate, self.early_stop = heavy, aggregate, early_stop
+        self.shared_budget: SharedBudget | None = None
         self.limits = RunLimits(max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens,
                                 max_seconds=max_seconds)
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
@@ -160,6 +171,8 @@ class Agent:
             self.tools.add(UpdatePlanTool())
         if "note" not in self.tools:
             self.tools.add(NoteTool())
+        if delegate and "delegate" not in self.tools:
+            self.tools.add(DelegateTool(self))
 
     def _default_tools(self) -> list[Tool]:
         from agentkit.tools import builtin_tools
@@ -171,6 +184,8 @@ class Agent:
                   parent_id: str | None = None, label: str | None = None) -> RunResult:
         """Start a new run of ``task`` and drive it to the end."""
         run_id = run_id or uuid.uuid4().hex[:12]
+        if self.heavy > 1:
+            return await run_heavy(self, task, run_id=run_id, on_event=on_event or self.on_event, resumed=False)
         config = self.describe()
         config["system_prompt"] = self._system_prompt()
         await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label,
@@ -180,6 +195,8 @@ class Agent:
 
     async def resume(self, run_id: str, *, on_event: EventHandler | None = None) -> RunResult:
         """Continue a run from its trace: unanswered tool calls are run, then the loop goes on."""
+        if int((await self.store.get_run(run_id)).config.get("heavy", 1)) > 1:
+            return await run_heavy(self, "", run_id=run_id, on_event=on_event or self.on_event, resumed=True)
         return await self._drive(run_id, on_event or self.on_event, resumed=True)
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
@@ -194,6 +211,12 @@ class Agent:
     async def aclose(self) -> None:
         await self.tools.aclose()
         await self.llm.aclose()
+
+    async def __aenter__(self) -> Agent:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def describe(self) -> dict[str, Any]:
         """The configuration stored with each run (no secrets: key variable names only)."""
@@ -210,6 +233,9 @@ class Agent:
             "seed": self.seed,
             "context_window": self.context_window,
             "limits": self.limits.model_dump(),
+            "heavy": self.heavy,
+            "aggregate": self.aggregate,
+            "early_stop": self.early_stop,
             "settings": self.settings,
             "task_spec": self._task_spec,
         }
@@ -290,7 +316,8 @@ class _RunLoop:
             if state.step >= agent.max_steps:
                 await self.request_final_answer(f"max_steps={agent.max_steps}")
                 continue
-            over = agent.limits.exceeded(state, self.elapsed())
+            shared = agent.shared_budget
+            over = agent.limits.exceeded(state, self.elapsed(), cost=shared.spent if shared else None)
             if over:
                 await self.finish("stopped", self.best_answer(), stop_reason=over)
                 return
@@ -356,6 +383,8 @@ class _RunLoop:
             tool_call_index=self.state.tool_calls,
         )
         turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
+        if agent.shared_budget is not None:
+            agent.shared_budget.add(turn.cost_usd)
         total = self.state.usage + turn.usage
         await self.emit(UsageReported(run_id=self.run_id, turn=turn.usage, total=total,
                                       cost_usd=self.state.cost_usd + turn.cost_usd,

@@ -56,6 +56,8 @@ class LiveView:
         self.max_steps, self.window = max_steps, window
         self.step, self.tool, self.context, self.cost = 0, "", 0, 0.0
         self.started = time.monotonic()
+        self.trajectories: dict[str, list[str]] = {}
+        """Heavy mode: per child run, [step, current tool, status]."""
         self.tty = err.is_terminal and enabled
         self.quiet = not enabled
         self.live: Live | None = Live(self.render(), console=err, refresh_per_second=4) if self.tty else None
@@ -78,7 +80,20 @@ class LiveView:
         grid.add_row("[bold]context[/]", f"{self.context:,}/{self.window:,} tokens{pct}", "[bold]cost[/]",
                      f"${self.cost:.4f}")
         grid.add_row("[bold]tool[/]", self.tool or "-", "", "")
+        for run_id, (step, tool, status) in sorted(self.trajectories.items()):
+            grid.add_row(f"  {run_id.rsplit('.', 1)[-1]:>3}", f"step {step}", status, tool[:50])
         return grid
+
+    def track(self, event: AgentEvent) -> None:
+        if "." not in event.run_id:
+            return
+        row = self.trajectories.setdefault(event.run_id, ["0", "", "running"])
+        if event.kind == "turn_started":
+            row[0] = str(event.step)
+        elif event.kind == "tool_call":
+            row[1] = event.call.name
+        elif event.kind == "run_ended":
+            row[2], row[1] = event.status, ""
 
     def log(self, line: str) -> None:
         if self.quiet:
@@ -89,22 +104,24 @@ class LiveView:
             err.print(f"{_dt.datetime.now():%H:%M:%S} {line}", highlight=False, markup=False, soft_wrap=True)
 
     def __call__(self, event: AgentEvent) -> None:
+        self.track(event)
+        p = f"[{event.run_id.rsplit('.', 1)[-1]}] " if "." in event.run_id else ""  # a trajectory
         if event.kind == "turn_started":
             self.step = event.step
             if not self.tty:
-                self.log(f"{event.phase} turn {event.step}/{event.max_steps}")
+                self.log(f"{p}{event.phase} turn {event.step}/{event.max_steps}")
         elif event.kind == "tool_call":
             self.tool = f"{event.call.name} {event.call.arguments[:80]}"
-            self.log(f"  -> {event.call.name} {event.call.arguments[:120]}")
+            self.log(f"{p}  -> {event.call.name} {event.call.arguments[:120]}")
         elif event.kind == "tool_result":
             mark = "!!" if event.is_error else "<-"
-            self.log(f"  {mark} {event.name} ({event.duration_s:.1f}s) {event.preview[:100]!r}")
+            self.log(f"{p}  {mark} {event.name} ({event.duration_s:.1f}s) {event.preview[:100]!r}")
         elif event.kind == "usage":
             self.context, self.cost = event.context_tokens, event.cost_usd
             if event.window:
                 self.window = event.window
         elif event.kind == "notice":
-            self.log(f"[{event.level}] {event.message}")
+            self.log(f"{p}[{event.level}] {event.message}")
         if self.live:
             self.live.update(self.render())
 

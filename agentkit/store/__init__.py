@@ -3,6 +3,7 @@
 from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.base import RunNotFound, Store, blob_key
 from agentkit.store.events import (
+    Aggregated,
     AssistantMessage,
     BudgetDecision,
     ErrorEvent,
@@ -23,6 +24,7 @@ from agentkit.store.memory import MemoryStore
 from agentkit.store.sqlite import SQLiteStore
 
 __all__ = [
+    "Aggregated",
     "AssistantMessage",
     "BudgetDecision",
     "ErrorEvent",

@@ -93,6 +93,19 @@ class RunFinished(_Event):
     stop_reason: str | None = None
 
 
+class Aggregated(_Event):
+    """Heavy mode: the answers of the child trajectories combined into the parent's answer."""
+
+    type: Literal["aggregated"] = "aggregated"
+    method: str
+    answer: str
+    children: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)
+    chosen: str | None = None
+    votes: dict[str, int] = Field(default_factory=dict)
+    turn: AssistantTurn | None = None
+
+
 class StatusChanged(_Event):
     type: Literal["status"] = "status"
     status: RunStatus
@@ -109,6 +122,7 @@ TraceEvent = Annotated[
     | BudgetDecision
     | ErrorEvent
     | RunFinished
+    | Aggregated
     | StatusChanged,
     Field(discriminator="type"),
 ]
@@ -156,6 +170,7 @@ class Source(BaseModel):
 
 __all__ = [
     "EVENT_ADAPTER",
+    "Aggregated",
     "AssistantMessage",
     "BudgetDecision",
     "ErrorEvent",

@@ -94,3 +94,43 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path, pages: str) -> Non
     assert len(call_ids) == len(set(call_ids))
     assert sorted(r.call_id for r in results) == sorted(call_ids)  # each answered exactly once
     assert len(finished) == 1 and finished[0].answer == f"sum={3 * PAGES * (PAGES + 1) // 2}"
+
+
+@pytest.mark.slow
+def test_sigkilled_heavy_run_resumes_to_the_end(tmp_path: Path, pages: str) -> None:
+    db = tmp_path / "store.db"
+    with FakeProvider(responder, latency_s=0.05) as fake:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            f"task: 'Add the values on the pages at {pages}'\n"
+            f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
+            "tools: [fetch]\nfetch: {allow_private_hosts: true}\ncontext: {keep_tool_results: 500}\n"
+            "heavy: {trajectories: 3, aggregate: vote}\n"
+        )
+        proc = cli("run", str(task), "--store", str(db), "--json", cwd=tmp_path)
+        time.sleep(3.0)
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+        async def parent() -> str:
+            store = SQLiteStore(db)
+            try:
+                return (await store.list_runs())[0].id
+            finally:
+                await store.aclose()
+
+        run_id = anyio.run(parent)
+        proc = cli("resume", run_id, "--store", str(db), "--json", cwd=tmp_path)
+        out, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, out
+    assert f'"answer": "sum={3 * PAGES * (PAGES + 1) // 2}"' in out
+
+    async def children() -> list[str]:
+        store = SQLiteStore(db)
+        try:
+            return [r.status for r in await store.list_runs(parent_id=run_id)]
+        finally:
+            await store.aclose()
+
+    assert anyio.run(children) == ["finished"] * 3

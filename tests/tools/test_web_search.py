@@ -169,7 +169,8 @@ async def test_rate_limit_spaces_requests(web: Any, make_ctx: Any) -> None:
     times = web.request_times
     assert len(times) == 4
     gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert min(gaps) >= 0.2, gaps
+    # Arrival times at the server carry connection-setup jitter; the limiter spaces the sends.
+    assert min(gaps) >= 0.15 and times[-1] - times[0] >= 0.7, gaps
 
 
 async def test_rate_limiter_and_breaker_units() -> None:

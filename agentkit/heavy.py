@@ -1,0 +1,258 @@
+"""Heavy mode: N trajectories of one task as child runs, then one aggregated answer.
+Also the ``delegate`` tool, which hands a sub-question to a child agent with a fresh context.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+from pydantic import BaseModel, Field
+
+from agentkit._state import RunState
+from agentkit.events import EventHandler, Notice, RunEnded
+from agentkit.llm.errors import ModelError
+from agentkit.llm.types import ModelRequest, Usage
+from agentkit.store.events import Aggregated, RunFinished, RunInfo, RunStarted, StatusChanged
+from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent, RunResult
+
+Aggregator = Literal["reflective", "vote", "select"]
+
+AGGREGATE_SYSTEM = (
+    "You combine the answers of several independent research trajectories on the same task into "
+    "one final answer. Weigh the answers by the evidence behind them (sources, checks), not only "
+    "by how many agree. Start with the final answer. Then say in one or two sentences where the "
+    "trajectories agreed, where they disagreed, and why you chose as you did. Keep the source ids "
+    "in square brackets that support the answer."
+)
+SELECT_SYSTEM = (
+    "Several independent research trajectories answered the same task. Pick the single "
+    "best-supported trajectory: the one whose answer is backed by the most reliable, checked "
+    "sources. Reply with its number alone on the first line, then one sentence saying why."
+)
+
+
+def normalise_answer(text: str) -> str:
+    """For voting: case, punctuation, spacing and a leading 'the answer is' do not matter."""
+    text = text.strip().lower()
+    text = re.sub(r"^(the )?(final )?answer( is)?[:\s]+", "", text)
+    text = re.sub(r"\[s[0-9a-f]+\]", "", text)  # citations differ between trajectories
+    text = re.sub(r"[^\w.%\s-]|(?<!\d)\.|\.(?!\d)", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class SharedBudget:
+    """A cost budget several child runs draw on together."""
+
+    def __init__(self, limit: float | None, spent: float = 0.0) -> None:
+        self.limit, self.spent = limit, spent
+
+    def add(self, cost: float) -> None:
+        self.spent += cost
+
+
+def child_agent(agent: Agent, index: int, *, budget: SharedBudget | None, delegate: bool | None = None) -> Agent:
+    """A trajectory of ``agent``: same model client (one concurrency limit and rate-limit
+    backoff), tools (one fetch cache) and store; its own seed and a slightly varied temperature."""
+    child = copy.copy(agent)
+    child.heavy = 1
+    child.seed = (agent.seed or 0) + index
+    low, high = agent.llm.profile.temperature_range
+    base = agent.temperature if agent.temperature is not None else agent.llm.profile.default_temperature
+    if base is not None and index:
+        child.temperature = min(high, max(low, base - 0.1 * (index % 4)))
+    child.shared_budget = budget
+    if delegate is False:
+        child.tools = ToolRegistry(t for t in agent.tools if t.name != "delegate")
+    return child
+
+
+async def rationale(agent: Agent, run_id: str) -> str:
+    """A condensed account of a trajectory: plan, notes, sources read, answer."""
+    state = RunState(run_id=run_id)
+    for e in await agent.store.events(run_id):
+        state.apply(e.event, e.seq)
+    sources = [s for s in await agent.store.list_sources(run_id) if s.kind in ("page", "pdf")]
+    parts = [f"Plan:\n{state.plan}" if state.plan else ""]
+    if state.notes:
+        parts.append("Notes:\n" + "\n".join(f"- {n}" for n in state.notes[-12:]))
+    if sources:
+        parts.append("Sources read: " + "; ".join(f"[{s.id}] {s.title or s.url}" for s in sources[:15]))
+    parts.append(f"Steps: {state.step}, tool calls: {state.tool_calls}")
+    return "\n".join(p for p in parts if p)
+
+
+async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None,
+                    resumed: bool) -> RunResult:
+    from agentkit.agent import RunResult
+
+    store, n = agent.store, agent.heavy
+    if not resumed:
+        config = agent.describe()
+        await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}"))
+        await store.append(run_id, RunStarted(task=task, config=config))
+    else:
+        events = [e.event for e in await store.events(run_id)]
+        done = next((e for e in events if isinstance(e, RunFinished)), None)
+        if done is not None:
+            row = await store.get_run(run_id)
+            return RunResult(run_id=run_id, status=done.status, answer=done.answer, stop_reason=done.stop_reason,
+                             steps=row.steps, usage=row.usage, cost_usd=row.cost_usd)
+        task = next(e.task for e in events if isinstance(e, RunStarted))
+        await store.append(run_id, StatusChanged(status="running", reason="resumed"))
+        await store.update_run(run_id, status="running", stop_reason=None)
+    existing = {r.id: r for r in await store.list_runs(parent_id=run_id, limit=10_000)}
+    budget = SharedBudget(agent.limits.max_cost_usd, spent=sum(r.cost_usd for r in existing.values()))
+    results: dict[str, RunResult] = {}
+    failures: dict[str, str] = {}
+    need = math.ceil(agent.early_stop * n) if agent.early_stop else None
+
+    async def trajectory(index: int, scope: anyio.CancelScope) -> None:
+        child_id = f"{run_id}.{index}"
+        child = child_agent(agent, index, budget=budget)
+        try:
+            if child_id in existing:
+                result = await child.resume(child_id, on_event=on_event)
+            else:
+                result = await child.run(task, run_id=child_id, parent_id=run_id, label=f"trajectory {index}",
+                                         on_event=on_event)
+        except Exception as exc:  # a broken trajectory must not take the others down
+            failures[child_id] = f"{type(exc).__name__}: {exc}"
+            return
+        if result.status in ("finished", "stopped") and result.answer.strip():
+            results[child_id] = result
+        else:
+            failures[child_id] = result.error or result.stop_reason or result.status
+        if need is not None:
+            top = Counter(normalise_answer(r.answer) for r in results.values()).most_common(1)
+            if top and top[0][1] >= need:
+                scope.cancel()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for i in range(n):
+                tg.start_soon(trajectory, i, tg.cancel_scope)
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await store.append(run_id, StatusChanged(status="interrupted", reason="cancelled"))
+            await store.update_run(run_id, status="interrupted", stop_reason="cancelled")
+        raise
+    children = sorted(results)
+    usage = sum((r.usage for r in results.values()), Usage())
+    cost = sum(r.cost_usd for r in results.values())
+    steps = sum(r.steps for r in results.values())
+    if not results:
+        reason = f"all {n} trajectories failed: " + "; ".join(f"{k}: {v}" for k, v in sorted(failures.items()))
+        await store.append(run_id, RunFinished(status="failed", answer="", stop_reason=reason))
+        await store.update_run(run_id, status="failed", stop_reason=reason, steps=steps, usage=usage, cost_usd=cost)
+        return RunResult(run_id=run_id, status="failed", answer="", error=reason, stop_reason=reason, steps=steps,
+                         usage=usage, cost_usd=cost)
+    try:
+        event = await aggregate(agent, task, results, agent.aggregate)
+    except ModelError as exc:
+        event = Aggregated(method="vote", answer=_majority(results)[0], children=children,
+                           votes=_majority(results)[1])
+        if on_event:
+            await _notify(on_event, Notice(run_id=run_id, level="warning",
+                                           message=f"aggregation call failed ({exc}); used the majority"))
+    event.failed = sorted(failures)
+    await store.append(run_id, event)
+    if event.turn is not None:
+        usage, cost = usage + event.turn.usage, cost + event.turn.cost_usd
+    await store.append(run_id, RunFinished(status="finished", answer=event.answer))
+    await store.update_run(run_id, status="finished", answer=event.answer, steps=steps, usage=usage, cost_usd=cost)
+    if on_event:
+        await _notify(on_event, RunEnded(run_id=run_id, status="finished", answer=event.answer))
+    return RunResult(run_id=run_id, status="finished", answer=event.answer, steps=steps,
+                     tool_calls=sum(r.tool_calls for r in results.values()), usage=usage, cost_usd=cost)
+
+
+def _majority(results: dict[str, RunResult]) -> tuple[str, dict[str, int]]:
+    votes = Counter(normalise_answer(r.answer) for r in results.values())
+    best = votes.most_common(1)[0][0]
+    answer = next(r.answer for _, r in sorted(results.items()) if normalise_answer(r.answer) == best)
+    return answer, dict(votes)
+
+
+async def aggregate(agent: Agent, task: str, results: dict[str, RunResult], method: str) -> Aggregated:
+    children = sorted(results)
+    answer, votes = _majority(results)
+    ranked = Counter(votes).most_common()
+    if method == "vote" and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
+        return Aggregated(method="vote", answer=answer, children=children, votes=votes)
+    blocks = []
+    for k, child_id in enumerate(children, 1):
+        blocks.append(f"## Trajectory {k}\nAnswer:\n{results[child_id].answer}\n\n{await rationale(agent, child_id)}")
+    system = SELECT_SYSTEM if method == "select" else AGGREGATE_SYSTEM
+    messages = [{"role": "system", "content": system},
+                {"role": "user", "content": f"Task:\n{task}\n\n" + "\n\n".join(blocks)}]
+    turn = await agent.llm.complete(ModelRequest(messages=messages, temperature=agent.temperature,
+                                                 max_tokens=agent.max_tokens))
+    if method == "select":
+        m = re.search(r"\d+", turn.content)
+        pick = int(m.group()) if m else 0
+        if 1 <= pick <= len(children):
+            chosen = children[pick - 1]
+            return Aggregated(method="select", answer=results[chosen].answer, children=children, votes=votes,
+                              chosen=chosen, turn=turn)
+        return Aggregated(method="select", answer=answer, children=children, votes=votes, turn=turn)
+    return Aggregated(method=method, answer=turn.content.strip() or answer, children=children, votes=votes,
+                      turn=turn)
+
+
+async def _notify(handler: EventHandler, event: Any) -> None:
+    result = handler(event)
+    if result is not None:
+        await result
+
+
+class _DelegateArgs(BaseModel):
+    question: str = Field(description="A self-contained sub-question: the sub-agent sees nothing else.",
+                          min_length=1)
+    context: str = Field("", description="Facts or constraints the sub-agent needs (optional).")
+
+
+class DelegateTool(Tool):
+    """Hands a sub-question to a child agent with a fresh context; several run in parallel."""
+
+    def __init__(self, agent: Agent, *, max_steps: int = 40) -> None:
+        super().__init__(
+            "delegate",
+            "Hand a self-contained sub-question to a sub-agent with its own fresh context and tools; "
+            "it researches it and returns its answer and sources. Call it several times in one turn "
+            "to research independent parts in parallel.",
+            _DelegateArgs,
+            timeout_s=None,
+        )
+        self._agent = agent
+        self.max_steps = max_steps
+
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
+        assert isinstance(args, _DelegateArgs)
+        parent = self._agent
+        child = child_agent(parent, 0, budget=parent.shared_budget, delegate=False)
+        child.max_steps = min(parent.max_steps, self.max_steps)
+        child.limits = parent.limits.model_copy(update={"max_steps": child.max_steps})
+        child_id = f"{ctx.run_id}.{re.sub(r'[^A-Za-z0-9]+', '-', ctx.call_id).strip('-')}"
+        task = args.question + (f"\n\nContext from the lead agent:\n{args.context}" if args.context else "")
+        try:
+            await parent.store.get_run(child_id)
+            result = await child.resume(child_id)
+        except KeyError:
+            result = await child.run(task, run_id=child_id, parent_id=ctx.run_id, label="delegate")
+        sources = [s for s in await parent.store.list_sources(child_id) if s.kind != "report"]
+        for s in sources:  # the lead can cite what its sub-agent read
+            await parent.store.add_source(ctx.run_id, s)
+        listed = "\n".join(f"[{s.id}] {s.title or s.url}" for s in sources[:20])
+        text = (f"Sub-agent answer ({result.status}, {result.steps} steps):\n{result.answer}"
+                + (f"\n\nSources it read:\n{listed}" if listed else ""))
+        return ToolOutput(text=text, is_error=result.status == "failed", sources=[s.id for s in sources],
+                          meta={"child_run": child_id, "usage": result.usage.model_dump(),
+                                "cost_usd": result.cost_usd})

@@ -1,0 +1,164 @@
+"""Heavy mode (N trajectories + aggregation) and the delegate tool."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import Agent, RetryPolicy, tool
+from agentkit.heavy import AGGREGATE_SYSTEM, SELECT_SYSTEM, normalise_answer
+from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.store import Aggregated, AssistantMessage, SQLiteStore, ToolResultEvent
+from agentkit.testing import FakeProvider, FakeRequest, HttpError, ScriptedModel, Turn, call
+
+pytestmark = pytest.mark.anyio
+CITIES = ["Paris", "Paris", "Paris", "Paris", "Paris", "Lyon", "Marseille", "Nice"]
+
+
+@tool
+async def lookup(term: str) -> str:
+    """Look a term up."""
+    return f"{term}: see the atlas"
+
+
+def responder(fail_seeds: frozenset[int] = frozenset()) -> object:
+    def respond(req: FakeRequest) -> object:
+        system = req.messages[0]["content"]
+        if system == AGGREGATE_SYSTEM:
+            return Turn(content="Paris. 5 of 8 trajectories agreed; the others named other cities.")
+        if system == SELECT_SYSTEM:
+            return Turn(content="2\nIt cites the atlas.")
+        seed = int(req.body.get("seed") or 0)
+        if seed in fail_seeds:
+            return HttpError(404, "model not found")
+        if not req.tools:
+            return Turn(content="1. Look it up.\n2. Answer.")
+        if not any(m["role"] == "tool" for m in req.messages):
+            return Turn(tool_calls=[call("lookup", term="capital of France")])
+        return Turn(content=f"The answer is {CITIES[seed % 8]}.")
+
+    return respond
+
+
+def heavy_agent(fake: FakeProvider, n: int, **kw: object) -> Agent:
+    llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="k",
+                                retry=RetryPolicy(initial_backoff=0.001, max_attempts=2))
+    return Agent(llm=llm, tools=[lookup], heavy=n, **kw)  # type: ignore[arg-type]
+
+
+async def test_eight_trajectories_run_concurrently_and_the_majority_wins() -> None:
+    with FakeProvider(responder(), latency_s=0.25) as fake:
+        t0 = time.monotonic()
+        async with heavy_agent(fake, 1) as agent:
+            one = await agent.run("What is the capital of France?")
+        single = time.monotonic() - t0
+        t0 = time.monotonic()
+        async with heavy_agent(fake, 8, aggregate="vote") as agent:
+            result = await agent.run("What is the capital of France?")
+        eight = time.monotonic() - t0
+        assert fake.max_in_flight == 8
+    assert one.answer == "The answer is Paris."
+    assert result.status == "finished" and result.answer == "The answer is Paris."
+    assert eight < 1.3 * single, (eight, single)
+    children = await agent.store.list_runs(parent_id=result.run_id)
+    assert len(children) == 8 and all(c.status == "finished" for c in children)
+    agg = next(e.event for e in await agent.store.events(result.run_id) if isinstance(e.event, Aggregated))
+    assert agg.votes[normalise_answer("The answer is Paris.")] == 5
+
+
+@pytest.mark.parametrize(("method", "expected"), [("reflective", "Paris. 5 of 8"), ("select", "Paris")])
+async def test_reflective_and_select_aggregators(method: str, expected: str) -> None:
+    with FakeProvider(responder()) as fake:
+        async with heavy_agent(fake, 8, aggregate=method) as agent:
+            result = await agent.run("Capital of France?")
+    assert result.status == "finished" and expected in result.answer
+
+
+async def test_failed_trajectories_are_reported_and_survivors_aggregated() -> None:
+    with FakeProvider(responder(frozenset({5, 6}))) as fake:
+        async with heavy_agent(fake, 8, aggregate="vote") as agent:
+            result = await agent.run("Capital of France?")
+    assert result.answer == "The answer is Paris."
+    agg = next(e.event for e in await agent.store.events(result.run_id) if isinstance(e.event, Aggregated))
+    assert len(agg.failed) == 2 and len(agg.children) == 6
+    with FakeProvider(responder(frozenset(range(8)))) as fake:
+        async with heavy_agent(fake, 4) as agent:
+            result = await agent.run("Capital of France?")
+    assert result.status == "failed" and "all 4 trajectories failed" in (result.error or "")
+
+
+async def test_early_stop_once_a_majority_agrees() -> None:
+    with FakeProvider(responder(), latency_s=0.05) as fake:
+        async with heavy_agent(fake, 8, aggregate="vote", early_stop=0.5) as agent:
+            result = await agent.run("Capital of France?")
+    assert result.answer == "The answer is Paris."
+
+
+async def test_killed_heavy_run_resumes_to_the_end(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    with FakeProvider(responder(), latency_s=0.2) as fake:
+        store = SQLiteStore(db)
+        async with heavy_agent(fake, 4, aggregate="vote", store=store) as agent:
+            with anyio.move_on_after(0.5):
+                await agent.run("Capital of France?", run_id="heavy1")
+        assert (await store.get_run("heavy1")).status == "interrupted"
+        await store.aclose()
+        store = SQLiteStore(db)
+        async with heavy_agent(fake, 4, aggregate="vote", store=store) as agent:
+            result = await agent.resume("heavy1")
+        children = await store.list_runs(parent_id="heavy1")
+        for child in children:
+            steps = [e.event.step for e in await store.events(child.id) if isinstance(e.event, AssistantMessage)]
+            assert steps == list(range(1, len(steps) + 1))
+        await store.aclose()
+    assert result.status == "finished" and result.answer == "The answer is Paris."
+    assert len(children) == 4 and all(c.status == "finished" for c in children)
+
+
+async def test_delegate_three_sub_questions_in_parallel_and_synthesise() -> None:
+    questions = {"population of Lyon": "522,000", "population of Nice": "342,000", "population of Lille": "236,000"}
+    in_flight, peak = 0, 0
+
+    def respond(req: FakeRequest) -> object:
+        task = req.messages[1]["content"]
+        for q, a in questions.items():
+            if task.startswith(q):
+                return Turn(content=f"{q} is {a}.")
+        if not any(m["role"] == "tool" for m in req.messages):
+            return Turn(tool_calls=[call("delegate", question=q) for q in questions])
+        results = [m["content"] for m in req.messages if m["role"] == "tool"]
+        return Turn(content="Summary: " + " ".join(r.splitlines()[1] for r in results))
+
+    @tool
+    async def slow(x: str) -> str:
+        """Unused."""
+        return x
+
+    model = ScriptedModel(respond)  # type: ignore[arg-type]
+    original = model.complete
+
+    async def tracking(request: object, **kw: object) -> object:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.05)
+        try:
+            return await original(request, **kw)  # type: ignore[arg-type]
+        finally:
+            in_flight -= 1
+
+    model.complete = tracking  # type: ignore[method-assign]
+    agent = Agent(llm=model, tools=[slow], plan=False, delegate=True)
+    result = await agent.run("Compare the populations of Lyon, Nice and Lille.")
+    assert result.status == "finished"
+    for q, a in questions.items():
+        assert f"{q} is {a}." in result.answer
+    assert peak == 3  # the three sub-agents ran at once
+    children = await agent.store.list_runs(parent_id=result.run_id)
+    assert len(children) == 3 and {c.label for c in children} == {"delegate"}
+    results = [e.event for e in await agent.store.events(result.run_id) if isinstance(e.event, ToolResultEvent)]
+    assert all(r.meta.get("child_run") for r in results)
+    assert result.usage.calls == 5  # two lead turns + three sub-agent answers
