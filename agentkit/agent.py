@@ -40,10 +40,10 @@ from agentkit.events import (
     TurnStarted,
     UsageReported,
 )
+from agentkit.heavy import DelegateTool, SharedBudget, run_heavy
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ContextLengthExceeded, ModelError
 from agentkit.llm.types import AssistantTurn, Model, ModelRequest, StreamDelta, Usage
-from agentkit.heavy import DelegateTool, SharedBudget, run_heavy
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
 from agentkit.store.base import Store
 from agentkit.store.events import (

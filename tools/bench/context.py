@@ -22,14 +22,14 @@ from typing import Any
 import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _overhead_clock import page_text  # noqa: E402
+from _overhead_clock import page_text
 
-from agentkit import Agent, RetryPolicy, tool  # noqa: E402
-from agentkit.context.policy import BatchPrune, ContextPolicy, FullHistory, SlidingWindow  # noqa: E402
-from agentkit.context.summary import SUMMARY_SYSTEM  # noqa: E402
-from agentkit.llm.client import OpenAICompatibleModel  # noqa: E402
-from agentkit.llm.profiles import get_profile  # noqa: E402
-from agentkit.testing import FakeProvider, FakeRequest, Turn, call  # noqa: E402
+from agentkit import Agent, RetryPolicy, tool
+from agentkit.context.policy import BatchPrune, ContextPolicy, FullHistory, SlidingWindow
+from agentkit.context.summary import SUMMARY_SYSTEM
+from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.llm.profiles import get_profile
+from agentkit.testing import FakeProvider, FakeRequest, Turn, call
 
 K = 10
 MAX_TOKENS = 8192

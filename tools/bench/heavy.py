@@ -15,11 +15,11 @@ from pathlib import Path
 import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import fake_provider_process  # noqa: E402
-from _overhead_clock import page_text  # noqa: E402
+from _common import fake_provider_process
+from _overhead_clock import page_text
 
-from agentkit import Agent, RetryPolicy, tool  # noqa: E402
-from agentkit.llm.client import OpenAICompatibleModel  # noqa: E402
+from agentkit import Agent, RetryPolicy, tool
+from agentkit.llm.client import OpenAICompatibleModel
 
 LATENCY = 0.25
 
