@@ -37,6 +37,18 @@ def responder(req: FakeRequest) -> Turn:
     return Turn(content=f"sum={sum(values)}")
 
 
+def write_task(tmp_path: Path, fake: FakeProvider, pages: str, extra: str = "") -> Path:
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        f"task: 'Add the values on the pages at {pages}'\n"
+        f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
+        "tools: [fetch]\nfetch: {allow_private_hosts: true}\n"
+        "context: {keep_tool_results: 500}\n"  # the scripted model adds up every result
+        + extra
+    )
+    return task
+
+
 def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     return subprocess.Popen([sys.executable, "-m", "agentkit", *args], cwd=cwd, env=env, text=True,
@@ -60,13 +72,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path, pages: str) -> Non
     db = tmp_path / "store.db"
     kills = 0
     with FakeProvider(responder, latency_s=0.05) as fake:
-        task = tmp_path / "task.yaml"
-        task.write_text(
-            f"task: 'Add the values on the pages at {pages}'\n"
-            f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
-            "tools: [fetch]\nfetch: {allow_private_hosts: true}\n"
-            "context: {keep_tool_results: 500}\n"  # the scripted model adds up every result
-        )
+        task = write_task(tmp_path, fake, pages)
         final = None
         for attempt in range(12):
             run_id, _ = anyio.run(trace, db)
@@ -100,13 +106,7 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path, pages: str) -> Non
 def test_sigkilled_heavy_run_resumes_to_the_end(tmp_path: Path, pages: str) -> None:
     db = tmp_path / "store.db"
     with FakeProvider(responder, latency_s=0.05) as fake:
-        task = tmp_path / "task.yaml"
-        task.write_text(
-            f"task: 'Add the values on the pages at {pages}'\n"
-            f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
-            "tools: [fetch]\nfetch: {allow_private_hosts: true}\ncontext: {keep_tool_results: 500}\n"
-            "heavy: {trajectories: 3, aggregate: vote}\n"
-        )
+        task = write_task(tmp_path, fake, pages, "heavy: {trajectories: 3, aggregate: vote}\n")
         proc = cli("run", str(task), "--store", str(db), "--json", cwd=tmp_path)
         time.sleep(3.0)
         assert proc.poll() is None
