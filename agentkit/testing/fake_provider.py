@@ -103,7 +103,7 @@ class FakeProvider:
         class Handler(_Handler):
             fake = provider
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider", daemon=True)
         self._thread.start()
@@ -171,6 +171,11 @@ class FakeProvider:
             self.prompt_tokens.append(prompt)
             self.cached_tokens.append(cached)
             return item, prompt, cached, None
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 stalls bursts of parallel trajectories for ~1 s
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):
