@@ -1,0 +1,240 @@
+"""Write a research report from a stored run: outline, sections, numbered verified citations."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from agentkit._state import RunState
+from agentkit.llm.types import Model, ModelRequest, Usage
+from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinels
+from agentkit.report.models import ClaimCheck, Reference, Report, ReportSection, Verification
+from agentkit.report.verify import SourceText, check_sentence, judge_citation, unsourced_numbers
+from agentkit.store.base import Store
+from agentkit.store.events import Source, ToolResultEvent
+
+MAX_SECTIONS = 8
+EXCERPT_CHARS = 220
+REPORT_KIND = "report"
+
+_SYSTEM = ("You write sections of a research report from an agent's findings. Use only the given "
+           "material. Cite every factual sentence with the ids of the sources that support it, in square "
+           "brackets, e.g. [S1a2b3c4d]. Never invent ids, never number citations, never add a reference list.")
+
+
+@dataclass
+class RunMaterial:
+    """Everything a report is written from, read from the store (no network)."""
+
+    run_id: str
+    task: str = ""
+    plan: str = ""
+    notes: list[str] = field(default_factory=list)
+    answer: str = ""
+    sources: dict[str, Source] = field(default_factory=dict)
+    texts: dict[str, SourceText | None] = field(default_factory=dict)
+    python_outputs: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+async def gather(store: Store, run_id: str) -> RunMaterial:
+    state = RunState(run_id)
+    python_outputs: list[str] = []
+    figures: list[str] = []
+    for stored in await store.events(run_id):
+        state.apply(stored.event, stored.seq)
+        event = stored.event
+        if isinstance(event, ToolResultEvent) and event.name == "python":
+            python_outputs.append(event.text)
+            figures.extend(str(a["path"]) for a in event.attachments
+                           if a.get("mime_type") == "image/png" and a.get("path"))
+    answer = state.finished.answer if state.finished else ""
+    if not answer:
+        answer = (await store.get_run(run_id)).answer or ""
+    material = RunMaterial(run_id=run_id, task=state.task, plan=state.plan or "", notes=list(state.notes),
+                           answer=answer, python_outputs=python_outputs, figures=list(dict.fromkeys(figures)))
+    for source in await store.list_sources(run_id):
+        if source.kind == REPORT_KIND:
+            continue
+        source = source.model_copy(update={"title": strip_sentinels(source.title)})
+        material.sources[source.id] = source
+        blob = await store.get_blob(source.content_hash) if source.content_hash else None
+        material.texts[source.id] = SourceText(blob.decode("utf-8", "replace")) if blob else None
+    return material
+
+
+def parse_outline(text: str) -> list[str]:
+    """Section headings from a JSON list or numbered/bulleted lines (robust to chatter)."""
+    text = re.sub(r"```\w*", "", text)
+    match = re.search(r"\[.*\]", text, re.DOTALL)
+    if match:
+        try:
+            data = json.loads(match.group(0))
+        except ValueError:
+            data = None
+        if isinstance(data, list):
+            items = [d.get("heading") or d.get("title") if isinstance(d, dict) else d for d in data]
+            headings = [_clean_heading(str(h)) for h in items if h]
+            if any(headings):
+                return _dedupe(headings)
+    lines = [line for line in text.splitlines() if line.strip()]
+    listed = [line for line in lines if re.match(r"\s*(?:\d+[.)]|[-*+]|#{1,6})\s+", line)]
+    candidates = listed or [line for line in lines if not line.rstrip().endswith(":")]
+    return _dedupe([_clean_heading(line) for line in candidates])
+
+
+def _clean_heading(line: str) -> str:
+    line = re.sub(r"^\s*(?:\d+[.)]|[-*+]|#{1,6})\s+", "", line.strip())
+    line = line.strip().strip("*_\"'`").strip()
+    line = re.sub(r"^(?:section\s+\d+\s*[:.-]\s*)", "", line, flags=re.IGNORECASE)
+    return strip_sentinels(line)[:120]
+
+
+def _dedupe(headings: Iterable[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for h in headings:
+        if h and h.casefold() not in seen and h.casefold() not in {"references", "sources", "bibliography"}:
+            seen[h.casefold()] = h
+    return list(seen.values())[:MAX_SECTIONS]
+
+
+def clean_section(text: str, heading: str) -> str:
+    """Drop a repeated heading and any reference list the model wrote; demote inner headings."""
+    text = strip_sentinels(text).strip()
+    text = re.sub(r"^```(?:markdown|md)?\s*\n(.*)\n```$", r"\1", text, flags=re.DOTALL).strip()
+    lines = text.splitlines()
+    if lines and (lines[0].lstrip().startswith("#") or lines[0].strip().strip("*#: ").casefold() == heading.casefold()):
+        lines = lines[1:]
+    out: list[str] = []
+    for line in lines:
+        if re.match(r"^\s*(?:#{1,6}\s*|\*\*)(?:references|sources|bibliography|works cited)\b", line, re.IGNORECASE):
+            break
+        out.append(re.sub(r"^#{1,3}(?=\s)", "###", line))
+    return "\n".join(out).strip() + "\n"
+
+
+def _material_text(m: RunMaterial, *, sources: bool) -> str:
+    parts = [f"Task: {m.task.strip()}"]
+    if m.plan.strip():
+        parts.append(f"Plan:\n{_clip(m.plan, 1200)}")
+    if m.notes:
+        parts.append("Notes:\n" + "\n".join(f"- {_clip(n, 400)}" for n in m.notes[-30:]))
+    if m.answer.strip():
+        parts.append(f"Final answer of the run:\n{_clip(m.answer, 4000)}")
+    if sources:
+        lines = []
+        for sid, src in m.sources.items():
+            text = m.texts.get(sid)
+            excerpt = _clip(" ".join(text.text.split()), EXCERPT_CHARS) if text else "(no stored text)"
+            lines.append(f"[{sid}] {_clip(src.title or src.url, 120)}: {excerpt}")
+        parts.append("Sources (cite only these ids):\n" + ("\n".join(lines) if lines else "(none)"))
+    return "\n\n".join(parts)
+
+
+def _clip(text: str, n: int) -> str:
+    text = text.strip()
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
+class _Meter:
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.cost = 0.0
+
+    def add(self, usage: Usage, cost: float) -> None:
+        self.usage = self.usage + usage
+        self.cost += cost
+
+
+async def _ask(model: Model, prompt: str, meter: _Meter) -> str:
+    turn = await model.complete(ModelRequest(messages=[{"role": "system", "content": _SYSTEM},
+                                                       {"role": "user", "content": prompt}]))
+    meter.add(turn.usage, turn.cost_usd)
+    return turn.content
+
+
+async def write_report(
+    store: Store, run_id: str, model: Model, *, title: str | None = None, judge: Model | None = None
+) -> Report:
+    """Write a report on run ``run_id``: one outline call, then one call per section.
+
+    ``judge`` (optional) is asked yes/no for each citation the lexical check doubts.
+    """
+    material = await gather(store, run_id)
+    meter = _Meter()
+    title = strip_sentinels(title or _default_title(material.task))
+    outline_prompt = (_material_text(material, sources=False) + "\n\nPropose the outline of a report titled "
+                      f"\u201c{title}\u201d: 3 to 6 section headings. Answer with a JSON list of strings only.")
+    headings = parse_outline(await _ask(model, outline_prompt, meter)) or ["Findings"]
+    context = _material_text(material, sources=True)
+    raw_sections: list[ReportSection] = []
+    for heading in headings:
+        prompt = (f"{context}\n\nReport: \u201c{title}\u201d. Sections: " + "; ".join(headings) +
+                  f"\n\nWrite the section \u201c{heading}\u201d in markdown (no heading line, 1-4 paragraphs or a "
+                  "list). Cite source ids like [S1a2b3c4d] after each factual sentence.")
+        raw_sections.append(ReportSection(heading=heading, raw=clean_section(await _ask(model, prompt, meter),
+                                                                              heading)))
+    report = await assemble(material, title, raw_sections, judge=judge, meter=meter)
+    return report
+
+
+def _default_title(task: str) -> str:
+    first = task.strip().splitlines()[0] if task.strip() else "Research report"
+    return _clip(first, 100)
+
+
+async def assemble(
+    material: RunMaterial,
+    title: str,
+    sections: list[ReportSection],
+    *,
+    judge: Model | None = None,
+    meter: _Meter | None = None,
+) -> Report:
+    """Number citations, verify every cited sentence and render the final markdown."""
+    from agentkit.report.render import render_markdown
+
+    meter = meter or _Meter()
+    numbering = Numbering(material.sources.keys())
+    for section in sections:
+        numbering.scan(section.raw)
+    claims: list[ClaimCheck] = []
+    flagged: dict[tuple[int, int], set[str]] = {}
+    sentences: list[str] = []
+    for s_index, section in enumerate(sections):
+        for index, seg in iter_claims(section.raw):
+            sentences.append(seg.plain)
+            ids = [sid for sid in seg.source_ids if sid in numbering.numbers]
+            if not ids:
+                continue
+            checks = check_sentence(seg.plain, ids, material.texts)
+            if judge is not None:
+                for check in checks:
+                    text = material.texts.get(check.source_id)
+                    if check.verdict != "supported" and text is not None and text.text.strip():
+                        yes, usage, cost = await judge_citation(judge, seg.plain, text.text)
+                        meter.add(usage, cost)
+                        check.judged = yes
+                        check.verdict = "supported" if yes else "unsupported"
+                        check.reasons.append(f"judge: {'yes' if yes else 'no'}")
+            claims.append(ClaimCheck(section=s_index, sentence=seg.plain, citations=checks))
+            flagged[(s_index, index)] = {c.source_id for c in checks if c.verdict == "unsupported"}
+    for s_index, section in enumerate(sections):
+        section.markdown = rewrite(section.raw, numbering,
+                                   lambda i, sid, s=s_index: sid in flagged.get((s, i), set()))  # type: ignore[misc]
+    corpus = [t.text for t in material.texts.values() if t is not None] + material.python_outputs + [material.task]
+    verification = Verification(claims=claims, removed_citations=numbering.removed,
+                                unsourced_numbers=unsourced_numbers(sentences, corpus))
+    references = [
+        Reference(number=n, source_id=sid, title=material.sources[sid].title, url=material.sources[sid].url,
+                  retrieved_at=material.sources[sid].retrieved_at)
+        for sid, n in sorted(numbering.numbers.items(), key=lambda kv: kv[1])
+    ]
+    report = Report(run_id=material.run_id, title=title, markdown="", sections=sections, references=references,
+                    verification=verification, figures=material.figures, usage=meter.usage,
+                    cost_usd=meter.cost, created_at=time.time())
+    report.markdown = render_markdown(report)
+    return report
