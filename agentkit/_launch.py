@@ -47,6 +47,7 @@ def agent_from_task(task: Task, *, store: Store, workdir: Path, on_event: EventH
         heavy=task.heavy.trajectories,
         aggregate=task.heavy.aggregate,
         delegate="delegate" in task.tools,
+        report=task.output.report,
     )
 
 

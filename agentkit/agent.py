@@ -10,7 +10,6 @@ on an existing log.
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import logging
 import time
 import uuid
@@ -39,6 +38,7 @@ from agentkit.events import (
     ToolCallStarted,
     TurnStarted,
     UsageReported,
+    dispatch,
 )
 from agentkit.heavy import DelegateTool, SharedBudget, run_heavy
 from agentkit.llm.client import OpenAICompatibleModel
@@ -136,6 +136,7 @@ class Agent:
         aggregate: str = "reflective",
         early_stop: float | None = None,
         delegate: bool = False,
+        report: bool = False,
     ) -> None:
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
@@ -163,6 +164,7 @@ class Agent:
         if aggregate not in ("reflective", "vote", "select"):
             raise ValueError("aggregate must be one of reflective, vote, select")
         self.heavy, self.aggregate, self.early_stop = heavy, aggregate, early_stop
+        self.write_report = report
         self.shared_budget: SharedBudget | None = None
         self.limits = RunLimits(max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens,
                                 max_seconds=max_seconds)
@@ -185,19 +187,43 @@ class Agent:
         """Start a new run of ``task`` and drive it to the end."""
         run_id = run_id or uuid.uuid4().hex[:12]
         if self.heavy > 1:
-            return await run_heavy(self, task, run_id=run_id, on_event=on_event or self.on_event, resumed=False)
+            result = await run_heavy(self, task, run_id=run_id, on_event=on_event or self.on_event, resumed=False)
+            return await self._with_report(result, on_event or self.on_event)
         config = self.describe()
         config["system_prompt"] = self._system_prompt()
         await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label,
                                             config=config))
         await self.store.append(run_id, RunStarted(task=task, config=config))
-        return await self._drive(run_id, on_event or self.on_event, resumed=False)
+        result = await self._drive(run_id, on_event or self.on_event, resumed=False)
+        return await self._with_report(result, on_event or self.on_event)
 
     async def resume(self, run_id: str, *, on_event: EventHandler | None = None) -> RunResult:
         """Continue a run from its trace: unanswered tool calls are run, then the loop goes on."""
         if int((await self.store.get_run(run_id)).config.get("heavy", 1)) > 1:
-            return await run_heavy(self, "", run_id=run_id, on_event=on_event or self.on_event, resumed=True)
-        return await self._drive(run_id, on_event or self.on_event, resumed=True)
+            result = await run_heavy(self, "", run_id=run_id, on_event=on_event or self.on_event, resumed=True)
+        else:
+            result = await self._drive(run_id, on_event or self.on_event, resumed=True)
+        return await self._with_report(result, on_event or self.on_event)
+
+    async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
+        """The report phase (``report=True``): outline, sections, verified citations; kept in the store."""
+        if not self.write_report or result.status not in ("finished", "stopped") or not result.answer.strip():
+            return result
+        from agentkit.report import load_report, store_report, write_report
+
+        report = await load_report(self.store, result.run_id)
+        if report is None:
+            if on_event is not None:
+                await dispatch(on_event, Notice(run_id=result.run_id, message="writing the report"))
+            try:
+                report = await write_report(self.store, result.run_id, self.llm)
+            except ModelError as exc:
+                if on_event is not None:
+                    await dispatch(on_event, Notice(run_id=result.run_id, level="error",
+                                                    message=f"report not written: {exc}"))
+                return result
+            await store_report(self.store, result.run_id, report)
+        return result.model_copy(update={"report": report.markdown})
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         async def main() -> RunResult:
@@ -475,11 +501,5 @@ class _RunLoop:
             await self.emit(ContentDelta(run_id=self.run_id, text=delta.text))
 
     async def emit(self, event: AgentEvent) -> None:
-        if self.on_event is None:
-            return
-        try:
-            result = self.on_event(event)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:  # a broken display must not kill a two-hour run
-            log.exception("on_event handler failed on %s", event.kind)
+        if self.on_event is not None:
+            await dispatch(self.on_event, event)

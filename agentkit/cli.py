@@ -57,6 +57,7 @@ class LiveView:
         self.step, self.tool, self.context, self.cost = 0, "", 0, 0.0
         self.started = time.monotonic()
         self.trajectories: dict[str, list[str]] = {}
+        self.files: list[Path] = []
         """Heavy mode: per child run, [step, current tool, status]."""
         self.tty = err.is_terminal and enabled
         self.quiet = not enabled
@@ -130,9 +131,11 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
     return anyio.run(fn)
 
 
-def report_result(result: RunResult, as_json: bool) -> NoReturn:
+def report_result(result: RunResult, as_json: bool, files: list[Path] | None = None) -> NoReturn:
     if as_json:
-        out.print_json(json.dumps(result_json(result)))
+        data = result_json(result)
+        data["report_files"] = [str(f) for f in files or []]
+        out.print_json(json.dumps(data))
     else:
         style = {"finished": "green", "stopped": "yellow"}.get(result.status, "red")
         out.print(f"\n[bold {style}]{result.status}[/] run {result.run_id}: {result.steps} steps, "
@@ -142,6 +145,8 @@ def report_result(result: RunResult, as_json: bool) -> NoReturn:
             out.print(f"[{style}]reason:[/] {result.stop_reason}", highlight=False)
         if result.answer:
             out.print(f"\n{result.answer}", highlight=False, markup=False)
+        for f in files or []:
+            out.print(f"report: {f}", highlight=False)
     raise typer.Exit(EXIT_OK if result.status == "finished" else EXIT_RUN)
 
 
@@ -157,9 +162,15 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
 
     agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
     try:
-        if resume:
-            return await agent.resume(run_id)
-        return await agent.run(task.task, run_id=run_id)
+        result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id))
+        if result.report is not None:
+            from agentkit.report import load_report, save_report
+
+            report = await load_report(store, run_id)
+            if report is not None:
+                out_dir = Path(task.output.dir) if task.output.dir else workdir / run_id
+                view.files = save_report(report, out_dir, formats=(task.output.format,))
+        return result
     finally:
         with anyio.CancelScope(shield=True):
             await agent.aclose()
@@ -184,7 +195,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except ConfigurationError as exc:
         fail_input(str(exc))
-    report_result(result, as_json)
+    report_result(result, as_json, view.files)
 
 
 @app.command()
@@ -299,6 +310,77 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix)
             out.print(f"   [yellow]{e.kind}[/]", highlight=False)
     if info.answer:
         out.print(f"\n[bold]answer[/]\n{info.answer}", highlight=False, markup=False)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write report.md and report.html.")] = Path(
+        "agentkit-demo"),
+    store: StoreOpt = None,
+) -> None:
+    """A complete research run offline, no key: the model is SCRIPTED, everything else is real."""
+    from agentkit._demo import run_demo
+
+    location = resolve_store_location(store)
+    err.print("[bold magenta]SCRIPTED DEMO[/] — the model is agentkit's fake provider replaying a fixed "
+              "trajectory on 127.0.0.1; search, fetch, the Python sandbox, the store, context pruning and "
+              "citation checks are the real thing.\n")
+    s = open_store(location)
+    view = LiveView(20, 32_768)
+
+    async def go() -> Any:
+        try:
+            with view:
+                return await run_demo(out_dir, s, runs_dir(location), on_event=view)
+        finally:
+            await s.aclose()
+
+    outcome = run_async(go)
+    r = outcome.result
+    out.print(f"\n[bold]Answer[/] ({r.status}, {r.steps} steps, {r.tool_calls} tool calls, "
+              f"{outcome.pruned} context prune(s))\n{r.answer}\n", highlight=False)
+    out.print(f"[bold]Report[/] {outcome.report_summary}", highlight=False)
+    for path in outcome.files:
+        out.print(f"  {path}", highlight=False)
+    out.print(f"\nInspect the run: agentkit show {r.run_id}" + (f" --store {store}" if store else ""))
+    raise typer.Exit(EXIT_OK if r.status == "finished" else EXIT_RUN)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file (default: stdout).")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Print or save a run's report, from the store (no network)."""
+    from agentkit.report import load_report, render_html, render_markdown
+
+    if fmt not in ("md", "html"):
+        fail_input(f"--format: unknown report format {fmt!r}; valid formats: md, html")
+
+    async def fetch() -> Any:
+        s = open_store(resolve_store_location(store))
+        try:
+            info = await s.find_run(run_id)
+            return info, await load_report(s, info.id)
+        finally:
+            await s.aclose()
+
+    try:
+        info, rep = run_async(fetch)
+    except RunNotFound as exc:
+        fail_input(f"{exc} in the store {resolve_store_location(store)}")
+    if rep is None:
+        fail_input(f"run {info.id} has no report (it was run with output.report: false, or it did not finish); "
+                   "the store keeps its trace: agentkit show " + info.id)
+    text = render_html(rep) if fmt == "html" else render_markdown(rep)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
 
 
 @app.command()

@@ -5,6 +5,8 @@ These are for display; the durable record of a run is the trace in the store.
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -86,3 +88,13 @@ AgentEvent = (
     | UsageReported | Notice | RunEnded
 )
 EventHandler = Callable[[AgentEvent], Awaitable[None] | None]
+
+
+async def dispatch(handler: EventHandler, event: AgentEvent) -> None:
+    """Call a subscriber; a broken display must not kill a two-hour run, so errors are logged."""
+    try:
+        result = handler(event)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logging.getLogger("agentkit").exception("on_event handler failed on %s", event.kind)

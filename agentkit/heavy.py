@@ -8,13 +8,13 @@ import copy
 import math
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from pydantic import BaseModel, Field
 
 from agentkit._state import RunState
-from agentkit.events import EventHandler, Notice, RunEnded
+from agentkit.events import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import ModelRequest, Usage
 from agentkit.store.events import Aggregated, RunFinished, RunInfo, RunStarted, StatusChanged
@@ -160,16 +160,20 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
         event = Aggregated(method="vote", answer=_majority(results)[0], children=children,
                            votes=_majority(results)[1])
         if on_event:
-            await _notify(on_event, Notice(run_id=run_id, level="warning",
+            await dispatch(on_event, Notice(run_id=run_id, level="warning",
                                            message=f"aggregation call failed ({exc}); used the majority"))
     event.failed = sorted(failures)
+    for child_id in children:  # the parent's report cites what its trajectories read
+        for source in await store.list_sources(child_id):
+            if source.kind != "report":
+                await store.add_source(run_id, source)
     await store.append(run_id, event)
     if event.turn is not None:
         usage, cost = usage + event.turn.usage, cost + event.turn.cost_usd
     await store.append(run_id, RunFinished(status="finished", answer=event.answer))
     await store.update_run(run_id, status="finished", answer=event.answer, steps=steps, usage=usage, cost_usd=cost)
     if on_event:
-        await _notify(on_event, RunEnded(run_id=run_id, status="finished", answer=event.answer))
+        await dispatch(on_event, RunEnded(run_id=run_id, status="finished", answer=event.answer))
     return RunResult(run_id=run_id, status="finished", answer=event.answer, steps=steps,
                      tool_calls=sum(r.tool_calls for r in results.values()), usage=usage, cost_usd=cost)
 
@@ -205,12 +209,6 @@ async def aggregate(agent: Agent, task: str, results: dict[str, RunResult], meth
         return Aggregated(method="select", answer=answer, children=children, votes=votes, turn=turn)
     return Aggregated(method=method, answer=turn.content.strip() or answer, children=children, votes=votes,
                       turn=turn)
-
-
-async def _notify(handler: EventHandler, event: Any) -> None:
-    result = handler(event)
-    if result is not None:
-        await result
 
 
 class _DelegateArgs(BaseModel):
