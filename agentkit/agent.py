@@ -10,7 +10,6 @@ on an existing log.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -61,8 +60,6 @@ from agentkit.store.events import (
 )
 from agentkit.store.memory import MemoryStore
 from agentkit.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
-
-log = logging.getLogger("agentkit")
 
 SYSTEM_PROMPT = """You are a careful research agent. You answer by working step by step with \
 tools and checking what you find.

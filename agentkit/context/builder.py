@@ -108,9 +108,6 @@ class ContextBuilder:
             n_bytes += size
         return View(msgs, n_bytes, self.estimator.estimate(n_bytes, len(msgs)), plan)
 
-    def messages(self, state: RunState) -> list[Message]:
-        return self.render(state, current_plan(state)).messages
-
     # budgeting
     async def prepare(self, state: RunState, *, summarise: Summarise, commit: Commit, hard: bool = False) -> View:
         """The view for the next request, pruning first when the policy says so."""
