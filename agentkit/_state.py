@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit.llm.types import Message, ToolCall, Usage
+from agentkit.store.base import Store
 from agentkit.store.events import (
     AssistantMessage,
     BudgetDecision,
@@ -131,6 +132,14 @@ class RunState:
     def _account(self, usage: Usage, cost: float) -> None:
         self.usage = self.usage + usage
         self.cost_usd += cost
+
+
+async def load_state(store: Store, run_id: str) -> RunState:
+    """Fold a run's stored events into its state."""
+    state = RunState(run_id=run_id)
+    for stored in await store.events(run_id):
+        state.apply(stored.event, stored.seq)
+    return state
 
 
 def assistant_message(event: AssistantMessage, reasoning_field: str | None, reasoning: str | None = None) -> Message:

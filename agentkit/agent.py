@@ -21,7 +21,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from agentkit._limits import WRAP_UP_PROMPT, RunLimits
-from agentkit._state import RunState, TurnRecord
+from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
@@ -265,7 +265,7 @@ class Agent:
 
     # the loop
     async def _drive(self, run_id: str, on_event: EventHandler | None, *, resumed: bool) -> RunResult:
-        state = await self._load(run_id)
+        state = await load_state(self.store, run_id)
         loop = _RunLoop(self, state, on_event)
         if state.finished is not None:
             fin = state.finished
@@ -292,12 +292,6 @@ class Agent:
             with anyio.CancelScope(shield=True):
                 await self.tools.close_run(run_id)
         return loop.result()
-
-    async def _load(self, run_id: str) -> RunState:
-        state = RunState(run_id=run_id)
-        for stored in await self.store.events(run_id):
-            state.apply(stored.event, stored.seq)
-        return state
 
     def _system_prompt(self) -> str:
         prompt = SYSTEM_PROMPT.format(date=_dt.date.today().isoformat())

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from agentkit._state import RunState
+from agentkit._state import load_state
 from agentkit.events import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import ModelRequest, Usage
@@ -76,9 +76,7 @@ def child_agent(agent: Agent, index: int, *, budget: SharedBudget | None, delega
 
 async def rationale(agent: Agent, run_id: str) -> str:
     """A condensed account of a trajectory: plan, notes, sources read, answer."""
-    state = RunState(run_id=run_id)
-    for e in await agent.store.events(run_id):
-        state.apply(e.event, e.seq)
+    state = await load_state(agent.store, run_id)
     sources = [s for s in await agent.store.list_sources(run_id) if s.kind in ("page", "pdf")]
     parts = [f"Plan:\n{state.plan}" if state.plan else ""]
     if state.notes:
