@@ -89,6 +89,9 @@ class RunResult(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     plan: str | None = None
+    context_tokens: int = 0
+    """Prompt tokens of the last request (what the context held at the end)."""
+    context_window: int = 0
     report: str | None = None
     """The research report (markdown) when a report was written."""
 
@@ -483,6 +486,8 @@ class _RunLoop:
             stop_reason=fin.stop_reason if fin else None,
             error=s.errors[-1].message if s.errors and status == "failed" else None,
             steps=s.step, tool_calls=s.tool_calls, usage=s.usage, cost_usd=s.cost_usd, plan=s.plan,
+            context_tokens=s.records[-1].event.turn.usage.prompt_tokens if s.records else 0,
+            context_window=self.agent.context_window,
         )
 
     async def on_delta(self, delta: StreamDelta) -> None:

@@ -296,6 +296,14 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix)
     out.print(f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
               f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
               f"cost ${info.cost_usd:.4f}")
+    turns = [e for e in events if isinstance(e, AssistantMessage)]
+    window = int(info.config.get("context_window") or 0)
+    if turns and window:
+        last = turns[-1].turn.usage.prompt_tokens
+        peak = max(t.turn.usage.prompt_tokens for t in turns)
+        prunes = sum(1 for e in events if getattr(e, "action", "") == "prune")
+        out.print(f"context: last request {last:,} of {window:,} tokens ({last / window:.0%}), largest {peak:,}, "
+                  f"{prunes} prune(s)")
     for e in events:
         if isinstance(e, RunStarted):
             out.print(f"\n[bold]task[/]\n{e.task}", highlight=False, markup=False)

@@ -88,6 +88,9 @@ def test_run_json_then_runs_and_show(tmp_path: Path, pages: str) -> None:
     detail = json.loads(shown.stdout)
     assert detail["status"] == "finished" and detail["answer"] == "sum=18"
     assert sum(e["type"] == "tool_result" for e in detail["events"]) == 3
+    text = runner.invoke(app, ["show", data["run_id"], "--store", store]).stdout
+    assert "context: last request" in text and "sum=18" in text
+    assert data["context_tokens"] > 0 and data["context_window"] == 262_144
 
 
 def test_step_limit_exits_1(tmp_path: Path, pages: str) -> None:

@@ -134,3 +134,28 @@ def test_sigkilled_heavy_run_resumes_to_the_end(tmp_path: Path, pages: str) -> N
             await store.aclose()
 
     assert anyio.run(children) == ["finished"] * 3
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path: Path, pages: str) -> None:
+    db = tmp_path / "store.db"
+    with FakeProvider(responder, latency_s=0.05) as fake:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        proc = subprocess.Popen([sys.executable, "-m", "agentkit", "run", str(write_task(tmp_path, fake, pages)),
+                                 "--store", str(db)], cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "agentkit resume" in err
+    run_id, _events = anyio.run(trace, db)
+    assert run_id and f"agentkit resume {run_id}" in err
+
+    async def status() -> str:
+        store = SQLiteStore(db)
+        try:
+            return (await store.get_run(run_id)).status
+        finally:
+            await store.aclose()
+
+    assert anyio.run(status) == "interrupted"
