@@ -131,6 +131,23 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
     return anyio.run(fn)
 
 
+def read_store(store_opt: str | None, read: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store, read from it, close it; an unknown run id is an input error (exit 2)."""
+    location = resolve_store_location(store_opt)
+
+    async def go() -> T:
+        s = open_store(location)
+        try:
+            return await read(s)
+        finally:
+            await s.aclose()
+
+    try:
+        return run_async(go)
+    except RunNotFound as exc:
+        fail_input(f"{exc} in the store {location}")
+
+
 def report_result(result: RunResult, as_json: bool, files: list[Path] | None = None) -> NoReturn:
     if as_json:
         data = result_json(result)
@@ -230,19 +247,13 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefi
     """Resume a run that was interrupted or crashed."""
     from agentkit._launch import task_of_run
 
-    async def find() -> tuple[RunInfo, Task]:
-        s = open_store(resolve_store_location(store))
-        try:
-            info = await s.find_run(run_id)
-            return info, await task_of_run(s, info.id)
-        finally:
-            await s.aclose()
+    async def find(s: Store) -> tuple[RunInfo, Task]:
+        info = await s.find_run(run_id)
+        return info, await task_of_run(s, info.id)
 
     try:
-        info, task = run_async(find)
+        info, task = read_store(store, find)
         task.check_api_key(source=f"run {info.id}")
-    except RunNotFound as exc:
-        fail_input(f"{exc} in the store {resolve_store_location(store)}")
     except (TaskFileError, ValueError) as exc:
         fail_input(str(exc))
     _execute(task, store, info.id, as_json, resume=True)
@@ -252,14 +263,7 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefi
 def runs(store: StoreOpt = None, as_json: JsonOpt = False,
          limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50) -> None:
     """List runs, newest first."""
-    async def fetch() -> list[RunInfo]:
-        s = open_store(resolve_store_location(store))
-        try:
-            return await s.list_runs(limit=limit)
-        finally:
-            await s.aclose()
-
-    rows = run_async(fetch)
+    rows = read_store(store, lambda s: s.list_runs(limit=limit))
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
@@ -274,18 +278,11 @@ def runs(store: StoreOpt = None, as_json: JsonOpt = False,
 def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
          store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Show a run: plan, steps, answer, usage and cost."""
-    async def fetch() -> tuple[RunInfo, list[Any]]:
-        s = open_store(resolve_store_location(store))
-        try:
-            info = await s.find_run(run_id)
-            return info, [e.event for e in await s.events(info.id)]
-        finally:
-            await s.aclose()
+    async def fetch(s: Store) -> tuple[RunInfo, list[Any]]:
+        info = await s.find_run(run_id)
+        return info, [e.event for e in await s.events(info.id)]
 
-    try:
-        info, events = run_async(fetch)
-    except RunNotFound as exc:
-        fail_input(f"{exc} in the store {resolve_store_location(store)}")
+    info, events = read_store(store, fetch)
     if as_json:
         data = info.model_dump(mode="json")
         data["run_id"] = info.id
@@ -367,18 +364,11 @@ def report(
     if fmt not in ("md", "html"):
         fail_input(f"--format: unknown report format {fmt!r}; valid formats: md, html")
 
-    async def fetch() -> Any:
-        s = open_store(resolve_store_location(store))
-        try:
-            info = await s.find_run(run_id)
-            return info, await load_report(s, info.id)
-        finally:
-            await s.aclose()
+    async def fetch(s: Store) -> Any:
+        info = await s.find_run(run_id)
+        return info, await load_report(s, info.id)
 
-    try:
-        info, rep = run_async(fetch)
-    except RunNotFound as exc:
-        fail_input(f"{exc} in the store {resolve_store_location(store)}")
+    info, rep = read_store(store, fetch)
     if rep is None:
         fail_input(f"run {info.id} has no report (it was run with output.report: false, or it did not finish); "
                    "the store keeps its trace: agentkit show " + info.id)
