@@ -410,6 +410,15 @@ async def _kill(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
     for _ in range(500):
         if proc.poll() is not None:
-            return
+            break
         await anyio.sleep(0.01)
-    log.warning("sandbox kernel process %s did not exit after SIGKILL", proc.pid)
+    else:
+        log.warning("sandbox kernel process %s did not exit after SIGKILL", proc.pid)
+    # Processes the sandboxed code forked die with the pid namespace, but not at once: wait
+    # (bounded) until the group is gone, so "closed" means nothing of the sandbox still runs.
+    for _ in range(100):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return
+        await anyio.sleep(0.02)
