@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
+from agentkit._demo.trajectory import find_source_ids
 from agentkit.testing import FakeRequest, Turn
 
 HEADINGS = ["Ridership since 2019", "E-bikes", "Method and limits"]
-_SOURCE = re.compile(r"\[(S[0-9a-f]{8})\]\s*([^\n]*)")
 
 
 class ReportScript:
@@ -22,12 +22,7 @@ class ReportScript:
         prompt = str(req.messages[-1]["content"])
         if "JSON list of strings" in prompt:
             return Turn(content='["' + '", "'.join(HEADINGS) + '"]')
-        ids: dict[str, str] = {}
-        for sid, title in _SOURCE.findall(prompt):
-            for key, marker in (("annual", "Annual Report 2024"), ("overview", "an overview"),
-                                ("ebikes", "E-bikes arrive")):
-                if marker in title:
-                    ids.setdefault(key, sid)
+        ids = find_source_ids(prompt, {})
         a, o, e = ids.get("annual", ""), ids.get("overview", ""), ids.get("ebikes", "")
         heading = re.search(r"Write the section \u201c([^\u201d]+)\u201d", prompt)
         name = heading.group(1) if heading else ""

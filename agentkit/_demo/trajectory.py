@@ -42,7 +42,17 @@ plt.show()
 """
 
 _ID = re.compile(r"\[(?:source )?(S[0-9a-f]{8})\]\s*([^\n]*)")
-"""A source id with the title after it, as web_search and fetch print them."""
+"""A source id with the title after it, as web_search, fetch and the report writer print them."""
+_MARKERS = (("annual", "Annual Report 2024"), ("overview", "an overview"), ("ebikes", "E-bikes arrive"))
+
+
+def find_source_ids(text: str, ids: dict[str, str]) -> dict[str, str]:
+    """Add the demo's three sources (annual report, overview, e-bike article) found in ``text``."""
+    for sid, title in _ID.findall(text):
+        for key, marker in _MARKERS:
+            if marker in title:
+                ids.setdefault(key, sid)
+    return ids
 
 
 def _tool_outputs(req: FakeRequest) -> list[str]:
@@ -68,11 +78,7 @@ def make_responder(site: str, report: Callable[[FakeRequest], Turn | None]) -> C
         if not req.tools:
             return Turn(reasoning="Plan before acting.", content=PLAN)
         for text in _tool_outputs(req):
-            for sid, title in _ID.findall(text):
-                for key, marker in (("annual", "Annual Report 2024"), ("overview", "an overview"),
-                                    ("ebikes", "E-bikes arrive")):
-                    if marker in title:
-                        ids.setdefault(key, sid)
+            find_source_ids(text, ids)
         made = _calls_made(req)
         step = len([m for m in req.messages if m.get("tool_calls")])
         if step == 0:

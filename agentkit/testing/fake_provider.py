@@ -104,7 +104,6 @@ class FakeProvider:
             fake = provider
 
         self._server = _Server(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider", daemon=True)
         self._thread.start()
         return self
