@@ -100,7 +100,7 @@ class SQLiteStore(Store):
         conn = sqlite3.connect(target, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
         if write:
-            mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            mode = self._enable_wal(conn)
             if mode != "wal" and not self._memory:
                 warnings.warn(
                     f"SQLite store {target}: WAL journal unavailable (got {mode!r}); readers will wait for writers",
@@ -112,6 +112,26 @@ class SQLiteStore(Store):
         else:
             conn.execute("PRAGMA query_only = ON")
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> str:
+        """Switch to WAL, retrying while another process holds the file.
+
+        SQLite answers "database is locked" at once, without calling the busy handler, when
+        two connections race to switch a new file to WAL; so this retries up to the busy timeout.
+        """
+        deadline = time.monotonic() + self._busy_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    conn.close()
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
 
     def _writer_conn(self) -> sqlite3.Connection:
         if self._closed:
