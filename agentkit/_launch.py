@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from agentkit._redact import MASK
 from agentkit.agent import Agent
 from agentkit.events import EventHandler
 from agentkit.llm.client import OpenAICompatibleModel
@@ -14,8 +15,9 @@ from agentkit.task import Task
 
 
 def tool_settings(task: Task) -> dict[str, Any]:
-    """The sections tools read, as plain data (stored with the run; no secrets)."""
-    data = task.redacted_config()
+    """The sections tools read, as plain data. Credentials inside URLs are kept here (the
+    tools need them); ``Agent.describe`` masks them before the run's config is stored."""
+    data = task.model_dump(mode="json")
     return {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
 
 
@@ -59,4 +61,10 @@ async def task_of_run(store: Store, run_id: str) -> Task:
     if not isinstance(spec, dict):
         raise ValueError(f"run {run_id} was not started from a task file; resume it from Python with "
                          "Agent.resume(run_id)")
-    return Task.from_mapping(spec, source=f"run {run_id}")
+    task = Task.from_mapping(spec, source=f"run {run_id}")
+    for field, url in (("model.base_url", task.model.base_url), ("search.url", task.search.url)):
+        if url is not None and MASK in url:
+            raise ValueError(f"run {run_id}: {field} held credentials, which are never stored, so the run "
+                             "cannot be resumed from the CLI; resume it from Python with "
+                             "Agent.resume(run_id) and the full URL")
+    return task

@@ -21,6 +21,7 @@ import orjson
 from pydantic import BaseModel, Field
 
 from agentkit._limits import WRAP_UP_PROMPT, RunLimits
+from agentkit._redact import redact_config
 from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder
 from agentkit.context.policy import BatchPrune, ContextPolicy
@@ -245,8 +246,9 @@ class Agent:
         await self.aclose()
 
     def describe(self) -> dict[str, Any]:
-        """The configuration stored with each run (no secrets: key variable names only)."""
-        return {
+        """The configuration stored with each run (no secrets: key variable names only, and
+        credentials inside URLs or under secret-looking setting names masked)."""
+        config = {
             "provider": self.provider,
             "model": self.llm.model_name,
             "base_url": getattr(self.llm, "base_url", None),
@@ -265,6 +267,7 @@ class Agent:
             "settings": self.settings,
             "task_spec": self._task_spec,
         }
+        return dict(redact_config(config))
 
     # the loop
     async def _drive(self, run_id: str, on_event: EventHandler | None, *, resumed: bool) -> RunResult:

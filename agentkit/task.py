@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -33,6 +33,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from agentkit._redact import redact_url
 from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
@@ -42,9 +43,6 @@ AGGREGATORS: tuple[str, ...] = ("reflective", "vote", "select")
 OUTPUT_FORMATS: tuple[str, ...] = ("md", "html")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SECRET_PARAM = re.compile(r"key|token|secret|passw|auth|sig", re.IGNORECASE)
-
-
 class TaskFileError(ValueError):
     """A task file (or mapping) is invalid. ``str(error)`` is one complete message:
     ``SOURCE: FIELD: MESSAGE``. ``problems`` lists every problem found, first one first."""
@@ -94,22 +92,6 @@ def _show(value: object, limit: int = 60) -> str:
     return f"a {type(value).__name__}"
 
 
-def _redact_url(url: str) -> str:
-    """Hide credentials in a URL: user:password@ and secret-looking query parameters."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rsplit("@", 1)[1]
-        query = parts.query
-        if query:
-            pairs = parse_qsl(query, keep_blank_values=True)
-            query = urlencode([(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    except ValueError:
-        return "<unparsable URL>"
-
-
 def _check_http_url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -120,7 +102,7 @@ def _check_http_url(value: str | None) -> str | None:
         ok = False
     if not ok:
         raise _fail(
-            f"must be an http(s) URL such as http://localhost:8000/v1 (got {_show(_redact_url(value))})"
+            f"must be an http(s) URL such as http://localhost:8000/v1 (got {_show(redact_url(value))})"
         )
     return value
 
@@ -412,7 +394,7 @@ class Task(BaseModel):
         data: dict[str, Any] = self.model_dump(mode="json")
         for section, key in (("model", "base_url"), ("search", "url")):
             if data[section][key] is not None:
-                data[section][key] = _redact_url(data[section][key])
+                data[section][key] = redact_url(data[section][key])
         return data
 
 
@@ -498,7 +480,7 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
         message = text[:1].lower() + text[1:]
     if field == "model.api_key_env":
         return field, message  # never echo: it may be the secret itself
-    shown = _redact_url(value) if isinstance(value, str) and field.endswith("url") else value
+    shown = redact_url(value) if isinstance(value, str) and field.endswith("url") else value
     return field, f"{message} (got {_show(shown)})"
 
 
