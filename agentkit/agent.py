@@ -187,24 +187,32 @@ class Agent:
                   parent_id: str | None = None, label: str | None = None) -> RunResult:
         """Start a new run of ``task`` and drive it to the end."""
         run_id = run_id or uuid.uuid4().hex[:12]
-        if self.heavy > 1:
-            result = await run_heavy(self, task, run_id=run_id, on_event=on_event or self.on_event, resumed=False)
-            return await self._with_report(result, on_event or self.on_event)
-        config = self.describe()
-        config["system_prompt"] = self._system_prompt()
-        await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label,
-                                            config=config))
-        await self.store.append(run_id, RunStarted(task=task, config=config))
-        result = await self._drive(run_id, on_event or self.on_event, resumed=False)
-        return await self._with_report(result, on_event or self.on_event)
+        on_event = on_event or self.on_event
+        async with self.store.lease(run_id):
+            if self.heavy > 1:
+                result = await run_heavy(self, task, run_id=run_id, on_event=on_event, resumed=False)
+                return await self._with_report(result, on_event)
+            config = self.describe()
+            config["system_prompt"] = self._system_prompt()
+            await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label,
+                                                config=config))
+            await self.store.append(run_id, RunStarted(task=task, config=config))
+            result = await self._drive(run_id, on_event, resumed=False)
+            return await self._with_report(result, on_event)
 
     async def resume(self, run_id: str, *, on_event: EventHandler | None = None) -> RunResult:
-        """Continue a run from its trace: unanswered tool calls are run, then the loop goes on."""
-        if int((await self.store.get_run(run_id)).config.get("heavy", 1)) > 1:
-            result = await run_heavy(self, "", run_id=run_id, on_event=on_event or self.on_event, resumed=True)
-        else:
-            result = await self._drive(run_id, on_event or self.on_event, resumed=True)
-        return await self._with_report(result, on_event or self.on_event)
+        """Continue a run from its trace: unanswered tool calls are run, then the loop goes on.
+
+        Raises :class:`~agentkit.store.RunBusy` (and changes nothing) while another process
+        or task is driving the same run.
+        """
+        on_event = on_event or self.on_event
+        async with self.store.lease(run_id):
+            if int((await self.store.get_run(run_id)).config.get("heavy", 1)) > 1:
+                result = await run_heavy(self, "", run_id=run_id, on_event=on_event, resumed=True)
+            else:
+                result = await self._drive(run_id, on_event, resumed=True)
+            return await self._with_report(result, on_event)
 
     async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
         """The report phase (``report=True``): outline, sections, verified citations; kept in the store."""

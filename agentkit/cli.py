@@ -20,7 +20,7 @@ from rich.table import Table
 from agentkit.agent import RunResult
 from agentkit.events import AgentEvent
 from agentkit.llm.client import ConfigurationError
-from agentkit.store import RunInfo, RunNotFound, Store
+from agentkit.store import RunBusy, RunInfo, RunNotFound, Store
 from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
 from agentkit.task import Task, TaskFileError, load_task
@@ -210,7 +210,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
         if as_json:
             out.print_json(json.dumps({"run_id": run_id, "status": "interrupted", "answer": ""}))
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except ConfigurationError as exc:
+    except (ConfigurationError, RunBusy) as exc:
         fail_input(str(exc))
     report_result(result, as_json, view.files)
 

@@ -1,7 +1,7 @@
 """Durable trace storage."""
 
 from agentkit.store._location import open_store, resolve_store_location
-from agentkit.store.base import RunNotFound, Store, blob_key
+from agentkit.store.base import RunBusy, RunNotFound, Store, blob_key
 from agentkit.store.events import (
     Aggregated,
     AssistantMessage,
@@ -31,6 +31,7 @@ __all__ = [
     "MemoryStore",
     "NoteAdded",
     "PlanUpdated",
+    "RunBusy",
     "RunFinished",
     "RunInfo",
     "RunNotFound",

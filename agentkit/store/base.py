@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Self
 
 from agentkit.store.events import RunInfo, RunStatus, Source, StoredEvent, TraceEvent
@@ -21,6 +22,19 @@ class RunNotFound(KeyError):
 
     def __str__(self) -> str:
         return f"no run with id {self.run_id!r}"
+
+
+class RunBusy(RuntimeError):
+    """Another driver (process, task or store object) holds the lease on this run."""
+
+    def __init__(self, run_id: str, holder: str = "") -> None:
+        super().__init__(run_id, holder)
+        self.run_id, self.holder = run_id, holder
+
+    def __str__(self) -> str:
+        by = f" by {self.holder}" if self.holder else ""
+        return (f"run {self.run_id} is being driven{by} right now; wait for it to end (or stop it), "
+                "then resume it")
 
 
 class Store(abc.ABC):
@@ -93,6 +107,17 @@ class Store(abc.ABC):
                 return s
         return None
 
+    # leases
+    def lease(self, run_id: str) -> AbstractAsyncContextManager[None]:
+        """The exclusive right to drive ``run_id`` for the duration of the ``async with``.
+
+        Raises :class:`RunBusy` at once (never waits) when someone else holds it, so two
+        resumes of one run cannot both append turns. A holder that dies — even by SIGKILL —
+        must not keep the lease. This default guards one store object in one process;
+        backends that several processes share override it.
+        """
+        return _local_lease(self, run_id)
+
     async def aclose(self) -> None:  # noqa: B027 - optional: backends without resources keep it
         """Release connections."""
 
@@ -101,3 +126,15 @@ class Store(abc.ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+@asynccontextmanager
+async def _local_lease(store: Store, run_id: str) -> AsyncIterator[None]:
+    held: set[str] = store.__dict__.setdefault("_held_leases", set())
+    if run_id in held:
+        raise RunBusy(run_id, "another task of this process")
+    held.add(run_id)
+    try:
+        yield
+    finally:
+        held.discard(run_id)

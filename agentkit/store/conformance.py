@@ -23,7 +23,8 @@ pytest plugin ships with anyio); tests run on asyncio unless the subclass overri
 What it pins down: run rows (create/get/list newest first/parent filter/update/find by
 prefix), the append-only log (``seq`` 1..n, gapless under concurrent appends, ``after``),
 exact round-trip of every event type including large and non-ASCII payloads, content-
-addressed blobs, the per-run source registry, copy semantics, and persistence.
+addressed blobs, the per-run source registry, copy semantics, run leases (exclusive, released
+on exit, shared by every store over the same data when persistent) and persistence.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import anyio
 import pytest
 
 from agentkit.llm.types import AssistantTurn, ToolCall, Usage
-from agentkit.store.base import RunNotFound, Store, blob_key
+from agentkit.store.base import RunBusy, RunNotFound, Store, blob_key
 from agentkit.store.events import (
     AssistantMessage,
     BudgetDecision,
@@ -397,6 +398,39 @@ class StoreConformance:
     async def test_add_source_to_unknown_run_raises(self, store: Store) -> None:
         with pytest.raises(RunNotFound):
             await store.add_source("ghost", Source(id="S1", url="https://x.example"))
+
+    # -- leases --------------------------------------------------------------------------
+
+    async def test_lease_is_exclusive_per_run_and_released_on_exit(self, store: Store) -> None:
+        async with store.lease("r"):
+            with pytest.raises(RunBusy) as busy:
+                async with store.lease("r"):
+                    pytest.fail("a second holder got the lease")
+            assert busy.value.run_id == "r" and "r" in str(busy.value)
+            async with store.lease("other"):  # other runs are independent
+                pass
+        async with store.lease("r"):  # free again after a normal exit
+            pass
+        with pytest.raises(ZeroDivisionError):
+            async with store.lease("r"):
+                raise ZeroDivisionError
+        async with store.lease("r"):  # and after an exception
+            pass
+
+    async def test_lease_is_seen_by_a_second_store_over_the_same_data(self, store_factory: StoreFactory) -> None:
+        if not self.reopen:
+            pytest.skip("backend is not persistent (reopen = False)")
+        first, second = await open_from(store_factory), await open_from(store_factory)
+        try:
+            async with first.lease("shared"):
+                with pytest.raises(RunBusy):
+                    async with second.lease("shared"):
+                        pytest.fail("two stores over the same data both got the lease")
+            async with second.lease("shared"):
+                pass
+        finally:
+            await first.aclose()
+            await second.aclose()
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
@@ -42,6 +42,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from agentkit.store import _lease
 from agentkit.store._codec import INLINE_LIMIT, EncodedEvent, decode_event, encode_event, ref_keys
 from agentkit.store._sqlite_schema import JSON_RUN_COLUMNS, RUN_COLUMNS, migrate
 from agentkit.store.base import RunNotFound, Store, blob_key
@@ -196,6 +197,20 @@ class SQLiteStore(Store):
         if self._closed:
             return
         await anyio.to_thread.run_sync(self.close, limiter=self._write_limiter)
+
+    # -- leases --------------------------------------------------------------------------
+
+    @property
+    def lease_dir(self) -> Path | None:
+        """Where run leases live: ``<file>-leases/`` next to the database (None in memory)."""
+        return None if self.path is None else self.path.with_name(self.path.name + "-leases")
+
+    def lease(self, run_id: str) -> AbstractAsyncContextManager[None]:
+        """Exclusive among every process on this machine that opens the same file; the
+        kernel releases it when the holder exits or is killed."""
+        if self.lease_dir is None or not _lease.AVAILABLE:
+            return super().lease(run_id)
+        return _lease.file_lease(self.lease_dir, run_id)
 
     # -- runs ----------------------------------------------------------------------------
 

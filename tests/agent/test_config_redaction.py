@@ -37,7 +37,7 @@ async def test_secret_settings_stay_out_of_the_trace(tmp_path: Path) -> None:
     assert config["settings"]["webhook_token"] == "***"
     assert config["settings"]["api_key_env"] == "MY_KEY_VAR"  # a variable's name is not a secret
     assert agent.settings["webhook_token"] == "tok-loose-setting"  # the tools still get the real value
-    raw = b"".join(p.read_bytes() for p in sorted(tmp_path.iterdir()) if p.name.startswith("runs.db"))  # noqa: ASYNC240
+    raw = b"".join(p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file())  # noqa: ASYNC240
     for secret in (b"sk-passed-directly", b"tok-in-setting", b"tok-loose-setting"):
         assert secret not in raw
 

@@ -136,6 +136,34 @@ def test_sigkilled_heavy_run_resumes_to_the_end(tmp_path: Path, pages: str) -> N
     assert anyio.run(children) == ["finished"] * 3
 
 
+def test_resume_of_a_run_another_process_is_driving_is_refused(tmp_path: Path, pages: str) -> None:
+    """Two drivers of one run would both ask for the next step: the second is turned away
+    (exit 2, one line naming the holder), writes nothing, and the first finishes normally."""
+    db = tmp_path / "store.db"
+    with FakeProvider(responder, latency_s=0.05) as fake:
+        first = cli("run", str(write_task(tmp_path, fake, pages)), "--store", str(db), "--json", cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        run_id, events = None, []
+        while (run_id is None or len(events) < 6) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            run_id, events = anyio.run(trace, db)
+        assert run_id is not None and first.poll() is None, "the first run ended before the test could race it"
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        second = subprocess.run([sys.executable, "-m", "agentkit", "resume", run_id, "--store", str(db)],
+                                cwd=tmp_path, env=env, text=True, capture_output=True, timeout=60)
+        first.communicate(timeout=120)
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert f"run {run_id} is being driven by process {first.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.returncode == 0
+    _, events = anyio.run(trace, db)
+    turns = [e for e in events if isinstance(e, AssistantMessage)]
+    assert [t.step for t in turns] == list(range(1, len(turns) + 1))
+    assert not any(getattr(e, "reason", None) == "resumed" for e in events)  # the refused resume wrote nothing
+    finished = [e for e in events if isinstance(e, RunFinished)]
+    assert len(finished) == 1 and finished[0].answer == f"sum={3 * PAGES * (PAGES + 1) // 2}"
+
+
 def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path: Path, pages: str) -> None:
     db = tmp_path / "store.db"
     with FakeProvider(responder, latency_s=0.05) as fake:
