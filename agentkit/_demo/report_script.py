@@ -40,7 +40,9 @@ class ReportScript:
                     f"[{a}].\n\nMost e-bike riders are students commuting to the campus [{e}]. The scheme is "
                     "the largest in the region [S0badc0de].")
         else:
-            text = (f"All figures come from the operator's 2024 annual report [{a}] and the city's overview "
-                    f"of the scheme [{o}]; growth rates were computed in the Python sandbox. Riverton is a "
-                    "fictional city: this report comes from agentkit's scripted offline demo.")
+            # A methods note names its sources without citation markers: "figures come from [1]"
+            # is an attribution, not a claim the source's text could support word for word.
+            text = ("All figures come from the operator's 2024 annual report and the city's overview of "
+                    "the scheme, listed under References; growth rates were computed in the Python sandbox. "
+                    "Riverton is a fictional city: this report comes from agentkit's scripted offline demo.")
         return Turn(content=text)

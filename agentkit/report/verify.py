@@ -6,7 +6,10 @@ Lexical evidence only (plus an optional yes/no model judgement for doubtful clai
 - numbers must appear (``1,000`` = ``1000`` = ``1 000``; ``3.50`` = ``3.5``; ``45%`` = ``45``);
   integers below 10 are ignored (too common to be evidence);
 - capitalised names and entities must appear;
-- content words (stop words removed, light stemming) must overlap enough.
+- content words (stop words removed, light stemming) must overlap enough. Each word counts
+  by its rarity among the run's sources (inverse document frequency), so a sentence whose
+  distinctive words ("students", "campus") are absent is not carried by the common ones
+  ("e-bike", "riders") that every source shares.
 
 Quotes, numbers and names are checked against the text of all sources the sentence cites
 (a sentence may combine facts), word overlap against each cited source on its own.
@@ -14,9 +17,10 @@ Quotes, numbers and names are checked against the text of all sources the senten
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.report.models import CitationCheck, FlaggedNumber, Verdict
@@ -147,10 +151,28 @@ class SourceText:
         self.acronym_words = {w.casefold() for w in re.findall(r"[A-Za-z][\w-]*", text)}
 
 
-def check_citation(sentence: str, source: SourceText | None, cited: Iterable[SourceText]) -> tuple[float, list[str]]:
+def rarity_weights(corpus: Iterable[SourceText]) -> Callable[[str], float]:
+    """Smoothed inverse document frequency of a stem over ``corpus`` (1.0 = in every source)."""
+    texts = list(corpus)
+    n = len(texts)
+
+    def weight(stem_: str) -> float:
+        df = sum(stem_ in t.stems for t in texts)
+        return math.log((n + 1) / (df + 1)) + 1.0
+
+    return weight
+
+
+def check_citation(
+    sentence: str,
+    source: SourceText | None,
+    cited: Iterable[SourceText],
+    weight: Callable[[str], float] | None = None,
+) -> tuple[float, list[str]]:
     """Support score of ``sentence`` by ``source`` in [0, 1] and the reasons for doubt.
 
-    A missing quote or number caps the score below the weak threshold.
+    ``weight`` gives each content word's weight in the overlap (default: all equal; see
+    :func:`rarity_weights`). A missing quote or number caps the score below the weak threshold.
     """
     if source is None or not source.text.strip():
         return 0.0, ["no stored text for this source"]
@@ -171,7 +193,8 @@ def check_citation(sentence: str, source: SourceText | None, cited: Iterable[Sou
     if missing_names:
         reasons.append("name(s) not in source: " + ", ".join(missing_names))
     stems = content_stems(sentence)
-    overlap = len(stems & source.stems) / len(stems) if stems else 1.0
+    w = weight or (lambda _stem: 1.0)
+    overlap = sum(map(w, stems & source.stems)) / sum(map(w, stems)) if stems else 1.0
     if overlap < SUPPORTED_AT:
         reasons.append(f"low word overlap ({overlap:.0%})")
     parts = [(overlap, 0.6)]
@@ -193,9 +216,10 @@ def verdict_for(score: float) -> Verdict:
 
 def check_sentence(sentence: str, source_ids: list[str], texts: Mapping[str, SourceText | None]) -> list[CitationCheck]:
     cited = [t for sid in source_ids if (t := texts.get(sid)) is not None]
+    weight = rarity_weights(t for t in texts.values() if t is not None)
     checks = []
     for sid in source_ids:
-        score, reasons = check_citation(sentence, texts.get(sid), cited)
+        score, reasons = check_citation(sentence, texts.get(sid), cited, weight)
         checks.append(CitationCheck(source_id=sid, score=score, verdict=verdict_for(score), reasons=reasons))
     return checks
 

@@ -42,6 +42,21 @@ def test_missing_number_and_quote_fail() -> None:
     assert ok.verdict == "supported", ok
 
 
+def test_distinctive_words_weigh_more_than_words_every_source_shares() -> None:
+    """The demo's planted claim: its common words are everywhere, its distinctive ones nowhere."""
+    texts = {
+        "Sa": SourceText("Riverton Bike Share added 150 electric bicycles to its fleet in March 2022. The operator "
+                         "says e-bikes drew new riders from the outer districts."),
+        "Sb": SourceText("Riders of Riverton Bike Share made 502,000 trips in 2024; e-bike trips were longer."),
+        "Sc": SourceText("Riverton's parks department maintains riverside paths used by riders and walkers."),
+    }
+    claim = "Most e-bike riders are students commuting to the campus."
+    [check] = check_sentence(claim, ["Sa"], texts)
+    assert check.verdict == "unsupported", check
+    [paraphrase] = check_sentence("The operator added electric bicycles to the fleet in March 2022.", ["Sa"], texts)
+    assert paraphrase.verdict == "supported", paraphrase
+
+
 def test_missing_text_is_unsupported() -> None:
     [check] = check_sentence("Anything at all.", ["Sabcdef12"], {"Sabcdef12": None})
     assert check.verdict == "unsupported" and check.reasons == ["no stored text for this source"]
