@@ -34,6 +34,7 @@ from agentkit.events import (
     ReasoningDelta,
     RunBegan,
     RunEnded,
+    StreamRestarted,
     ToolCallFinished,
     ToolCallStarted,
     TurnStarted,
@@ -506,6 +507,8 @@ class _RunLoop:
             await self.emit(ReasoningDelta(run_id=self.run_id, text=delta.text))
         elif delta.kind == "content":
             await self.emit(ContentDelta(run_id=self.run_id, text=delta.text))
+        elif delta.kind == "restart":
+            await self.emit(StreamRestarted(run_id=self.run_id, attempt=delta.attempt))
 
     async def emit(self, event: AgentEvent) -> None:
         if self.on_event is not None:

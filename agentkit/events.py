@@ -45,6 +45,14 @@ class ContentDelta(_AgentEvent):
     text: str
 
 
+class StreamRestarted(_AgentEvent):
+    """The model's stream broke mid-turn and the call is being retried: discard the
+    reasoning and content deltas received since the last ``turn_started``."""
+
+    kind: Literal["stream_restarted"] = "stream_restarted"
+    attempt: int
+
+
 class ToolCallStarted(_AgentEvent):
     kind: Literal["tool_call"] = "tool_call"
     step: int
@@ -84,7 +92,7 @@ class RunEnded(_AgentEvent):
 
 
 AgentEvent = (
-    RunBegan | TurnStarted | ReasoningDelta | ContentDelta | ToolCallStarted | ToolCallFinished
+    RunBegan | TurnStarted | ReasoningDelta | ContentDelta | StreamRestarted | ToolCallStarted | ToolCallFinished
     | UsageReported | Notice | RunEnded
 )
 EventHandler = Callable[[AgentEvent], Awaitable[None] | None]

@@ -12,6 +12,7 @@ import inspect
 import os
 import random
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import anyio
@@ -212,11 +213,15 @@ class OpenAICompatibleModel:
             reraise=True,
             sleep=anyio.sleep,
         )
+        streamed = _DeltaCounter(on_delta) if on_delta is not None else None
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    turn = await self._attempt(payload, on_delta)
+                    if streamed is not None and streamed.count:  # a retry after a partial stream
+                        streamed.count = 0
+                        await _emit(streamed.handler, StreamDelta(kind="restart", attempt=attempts))
+                    turn = await self._attempt(payload, streamed)
         except openai.APIStatusError as exc:
             raise self._final_error(exc, attempts) from exc
         except (StreamIncomplete, openai.APIConnectionError) as exc:
@@ -289,6 +294,17 @@ class OpenAICompatibleModel:
         if assembler.finish_reason is None:
             raise StreamIncomplete("stream ended before a finish reason")
         return assembler.finish()
+
+
+class _DeltaCounter:
+    """Forwards deltas and counts them, so a retry knows whether a live view saw a partial turn."""
+
+    def __init__(self, handler: DeltaHandler) -> None:
+        self.handler, self.count = handler, 0
+
+    def __call__(self, delta: StreamDelta) -> Awaitable[None] | None:
+        self.count += 1
+        return self.handler(delta)
 
 
 async def _emit(handler: DeltaHandler, delta: StreamDelta) -> None:

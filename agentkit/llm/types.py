@@ -81,7 +81,8 @@ class ModelRequest(BaseModel):
     """How many tool calls the history already holds (for ``functions.NAME:IDX`` ids)."""
 
 
-DeltaKind = Literal["reasoning", "content", "tool_call"]
+DeltaKind = Literal["reasoning", "content", "tool_call", "restart"]
+"""``restart``: the stream broke and the call is being retried; discard this call's deltas so far."""
 
 
 class StreamDelta(BaseModel):
@@ -90,6 +91,7 @@ class StreamDelta(BaseModel):
     kind: DeltaKind
     text: str = ""
     tool_name: str | None = None
+    attempt: int = 1
 
 
 DeltaHandler = Callable[[StreamDelta], Awaitable[None] | None]

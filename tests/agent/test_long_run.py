@@ -70,12 +70,15 @@ async def test_300_tool_calls_with_every_fault_kind() -> None:
     with FakeProvider(responder(), keep_requests=False) as fake:  # type: ignore[arg-type]
         llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="sk-test",
                                     retry=RetryPolicy(initial_backoff=0.001, max_backoff=0.01))
-        agent = Agent(llm=llm, tools=[add], max_steps=N + 20)
+        restarts: list[int] = []
+        agent = Agent(llm=llm, tools=[add], max_steps=N + 20,
+                      on_event=lambda e: restarts.append(e.attempt) if e.kind == "stream_restarted" else None)
         result = await agent.run("Add the numbers from 1 to 300 with the add tool.")
         await agent.aclose()
         assert fake.errors == []  # no 400: reasoning and tool messages always sent back
         served = set(fake.faults_served)
     assert {"RateLimited", "ServerError", "DropStream", "TruncateStream", "Delay"} <= served
+    assert restarts and set(restarts) == {2}  # live views were told to drop the broken streams' text
     assert result.status == "finished", result.error
     assert result.answer == f"The total is {N * (N + 1) // 2}."
     events = [e.event for e in await agent.store.events(result.run_id)]

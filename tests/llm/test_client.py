@@ -67,6 +67,23 @@ async def test_each_fault_is_retried(fault: object) -> None:
     assert out.content == "ok" and out.attempts == 2
 
 
+async def test_a_broken_stream_tells_live_views_to_discard_its_partial_text() -> None:
+    turn = Turn(reasoning="r" * 60, content="answer")
+    with FakeProvider([DropStream(4), turn, ServerError(500), turn], chunk_chars=5) as fake:
+        deltas: list[StreamDelta] = []
+        m = client(fake)
+        first = await m.complete(ModelRequest(messages=Q), on_delta=deltas.append)
+        second_start = len(deltas)
+        second = await m.complete(ModelRequest(messages=Q), on_delta=deltas.append)
+        await m.aclose()
+    assert first.attempts == 2 and second.attempts == 2
+    restarts = [i for i, d in enumerate(deltas) if d.kind == "restart"]
+    assert len(restarts) == 1 and deltas[restarts[0]].attempt == 2  # a 500 sent nothing: nothing to discard
+    shown = "".join(d.text for d in deltas[restarts[0] + 1 : second_start] if d.kind == "reasoning")
+    assert shown == "r" * 60  # what a view keeps after the restart is the turn, once
+    assert "".join(d.text for d in deltas[:restarts[0]] if d.kind == "reasoning")  # the partial text it drops
+
+
 async def test_retry_after_is_honoured() -> None:
     import time
 
