@@ -41,21 +41,17 @@ class RunMaterial:
 
 
 async def gather(store: Store, run_id: str) -> RunMaterial:
-    state = RunState(run_id)
-    python_outputs: list[str] = []
-    figures: list[str] = []
-    for stored in await store.events(run_id):
-        state.apply(stored.event, stored.seq)
-        event = stored.event
-        if isinstance(event, ToolResultEvent) and event.name == "python":
-            python_outputs.append(event.text)
-            figures.extend(str(a["path"]) for a in event.attachments
-                           if a.get("mime_type") == "image/png" and a.get("path"))
+    """The run's material; a heavy run's or a delegating run's child runs add their notes,
+    Python outputs and figures (their sources were already copied to the parent)."""
+    folded = await _fold(store, run_id)
+    state = folded.state
     answer = state.finished.answer if state.finished else ""
     if not answer:
         answer = (await store.get_run(run_id)).answer or ""
     material = RunMaterial(run_id=run_id, task=state.task, plan=state.plan or "", notes=list(state.notes),
-                           answer=answer, python_outputs=python_outputs, figures=list(dict.fromkeys(figures)))
+                           answer=answer, python_outputs=folded.python_outputs, figures=folded.figures)
+    await _add_descendants(store, run_id, material, depth=3)
+    material.figures = list(dict.fromkeys(material.figures))
     for source in await store.list_sources(run_id):
         if source.kind == REPORT_KIND:
             continue
@@ -64,6 +60,39 @@ async def gather(store: Store, run_id: str) -> RunMaterial:
         blob = await store.get_blob(source.content_hash) if source.content_hash else None
         material.texts[source.id] = SourceText(blob.decode("utf-8", "replace")) if blob else None
     return material
+
+
+@dataclass
+class _Folded:
+    """A run's fold plus what reports need from its Python results."""
+
+    state: RunState
+    python_outputs: list[str] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+
+async def _fold(store: Store, run_id: str) -> _Folded:
+    folded = _Folded(RunState(run_id))
+    for stored in await store.events(run_id):
+        folded.state.apply(stored.event, stored.seq)
+        event = stored.event
+        if isinstance(event, ToolResultEvent) and event.name == "python":
+            folded.python_outputs.append(event.text)
+            folded.figures.extend(str(a["path"]) for a in event.attachments
+                                  if a.get("mime_type") == "image/png" and a.get("path"))
+    return folded
+
+
+async def _add_descendants(store: Store, run_id: str, material: RunMaterial, *, depth: int) -> None:
+    if depth <= 0:
+        return
+    for child in reversed(await store.list_runs(parent_id=run_id, limit=10_000)):  # oldest first
+        folded = await _fold(store, child.id)
+        label = child.label or child.id
+        material.notes.extend(f"({label}) {note}" for note in folded.state.notes)
+        material.python_outputs.extend(folded.python_outputs)
+        material.figures.extend(folded.figures)
+        await _add_descendants(store, child.id, material, depth=depth - 1)
 
 
 def parse_outline(text: str) -> list[str]:

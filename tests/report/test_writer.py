@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.llm.types import AssistantTurn, ToolCall
 from agentkit.report import (
     ReportNotFound,
     load_report,
@@ -14,6 +15,7 @@ from agentkit.report import (
     write_report,
 )
 from agentkit.report.writer import gather
+from agentkit.store import AssistantMessage, NoteAdded, RunInfo, ToolResultEvent
 from agentkit.testing import ScriptedModel, Turn
 
 from .helpers import RUN, S_GHOST, S_NASA, S_UNUSED, S_WHO, make_run
@@ -70,6 +72,28 @@ async def test_write_report_citations(tmp_path: Path) -> None:
     summary = report.verification.summary()
     assert summary["claims_checked"] == 5 and summary["removed_citations"] == 2
     assert summary["unsupported"] == 2 and summary["unsourced_numbers"] == 2
+
+
+async def test_a_heavy_runs_material_includes_its_trajectories_notes_and_python(tmp_path: Path) -> None:
+    """A heavy parent holds no notes or Python results of its own: they live in its children."""
+    store = await make_run(tmp_path)
+    for index, (note, output) in enumerate([("NASA: 12.6% per decade", "decline 1979-2012: 41.7%"),
+                                            ("WHO: +6 years since 2000", "gain per decade: 3.2")]):
+        child = f"{RUN}.t{index}"
+        await store.create_run(RunInfo(id=child, task="t", parent_id=RUN, label=f"trajectory {index}",
+                                       created_at=1_700_000_000.0 + index))
+        await store.append(child, NoteAdded(text=note))
+        call = ToolCall(id="p1", name="python", arguments="{}")
+        await store.append(child, AssistantMessage(step=1, turn=AssistantTurn(content="", tool_calls=[call])))
+        await store.append(child, ToolResultEvent(step=1, call_id="p1", name="python", text=output))
+    material = await gather(store, RUN)
+    assert material.notes == ["WHO: life expectancy 73.4 years in 2019", "(trajectory 0) NASA: 12.6% per decade",
+                              "(trajectory 1) WHO: +6 years since 2000"]
+    assert material.python_outputs[1:] == ["decline 1979-2012: 41.7%", "gain per decade: 3.2"]
+    # a number a trajectory computed in Python is not "found in no source"
+    section = Turn(content=f"Sea ice fell 41.7% between 1979 and 2012 [{S_NASA}].")
+    report = await write_report(store, RUN, ScriptedModel([Turn(content='["Ice"]'), section]))
+    assert "41.7" not in [n.number for n in report.verification.unsourced_numbers]
 
 
 async def test_prompt_lists_sources_not_report(tmp_path: Path) -> None:
