@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import anyio
@@ -50,19 +49,17 @@ def heavy_agent(fake: FakeProvider, n: int, **kw: object) -> Agent:
 
 
 async def test_eight_trajectories_run_concurrently_and_the_majority_wins() -> None:
+    # Concurrency is shown by requests in flight at once; the wall-time ratio is a figure
+    # tools/bench/heavy.py prints, not something a test on a loaded machine should time.
     with FakeProvider(responder(), latency_s=0.25) as fake:
-        t0 = time.monotonic()
         async with heavy_agent(fake, 1) as agent:
             one = await agent.run("What is the capital of France?")
-        single = time.monotonic() - t0
-        t0 = time.monotonic()
+        assert fake.max_in_flight == 1
         async with heavy_agent(fake, 8, aggregate="vote") as agent:
             result = await agent.run("What is the capital of France?")
-        eight = time.monotonic() - t0
         assert fake.max_in_flight == 8
     assert one.answer == "The answer is Paris."
     assert result.status == "finished" and result.answer == "The answer is Paris."
-    assert eight < 1.3 * single, (eight, single)
     children = await agent.store.list_runs(parent_id=result.run_id)
     assert len(children) == 8 and all(c.status == "finished" for c in children)
     agg = next(e.event for e in await agent.store.events(result.run_id) if isinstance(e.event, Aggregated))
