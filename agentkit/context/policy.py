@@ -10,6 +10,7 @@ provider's prompt cache keeps hitting.
 from __future__ import annotations
 
 import abc
+import bisect
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -136,10 +137,17 @@ class BatchPrune(ContextPolicy):
             plan = replace(plan, hide_before=keep_boundary(results, keep, plan.hide_before))
             if sizer.tokens(plan) <= target:
                 return plan
-        for cut in range(plan.drop_before + 1, n):
-            trial = replace(plan, drop_before=cut, needs_summary=True)
-            if sizer.tokens(trial) + self.summary_tokens <= target:
-                return trial
+        # The smallest cut that fits: dropping more turns never grows the view, so bisect
+        # (a linear scan re-sized the whole view per candidate: quadratic in a long run).
+        cuts = range(plan.drop_before + 1, n)
+        base = plan
+
+        def fits(cut: int) -> bool:
+            return sizer.tokens(replace(base, drop_before=cut, needs_summary=True)) + self.summary_tokens <= target
+
+        first = bisect.bisect_left(cuts, True, key=fits)
+        if first < len(cuts):
+            return replace(plan, drop_before=cuts[first], needs_summary=True)
         # Last resort: keep only the latest turn, with its results hidden if need be.
         plan = replace(plan, drop_before=max(plan.drop_before, n - 1), needs_summary=n - 1 > plan.drop_before)
         if sizer.tokens(plan) + self.summary_tokens > budget:
