@@ -8,13 +8,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agentkit._state import RunState
+from agentkit._state import RunState, load_state
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinels
 from agentkit.report.models import ClaimCheck, Reference, Report, ReportSection, Verification
 from agentkit.report.verify import SourceText, check_sentence, judge_citation, unsourced_numbers
 from agentkit.store.base import Store
-from agentkit.store.events import Source, ToolResultEvent
+from agentkit.store.events import Source
 
 MAX_SECTIONS = 8
 EXCERPT_CHARS = 220
@@ -43,13 +43,13 @@ class RunMaterial:
 async def gather(store: Store, run_id: str) -> RunMaterial:
     """The run's material; a heavy run's or a delegating run's child runs add their notes,
     Python outputs and figures (their sources were already copied to the parent)."""
-    folded = await _fold(store, run_id)
-    state = folded.state
+    state = await load_state(store, run_id)
     answer = state.finished.answer if state.finished else ""
     if not answer:
         answer = (await store.get_run(run_id)).answer or ""
     material = RunMaterial(run_id=run_id, task=state.task, plan=state.plan or "", notes=list(state.notes),
-                           answer=answer, python_outputs=folded.python_outputs, figures=folded.figures)
+                           answer=answer)
+    _add_python_results(material, state)
     await _add_descendants(store, run_id, material, depth=3)
     material.figures = list(dict.fromkeys(material.figures))
     for source in await store.list_sources(run_id):
@@ -62,36 +62,23 @@ async def gather(store: Store, run_id: str) -> RunMaterial:
     return material
 
 
-@dataclass
-class _Folded:
-    """A run's fold plus what reports need from its Python results."""
-
-    state: RunState
-    python_outputs: list[str] = field(default_factory=list)
-    figures: list[str] = field(default_factory=list)
-
-
-async def _fold(store: Store, run_id: str) -> _Folded:
-    folded = _Folded(RunState(run_id))
-    for stored in await store.events(run_id):
-        folded.state.apply(stored.event, stored.seq)
-        event = stored.event
-        if isinstance(event, ToolResultEvent) and event.name == "python":
-            folded.python_outputs.append(event.text)
-            folded.figures.extend(str(a["path"]) for a in event.attachments
-                                  if a.get("mime_type") == "image/png" and a.get("path"))
-    return folded
+def _add_python_results(material: RunMaterial, state: RunState) -> None:
+    for record in state.records:
+        for result in record.results.values():
+            if result.name == "python":
+                material.python_outputs.append(result.text)
+                material.figures.extend(str(a["path"]) for a in result.attachments
+                                        if a.get("mime_type") == "image/png" and a.get("path"))
 
 
 async def _add_descendants(store: Store, run_id: str, material: RunMaterial, *, depth: int) -> None:
     if depth <= 0:
         return
     for child in reversed(await store.list_runs(parent_id=run_id, limit=10_000)):  # oldest first
-        folded = await _fold(store, child.id)
+        state = await load_state(store, child.id)
         label = child.label or child.id
-        material.notes.extend(f"({label}) {note}" for note in folded.state.notes)
-        material.python_outputs.extend(folded.python_outputs)
-        material.figures.extend(folded.figures)
+        material.notes.extend(f"({label}) {note}" for note in state.notes)
+        _add_python_results(material, state)
         await _add_descendants(store, child.id, material, depth=depth - 1)
 
 
