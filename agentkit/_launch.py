@@ -21,13 +21,18 @@ def tool_settings(task: Task) -> dict[str, Any]:
     return {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
 
 
-def agent_from_task(task: Task, *, store: Store, workdir: Path, on_event: EventHandler | None = None,
-                    llm: OpenAICompatibleModel | None = None) -> Agent:
+def agent_from_task(
+    task: Task,
+    *,
+    store: Store,
+    workdir: Path,
+    on_event: EventHandler | None = None,
+    llm: OpenAICompatibleModel | None = None,
+) -> Agent:
     from agentkit.tools import builtin_tools
 
     spec = task.model
-    llm = llm or OpenAICompatibleModel(spec.name, spec.provider, base_url=spec.base_url,
-                                       api_key_env=spec.api_key_env)
+    llm = llm or OpenAICompatibleModel(spec.name, spec.provider, base_url=spec.base_url, api_key_env=spec.api_key_env)
     settings = tool_settings(task)
     return Agent(
         llm=llm,
@@ -59,12 +64,15 @@ async def task_of_run(store: Store, run_id: str) -> Task:
     started = next((e.event for e in events if isinstance(e.event, RunStarted)), None)
     spec = started.config.get("task_spec") if started else None
     if not isinstance(spec, dict):
-        raise ValueError(f"run {run_id} was not started from a task file; resume it from Python with "
-                         "Agent.resume(run_id)")
+        raise ValueError(
+            f"run {run_id} was not started from a task file; resume it from Python with Agent.resume(run_id)"
+        )
     task = Task.from_mapping(spec, source=f"run {run_id}")
     for field, url in (("model.base_url", task.model.base_url), ("search.url", task.search.url)):
         if url is not None and MASK in url:
-            raise ValueError(f"run {run_id}: {field} held credentials, which are never stored, so the run "
-                             "cannot be resumed from the CLI; resume it from Python with "
-                             "Agent.resume(run_id) and the full URL")
+            raise ValueError(
+                f"run {run_id}: {field} held credentials, which are never stored, so the run "
+                "cannot be resumed from the CLI; resume it from Python with "
+                "Agent.resume(run_id) and the full URL"
+            )
     return task

@@ -41,8 +41,11 @@ class RunLimits(BaseModel):
     def near(self, state: RunState, elapsed: float) -> str | None:
         """A limit that the next step or two could reach (by the size of the last step)."""
         last = state.records[-1].event.turn if state.records else None
-        step_size = {"max_steps": 1.0, "max_cost_usd": last.cost_usd if last else 0.0,
-                     "max_tokens": float(last.usage.total_tokens) if last else 0.0}
+        step_size = {
+            "max_steps": 1.0,
+            "max_cost_usd": last.cost_usd if last else 0.0,
+            "max_tokens": float(last.usage.total_tokens) if last else 0.0,
+        }
         for name, value, limit in self._usage(state, elapsed):
             if name == "max_steps" and limit < 6:
                 continue

@@ -68,7 +68,8 @@ class RunState:
 
     def notice_given(self, kind: str) -> bool:
         return any(n.kind == kind for n in self.head_notices) or any(
-            n.kind == kind for r in self.records for n in r.notices)
+            n.kind == kind for r in self.records for n in r.notices
+        )
 
     @property
     def pending_calls(self) -> list[ToolCall]:
@@ -157,8 +158,12 @@ def assistant_message(event: AssistantMessage, reasoning_field: str | None, reas
 
 
 def tool_message(result: ToolResultEvent, text: str | None = None) -> Message:
-    return {"role": "tool", "tool_call_id": result.call_id, "name": result.name,
-            "content": result.text if text is None else text}
+    return {
+        "role": "tool",
+        "tool_call_id": result.call_id,
+        "name": result.name,
+        "content": result.text if text is None else text,
+    }
 
 
 def user_message(text: str) -> Message:

@@ -168,8 +168,9 @@ class Agent:
         self.heavy, self.aggregate, self.early_stop = heavy, aggregate, early_stop
         self.write_report = report
         self.shared_budget: SharedBudget | None = None
-        self.limits = RunLimits(max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens,
-                                max_seconds=max_seconds)
+        self.limits = RunLimits(
+            max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens, max_seconds=max_seconds
+        )
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
         if plan and "update_plan" not in self.tools:
             self.tools.add(UpdatePlanTool())
@@ -184,8 +185,15 @@ class Agent:
         return builtin_tools(self.settings)
 
     # public API
-    async def run(self, task: str, *, on_event: EventHandler | None = None, run_id: str | None = None,
-                  parent_id: str | None = None, label: str | None = None) -> RunResult:
+    async def run(
+        self,
+        task: str,
+        *,
+        on_event: EventHandler | None = None,
+        run_id: str | None = None,
+        parent_id: str | None = None,
+        label: str | None = None,
+    ) -> RunResult:
         """Start a new run of ``task`` and drive it to the end."""
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
@@ -195,8 +203,7 @@ class Agent:
                 return await self._with_report(result, on_event)
             config = self.describe()
             config["system_prompt"] = self._system_prompt()
-            await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label,
-                                                config=config))
+            await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config))
             await self.store.append(run_id, RunStarted(task=task, config=config))
             result = await self._drive(run_id, on_event, resumed=False)
             return await self._with_report(result, on_event)
@@ -229,8 +236,9 @@ class Agent:
                 report = await write_report(self.store, result.run_id, self.llm)
             except ModelError as exc:
                 if on_event is not None:
-                    await dispatch(on_event, Notice(run_id=result.run_id, level="error",
-                                                    message=f"report not written: {exc}"))
+                    await dispatch(
+                        on_event, Notice(run_id=result.run_id, level="error", message=f"report not written: {exc}")
+                    )
                 return result
             await store_report(self.store, result.run_id, report)
         return result.model_copy(update={"report": report.markdown})
@@ -374,15 +382,21 @@ class _RunLoop:
         try:
             view = await self.context.prepare(self.state, summarise=self.summarise, commit=self.commit)
             try:
-                turn = await self.call_model(view.messages, phase=phase, tools=True, tool_choice=tool_choice,
-                                             context_tokens=view.tokens)
+                turn = await self.call_model(
+                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                )
             except ContextLengthExceeded as exc:
-                await self.emit(Notice(run_id=self.run_id, level="warning",
-                                       message=f"provider said the context is too long; pruning harder ({exc})"))
-                view = await self.context.prepare(self.state, summarise=self.summarise, commit=self.commit,
-                                                  hard=True)
-                turn = await self.call_model(view.messages, phase=phase, tools=True, tool_choice=tool_choice,
-                                             context_tokens=view.tokens)
+                await self.emit(
+                    Notice(
+                        run_id=self.run_id,
+                        level="warning",
+                        message=f"provider said the context is too long; pruning harder ({exc})",
+                    )
+                )
+                view = await self.context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=True)
+                turn = await self.call_model(
+                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                )
         except ContextBudgetExceeded as exc:
             raise ModelError(str(exc)) from exc
         self.context.calibrate(view, turn.usage.prompt_tokens)
@@ -399,12 +413,26 @@ class _RunLoop:
     def elapsed(self) -> float:
         return self.elapsed_base + (time.monotonic() - self.started)
 
-    async def call_model(self, messages: list[dict[str, Any]], *, phase: str, tools: bool,
-                         tool_choice: str | None = None, context_tokens: int = 0) -> AssistantTurn:
+    async def call_model(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        phase: str,
+        tools: bool,
+        tool_choice: str | None = None,
+        context_tokens: int = 0,
+    ) -> AssistantTurn:
         agent = self.agent
-        await self.emit(TurnStarted(run_id=self.run_id, step=self.state.step + (phase != "plan"),
-                                    max_steps=agent.max_steps, phase=phase,  # type: ignore[arg-type]
-                                    context_tokens=context_tokens, window=agent.context_window))
+        await self.emit(
+            TurnStarted(
+                run_id=self.run_id,
+                step=self.state.step + (phase != "plan"),
+                max_steps=agent.max_steps,
+                phase=phase,  # type: ignore[arg-type]
+                context_tokens=context_tokens,
+                window=agent.context_window,
+            )
+        )
         request = ModelRequest(
             messages=messages,
             tools=agent.tools.schemas() if tools else [],
@@ -418,9 +446,16 @@ class _RunLoop:
         if agent.shared_budget is not None:
             agent.shared_budget.add(turn.cost_usd)
         total = self.state.usage + turn.usage
-        await self.emit(UsageReported(run_id=self.run_id, turn=turn.usage, total=total,
-                                      cost_usd=self.state.cost_usd + turn.cost_usd,
-                                      context_tokens=turn.usage.prompt_tokens, window=agent.context_window))
+        await self.emit(
+            UsageReported(
+                run_id=self.run_id,
+                turn=turn.usage,
+                total=total,
+                cost_usd=self.state.cost_usd + turn.cost_usd,
+                context_tokens=turn.usage.prompt_tokens,
+                window=agent.context_window,
+            )
+        )
         return turn
 
     async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
@@ -430,19 +465,42 @@ class _RunLoop:
             await self.emit(ToolCallStarted(run_id=self.run_id, step=step, call=call))
 
         def make_ctx(call: Any) -> ToolContext:
-            return ToolContext(run_id=self.run_id, call_id=call.id, step=step, store=self.store,
-                               workdir=workdir, settings=agent.settings, replay=replay)
+            return ToolContext(
+                run_id=self.run_id,
+                call_id=call.id,
+                step=step,
+                store=self.store,
+                workdir=workdir,
+                settings=agent.settings,
+                replay=replay,
+            )
 
         async def on_result(result: ToolResult) -> None:
             out = result.output
-            await self.commit(ToolResultEvent(
-                step=step, call_id=result.call.id, name=result.call.name, text=out.text,
-                is_error=out.is_error, duration_s=result.duration_s,
-                attachments=[a.model_dump() for a in out.attachments], sources=out.sources, meta=out.meta,
-            ))
-            await self.emit(ToolCallFinished(run_id=self.run_id, step=step, call_id=result.call.id,
-                                             name=result.call.name, preview=out.text[:200],
-                                             is_error=out.is_error, duration_s=result.duration_s))
+            await self.commit(
+                ToolResultEvent(
+                    step=step,
+                    call_id=result.call.id,
+                    name=result.call.name,
+                    text=out.text,
+                    is_error=out.is_error,
+                    duration_s=result.duration_s,
+                    attachments=[a.model_dump() for a in out.attachments],
+                    sources=out.sources,
+                    meta=out.meta,
+                )
+            )
+            await self.emit(
+                ToolCallFinished(
+                    run_id=self.run_id,
+                    step=step,
+                    call_id=result.call.id,
+                    name=result.call.name,
+                    preview=out.text[:200],
+                    is_error=out.is_error,
+                    duration_s=result.duration_s,
+                )
+            )
 
         await agent.tools.execute_all(calls, make_ctx, on_result)
 
@@ -457,8 +515,15 @@ class _RunLoop:
         step = self.state.step + 1
         await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
         for call in turn.tool_calls:  # never leave a call unanswered in the trace
-            await self.commit(ToolResultEvent(step=step, call_id=call.id, name=call.name, is_error=True,
-                                              text="Not run: the step limit was reached."))
+            await self.commit(
+                ToolResultEvent(
+                    step=step,
+                    call_id=call.id,
+                    name=call.name,
+                    is_error=True,
+                    text="Not run: the step limit was reached.",
+                )
+            )
         await self.finish("stopped", turn.content, stop_reason=reason)
 
     async def finish(self, status: RunStatus, answer: str, stop_reason: str | None = None) -> None:
@@ -494,10 +559,16 @@ class _RunLoop:
         fin = s.finished
         status: RunStatus = fin.status if fin else "interrupted"
         return RunResult(
-            run_id=self.run_id, status=status, answer=fin.answer if fin else self.best_answer(),
+            run_id=self.run_id,
+            status=status,
+            answer=fin.answer if fin else self.best_answer(),
             stop_reason=fin.stop_reason if fin else None,
             error=s.errors[-1].message if s.errors and status == "failed" else None,
-            steps=s.step, tool_calls=s.tool_calls, usage=s.usage, cost_usd=s.cost_usd, plan=s.plan,
+            steps=s.step,
+            tool_calls=s.tool_calls,
+            usage=s.usage,
+            cost_usd=s.cost_usd,
+            plan=s.plan,
             context_tokens=s.records[-1].event.turn.usage.prompt_tokens if s.records else 0,
             context_window=self.agent.context_window,
         )

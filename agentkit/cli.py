@@ -25,14 +25,19 @@ from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
 from agentkit.task import Task, TaskFileError, load_task
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Autonomous research agents for thinking models.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Autonomous research agents for thinking models.",
+)
 err = Console(stderr=True)
 out = Console()
 T = TypeVar("T")
 
-StoreOpt = Annotated[str | None, typer.Option("--store", help="Trace store (default: $AGENTKIT_STORE or "
-                                              ".agentkit/agentkit.db)")]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="Trace store (default: $AGENTKIT_STORE or .agentkit/agentkit.db)")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 EXIT_OK, EXIT_RUN, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -78,8 +83,9 @@ class LiveView:
         elapsed = _dt.timedelta(seconds=int(time.monotonic() - self.started))
         grid.add_row("[bold]step[/]", f"{self.step}/{self.max_steps}", "[bold]elapsed[/]", str(elapsed))
         pct = f" ({self.context / self.window:.0%})" if self.window else ""
-        grid.add_row("[bold]context[/]", f"{self.context:,}/{self.window:,} tokens{pct}", "[bold]cost[/]",
-                     f"${self.cost:.4f}")
+        grid.add_row(
+            "[bold]context[/]", f"{self.context:,}/{self.window:,} tokens{pct}", "[bold]cost[/]", f"${self.cost:.4f}"
+        )
         grid.add_row("[bold]tool[/]", self.tool or "-", "", "")
         for run_id, (step, tool, status) in sorted(self.trajectories.items()):
             grid.add_row(f"  {run_id.rsplit('.', 1)[-1]:>3}", f"step {step}", status, tool[:50])
@@ -155,9 +161,11 @@ def report_result(result: RunResult, as_json: bool, files: list[Path] | None = N
         out.print_json(json.dumps(data))
     else:
         style = {"finished": "green", "stopped": "yellow"}.get(result.status, "red")
-        out.print(f"\n[bold {style}]{result.status}[/] run {result.run_id}: {result.steps} steps, "
-                  f"{result.tool_calls} tool calls, {result.usage.prompt_tokens:,} prompt tokens "
-                  f"({result.usage.cached_tokens:,} cached), ${result.cost_usd:.4f}")
+        out.print(
+            f"\n[bold {style}]{result.status}[/] run {result.run_id}: {result.steps} steps, "
+            f"{result.tool_calls} tool calls, {result.usage.prompt_tokens:,} prompt tokens "
+            f"({result.usage.cached_tokens:,} cached), ${result.cost_usd:.4f}"
+        )
         if result.stop_reason:
             out.print(f"[{style}]reason:[/] {result.stop_reason}", highlight=False)
         if result.answer:
@@ -173,8 +181,7 @@ def result_json(result: RunResult) -> dict[str, Any]:
     return data
 
 
-async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView,
-                 resume: bool) -> RunResult:
+async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool) -> RunResult:
     from agentkit._launch import agent_from_task
 
     agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
@@ -205,8 +212,10 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
         with view:
             result = run_async(lambda: _drive(task, store, run_id, runs_dir(location), view, resume))
     except KeyboardInterrupt:
-        err.print(f"\n[yellow]interrupted[/] run {run_id} is saved. Resume it with:\n"
-                  f"  agentkit resume {run_id}" + (f" --store {store_opt}" if store_opt else ""))
+        err.print(
+            f"\n[yellow]interrupted[/] run {run_id} is saved. Resume it with:\n"
+            f"  agentkit resume {run_id}" + (f" --store {store_opt}" if store_opt else "")
+        )
         if as_json:
             out.print_json(json.dumps({"run_id": run_id, "status": "interrupted", "answer": ""}))
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -242,8 +251,11 @@ def run(
 
 
 @app.command()
-def resume(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def resume(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Resume a run that was interrupted or crashed."""
     from agentkit._launch import task_of_run
 
@@ -260,8 +272,11 @@ def resume(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefi
 
 
 @app.command()
-def runs(store: StoreOpt = None, as_json: JsonOpt = False,
-         limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50) -> None:
+def runs(
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50,
+) -> None:
     """List runs, newest first."""
     rows = read_store(store, lambda s: s.list_runs(limit=limit))
     if as_json:
@@ -275,9 +290,13 @@ def runs(store: StoreOpt = None, as_json: JsonOpt = False,
 
 
 @app.command()
-def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
-         store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+def show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Show a run: plan, steps, answer, usage and cost."""
+
     async def fetch(s: Store) -> tuple[RunInfo, list[Any]]:
         info = await s.find_run(run_id)
         return info, [e.event for e in await s.events(info.id)]
@@ -290,17 +309,21 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix)
         out.print_json(json.dumps(data))
         return
     out.print(f"[bold]run {info.id}[/] — {info.status}" + (f" ({info.stop_reason})" if info.stop_reason else ""))
-    out.print(f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
-              f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
-              f"cost ${info.cost_usd:.4f}")
+    out.print(
+        f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
+        f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
+        f"cost ${info.cost_usd:.4f}"
+    )
     turns = [e for e in events if isinstance(e, AssistantMessage)]
     window = int(info.config.get("context_window") or 0)
     if turns and window:
         last = turns[-1].turn.usage.prompt_tokens
         peak = max(t.turn.usage.prompt_tokens for t in turns)
         prunes = sum(1 for e in events if getattr(e, "action", "") == "prune")
-        out.print(f"context: last request {last:,} of {window:,} tokens ({last / window:.0%}), largest {peak:,}, "
-                  f"{prunes} prune(s)")
+        out.print(
+            f"context: last request {last:,} of {window:,} tokens ({last / window:.0%}), largest {peak:,}, "
+            f"{prunes} prune(s)"
+        )
     for e in events:
         if isinstance(e, RunStarted):
             out.print(f"\n[bold]task[/]\n{e.task}", highlight=False, markup=False)
@@ -320,16 +343,19 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix)
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write report.md and report.html.")] = Path(
-        "agentkit-demo"),
+        "agentkit-demo"
+    ),
     store: StoreOpt = None,
 ) -> None:
     """A complete research run offline, no key: the model is SCRIPTED, everything else is real."""
     from agentkit._demo import run_demo
 
     location = resolve_store_location(store)
-    err.print("[bold magenta]SCRIPTED DEMO[/] — the model is agentkit's fake provider replaying a fixed "
-              "trajectory on 127.0.0.1; search, fetch, the Python sandbox, the store, context pruning and "
-              "citation checks are the real thing.\n")
+    err.print(
+        "[bold magenta]SCRIPTED DEMO[/] — the model is agentkit's fake provider replaying a fixed "
+        "trajectory on 127.0.0.1; search, fetch, the Python sandbox, the store, context pruning and "
+        "citation checks are the real thing.\n"
+    )
     s = open_store(location)
     view = LiveView(20, 32_768)
 
@@ -342,8 +368,11 @@ def demo(
 
     outcome = run_async(go)
     r = outcome.result
-    out.print(f"\n[bold]Answer[/] ({r.status}, {r.steps} steps, {r.tool_calls} tool calls, "
-              f"{outcome.pruned} context prune(s))\n{r.answer}\n", highlight=False)
+    out.print(
+        f"\n[bold]Answer[/] ({r.status}, {r.steps} steps, {r.tool_calls} tool calls, "
+        f"{outcome.pruned} context prune(s))\n{r.answer}\n",
+        highlight=False,
+    )
     out.print(f"[bold]Report[/] {outcome.report_summary}", highlight=False)
     for path in outcome.files:
         out.print(f"  {path}", highlight=False)
@@ -370,8 +399,10 @@ def report(
 
     info, rep = read_store(store, fetch)
     if rep is None:
-        fail_input(f"run {info.id} has no report (it was run with output.report: false, or it did not finish); "
-                   "the store keeps its trace: agentkit show " + info.id)
+        fail_input(
+            f"run {info.id} has no report (it was run with output.report: false, or it did not finish); "
+            "the store keeps its trace: agentkit show " + info.id
+        )
     text = render_html(rep) if fmt == "html" else render_markdown(rep)
     if output is None:
         sys.stdout.write(text)
@@ -384,8 +415,9 @@ def report(
 @app.command()
 def index(
     folder: Annotated[Path, typer.Argument(help="A folder of .md, .txt, .html and .pdf documents.")],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Index file (default: "
-                                                "FOLDER/.agentkit/index.sqlite).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Index file (default: FOLDER/.agentkit/index.sqlite).")
+    ] = None,
 ) -> None:
     """Index a folder for the offline search backend (search: {backend: local, url: FOLDER})."""
     from agentkit.tools._index import build_index
@@ -394,9 +426,12 @@ def index(
         fail_input(f"{folder}: not a folder")
     target = output or folder / ".agentkit" / "index.sqlite"
     stats = build_index(folder, target)
-    out.print(f"indexed {folder} -> {target}: {stats.added} added, {stats.updated} updated, "
-              f"{stats.removed} removed, {stats.unchanged} unchanged; {stats.documents} documents, "
-              f"{stats.chunks} chunks in {stats.seconds:.1f} s", highlight=False)
+    out.print(
+        f"indexed {folder} -> {target}: {stats.added} added, {stats.updated} updated, "
+        f"{stats.removed} removed, {stats.unchanged} unchanged; {stats.documents} documents, "
+        f"{stats.chunks} chunks in {stats.seconds:.1f} s",
+        highlight=False,
+    )
     for path, reason in stats.failed:
         err.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
 

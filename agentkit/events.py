@@ -92,8 +92,16 @@ class RunEnded(_AgentEvent):
 
 
 AgentEvent = (
-    RunBegan | TurnStarted | ReasoningDelta | ContentDelta | StreamRestarted | ToolCallStarted | ToolCallFinished
-    | UsageReported | Notice | RunEnded
+    RunBegan
+    | TurnStarted
+    | ReasoningDelta
+    | ContentDelta
+    | StreamRestarted
+    | ToolCallStarted
+    | ToolCallFinished
+    | UsageReported
+    | Notice
+    | RunEnded
 )
 EventHandler = Callable[[AgentEvent], Awaitable[None] | None]
 

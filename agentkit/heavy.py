@@ -87,8 +87,7 @@ async def rationale(agent: Agent, run_id: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
-async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None,
-                    resumed: bool) -> RunResult:
+async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool) -> RunResult:
     from agentkit.agent import RunResult
 
     store, n = agent.store, agent.heavy
@@ -101,8 +100,15 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
         done = next((e for e in events if isinstance(e, RunFinished)), None)
         if done is not None:
             row = await store.get_run(run_id)
-            return RunResult(run_id=run_id, status=done.status, answer=done.answer, stop_reason=done.stop_reason,
-                             steps=row.steps, usage=row.usage, cost_usd=row.cost_usd)
+            return RunResult(
+                run_id=run_id,
+                status=done.status,
+                answer=done.answer,
+                stop_reason=done.stop_reason,
+                steps=row.steps,
+                usage=row.usage,
+                cost_usd=row.cost_usd,
+            )
         task = next(e.task for e in events if isinstance(e, RunStarted))
         await store.append(run_id, StatusChanged(status="running", reason="resumed"))
         await store.update_run(run_id, status="running", stop_reason=None)
@@ -119,8 +125,9 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
             if child_id in existing:
                 result = await child.resume(child_id, on_event=on_event)
             else:
-                result = await child.run(task, run_id=child_id, parent_id=run_id, label=f"trajectory {index}",
-                                         on_event=on_event)
+                result = await child.run(
+                    task, run_id=child_id, parent_id=run_id, label=f"trajectory {index}", on_event=on_event
+                )
         except Exception as exc:  # a broken trajectory must not take the others down
             failures[child_id] = f"{type(exc).__name__}: {exc}"
             return
@@ -150,16 +157,25 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
         reason = f"all {n} trajectories failed: " + "; ".join(f"{k}: {v}" for k, v in sorted(failures.items()))
         await store.append(run_id, RunFinished(status="failed", answer="", stop_reason=reason))
         await store.update_run(run_id, status="failed", stop_reason=reason, steps=steps, usage=usage, cost_usd=cost)
-        return RunResult(run_id=run_id, status="failed", answer="", error=reason, stop_reason=reason, steps=steps,
-                         usage=usage, cost_usd=cost)
+        return RunResult(
+            run_id=run_id,
+            status="failed",
+            answer="",
+            error=reason,
+            stop_reason=reason,
+            steps=steps,
+            usage=usage,
+            cost_usd=cost,
+        )
     try:
         event = await aggregate(agent, task, results, agent.aggregate)
     except ModelError as exc:
-        event = Aggregated(method="vote", answer=_majority(results)[0], children=children,
-                           votes=_majority(results)[1])
+        event = Aggregated(method="vote", answer=_majority(results)[0], children=children, votes=_majority(results)[1])
         if on_event:
-            await dispatch(on_event, Notice(run_id=run_id, level="warning",
-                                           message=f"aggregation call failed ({exc}); used the majority"))
+            await dispatch(
+                on_event,
+                Notice(run_id=run_id, level="warning", message=f"aggregation call failed ({exc}); used the majority"),
+            )
     event.failed = sorted(failures)
     for child_id in children:  # the parent's report cites what its trajectories read
         for source in await store.list_sources(child_id):
@@ -172,8 +188,15 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
     await store.update_run(run_id, status="finished", answer=event.answer, steps=steps, usage=usage, cost_usd=cost)
     if on_event:
         await dispatch(on_event, RunEnded(run_id=run_id, status="finished", answer=event.answer))
-    return RunResult(run_id=run_id, status="finished", answer=event.answer, steps=steps,
-                     tool_calls=sum(r.tool_calls for r in results.values()), usage=usage, cost_usd=cost)
+    return RunResult(
+        run_id=run_id,
+        status="finished",
+        answer=event.answer,
+        steps=steps,
+        tool_calls=sum(r.tool_calls for r in results.values()),
+        usage=usage,
+        cost_usd=cost,
+    )
 
 
 def _majority(results: dict[str, RunResult]) -> tuple[str, dict[str, int]]:
@@ -193,25 +216,27 @@ async def aggregate(agent: Agent, task: str, results: dict[str, RunResult], meth
     for k, child_id in enumerate(children, 1):
         blocks.append(f"## Trajectory {k}\nAnswer:\n{results[child_id].answer}\n\n{await rationale(agent, child_id)}")
     system = SELECT_SYSTEM if method == "select" else AGGREGATE_SYSTEM
-    messages = [{"role": "system", "content": system},
-                {"role": "user", "content": f"Task:\n{task}\n\n" + "\n\n".join(blocks)}]
-    turn = await agent.llm.complete(ModelRequest(messages=messages, temperature=agent.temperature,
-                                                 max_tokens=agent.max_tokens))
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": f"Task:\n{task}\n\n" + "\n\n".join(blocks)},
+    ]
+    turn = await agent.llm.complete(
+        ModelRequest(messages=messages, temperature=agent.temperature, max_tokens=agent.max_tokens)
+    )
     if method == "select":
         m = re.search(r"\d+", turn.content)
         pick = int(m.group()) if m else 0
         if 1 <= pick <= len(children):
             chosen = children[pick - 1]
-            return Aggregated(method="select", answer=results[chosen].answer, children=children, votes=votes,
-                              chosen=chosen, turn=turn)
+            return Aggregated(
+                method="select", answer=results[chosen].answer, children=children, votes=votes, chosen=chosen, turn=turn
+            )
         return Aggregated(method="select", answer=answer, children=children, votes=votes, turn=turn)
-    return Aggregated(method=method, answer=turn.content.strip() or answer, children=children, votes=votes,
-                      turn=turn)
+    return Aggregated(method=method, answer=turn.content.strip() or answer, children=children, votes=votes, turn=turn)
 
 
 class _DelegateArgs(BaseModel):
-    question: str = Field(description="A self-contained sub-question: the sub-agent sees nothing else.",
-                          min_length=1)
+    question: str = Field(description="A self-contained sub-question: the sub-agent sees nothing else.", min_length=1)
     context: str = Field("", description="Facts or constraints the sub-agent needs (optional).")
 
 
@@ -247,8 +272,12 @@ class DelegateTool(Tool):
         for s in sources:  # the lead can cite what its sub-agent read
             await parent.store.add_source(ctx.run_id, s)
         listed = "\n".join(f"[{s.id}] {s.title or s.url}" for s in sources[:20])
-        text = (f"Sub-agent answer ({result.status}, {result.steps} steps):\n{result.answer}"
-                + (f"\n\nSources it read:\n{listed}" if listed else ""))
-        return ToolOutput(text=text, is_error=result.status == "failed", sources=[s.id for s in sources],
-                          meta={"child_run": child_id, "usage": result.usage.model_dump(),
-                                "cost_usd": result.cost_usd})
+        text = f"Sub-agent answer ({result.status}, {result.steps} steps):\n{result.answer}" + (
+            f"\n\nSources it read:\n{listed}" if listed else ""
+        )
+        return ToolOutput(
+            text=text,
+            is_error=result.status == "failed",
+            sources=[s.id for s in sources],
+            meta={"child_run": child_id, "usage": result.usage.model_dump(), "cost_usd": result.cost_usd},
+        )

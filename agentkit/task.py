@@ -43,6 +43,8 @@ AGGREGATORS: tuple[str, ...] = ("reflective", "vote", "select")
 OUTPUT_FORMATS: tuple[str, ...] = ("md", "html")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 class TaskFileError(ValueError):
     """A task file (or mapping) is invalid. ``str(error)`` is one complete message:
     ``SOURCE: FIELD: MESSAGE``. ``problems`` lists every problem found, first one first."""
@@ -101,9 +103,7 @@ def _check_http_url(value: str | None) -> str | None:
     except ValueError:
         ok = False
     if not ok:
-        raise _fail(
-            f"must be an http(s) URL such as http://localhost:8000/v1 (got {_show(redact_url(value))})"
-        )
+        raise _fail(f"must be an http(s) URL such as http://localhost:8000/v1 (got {_show(redact_url(value))})")
     return value
 
 
@@ -167,9 +167,7 @@ class ModelSpec(BaseModel):
         if value is not None and provider in PROFILES:
             low, high = PROFILES[provider].temperature_range
             if not low <= value <= high:
-                raise _fail(
-                    f"must be between {_num(low)} and {_num(high)} for {provider} (got {_num(value)})"
-                )
+                raise _fail(f"must be between {_num(low)} and {_num(high)} for {provider} (got {_num(value)})")
         return value
 
     @model_validator(mode="after")
@@ -438,8 +436,7 @@ def _unknown_key(section: tuple[int | str, ...], key: str) -> str:
     valid = list(model.model_fields)
     if key.lower().replace("-", "_") in ("api_key", "apikey", "key", "secret", "token"):
         return (
-            "unknown key; never put a key in a task file: set an environment variable "
-            "and name it in model.api_key_env"
+            "unknown key; never put a key in a task file: set an environment variable and name it in model.api_key_env"
         )
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     if close:
@@ -495,9 +492,7 @@ def _read_bytes(path: Path, source: str, field: str | None, what: str = "") -> b
     except IsADirectoryError:
         raise TaskFileError(source, f"is a directory, not a file{what}", field=field) from None
     except OSError as exc:
-        raise TaskFileError(
-            source, f"cannot read the file{what}: {exc.strerror or exc}", field=field
-        ) from None
+        raise TaskFileError(source, f"cannot read the file{what}: {exc.strerror or exc}", field=field) from None
 
 
 def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> str:
@@ -548,19 +543,14 @@ def _yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
         if "'\\t'" in problem:
             problem += " (indent with spaces, not tabs)"
         ctx_mark = exc.context_mark
-        if (
-            exc.context
-            and ctx_mark is not None
-            and (ctx_mark.line, ctx_mark.column) != (mark.line, mark.column)
-        ):
+        if exc.context and ctx_mark is not None and (ctx_mark.line, ctx_mark.column) != (mark.line, mark.column):
             problem += f" ({exc.context} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
         return TaskFileError(source, f"invalid YAML: {problem}", field=where)
     if isinstance(exc, yaml.reader.ReaderError):
         line = text[: exc.position].count("\n") + 1
         return TaskFileError(
             source,
-            f"invalid YAML: unacceptable character #x{exc.character:04x} (control characters "
-            "are not allowed)",
+            f"invalid YAML: unacceptable character #x{exc.character:04x} (control characters are not allowed)",
             field=f"line {line}",
         )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

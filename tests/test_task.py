@@ -204,17 +204,13 @@ def test_os_environ_is_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_temperature_range_follows_the_profile() -> None:
     assert Task.from_mapping({"task": "x", "model": {"provider": "openai", "temperature": 1.5}})
-    with pytest.raises(
-        TaskFileError, match=r"model\.temperature: must be between 0 and 2 for openai \(got 2\.5\)"
-    ):
+    with pytest.raises(TaskFileError, match=r"model\.temperature: must be between 0 and 2 for openai \(got 2\.5\)"):
         Task.from_mapping({"task": "x", "model": {"provider": "openai", "temperature": 2.5}})
 
 
 def test_from_mapping_errors_name_the_source() -> None:
     with pytest.raises(TaskFileError) as info:
-        Task.from_mapping(
-            {"task": "x", "limits": {"max_steps": 0}, "heavy": {"trajectories": 0}}, source="api"
-        )
+        Task.from_mapping({"task": "x", "limits": {"max_steps": 0}, "heavy": {"trajectories": 0}}, source="api")
     error = info.value
     assert str(error) == "api: limits.max_steps: must be at least 1 (got 0) (and 1 more problem)"
     assert error.source == "api" and error.field == "limits.max_steps"
@@ -222,9 +218,7 @@ def test_from_mapping_errors_name_the_source() -> None:
         "limits.max_steps: must be at least 1 (got 0)",
         "heavy.trajectories: must be at least 1 (got 0)",
     ]
-    with pytest.raises(
-        TaskFileError, match=r"^<task>: the top level must be a mapping of keys \(got a list\)$"
-    ):
+    with pytest.raises(TaskFileError, match=r"^<task>: the top level must be a mapping of keys \(got a list\)$"):
         Task.from_mapping([1, 2])  # type: ignore[arg-type]
 
 
@@ -233,9 +227,7 @@ def test_with_overrides() -> None:
     changed = task.with_overrides({"limits.max_steps": 5, "heavy.trajectories": 8, "output.dir": "out"})
     assert (changed.limits.max_steps, changed.heavy.trajectories, changed.output.dir) == (5, 8, Path("out"))
     assert task.limits.max_steps == 300
-    with pytest.raises(
-        TaskFileError, match=r"^--max-steps: limits\.max_steps: must be at least 1 \(got 0\)$"
-    ):
+    with pytest.raises(TaskFileError, match=r"^--max-steps: limits\.max_steps: must be at least 1 \(got 0\)$"):
         task.with_overrides({"limits.max_steps": 0}, source="--max-steps")
     with pytest.raises(TaskFileError, match="did you mean 'max_steps'"):
         task.with_overrides({"limits.max_step": 3})

@@ -73,25 +73,40 @@ async def run_demo(out_dir: Path, store: Store, runs_dir: Path, on_event: EventH
     try:
         corpus = work / "corpus"
         shutil.copytree(HERE / "corpus", corpus)
-        settings: dict[str, Any] = {"search": {"backend": "local", "url": str(corpus)},
-                                    "fetch": {"allow_private_hosts": True}}
+        settings: dict[str, Any] = {
+            "search": {"backend": "local", "url": str(corpus)},
+            "fetch": {"allow_private_hosts": True},
+        }
         script = ReportScript()
         with site_server() as site, FakeProvider(make_responder(site, script.answer)) as fake:
             llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="scripted-demo")
-            agent = Agent(llm=llm, tools=builtin_tools(settings), store=store, workdir=runs_dir, settings=settings,
-                          context_window=32_768, max_tokens=4096, keep_tool_results=2, max_steps=20,
-                          on_event=on_event, instructions="This is agentkit's scripted offline demo.")
+            agent = Agent(
+                llm=llm,
+                tools=builtin_tools(settings),
+                store=store,
+                workdir=runs_dir,
+                settings=settings,
+                context_window=32_768,
+                max_tokens=4096,
+                keep_tool_results=2,
+                max_steps=20,
+                on_event=on_event,
+                instructions="This is agentkit's scripted offline demo.",
+            )
             async with agent:
                 result = await agent.run(QUESTION)
-                report = await write_report(store, result.run_id, llm,
-                                            title="Riverton Bike Share: ridership and e-bikes, 2019-2024")
+                report = await write_report(
+                    store, result.run_id, llm, title="Riverton Bike Share: ridership and e-bikes, 2019-2024"
+                )
             await store_report(store, result.run_id, report)
         files = save_report(report, out_dir)
         pruned = sum(1 for e in await store.events(result.run_id) if getattr(e.event, "action", "") == "prune")
         v = report.verification.summary()
-        summary = (f"{v['claims_checked']} cited claims checked: {v['supported']} supported, {v['weak']} weak, "
-                   f"{v['unsupported']} unsupported; {v['removed_citations']} citation(s) removed; "
-                   f"{v['unsourced_numbers']} number(s) found in no source")
+        summary = (
+            f"{v['claims_checked']} cited claims checked: {v['supported']} supported, {v['weak']} weak, "
+            f"{v['unsupported']} unsupported; {v['removed_citations']} citation(s) removed; "
+            f"{v['unsourced_numbers']} number(s) found in no source"
+        )
         return DemoOutcome(result=result, files=files, pruned=pruned, report_summary=summary)
     finally:
         shutil.rmtree(work, ignore_errors=True)

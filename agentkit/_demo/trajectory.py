@@ -73,8 +73,9 @@ def make_responder(site: str, report: Callable[[FakeRequest], Turn | None]) -> C
         if written is not None:
             return written
         if req.messages[0]["content"] == SUMMARY_SYSTEM:
-            return Turn(content="- Searched the corpus; read the 2024 annual report; trips 210,000 (2019) "
-                                "to 502,000 (2024).")
+            return Turn(
+                content="- Searched the corpus; read the 2024 annual report; trips 210,000 (2019) to 502,000 (2024)."
+            )
         if not req.tools:
             return Turn(reasoning="Plan before acting.", content=PLAN)
         for text in _tool_outputs(req):
@@ -82,33 +83,53 @@ def make_responder(site: str, report: Callable[[FakeRequest], Turn | None]) -> C
         made = _calls_made(req)
         step = len([m for m in req.messages if m.get("tool_calls")])
         if step == 0:
-            return Turn(reasoning="Two independent searches: run them together.", tool_calls=[
-                call("web_search", query="Riverton Bike Share ridership trips per year", max_results=3),
-                call("web_search", query="Riverton e-bikes share of trips", max_results=3)])
+            return Turn(
+                reasoning="Two independent searches: run them together.",
+                tool_calls=[
+                    call("web_search", query="Riverton Bike Share ridership trips per year", max_results=3),
+                    call("web_search", query="Riverton e-bikes share of trips", max_results=3),
+                ],
+            )
         if "fetch" not in made:
             over = ids.get("overview", "")
-            return Turn(reasoning=f"The overview [{over}] points to the annual report; read it.",
-                        tool_calls=[call("fetch", url=annual)])
+            return Turn(
+                reasoning=f"The overview [{over}] points to the annual report; read it.",
+                tool_calls=[call("fetch", url=annual)],
+            )
         if "python" not in made:
-            return Turn(reasoning="The table has trips for 2019-2024; compute growth and plot it.",
-                        tool_calls=[call("python", code=ANALYSIS)])
+            return Turn(
+                reasoning="The table has trips for 2019-2024; compute growth and plot it.",
+                tool_calls=[call("python", code=ANALYSIS)],
+            )
         if "note" not in made:
             a = ids.get("annual", "")
-            return Turn(reasoning="Keep the key figures pinned before the context is pruned.", tool_calls=[
-                call("note", text=f"Trips: 210,000 in 2019, 180,000 in 2020, 502,000 in 2024 [{a}]; "
-                                  f"growth 139% over 2019-2024, 19.0% a year (python)."),
-                call("note", text=f"E-bikes since March 2022: 38% of trips in 2024 [{a}]."),
-                call("update_plan", plan=PLAN.replace("3. Compute", "3. (done) Compute"),
-                     reason="analysis done")])
+            return Turn(
+                reasoning="Keep the key figures pinned before the context is pruned.",
+                tool_calls=[
+                    call(
+                        "note",
+                        text=f"Trips: 210,000 in 2019, 180,000 in 2020, 502,000 in 2024 [{a}]; "
+                        f"growth 139% over 2019-2024, 19.0% a year (python).",
+                    ),
+                    call("note", text=f"E-bikes since March 2022: 38% of trips in 2024 [{a}]."),
+                    call("update_plan", plan=PLAN.replace("3. Compute", "3. (done) Compute"), reason="analysis done"),
+                ],
+            )
         if made.count("fetch") < 2:
-            return Turn(reasoning="Check the e-bike article for when e-bikes were added.",
-                        tool_calls=[call("fetch", url=ids.get("ebikes", "local:riverton-ebikes.md"))])
+            return Turn(
+                reasoning="Check the e-bike article for when e-bikes were added.",
+                tool_calls=[call("fetch", url=ids.get("ebikes", "local:riverton-ebikes.md"))],
+            )
         a, o, e = ids.get("annual", ""), ids.get("overview", ""), ids.get("ebikes", "")
-        return Turn(reasoning="I have what I need.", content=(
-            f"Riverton Bike Share opened in April 2019 with 40 stations [{o}]. Riders made 210,000 trips "
-            f"in 2019 and 502,000 in 2024, the highest total since the scheme opened [{a}]. That is "
-            f"growth of about 139% over five years, or 19.0% a year on average (computed with Python). "
-            f"Ridership fell to 180,000 in 2020 and has grown every year since [{a}]. "
-            f"E-bikes, added in March 2022 [{e}], accounted for 38% of all trips in 2024 [{a}]."))
+        return Turn(
+            reasoning="I have what I need.",
+            content=(
+                f"Riverton Bike Share opened in April 2019 with 40 stations [{o}]. Riders made 210,000 trips "
+                f"in 2019 and 502,000 in 2024, the highest total since the scheme opened [{a}]. That is "
+                f"growth of about 139% over five years, or 19.0% a year on average (computed with Python). "
+                f"Ridership fell to 180,000 in 2020 and has grown every year since [{a}]. "
+                f"E-bikes, added in March 2022 [{e}], accounted for 38% of all trips in 2024 [{a}]."
+            ),
+        )
 
     return respond

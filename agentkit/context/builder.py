@@ -41,15 +41,26 @@ class View:
 
 def placeholder(result: ToolResultEvent) -> str:
     where = f", source {', '.join(result.sources)}" if result.sources else ""
-    how = (f'Re-read it with fetch("{result.sources[0]}") if you need it.' if result.sources
-           else "Call the tool again if you need it.")
+    how = (
+        f'Re-read it with fetch("{result.sources[0]}") if you need it.'
+        if result.sources
+        else "Call the tool again if you need it."
+    )
     return f"[{result.name} result hidden to save context ({len(result.text):,} characters{where}). {how}]"
 
 
 class ContextBuilder:
-    def __init__(self, *, system_prompt: str, reasoning_field: str | None, window: int = 262_144,
-                 reserve: int = 32_768, policy: ContextPolicy | None = None,
-                 estimator: TokenEstimator | None = None, tools_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        system_prompt: str,
+        reasoning_field: str | None,
+        window: int = 262_144,
+        reserve: int = 32_768,
+        policy: ContextPolicy | None = None,
+        estimator: TokenEstimator | None = None,
+        tools_bytes: int = 0,
+    ) -> None:
         self.system_prompt = system_prompt
         self.reasoning_field = reasoning_field
         self.window = window
@@ -75,8 +86,7 @@ class ContextBuilder:
             msgs.extend(plan_messages(shown_plan))
         parts: list[str] = []
         if plan.summary:
-            parts.append(f"Summary of the first {plan.drop_before} steps (condensed to save context):\n"
-                         f"{plan.summary}")
+            parts.append(f"Summary of the first {plan.drop_before} steps (condensed to save context):\n{plan.summary}")
         if plan.notes:
             parts.append("Your notes so far:\n" + "\n".join(f"- {n}" for n in plan.notes))
         if parts:
@@ -117,12 +127,12 @@ class ContextBuilder:
         if new is not None and (new != current or hard):
             detail_extra: dict[str, object] = {}
             if new.needs_summary:
-                summary, detail_extra = await summarise(state.records[current.drop_before:new.drop_before],
-                                                        current.summary)
+                summary, detail_extra = await summarise(
+                    state.records[current.drop_before : new.drop_before], current.summary
+                )
                 new = replace(new, summary=summary, needs_summary=False)
             new = replace(new, plan=state.plan, notes=tuple(state.notes))
-            detail = {**new.to_detail(), **detail_extra, "tokens_before": sizer.tokens(current),
-                      "hard": hard}
+            detail = {**new.to_detail(), **detail_extra, "tokens_before": sizer.tokens(current), "hard": hard}
             view = self.render(state, new)
             detail["tokens_after"] = view.tokens
             await commit(BudgetDecision(action="prune", detail=detail))
@@ -133,7 +143,8 @@ class ContextBuilder:
         if view.tokens > self.window - self.reserve:
             raise ContextBudgetExceeded(
                 f"the smallest view of this run is ~{view.tokens:,} tokens, over the {self.window:,}-token "
-                f"window minus {self.reserve:,} reserved for the answer")
+                f"window minus {self.reserve:,} reserved for the answer"
+            )
         return view
 
     def calibrate(self, view: View, prompt_tokens: int) -> None:

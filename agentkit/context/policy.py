@@ -30,15 +30,25 @@ class ViewPlan:
     needs_summary: bool = False
 
     def to_detail(self) -> dict[str, Any]:
-        return {"hide_before": self.hide_before, "elide_before": self.elide_before,
-                "drop_before": self.drop_before, "summary": self.summary, "plan": self.plan,
-                "notes": list(self.notes)}
+        return {
+            "hide_before": self.hide_before,
+            "elide_before": self.elide_before,
+            "drop_before": self.drop_before,
+            "summary": self.summary,
+            "plan": self.plan,
+            "notes": list(self.notes),
+        }
 
     @classmethod
     def from_detail(cls, detail: dict[str, Any]) -> ViewPlan:
-        return cls(hide_before=int(detail.get("hide_before", 0)), elide_before=int(detail.get("elide_before", 0)),
-                   drop_before=int(detail.get("drop_before", 0)), summary=detail.get("summary"),
-                   plan=detail.get("plan"), notes=tuple(detail.get("notes") or ()))
+        return cls(
+            hide_before=int(detail.get("hide_before", 0)),
+            elide_before=int(detail.get("elide_before", 0)),
+            drop_before=int(detail.get("drop_before", 0)),
+            summary=detail.get("summary"),
+            plan=detail.get("plan"),
+            notes=tuple(detail.get("notes") or ()),
+        )
 
 
 class Sizer(Protocol):
@@ -75,7 +85,7 @@ def keep_boundary(results: list[int], keep: int, floor: int) -> int:
 
 
 def visible_results(results: list[int], plan: ViewPlan) -> int:
-    return sum(results[max(plan.hide_before, plan.drop_before):])
+    return sum(results[max(plan.hide_before, plan.drop_before) :])
 
 
 class FullHistory(ContextPolicy):

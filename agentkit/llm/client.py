@@ -250,8 +250,7 @@ class OpenAICompatibleModel:
                 status=status,
                 attempts=attempts,
             )
-        return ModelError(f"{self._profile.name} answered HTTP {status}: {message}", status=status,
-                          attempts=attempts)
+        return ModelError(f"{self._profile.name} answered HTTP {status}: {message}", status=status, attempts=attempts)
 
     async def _attempt(self, payload: bytes, on_delta: DeltaHandler | None) -> AssistantTurn:
         pause = self._paused_until - time.monotonic()
@@ -266,9 +265,7 @@ class OpenAICompatibleModel:
         assembler = StreamAssembler()
         options: Any = {"headers": _JSON_HEADERS}
         if not self._stream:
-            data = await self._client.post(
-                "/chat/completions", content=payload, cast_to=object, options=options
-            )
+            data = await self._client.post("/chat/completions", content=payload, cast_to=object, options=options)
             if not isinstance(data, dict):
                 raise StreamIncomplete(f"unexpected response body: {str(data)[:200]}")
             assembler.feed_message(data)

@@ -31,9 +31,7 @@ class Prices(BaseModel):
     def cost(self, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> float:
         cached = min(cached_tokens, prompt_tokens)
         return (
-            (prompt_tokens - cached) * self.input_miss
-            + cached * self.input_hit
-            + completion_tokens * self.output
+            (prompt_tokens - cached) * self.input_miss + cached * self.input_hit + completion_tokens * self.output
         ) / 1_000_000
 
 

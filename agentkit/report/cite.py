@@ -9,9 +9,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 # ``[S1a2b3c4d]``, ``[S1a2b3c4d, Sdeadbeef]``, ``[S1a2b3c4d; ...]``, optionally followed by a link target
-CITATION_GROUP = re.compile(
-    r"\[\s*(S[0-9a-fA-F]{6,16}(?:\s*[,;]\s*S[0-9a-fA-F]{6,16})*)\s*\](?:\([^)\s]*\))?"
-)
+CITATION_GROUP = re.compile(r"\[\s*(S[0-9a-fA-F]{6,16}(?:\s*[,;]\s*S[0-9a-fA-F]{6,16})*)\s*\](?:\([^)\s]*\))?")
 # numbered citations the model made up itself (``[1]``, ``[2, 3]``): the framework numbers
 MODEL_NUMBERS = re.compile(r"\[\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*\](?!\()")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+(?=[\"“(*_]*[A-Z0-9\[])")

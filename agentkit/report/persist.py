@@ -20,8 +20,17 @@ class ReportNotFound(LookupError):
 async def store_report(store: Store, run_id: str, report: Report) -> str:
     """Save the report as a blob, registered as the run's ``report`` source; returns the blob key."""
     key = await store.put_blob(report.model_dump_json().encode())
-    await store.add_source(run_id, Source(id=REPORT_SOURCE_ID, url="agentkit:report", title=report.title,
-                                          kind=REPORT_KIND, content_hash=key, retrieved_at=report.created_at))
+    await store.add_source(
+        run_id,
+        Source(
+            id=REPORT_SOURCE_ID,
+            url="agentkit:report",
+            title=report.title,
+            kind=REPORT_KIND,
+            content_hash=key,
+            retrieved_at=report.created_at,
+        ),
+    )
     return key
 
 

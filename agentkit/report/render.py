@@ -48,8 +48,10 @@ def render_markdown(report: Report, figure_paths: Sequence[str] | None = None) -
     for ref in report.references:
         url = safe_url(ref.url)
         link = f"<{url}>" if url else f"`{ref.url.replace('`', '')}`"
-        out.append(f"{ref.number}. {_md_escape(ref.title or ref.url)}. {link}. Retrieved {_date(ref.retrieved_at)}. "
-                   f"({ref.source_id})")
+        out.append(
+            f"{ref.number}. {_md_escape(ref.title or ref.url)}. {link}. Retrieved {_date(ref.retrieved_at)}. "
+            f"({ref.source_id})"
+        )
     if not report.references:
         out.append("No sources were cited.")
     out += ["", "## Verification", "", "| Check | Count |", "|---|---|"]
@@ -61,12 +63,16 @@ def render_markdown(report: Report, figure_paths: Sequence[str] | None = None) -
             why = "; ".join(r for c in claim.citations for r in c.reasons) or "low support"
             out.append(f"- **{claim.verdict}**: {_md_escape(claim.sentence)} ({_md_escape(why)})")
     if report.verification.removed_citations:
-        out += ["", "Removed citations (not sources of this run): "
-                + ", ".join(f"`{c.replace('`', '')}`" for c in report.verification.removed_citations)]
+        out += [
+            "",
+            "Removed citations (not sources of this run): "
+            + ", ".join(f"`{c.replace('`', '')}`" for c in report.verification.removed_citations),
+        ]
     if report.verification.unsourced_numbers:
         out += ["", "Numbers found in no source and no Python output:", ""]
-        out += [f"- **{_md_escape(n.number)}** in: {_md_escape(n.sentence)}"
-                for n in report.verification.unsourced_numbers]
+        out += [
+            f"- **{_md_escape(n.number)}** in: {_md_escape(n.sentence)}" for n in report.verification.unsourced_numbers
+        ]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -185,29 +191,39 @@ def render_html(report: Report) -> str:
     """A single self-contained HTML page (inline CSS, figures as ``data:`` URIs, no scripts)."""
     md = _markdown_it()
     esc = html.escape
-    body = [f"<h1>{esc(report.title)}</h1>",
-            f'<p class="meta">Research report · {_date(report.created_at)} · {len(report.references)} sources · '
-            f"{len(report.verification.claims)} claims checked</p>"]
+    body = [
+        f"<h1>{esc(report.title)}</h1>",
+        f'<p class="meta">Research report · {_date(report.created_at)} · {len(report.references)} sources · '
+        f"{len(report.verification.claims)} claims checked</p>",
+    ]
     for i, section in enumerate(report.sections):
         body.append(f"<section><h2>{esc(section.heading)}</h2>\n{_section_html(report, i, md)}</section>")
     if report.figures:
-        body.append("<section><h2>Figures</h2>" + "".join(_figure_html(i, p) for i, p in enumerate(report.figures, 1))
-                    + "</section>")
+        body.append(
+            "<section><h2>Figures</h2>"
+            + "".join(_figure_html(i, p) for i, p in enumerate(report.figures, 1))
+            + "</section>"
+        )
     refs = []
     for ref in report.references:
         url = safe_url(ref.url)
         title = esc(ref.title or ref.url)
-        target = (f'<a href="{esc(url)}" rel="noopener noreferrer nofollow">{title}</a>' if url
-                  else f"{title} <code>{esc(ref.url)}</code>")
-        refs.append(f'<li id="ref-{ref.number}" value="{ref.number}">{target}. Retrieved {_date(ref.retrieved_at)}. '
-                    f'<span class="sid">{esc(ref.source_id)}</span></li>')
+        target = (
+            f'<a href="{esc(url)}" rel="noopener noreferrer nofollow">{title}</a>'
+            if url
+            else f"{title} <code>{esc(ref.url)}</code>"
+        )
+        refs.append(
+            f'<li id="ref-{ref.number}" value="{ref.number}">{target}. Retrieved {_date(ref.retrieved_at)}. '
+            f'<span class="sid">{esc(ref.source_id)}</span></li>'
+        )
     ref_list = f'<ol class="refs">{"".join(refs)}</ol>' if refs else "<p>No sources were cited.</p>"
     body.append(f'<section><h2 id="references">References</h2>{ref_list}</section>')
     body.append(_verification_html(report))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
         "style-src 'unsafe-inline'\">"
         f"<title>{esc(report.title)}</title><style>{_CSS}</style></head>"
         f"<body><main>{''.join(body)}</main></body></html>\n"
@@ -217,25 +233,34 @@ def render_html(report: Report) -> str:
 def _verification_html(report: Report) -> str:
     esc = html.escape
     v = report.verification
-    rows = "".join(f'<tr><td>{esc(k.replace("_", " "))}</td><td class="num">{n}</td></tr>'
-                   for k, n in v.summary().items())
-    out = [f'<section><h2 id="verification">Verification</h2><table><tr><th>Check</th><th>Count</th></tr>{rows}'
-           "</table>"]
+    rows = "".join(
+        f'<tr><td>{esc(k.replace("_", " "))}</td><td class="num">{n}</td></tr>' for k, n in v.summary().items()
+    )
+    out = [
+        f'<section><h2 id="verification">Verification</h2><table><tr><th>Check</th><th>Count</th></tr>{rows}</table>'
+    ]
     doubtful = [c for c in v.claims if c.verdict != "supported"]
     if doubtful:
         out.append("<table><tr><th>Verdict</th><th>Claim</th><th>Why</th></tr>")
         for claim in doubtful:
             why = "; ".join(r for c in claim.citations for r in c.reasons) or "low support"
-            out.append(f'<tr><td class="verdict-{claim.verdict}">{claim.verdict}</td><td>{esc(claim.sentence)}</td>'
-                       f"<td>{esc(why)}</td></tr>")
+            out.append(
+                f'<tr><td class="verdict-{claim.verdict}">{claim.verdict}</td><td>{esc(claim.sentence)}</td>'
+                f"<td>{esc(why)}</td></tr>"
+            )
         out.append("</table>")
     if v.removed_citations:
-        out.append("<p>Removed citations (not sources of this run): "
-                   + ", ".join(f"<code>{esc(c)}</code>" for c in v.removed_citations) + "</p>")
+        out.append(
+            "<p>Removed citations (not sources of this run): "
+            + ", ".join(f"<code>{esc(c)}</code>" for c in v.removed_citations)
+            + "</p>"
+        )
     if v.unsourced_numbers:
-        out.append("<p>Numbers found in no source and no Python output:</p><ul>"
-                   + "".join(f"<li><strong>{esc(n.number)}</strong> in: {esc(n.sentence)}</li>"
-                             for n in v.unsourced_numbers) + "</ul>")
+        out.append(
+            "<p>Numbers found in no source and no Python output:</p><ul>"
+            + "".join(f"<li><strong>{esc(n.number)}</strong> in: {esc(n.sentence)}</li>" for n in v.unsourced_numbers)
+            + "</ul>"
+        )
     out.append("</section>")
     return "".join(out)
 

@@ -28,8 +28,23 @@ from agentkit.report.models import CitationCheck, FlaggedNumber, Verdict
 SUPPORTED_AT = 0.6
 WEAK_AT = 0.35
 
-_QUOTE_CHARS = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‘": "'", "’": "'", "`": "'",
-                              "–": "-", "—": "-", "\u00a0": " ", "\u202f": " ", "\u2009": " "})
+_QUOTE_CHARS = str.maketrans(
+    {
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "«": '"',
+        "»": '"',
+        "‘": "'",
+        "’": "'",
+        "`": "'",
+        "–": "-",
+        "—": "-",
+        "\u00a0": " ",
+        "\u202f": " ",
+        "\u2009": " ",
+    }
+)
 _QUOTED = re.compile(r'"([^"\n]{3,}?)"')
 _NUMBER_GROUPED = re.compile(r"(?<![\w.,])(\d{1,3}(?:(?:,|[ \u00a0\u202f\u2009])\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?!\w)")
 _NUMBER_PLAIN = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?![\w])")
@@ -107,9 +122,23 @@ def stem(word: str) -> str:
     w = word.casefold().strip("'-")
     if w.endswith("'s"):
         w = w[:-2]
-    for suffix, repl in (("ational", "ate"), ("ization", "ize"), ("iveness", "ive"), ("fulness", "ful"),
-                         ("ousness", "ous"), ("ies", "y"), ("ied", "y"), ("ing", ""), ("edly", ""),
-                         ("ness", ""), ("ment", ""), ("ly", ""), ("ed", ""), ("es", ""), ("s", "")):
+    for suffix, repl in (
+        ("ational", "ate"),
+        ("ization", "ize"),
+        ("iveness", "ive"),
+        ("fulness", "ful"),
+        ("ousness", "ous"),
+        ("ies", "y"),
+        ("ied", "y"),
+        ("ing", ""),
+        ("edly", ""),
+        ("ness", ""),
+        ("ment", ""),
+        ("ly", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+    ):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
             w = w[: len(w) - len(suffix)] + repl
             break
@@ -242,7 +271,7 @@ async def judge_citation(judge: Model, sentence: str, text: str) -> tuple[bool, 
     """Ask ``judge`` whether the excerpt supports the sentence; returns (yes, usage, cost)."""
     prompt = (
         "Does the source excerpt support the claim? Answer with one word: yes or no.\n\n"
-        f"Claim: {sentence}\n\nSource excerpt:\n\"\"\"\n{best_excerpt(sentence, text)}\n\"\"\""
+        f'Claim: {sentence}\n\nSource excerpt:\n"""\n{best_excerpt(sentence, text)}\n"""'
     )
     turn = await judge.complete(ModelRequest(messages=[{"role": "user", "content": prompt}], temperature=0.0))
     answer = turn.content.strip().casefold()

@@ -20,9 +20,11 @@ MAX_SECTIONS = 8
 EXCERPT_CHARS = 220
 REPORT_KIND = "report"
 
-_SYSTEM = ("You write sections of a research report from an agent's findings. Use only the given "
-           "material. Cite every factual sentence with the ids of the sources that support it, in square "
-           "brackets, e.g. [S1a2b3c4d]. Never invent ids, never number citations, never add a reference list.")
+_SYSTEM = (
+    "You write sections of a research report from an agent's findings. Use only the given "
+    "material. Cite every factual sentence with the ids of the sources that support it, in square "
+    "brackets, e.g. [S1a2b3c4d]. Never invent ids, never number citations, never add a reference list."
+)
 
 
 @dataclass
@@ -47,8 +49,9 @@ async def gather(store: Store, run_id: str) -> RunMaterial:
     answer = state.finished.answer if state.finished else ""
     if not answer:
         answer = (await store.get_run(run_id)).answer or ""
-    material = RunMaterial(run_id=run_id, task=state.task, plan=state.plan or "", notes=list(state.notes),
-                           answer=answer)
+    material = RunMaterial(
+        run_id=run_id, task=state.task, plan=state.plan or "", notes=list(state.notes), answer=answer
+    )
     _add_python_results(material, state)
     await _add_descendants(store, run_id, material, depth=3)
     material.figures = list(dict.fromkeys(material.figures))
@@ -67,8 +70,9 @@ def _add_python_results(material: RunMaterial, state: RunState) -> None:
         for result in record.results.values():
             if result.name == "python":
                 material.python_outputs.append(result.text)
-                material.figures.extend(str(a["path"]) for a in result.attachments
-                                        if a.get("mime_type") == "image/png" and a.get("path"))
+                material.figures.extend(
+                    str(a["path"]) for a in result.attachments if a.get("mime_type") == "image/png" and a.get("path")
+                )
 
 
 async def _add_descendants(store: Store, run_id: str, material: RunMaterial, *, depth: int) -> None:
@@ -166,8 +170,9 @@ class _Meter:
 
 
 async def _ask(model: Model, prompt: str, meter: _Meter) -> str:
-    turn = await model.complete(ModelRequest(messages=[{"role": "system", "content": _SYSTEM},
-                                                       {"role": "user", "content": prompt}]))
+    turn = await model.complete(
+        ModelRequest(messages=[{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}])
+    )
     meter.add(turn.usage, turn.cost_usd)
     return turn.content
 
@@ -182,17 +187,23 @@ async def write_report(
     material = await gather(store, run_id)
     meter = _Meter()
     title = strip_sentinels(title or _default_title(material.task))
-    outline_prompt = (_material_text(material, sources=False) + "\n\nPropose the outline of a report titled "
-                      f"\u201c{title}\u201d: 3 to 6 section headings. Answer with a JSON list of strings only.")
+    outline_prompt = (
+        _material_text(material, sources=False) + "\n\nPropose the outline of a report titled "
+        f"\u201c{title}\u201d: 3 to 6 section headings. Answer with a JSON list of strings only."
+    )
     headings = parse_outline(await _ask(model, outline_prompt, meter)) or ["Findings"]
     context = _material_text(material, sources=True)
     raw_sections: list[ReportSection] = []
     for heading in headings:
-        prompt = (f"{context}\n\nReport: \u201c{title}\u201d. Sections: " + "; ".join(headings) +
-                  f"\n\nWrite the section \u201c{heading}\u201d in markdown (no heading line, 1-4 paragraphs or a "
-                  "list). Cite source ids like [S1a2b3c4d] after each factual sentence.")
-        raw_sections.append(ReportSection(heading=heading, raw=clean_section(await _ask(model, prompt, meter),
-                                                                              heading)))
+        prompt = (
+            f"{context}\n\nReport: \u201c{title}\u201d. Sections: "
+            + "; ".join(headings)
+            + f"\n\nWrite the section \u201c{heading}\u201d in markdown (no heading line, 1-4 paragraphs or a "
+            "list). Cite source ids like [S1a2b3c4d] after each factual sentence."
+        )
+        raw_sections.append(
+            ReportSection(heading=heading, raw=clean_section(await _ask(model, prompt, meter), heading))
+        )
     report = await assemble(material, title, raw_sections, judge=judge, meter=meter)
     return report
 
@@ -239,18 +250,32 @@ async def assemble(
             claims.append(ClaimCheck(section=s_index, sentence=seg.plain, citations=checks))
             flagged[(s_index, index)] = {c.source_id for c in checks if c.verdict == "unsupported"}
     for s_index, section in enumerate(sections):
-        section.markdown = rewrite(section.raw, numbering,
-                                   lambda i, sid, s=s_index: sid in flagged.get((s, i), set()))  # type: ignore[misc]
+        section.markdown = rewrite(section.raw, numbering, lambda i, sid, s=s_index: sid in flagged.get((s, i), set()))  # type: ignore[misc]
     corpus = [t.text for t in material.texts.values() if t is not None] + material.python_outputs + [material.task]
-    verification = Verification(claims=claims, removed_citations=numbering.removed,
-                                unsourced_numbers=unsourced_numbers(sentences, corpus))
+    verification = Verification(
+        claims=claims, removed_citations=numbering.removed, unsourced_numbers=unsourced_numbers(sentences, corpus)
+    )
     references = [
-        Reference(number=n, source_id=sid, title=material.sources[sid].title, url=material.sources[sid].url,
-                  retrieved_at=material.sources[sid].retrieved_at)
+        Reference(
+            number=n,
+            source_id=sid,
+            title=material.sources[sid].title,
+            url=material.sources[sid].url,
+            retrieved_at=material.sources[sid].retrieved_at,
+        )
         for sid, n in sorted(numbering.numbers.items(), key=lambda kv: kv[1])
     ]
-    report = Report(run_id=material.run_id, title=title, markdown="", sections=sections, references=references,
-                    verification=verification, figures=material.figures, usage=meter.usage,
-                    cost_usd=meter.cost, created_at=time.time())
+    report = Report(
+        run_id=material.run_id,
+        title=title,
+        markdown="",
+        sections=sections,
+        references=references,
+        verification=verification,
+        figures=material.figures,
+        usage=meter.usage,
+        cost_usd=meter.cost,
+        created_at=time.time(),
+    )
     report.markdown = render_markdown(report)
     return report

@@ -187,17 +187,32 @@ class SandboxKernel:
             prepare_owner(self.workdir, self.uid)
         conn_file = conn / "kernel.json"
         write_connection_file(
-            str(conn_file), transport="ipc", ip=str(conn / "k"), key=uuid.uuid4().hex.encode(),
+            str(conn_file),
+            transport="ipc",
+            ip=str(conn / "k"),
+            key=uuid.uuid4().hex.encode(),
             kernel_name="python3",
         )
         if self.uid is not None:
             prepare_owner(conn_file, self.uid)
-        spec = build_launch(self.config, workdir=self.workdir, private=private, connection_file=conn_file,
-                            status=self.bwrap, uid=self.uid if self.uid is not None else SANDBOX_UID)
+        spec = build_launch(
+            self.config,
+            workdir=self.workdir,
+            private=private,
+            connection_file=conn_file,
+            status=self.bwrap,
+            uid=self.uid if self.uid is not None else SANDBOX_UID,
+        )
         with open(private / "kernel.log", "wb") as errlog:
             self._proc = subprocess.Popen(
-                spec.argv, env=spec.env, cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog,
-                start_new_session=True, close_fds=True,
+                spec.argv,
+                env=spec.env,
+                cwd=spec.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=errlog,
+                stderr=errlog,
+                start_new_session=True,
+                close_fds=True,
             )
         client = AsyncKernelClient()
         client.load_connection_file(str(conn_file))
@@ -256,8 +271,13 @@ class SandboxKernel:
     async def _setup(self) -> None:
         tail = self.config.max_output_chars // 4
         code = _SETUP.replace("__HEAD__", str(self.config.max_output_chars - tail)).replace("__TAIL__", str(tail))
-        res = await self.execute(code, timeout_s=self.config.startup_timeout_s, store_history=False,
-                                 save_figures=False, restart_on_failure=False)
+        res = await self.execute(
+            code,
+            timeout_s=self.config.startup_timeout_s,
+            store_history=False,
+            save_figures=False,
+            restart_on_failure=False,
+        )
         if not res.ok:
             err = res.cell.error
             raise SandboxError(f"kernel setup failed: {err.evalue if err else 'timeout'}")
@@ -311,14 +331,18 @@ class SandboxKernel:
         started = time.monotonic()
         cfg = self.config
         collector = OutputCollector(
-            max_output_chars=cfg.max_output_chars, max_result_chars=cfg.max_result_chars,
-            max_traceback_chars=cfg.max_traceback_chars, max_figures=cfg.max_figures,
-            max_figure_bytes=cfg.max_figure_bytes, figures=self._figures if save_figures else None,
+            max_output_chars=cfg.max_output_chars,
+            max_result_chars=cfg.max_result_chars,
+            max_traceback_chars=cfg.max_traceback_chars,
+            max_figures=cfg.max_figures,
+            max_figure_bytes=cfg.max_figure_bytes,
+            figures=self._figures if save_figures else None,
         )
         client = self._require_client()
         timeout = cfg.timeout_s if timeout_s is None else timeout_s
-        msg_id = client.execute(code, silent=False, store_history=store_history, allow_stdin=False,
-                                stop_on_error=stop_on_error)
+        msg_id = client.execute(
+            code, silent=False, store_history=store_history, allow_stdin=False, stop_on_error=stop_on_error
+        )
         deadline = started + timeout
         interrupted_at: float | None = None
         failure: str | None = None
@@ -353,8 +377,7 @@ class SandboxKernel:
         if failure is None:
             await self._drain_reply(msg_id)
         cell = collector.finish()
-        result = ExecutionResult(cell=cell, duration_s=time.monotonic() - started,
-                                 timed_out=interrupted_at is not None)
+        result = ExecutionResult(cell=cell, duration_s=time.monotonic() - started, timed_out=interrupted_at is not None)
         if interrupted_at is not None and failure is None:
             cell.error = None  # the KeyboardInterrupt traceback only says where it stopped
             result.notes.append(

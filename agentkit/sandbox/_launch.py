@@ -73,9 +73,25 @@ os.execv(sys.executable, [sys.executable, *kernel])
 """
 
 _ETC_ALWAYS = (
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "ssl", "ca-certificates",
-    "ca-certificates.conf", "pki", "fonts", "mime.types", "alternatives", "nsswitch.conf", "hosts",
-    "host.conf", "services", "protocols", "os-release", "matplotlibrc",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "timezone",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki",
+    "fonts",
+    "mime.types",
+    "alternatives",
+    "nsswitch.conf",
+    "hosts",
+    "host.conf",
+    "services",
+    "protocols",
+    "os-release",
+    "matplotlibrc",
 )
 _ETC_NETWORK = ("resolv.conf", "gai.conf")
 _TOP_LEVEL = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
@@ -135,19 +151,38 @@ def probe_bwrap() -> BwrapStatus:
 
 
 def build_launch(
-    config: SandboxConfig, *, workdir: Path, private: Path, connection_file: Path, status: BwrapStatus | None,
+    config: SandboxConfig,
+    *,
+    workdir: Path,
+    private: Path,
+    connection_file: Path,
+    status: BwrapStatus | None,
     uid: int = SANDBOX_UID,
 ) -> LaunchSpec:
     """The command that starts one kernel; ``status=None`` means the rlimits-only fallback."""
     kernel_argv = [
-        "-m", "ipykernel_launcher", "-f", str(connection_file),
-        "--HistoryManager.enabled=False", "--IPKernelApp.quiet=True",
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        str(connection_file),
+        "--HistoryManager.enabled=False",
+        "--IPKernelApp.quiet=True",
     ]
     drop = status is not None and running_as_root()
     prelude = [
-        sys.executable, "-S", "-c", PRELUDE, "1" if drop else "0", str(uid), str(uid),
-        str(config.memory_mb * 1024 * 1024), str(config.file_mb * 1024 * 1024), str(config.cpu_s),
-        str(config.max_procs), str(config.max_open_files), *kernel_argv,
+        sys.executable,
+        "-S",
+        "-c",
+        PRELUDE,
+        "1" if drop else "0",
+        str(uid),
+        str(uid),
+        str(config.memory_mb * 1024 * 1024),
+        str(config.file_mb * 1024 * 1024),
+        str(config.cpu_s),
+        str(config.max_procs),
+        str(config.max_open_files),
+        *kernel_argv,
     ]
     path_dirs = [str(Path(sys.executable).parent)]
     if status is None:
@@ -259,8 +294,12 @@ def _is_sensitive(path: str) -> bool:
 def python_paths() -> tuple[str, ...]:
     """Host paths the interpreter and its packages need, minimal and de-duplicated."""
     candidates = [
-        sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-        str(Path(os.path.realpath(sys.executable)).parent.parent), *site.getsitepackages(),
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        str(Path(os.path.realpath(sys.executable)).parent.parent),
+        *site.getsitepackages(),
     ]
     chosen: list[str] = []
     for c in sorted({os.path.realpath(c) for c in candidates if c}, key=len):

@@ -58,7 +58,7 @@ class CappedText:
             text = text[room:]
             if not text:
                 return
-        keep = text[-self.tail_limit:] if self.tail_limit else ""
+        keep = text[-self.tail_limit :] if self.tail_limit else ""
         self.omitted += len(text) - len(keep)
         if keep:
             self._tail.append(keep)
@@ -110,7 +110,7 @@ def trim_traceback(frames: list[str], limit: int, *, keep_first: int = 1, keep_l
     body = [cap_middle(b, 1500) for b in body]
     text = "\n".join(header + body + last)
     if len(text) > limit:
-        text = "…[traceback shortened]…\n" + text[-(limit - 30):]
+        text = "…[traceback shortened]…\n" + text[-(limit - 30) :]
     return text
 
 

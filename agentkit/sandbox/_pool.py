@@ -69,7 +69,8 @@ class KernelPool:
                 log.warning(
                     "SANDBOX DISABLED: %s. Python code will run WITHOUT filesystem, network or "
                     "process isolation, with resource limits only. Install bubblewrap "
-                    "(apt-get install bubblewrap) and allow user namespaces to fix this.", reason,
+                    "(apt-get install bubblewrap) and allow user namespaces to fix this.",
+                    reason,
                 )
             self._resolved = True
         return self._bwrap

@@ -33,8 +33,7 @@ class RunBusy(RuntimeError):
 
     def __str__(self) -> str:
         by = f" by {self.holder}" if self.holder else ""
-        return (f"run {self.run_id} is being driven{by} right now; wait for it to end (or stop it), "
-                "then resume it")
+        return f"run {self.run_id} is being driven{by} right now; wait for it to end (or stop it), then resume it"
 
 
 class Store(abc.ABC):

@@ -221,8 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
         if isinstance(item, RateLimited):
             headers = {"Retry-After": f"{item.retry_after:g}", "retry-after-ms": str(int(item.retry_after * 1000))}
-            self._json(429, {"error": {"message": "rate limit reached", "type": "rate_limit_reached_error"}},
-                       headers)
+            self._json(429, {"error": {"message": "rate limit reached", "type": "rate_limit_reached_error"}}, headers)
             return
         if isinstance(item, ServerError):
             self._json(item.status, {"error": {"message": item.message, "type": "server_error"}})
@@ -305,8 +304,12 @@ def _pieces(text: str, size: int) -> list[str]:
 
 
 def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_index: int) -> list[bytes]:
-    base = {"id": f"chatcmpl-{fake.request_count}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": fake.model}
+    base = {
+        "id": f"chatcmpl-{fake.request_count}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": fake.model,
+    }
     out: list[bytes] = []
 
     def emit(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> None:
@@ -322,8 +325,18 @@ def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_ind
     for piece in _pieces(turn.content, size):
         emit({"content": piece})
     for i, tc in enumerate(turn.tool_calls):
-        emit({"tool_calls": [{"index": i, "id": _call_id(tc.name, first_index + i, tc.id), "type": "function",
-                              "function": {"name": tc.name, "arguments": ""}}]})
+        emit(
+            {
+                "tool_calls": [
+                    {
+                        "index": i,
+                        "id": _call_id(tc.name, first_index + i, tc.id),
+                        "type": "function",
+                        "function": {"name": tc.name, "arguments": ""},
+                    }
+                ]
+            }
+        )
         for piece in _pieces(tc.arguments_text(), size):
             emit({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
     emit({}, _finish(turn), {"usage": usage})
@@ -335,8 +348,11 @@ def _completion(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_ind
     message: dict[str, Any] = {"role": "assistant", "content": turn.content, fake.reasoning_field: turn.reasoning}
     if turn.tool_calls:
         message["tool_calls"] = [
-            {"id": _call_id(tc.name, first_index + i, tc.id), "type": "function",
-             "function": {"name": tc.name, "arguments": tc.arguments_text()}}
+            {
+                "id": _call_id(tc.name, first_index + i, tc.id),
+                "type": "function",
+                "function": {"name": tc.name, "arguments": tc.arguments_text()},
+            }
             for i, tc in enumerate(turn.tool_calls)
         ]
     return {
@@ -358,17 +374,26 @@ def _load_responder(spec: str) -> Responder:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a scripted OpenAI-compatible server on loopback.")
-    parser.add_argument("--responder", required=True,
-                        help="module:factory; the factory returns a function(FakeRequest) -> Turn | Fault")
+    parser.add_argument(
+        "--responder", required=True, help="module:factory; the factory returns a function(FakeRequest) -> Turn | Fault"
+    )
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--context-window", type=int, default=None)
-    parser.add_argument("--lenient", action="store_true",
-                        help="do not reject histories the real service would reject (to measure other frameworks)")
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="do not reject histories the real service would reject (to measure other frameworks)",
+    )
     parser.add_argument("--reasoning-field", default="reasoning_content")
     args = parser.parse_args(argv)
-    fake = FakeProvider(_load_responder(args.responder), latency_s=args.latency,
-                        context_window=args.context_window, keep_requests=False, strict=not args.lenient,
-                        reasoning_field=args.reasoning_field)
+    fake = FakeProvider(
+        _load_responder(args.responder),
+        latency_s=args.latency,
+        context_window=args.context_window,
+        keep_requests=False,
+        strict=not args.lenient,
+        reasoning_field=args.reasoning_field,
+    )
     with fake:
         print(f"READY {fake.base_url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -181,8 +181,7 @@ def validate_messages(messages: list[dict[str, Any]], reasoning_field: str | Non
                 return _unanswered(pending)
             if reasoning_field and not m.get(reasoning_field):
                 return (
-                    f"thinking is enabled but {reasoning_field} is missing in assistant tool call "
-                    f"message at index {i}"
+                    f"thinking is enabled but {reasoning_field} is missing in assistant tool call message at index {i}"
                 )
             for tc in m["tool_calls"]:
                 pending[tc["id"]] = i

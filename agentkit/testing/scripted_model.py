@@ -68,8 +68,9 @@ class ScriptedModel:
         prompt = sum(count_tokens(str(m.get("content") or "")) + 4 for m in request.messages)
         if self.context_window is not None and prompt > self.context_window - (request.max_tokens or 0):
             raise ContextLengthExceeded(f"context length exceeded: {prompt} tokens", status=400)
-        item = self._script.next(FakeRequest(index=len(self.requests) - 1,
-                                             body={"messages": request.messages, "tools": request.tools}))
+        item = self._script.next(
+            FakeRequest(index=len(self.requests) - 1, body={"messages": request.messages, "tools": request.tools})
+        )
         while isinstance(item, Delay):
             item = self._script.next(FakeRequest(index=len(self.requests) - 1, body={}))
         if isinstance(item, HttpError):
@@ -79,15 +80,15 @@ class ScriptedModel:
         if isinstance(item, Fault) or not isinstance(item, Turn):
             raise TypeError(f"ScriptedModel cannot serve {item!r}; use FakeProvider for transport faults")
         if on_delta is not None:
-            for delta in (StreamDelta(kind="reasoning", text=item.reasoning),
-                          StreamDelta(kind="content", text=item.content)):
+            for delta in (
+                StreamDelta(kind="reasoning", text=item.reasoning),
+                StreamDelta(kind="content", text=item.content),
+            ):
                 if delta.text:
                     result = on_delta(delta)
                     if inspect.isawaitable(result):
                         await result
-        calls = [
-            make_tool_call(tc.id or "", tc.name, tc.arguments_text()) for tc in item.tool_calls
-        ]
+        calls = [make_tool_call(tc.id or "", tc.name, tc.arguments_text()) for tc in item.tool_calls]
         completion = item.completion_tokens or count_tokens(item.reasoning + item.content) + 1
         turn = AssistantTurn(
             content=item.content,

@@ -37,15 +37,20 @@ def builtin_tools(settings: dict[str, Any] | None = None, names: Sequence[str] |
             from agentkit.tools.fetch import FetchCache, FetchTool
 
             fetch = settings.get("fetch") or {}
-            tools.append(FetchTool(allow_private_hosts=bool(fetch.get("allow_private_hosts", False)),
-                                   cache=FetchCache.shared()))
+            tools.append(
+                FetchTool(allow_private_hosts=bool(fetch.get("allow_private_hosts", False)), cache=FetchCache.shared())
+            )
         elif name == "python":
             from agentkit.tools.python import PythonTool
 
             sandbox = settings.get("sandbox") or {}
-            tools.append(PythonTool(network=bool(sandbox.get("network", False)),
-                                    memory_mb=int(sandbox.get("memory_mb", 2048)),
-                                    timeout_s=float(sandbox.get("timeout_s", 120))))
+            tools.append(
+                PythonTool(
+                    network=bool(sandbox.get("network", False)),
+                    memory_mb=int(sandbox.get("memory_mb", 2048)),
+                    timeout_s=float(sandbox.get("timeout_s", 120)),
+                )
+            )
     return tools
 
 

@@ -150,7 +150,10 @@ class FunctionTool(Tool):
 def tool(fn: Callable[..., Any], /) -> FunctionTool: ...
 @overload
 def tool(
-    *, name: str | None = None, description: str | None = None, timeout_s: float | None = DEFAULT_TIMEOUT_S,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout_s: float | None = DEFAULT_TIMEOUT_S,
     max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
 ) -> Callable[[Callable[..., Any]], FunctionTool]: ...
 
@@ -172,8 +175,9 @@ def tool(
     """
 
     def wrap(f: Callable[..., Any]) -> FunctionTool:
-        return FunctionTool(f, name=name, description=description, timeout_s=timeout_s,
-                            max_result_chars=max_result_chars)
+        return FunctionTool(
+            f, name=name, description=description, timeout_s=timeout_s, max_result_chars=max_result_chars
+        )
 
     return wrap(fn) if fn is not None else wrap
 
@@ -212,14 +216,13 @@ def _args_model_for(fn: Callable[..., Any]) -> tuple[type[BaseModel], str | None
             raise TypeError(f"tool {fn.__name__}: *args/**kwargs are not supported")
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, Field(default, description=docs.get(pname)))
-    model: type[BaseModel] = create_model(
-        f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    model: type[BaseModel] = create_model(f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields)
     return model, ctx_param
 
 
 def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """Drop pydantic's titles: they cost tokens and tell the model nothing."""
+
     def clean(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: clean(v) for k, v in node.items() if k != "title" or not isinstance(v, str)}

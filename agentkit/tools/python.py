@@ -201,8 +201,7 @@ class PythonTool(Tool):
             res = await kernel.execute(code, timeout_s=left, save_figures=False, stop_on_error=False)
             if res.state_lost:
                 return 0, [
-                    "Restoring the session in a new kernel crashed it, which was restarted: "
-                    "earlier variables are lost."
+                    "Restoring the session in a new kernel crashed it, which was restarted: earlier variables are lost."
                 ]
             if res.timed_out:
                 return done, [

@@ -43,8 +43,12 @@ def responder(fail_seeds: frozenset[int] = frozenset()) -> object:
 
 
 def heavy_agent(fake: FakeProvider, n: int, **kw: object) -> Agent:
-    llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="k",
-                                retry=RetryPolicy(initial_backoff=0.001, max_attempts=2))
+    llm = OpenAICompatibleModel(
+        provider="moonshot",
+        base_url=fake.base_url,
+        api_key="k",
+        retry=RetryPolicy(initial_backoff=0.001, max_attempts=2),
+    )
     return Agent(llm=llm, tools=[lookup], heavy=n, **kw)  # type: ignore[arg-type]
 
 

@@ -20,15 +20,17 @@ async def work(n: int) -> str:
 
 
 def busy(n: int) -> list[object]:
-    return [Turn(content=f"interim answer {i}", reasoning="r " * 200, tool_calls=[call("work", n=i)])
-            for i in range(n)]
+    return [Turn(content=f"interim answer {i}", reasoning="r " * 200, tool_calls=[call("work", n=i)]) for i in range(n)]
 
 
-@pytest.mark.parametrize(("kwargs", "limit"), [
-    ({"max_cost_usd": 0.002}, "max_cost_usd"),
-    ({"max_run_tokens": 4000}, "max_tokens"),
-    ({"max_seconds": 0.4}, "max_seconds"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "limit"),
+    [
+        ({"max_cost_usd": 0.002}, "max_cost_usd"),
+        ({"max_run_tokens": 4000}, "max_tokens"),
+        ({"max_seconds": 0.4}, "max_seconds"),
+    ],
+)
 async def test_limits_stop_with_the_best_answer(kwargs: dict[str, float], limit: str) -> None:
     agent = Agent(llm=ScriptedModel(busy(200)), tools=[work], plan=False, **kwargs)  # type: ignore[arg-type]
     result = await agent.run("work until stopped")
@@ -40,8 +42,9 @@ async def test_limits_stop_with_the_best_answer(kwargs: dict[str, float], limit:
 
 
 async def test_cost_is_reported_with_cache_hits_priced_apart() -> None:
-    agent = Agent(llm=ScriptedModel([Turn(tool_calls=[call("work", n=1)]), Turn(content="ok")]), tools=[work],
-                  plan=False)
+    agent = Agent(
+        llm=ScriptedModel([Turn(tool_calls=[call("work", n=1)]), Turn(content="ok")]), tools=[work], plan=False
+    )
     result = await agent.run("x")
     u = result.usage
     assert u.calls == 2 and u.prompt_tokens > 0 and result.cost_usd > 0

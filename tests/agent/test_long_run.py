@@ -25,8 +25,14 @@ pytestmark = pytest.mark.anyio
 
 N = 300
 FAULTS = {
-    7: RateLimited(0.01), 41: ServerError(500), 77: DropStream(4), 113: TruncateStream(3),
-    150: ServerError(503), 188: Delay(0.05), 222: RateLimited(0.02), 260: DropStream(2),
+    7: RateLimited(0.01),
+    41: ServerError(500),
+    77: DropStream(4),
+    113: TruncateStream(3),
+    150: ServerError(503),
+    188: Delay(0.05),
+    222: RateLimited(0.02),
+    260: DropStream(2),
 }
 MALFORMED = {30, 99, 205, 290}  # steps whose arguments arrive broken
 
@@ -68,11 +74,19 @@ async def test_300_tool_calls_with_every_fault_kind() -> None:
         return f"total={total} n={n}"
 
     with FakeProvider(responder(), keep_requests=False) as fake:  # type: ignore[arg-type]
-        llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="sk-test",
-                                    retry=RetryPolicy(initial_backoff=0.001, max_backoff=0.01))
+        llm = OpenAICompatibleModel(
+            provider="moonshot",
+            base_url=fake.base_url,
+            api_key="sk-test",
+            retry=RetryPolicy(initial_backoff=0.001, max_backoff=0.01),
+        )
         restarts: list[int] = []
-        agent = Agent(llm=llm, tools=[add], max_steps=N + 20,
-                      on_event=lambda e: restarts.append(e.attempt) if e.kind == "stream_restarted" else None)
+        agent = Agent(
+            llm=llm,
+            tools=[add],
+            max_steps=N + 20,
+            on_event=lambda e: restarts.append(e.attempt) if e.kind == "stream_restarted" else None,
+        )
         result = await agent.run("Add the numbers from 1 to 300 with the add tool.")
         await agent.aclose()
         assert fake.errors == []  # no 400: reasoning and tool messages always sent back

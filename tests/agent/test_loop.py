@@ -25,11 +25,14 @@ def agent(script: list[object], **kw: object) -> tuple[Agent, ScriptedModel]:
 
 async def test_plan_execute_answer_with_events() -> None:
     events: list[AgentEvent] = []
-    a, model = agent([
-        Turn(content="1. Look up x.\n2. Answer."),
-        Turn(reasoning="need x", tool_calls=[call("lookup", term="x"), call("lookup", term="y")]),
-        Turn(content="x is 42 [S1]."),
-    ], on_event=events.append)
+    a, model = agent(
+        [
+            Turn(content="1. Look up x.\n2. Answer."),
+            Turn(reasoning="need x", tool_calls=[call("lookup", term="x"), call("lookup", term="y")]),
+            Turn(content="x is 42 [S1]."),
+        ],
+        on_event=events.append,
+    )
     result = await a.run("What is x?")
     assert result.status == "finished" and result.answer == "x is 42 [S1]."
     assert result.steps == 2 and result.tool_calls == 2 and result.plan.startswith("1. Look up x")
@@ -52,11 +55,13 @@ async def test_plan_execute_answer_with_events() -> None:
 
 
 async def test_update_plan_keeps_the_latest_plan_visible() -> None:
-    a, model = agent([
-        Turn(content="1. a"),
-        Turn(tool_calls=[call("update_plan", plan="1. b\n2. c", reason="found b")]),
-        Turn(content="done"),
-    ])
+    a, model = agent(
+        [
+            Turn(content="1. a"),
+            Turn(tool_calls=[call("update_plan", plan="1. b\n2. c", reason="found b")]),
+            Turn(content="done"),
+        ]
+    )
     result = await a.run("task")
     assert result.plan == "1. b\n2. c"
     assert "Plan updated:\n1. b\n2. c" in "\n".join(str(m.get("content")) for m in model.requests[-1].messages)
@@ -75,8 +80,11 @@ async def test_max_steps_asks_once_for_a_final_answer_and_stops() -> None:
 
 
 async def test_final_turn_with_tool_calls_leaves_none_unanswered() -> None:
-    a, _ = agent([Turn(tool_calls=[call("lookup", term="a")]), Turn(content="partial", tool_calls=[
-        call("lookup", term="b")])], max_steps=1, plan=False)
+    a, _ = agent(
+        [Turn(tool_calls=[call("lookup", term="a")]), Turn(content="partial", tool_calls=[call("lookup", term="b")])],
+        max_steps=1,
+        plan=False,
+    )
     result = await a.run("task")
     assert result.status == "stopped" and result.answer == "partial"
     events = [e.event for e in await a.store.events(result.run_id)]
@@ -86,11 +94,14 @@ async def test_final_turn_with_tool_calls_leaves_none_unanswered() -> None:
 
 
 async def test_malformed_arguments_go_back_to_the_model() -> None:
-    a, model = agent([
-        Turn(tool_calls=[FakeToolCall("lookup", '{"term": "x')]),
-        Turn(tool_calls=[call("lookup", term="x")]),
-        Turn(content="ok"),
-    ], plan=False)
+    a, model = agent(
+        [
+            Turn(tool_calls=[FakeToolCall("lookup", '{"term": "x')]),
+            Turn(tool_calls=[call("lookup", term="x")]),
+            Turn(content="ok"),
+        ],
+        plan=False,
+    )
     result = await a.run("task")
     assert result.answer == "ok"
     first_result = next(m for m in model.requests[1].messages if m["role"] == "tool")

@@ -104,8 +104,9 @@ def test_step_limit_exits_1(tmp_path: Path, pages: str) -> None:
 def test_real_process_prints_no_traceback_for_input_errors(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("task: x\nlimts: {max_steps: 3}\n")
-    proc = subprocess.run([sys.executable, "-m", "agentkit", "run", str(bad)], capture_output=True, text=True,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "agentkit", "run", str(bad)], capture_output=True, text=True, cwd=tmp_path
+    )
     assert proc.returncode == 2
     assert "limts: unknown key; did you mean 'limits'?" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout

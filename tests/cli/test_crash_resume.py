@@ -43,16 +43,21 @@ def write_task(tmp_path: Path, fake: FakeProvider, pages: str, extra: str = "") 
         f"task: 'Add the values on the pages at {pages}'\n"
         f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
         "tools: [fetch]\nfetch: {allow_private_hosts: true}\n"
-        "context: {keep_tool_results: 500}\n"  # the scripted model adds up every result
-        + extra
+        "context: {keep_tool_results: 500}\n" + extra  # the scripted model adds up every result
     )
     return task
 
 
 def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    return subprocess.Popen([sys.executable, "-m", "agentkit", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "agentkit", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def trace(db: Path) -> tuple[str | None, list[object]]:
@@ -149,8 +154,14 @@ def test_resume_of_a_run_another_process_is_driving_is_refused(tmp_path: Path, p
             run_id, events = anyio.run(trace, db)
         assert run_id is not None and first.poll() is None, "the first run ended before the test could race it"
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        second = subprocess.run([sys.executable, "-m", "agentkit", "resume", run_id, "--store", str(db)],
-                                cwd=tmp_path, env=env, text=True, capture_output=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "agentkit", "resume", run_id, "--store", str(db)],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            capture_output=True,
+            timeout=60,
+        )
         first.communicate(timeout=120)
     assert second.returncode == 2, second.stderr[-2000:]
     assert f"run {run_id} is being driven by process {first.pid}" in second.stderr
@@ -168,9 +179,14 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path: Path,
     db = tmp_path / "store.db"
     with FakeProvider(responder, latency_s=0.05) as fake:
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        proc = subprocess.Popen([sys.executable, "-m", "agentkit", "run", str(write_task(tmp_path, fake, pages)),
-                                 "--store", str(db)], cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agentkit", "run", str(write_task(tmp_path, fake, pages)), "--store", str(db)],
+            cwd=tmp_path,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         time.sleep(2.5)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)

@@ -42,8 +42,9 @@ def test_demo_runs_end_to_end_and_the_report_regenerates_offline(tmp_path: Path)
     assert any(isinstance(e, BudgetDecision) and e.action == "prune" for e in events)
     python = [e for e in events if isinstance(e, ToolResultEvent) and e.name == "python"]
     assert python and python[0].attachments and "139%" in python[0].text
-    again = runner.invoke(app, ["report", run_id[:8], "--store", str(store), "--format", "html",
-                                "-o", str(tmp_path / "again.html")])
+    again = runner.invoke(
+        app, ["report", run_id[:8], "--store", str(store), "--format", "html", "-o", str(tmp_path / "again.html")]
+    )
     assert again.exit_code == 0, again.output
     assert (tmp_path / "again.html").read_text() == html
     missing = runner.invoke(app, ["report", "nope", "--store", str(store)])

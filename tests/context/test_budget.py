@@ -50,8 +50,9 @@ async def test_long_run_with_large_results_stays_inside_a_32k_window() -> None:
         return page(n)
 
     with FakeProvider(responder, context_window=WINDOW, keep_requests=True) as fake:
-        llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="k",
-                                    retry=RetryPolicy(initial_backoff=0.001))
+        llm = OpenAICompatibleModel(
+            provider="moonshot", base_url=fake.base_url, api_key="k", retry=RetryPolicy(initial_backoff=0.001)
+        )
         agent = Agent(llm=llm, tools=[read], max_steps=400, max_tokens=4096, context_window=WINDOW)
         result = await agent.run("Read pages 1..160 and report the keys of every 25th page.")
         await agent.aclose()

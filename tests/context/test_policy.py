@@ -28,8 +28,16 @@ def reader(total: int, fail_at: int | None = None) -> object:
         if req.messages[0]["content"] == SUMMARY_SYSTEM:
             return Turn(content="- pages read so far, nothing notable")
         done = sum(1 for m in req.messages if m["role"] == "tool")
-        done += int(next((m["content"].split("first ")[1].split()[0] for m in req.messages
-                          if m["role"] == "user" and "Summary of the first" in str(m["content"])), 0))
+        done += int(
+            next(
+                (
+                    m["content"].split("first ")[1].split()[0]
+                    for m in req.messages
+                    if m["role"] == "user" and "Summary of the first" in str(m["content"])
+                ),
+                0,
+            )
+        )
         if fail_at is not None and done == fail_at and done not in failed:
             failed.add(done)
             return HttpError(400, "Invalid request: context length exceeded")
@@ -79,7 +87,7 @@ async def test_context_length_400_prunes_harder_and_retries_once() -> None:
 
 def test_estimator_calibrates_to_the_safe_side() -> None:
     est = TokenEstimator()
-    est.calibrate(40_000, 10, 10_040)   # provider: 0.25 tokens per byte
+    est.calibrate(40_000, 10, 10_040)  # provider: 0.25 tokens per byte
     est.calibrate(40_000, 10, 9_040)
     guess = est.estimate(80_000, 10)
     assert 20_040 <= guess <= 20_040 * 1.06

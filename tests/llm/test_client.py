@@ -30,8 +30,11 @@ def client(fake: FakeProvider, **kw: object) -> OpenAICompatibleModel:
 
 
 async def test_stream_assembles_reasoning_content_and_fragmented_tool_calls() -> None:
-    turn = Turn(reasoning="r" * 300, content="c" * 150,
-                tool_calls=[call("search", query="k2 " * 50), call("fetch", url="https://x.org", page=2)])
+    turn = Turn(
+        reasoning="r" * 300,
+        content="c" * 150,
+        tool_calls=[call("search", query="k2 " * 50), call("fetch", url="https://x.org", page=2)],
+    )
     with FakeProvider([turn], chunk_chars=7) as fake:
         deltas: list[StreamDelta] = []
         m = client(fake)
@@ -57,8 +60,9 @@ async def test_non_streaming_reads_the_same_turn() -> None:
     assert (out.reasoning, out.content, out.tool_calls[0].parsed) == ("why", "x", {"n": 1})
 
 
-@pytest.mark.parametrize("fault", [RateLimited(0.01), ServerError(500), ServerError(503), DropStream(3),
-                                   TruncateStream(2)])
+@pytest.mark.parametrize(
+    "fault", [RateLimited(0.01), ServerError(500), ServerError(503), DropStream(3), TruncateStream(2)]
+)
 async def test_each_fault_is_retried(fault: object) -> None:
     with FakeProvider([fault, Turn(content="ok")]) as fake:  # type: ignore[list-item]
         m = client(fake)
@@ -81,7 +85,7 @@ async def test_a_broken_stream_tells_live_views_to_discard_its_partial_text() ->
     assert len(restarts) == 1 and deltas[restarts[0]].attempt == 2  # a 500 sent nothing: nothing to discard
     shown = "".join(d.text for d in deltas[restarts[0] + 1 : second_start] if d.kind == "reasoning")
     assert shown == "r" * 60  # what a view keeps after the restart is the turn, once
-    assert "".join(d.text for d in deltas[:restarts[0]] if d.kind == "reasoning")  # the partial text it drops
+    assert "".join(d.text for d in deltas[: restarts[0]] if d.kind == "reasoning")  # the partial text it drops
 
 
 async def test_retry_after_is_honoured() -> None:
@@ -119,9 +123,15 @@ async def test_non_retryable_errors_are_not_retried() -> None:
 
 
 async def test_missing_reasoning_on_tool_call_turn_is_rejected_like_moonshot() -> None:
-    history = [*Q, {"role": "assistant", "content": "",
-                    "tool_calls": [{"id": "a:0", "type": "function", "function": {"name": "a", "arguments": "{}"}}]},
-               {"role": "tool", "tool_call_id": "a:0", "content": "x"}]
+    history = [
+        *Q,
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "a:0", "type": "function", "function": {"name": "a", "arguments": "{}"}}],
+        },
+        {"role": "tool", "tool_call_id": "a:0", "content": "x"},
+    ]
     with FakeProvider([Turn(content="never")]) as fake:
         m = client(fake)
         with pytest.raises(ModelError, match="reasoning_content is missing"):
@@ -147,7 +157,12 @@ async def test_usage_and_cost_with_cache_hits() -> None:
 
 
 async def test_malformed_arguments_are_repaired_or_reported() -> None:
-    turn = Turn(tool_calls=[call("ok", a=1), ], content="")
+    turn = Turn(
+        tool_calls=[
+            call("ok", a=1),
+        ],
+        content="",
+    )
     turn.tool_calls.append(type(turn.tool_calls[0])(name="fixable", arguments='{"a": 1,}'))
     turn.tool_calls.append(type(turn.tool_calls[0])(name="broken", arguments='{"code": "print(1'))
     with FakeProvider([turn]) as fake:
@@ -171,8 +186,16 @@ async def test_kimi_id_style_rewrites_ids() -> None:
 async def test_request_body_follows_profile() -> None:
     with FakeProvider([Turn(content="x")]) as fake:
         m = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="sk-test", retry=FAST)
-        await m.complete(ModelRequest(messages=Q, temperature=1.7, tools=[{"type": "function", "function": {
-            "name": "t", "parameters": {"type": "object", "properties": {}}}}], tool_choice="none"))
+        await m.complete(
+            ModelRequest(
+                messages=Q,
+                temperature=1.7,
+                tools=[
+                    {"type": "function", "function": {"name": "t", "parameters": {"type": "object", "properties": {}}}}
+                ],
+                tool_choice="none",
+            )
+        )
         await m.aclose()
         body = fake.requests[0].body
     assert body["model"] == "kimi-k2-thinking"
@@ -182,8 +205,18 @@ async def test_request_body_follows_profile() -> None:
 
 
 def test_profiles_cover_the_providers_and_missing_keys_are_clear(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ["moonshot", "openrouter", "together", "chutes", "cometapi", "openai", "vllm", "sglang",
-                 "ollama", "custom"]:
+    for name in [
+        "moonshot",
+        "openrouter",
+        "together",
+        "chutes",
+        "cometapi",
+        "openai",
+        "vllm",
+        "sglang",
+        "ollama",
+        "custom",
+    ]:
         assert name in PROFILES
     assert PROFILES["moonshot"].context_window == 262_144
     assert PROFILES["openrouter"].resolve_model("kimi-k2-thinking") == "moonshotai/kimi-k2-thinking"

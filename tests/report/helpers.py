@@ -40,12 +40,17 @@ def tiny_png() -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     raw = b"".join(b"\x00" + b"\xff\x00\x00" * 4 for _ in range(4))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
-async def make_run(tmp_path: Path, *, who_title: str = "World health statistics 2020",
-                   who_url: str = "https://www.who.int/data/stats") -> MemoryStore:
+async def make_run(
+    tmp_path: Path, *, who_title: str = "World health statistics 2020", who_url: str = "https://www.who.int/data/stats"
+) -> MemoryStore:
     store = MemoryStore()
     await store.create_run(RunInfo(id=RUN, task="How did life expectancy and Arctic sea ice change since 2000?"))
     fig = tmp_path / "fig1.png"
@@ -55,8 +60,13 @@ async def make_run(tmp_path: Path, *, who_title: str = "World health statistics 
         RunStarted(task="How did life expectancy and Arctic sea ice change since 2000?"),
         AssistantMessage(step=1, turn=AssistantTurn(content="", tool_calls=calls)),
         ToolResultEvent(step=1, call_id="c1", name="fetch", text=WHO_TEXT, sources=[S_WHO]),
-        ToolResultEvent(step=1, call_id="c2", name="python", text="mean gain per year: 0.3158",
-                        attachments=[{"path": str(fig), "mime_type": "image/png"}]),
+        ToolResultEvent(
+            step=1,
+            call_id="c2",
+            name="python",
+            text="mean gain per year: 0.3158",
+            attachments=[{"path": str(fig), "mime_type": "image/png"}],
+        ),
         NoteAdded(text="WHO: life expectancy 73.4 years in 2019"),
         RunFinished(status="finished", answer="Life expectancy rose to 73.4 years; Arctic ice fell 12.6% per decade."),
     ]:
@@ -67,6 +77,7 @@ async def make_run(tmp_path: Path, *, who_title: str = "World health statistics 
         (S_UNUSED, "https://example.org/unused", "Unused page", "Nothing relevant here."),
     ]:
         key = await store.put_blob(text.encode())
-        await store.add_source(RUN, Source(id=sid, url=url, title=title, content_hash=key,
-                                           retrieved_at=1_700_000_000.0))
+        await store.add_source(
+            RUN, Source(id=sid, url=url, title=title, content_hash=key, retrieved_at=1_700_000_000.0)
+        )
     return store

@@ -21,8 +21,9 @@ HOSTILE_SECTION = (
 
 
 async def hostile_page(tmp_path: Path) -> str:
-    store = await make_run(tmp_path, who_title="<script>alert('title')</script> WHO \" onmouseover=x",
-                           who_url="javascript:alert(3)")
+    store = await make_run(
+        tmp_path, who_title="<script>alert('title')</script> WHO \" onmouseover=x", who_url="javascript:alert(3)"
+    )
     llm = ScriptedModel([Turn(content='["<b>Findings</b>"]'), Turn(content=HOSTILE_SECTION)])
     report = await write_report(store, RUN, llm, title="<script>alert('t')</script>Report")
     return render_html(report)
@@ -45,7 +46,8 @@ async def test_html_self_contained(tmp_path: Path) -> None:
     page = await hostile_page(tmp_path)
     # no external resources: only data: images, no link/script tags, a CSP forbidding the rest
     assert re.findall(r'<img [^>]*src="([^"]+)"', page) and all(
-        src.startswith("data:image/png;base64,") for src in re.findall(r'<img [^>]*src="([^"]+)"', page))
+        src.startswith("data:image/png;base64,") for src in re.findall(r'<img [^>]*src="([^"]+)"', page)
+    )
     assert "<link" not in page and "@import" not in page and "url(" not in page
     assert "default-src 'none'" in page
     for target in re.findall(r'href="#(ref-\d+)"', page):

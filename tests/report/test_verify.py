@@ -22,8 +22,9 @@ def test_number_normalisation() -> None:
 
 
 def test_supported_sentence() -> None:
-    [check] = check_sentence("Global life expectancy rose to 73.4 years in 2019, according to the World Health "
-                             "Organization.", [S_WHO], TEXTS)
+    [check] = check_sentence(
+        "Global life expectancy rose to 73.4 years in 2019, according to the World Health Organization.", [S_WHO], TEXTS
+    )
     assert check.verdict == "supported", check
 
 
@@ -37,16 +38,19 @@ def test_missing_number_and_quote_fail() -> None:
     assert num.verdict == "unsupported" and any("81.2" in r for r in num.reasons)
     [quote] = check_sentence('The WHO said life expectancy "doubled overnight" in 2019.', [S_WHO], TEXTS)
     assert quote.verdict == "unsupported" and any("quote" in r for r in quote.reasons)
-    [ok] = check_sentence("NASA reports the ice covered 3 410 000 square kilometres in September 2012.",
-                          [S_NASA], TEXTS)
+    [ok] = check_sentence(
+        "NASA reports the ice covered 3 410 000 square kilometres in September 2012.", [S_NASA], TEXTS
+    )
     assert ok.verdict == "supported", ok
 
 
 def test_distinctive_words_weigh_more_than_words_every_source_shares() -> None:
     """The demo's planted claim: its common words are everywhere, its distinctive ones nowhere."""
     texts = {
-        "Sa": SourceText("Riverton Bike Share added 150 electric bicycles to its fleet in March 2022. The operator "
-                         "says e-bikes drew new riders from the outer districts."),
+        "Sa": SourceText(
+            "Riverton Bike Share added 150 electric bicycles to its fleet in March 2022. The operator "
+            "says e-bikes drew new riders from the outer districts."
+        ),
         "Sb": SourceText("Riders of Riverton Bike Share made 502,000 trips in 2024; e-bike trips were longer."),
         "Sc": SourceText("Riverton's parks department maintains riverside paths used by riders and walkers."),
     }
@@ -63,8 +67,10 @@ def test_missing_text_is_unsupported() -> None:
 
 
 def test_unsourced_numbers() -> None:
-    flagged = unsourced_numbers(["Ice fell 12.6% per decade.", "About 42,000 people and 0.3158 per year."],
-                                [NASA_TEXT, "mean gain per year: 0.3158"])
+    flagged = unsourced_numbers(
+        ["Ice fell 12.6% per decade.", "About 42,000 people and 0.3158 per year."],
+        [NASA_TEXT, "mean gain per year: 0.3158"],
+    )
     assert [f.number for f in flagged] == ["42,000"]
 
 
@@ -85,6 +91,8 @@ def test_segments_and_rewrite() -> None:
 def test_parse_outline_variants() -> None:
     assert parse_outline('Sure!\n```json\n["Background", "Findings"]\n```') == ["Background", "Findings"]
     assert parse_outline("Here is the outline:\n1. **Background**\n2. Findings\n3. References") == [
-        "Background", "Findings"]
+        "Background",
+        "Findings",
+    ]
     assert parse_outline('[{"heading": "A"}, {"title": "B"}]') == ["A", "B"]
     assert parse_outline("## Intro\n## Data") == ["Intro", "Data"]

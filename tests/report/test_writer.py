@@ -23,16 +23,22 @@ from .helpers import RUN, S_GHOST, S_NASA, S_UNUSED, S_WHO, make_run
 pytestmark = pytest.mark.anyio
 
 OUTLINE = Turn(content='```json\n["Life expectancy", "Arctic sea ice"]\n```')
-SECTION_1 = Turn(content=(
-    "## Life expectancy\n"
-    f"Global life expectancy rose to 73.4 years in 2019 according to the World Health Organization [{S_WHO}]. "
-    f"Arctic sea ice declined about 12.6% per decade since 1979 [{S_NASA}][{S_WHO}]. "
-    f"Penguins in Antarctica learned to fly in 1975 [{S_NASA}]. "
-    f"Life expectancy increased by more than 6 years between 2000 and 2019 [{S_GHOST}].\n\n"
-    "## References\n1. made-up list\n"))
-SECTION_2 = Turn(content=(
-    f"In September 2012 the ice covered 3,410,000 square kilometres, the lowest on record [{S_NASA}]. "
-    f"Back to the WHO numbers [{S_WHO}]. About 42,000 researchers agree [1]."))
+SECTION_1 = Turn(
+    content=(
+        "## Life expectancy\n"
+        f"Global life expectancy rose to 73.4 years in 2019 according to the World Health Organization [{S_WHO}]. "
+        f"Arctic sea ice declined about 12.6% per decade since 1979 [{S_NASA}][{S_WHO}]. "
+        f"Penguins in Antarctica learned to fly in 1975 [{S_NASA}]. "
+        f"Life expectancy increased by more than 6 years between 2000 and 2019 [{S_GHOST}].\n\n"
+        "## References\n1. made-up list\n"
+    )
+)
+SECTION_2 = Turn(
+    content=(
+        f"In September 2012 the ice covered 3,410,000 square kilometres, the lowest on record [{S_NASA}]. "
+        f"Back to the WHO numbers [{S_WHO}]. About 42,000 researchers agree [1]."
+    )
+)
 
 
 def model() -> ScriptedModel:
@@ -59,8 +65,7 @@ async def test_write_report_citations(tmp_path: Path) -> None:
     assert "between 2000 and 2019." in md  # the ghost citation is gone, not renumbered
     assert "made-up list" not in report.markdown
     # the reference list: title, URL, retrieval date
-    assert "1. World health statistics 2020. <https://www.who.int/data/stats>. Retrieved 2023-11-14." \
-        in report.markdown
+    assert "1. World health statistics 2020. <https://www.who.int/data/stats>. Retrieved 2023-11-14." in report.markdown
     verdicts = {c.sentence: c.verdict for c in report.verification.claims}
     assert verdicts[next(s for s in verdicts if s.startswith("Global life"))] == "supported"
     assert verdicts[next(s for s in verdicts if s.startswith("Penguins"))] == "unsupported"
@@ -77,18 +82,23 @@ async def test_write_report_citations(tmp_path: Path) -> None:
 async def test_a_heavy_runs_material_includes_its_trajectories_notes_and_python(tmp_path: Path) -> None:
     """A heavy parent holds no notes or Python results of its own: they live in its children."""
     store = await make_run(tmp_path)
-    for index, (note, output) in enumerate([("NASA: 12.6% per decade", "decline 1979-2012: 41.7%"),
-                                            ("WHO: +6 years since 2000", "gain per decade: 3.2")]):
+    for index, (note, output) in enumerate(
+        [("NASA: 12.6% per decade", "decline 1979-2012: 41.7%"), ("WHO: +6 years since 2000", "gain per decade: 3.2")]
+    ):
         child = f"{RUN}.t{index}"
-        await store.create_run(RunInfo(id=child, task="t", parent_id=RUN, label=f"trajectory {index}",
-                                       created_at=1_700_000_000.0 + index))
+        await store.create_run(
+            RunInfo(id=child, task="t", parent_id=RUN, label=f"trajectory {index}", created_at=1_700_000_000.0 + index)
+        )
         await store.append(child, NoteAdded(text=note))
         call = ToolCall(id="p1", name="python", arguments="{}")
         await store.append(child, AssistantMessage(step=1, turn=AssistantTurn(content="", tool_calls=[call])))
         await store.append(child, ToolResultEvent(step=1, call_id="p1", name="python", text=output))
     material = await gather(store, RUN)
-    assert material.notes == ["WHO: life expectancy 73.4 years in 2019", "(trajectory 0) NASA: 12.6% per decade",
-                              "(trajectory 1) WHO: +6 years since 2000"]
+    assert material.notes == [
+        "WHO: life expectancy 73.4 years in 2019",
+        "(trajectory 0) NASA: 12.6% per decade",
+        "(trajectory 1) WHO: +6 years since 2000",
+    ]
     assert material.python_outputs[1:] == ["decline 1979-2012: 41.7%", "gain per decade: 3.2"]
     # a number a trajectory computed in Python is not "found in no source"
     section = Turn(content=f"Sea ice fell 41.7% between 1979 and 2012 [{S_NASA}].")

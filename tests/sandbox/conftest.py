@@ -47,8 +47,13 @@ class Session:
 
     async def __call__(self, code: str, call_id: str | None = None) -> Any:
         self.calls += 1
-        ctx = ToolContext(run_id=self.run_id, call_id=call_id or f"call-{self.calls}", step=self.calls,
-                          store=self.store, workdir=self.workdir)
+        ctx = ToolContext(
+            run_id=self.run_id,
+            call_id=call_id or f"call-{self.calls}",
+            step=self.calls,
+            store=self.store,
+            workdir=self.workdir,
+        )
         return await self.tool.invoke(PythonArgs(code=code), ctx)
 
 

@@ -129,9 +129,7 @@ async def test_api_keys_never_reach_the_kernel(
 
 
 @requires_bwrap
-async def test_cannot_write_outside_the_workdir(
-    make_tool: MakeTool, session_for: SessionFor, tmp_path: Path
-) -> None:
+async def test_cannot_write_outside_the_workdir(make_tool: MakeTool, session_for: SessionFor, tmp_path: Path) -> None:
     outside = tmp_path / "outside.txt"
     session = await session_for(make_tool())
     code = (
@@ -268,15 +266,20 @@ async def test_replay_on_resume_restores_variables(make_tool: MakeTool, session_
     store, run = session.store, session.run_id
 
     def call(cid: str, code: str) -> ToolCall:
-        return ToolCall(id=cid, name="python", arguments=orjson.dumps({"code": code}).decode(),
-                        parsed={"code": code})
+        return ToolCall(id=cid, name="python", arguments=orjson.dumps({"code": code}).decode(), parsed={"code": code})
 
     await store.append(run, AssistantMessage(step=1, turn=AssistantTurn(tool_calls=[call("c1", "gone = 1")])))
     await store.append(run, ToolResultEvent(step=1, call_id="c1", name="python", text="", meta={"ok": True}))
-    await store.append(run, ToolResultEvent(step=1, call_id="c0", name="python", text="",
-                                            meta={"ok": False, "state_lost": True}))
-    await store.append(run, AssistantMessage(step=2, turn=AssistantTurn(
-        tool_calls=[call("c1", "a = 20"), call("c2", "b = a + 1"), call("c3", "c = 1 / 0")])))
+    await store.append(
+        run, ToolResultEvent(step=1, call_id="c0", name="python", text="", meta={"ok": False, "state_lost": True})
+    )
+    await store.append(
+        run,
+        AssistantMessage(
+            step=2,
+            turn=AssistantTurn(tool_calls=[call("c1", "a = 20"), call("c2", "b = a + 1"), call("c3", "c = 1 / 0")]),
+        ),
+    )
     await store.append(run, ToolResultEvent(step=2, call_id="c1", name="python", text="", meta={"ok": True}))
     await store.append(run, ToolResultEvent(step=2, call_id="c2", name="python", text="", meta={"ok": True}))
     await store.append(run, ToolResultEvent(step=2, call_id="c3", name="python", text="", meta={"ok": False}))

@@ -15,8 +15,20 @@ from agentkit.sandbox._output import CappedText, FigureWriter, OutputCollector, 
 
 @pytest.mark.parametrize(
     "name",
-    ["MOONSHOT_API_KEY", "OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_REGION", "DB_PASSWORD", "MY_SECRET",
-     "GOOGLE_APPLICATION_CREDENTIALS", "HF_HOME", "SSH_AUTH_SOCK", "PWD", "DATABASE_URL", "Some_Api_Key"],
+    [
+        "MOONSHOT_API_KEY",
+        "OPENAI_API_KEY",
+        "GITHUB_TOKEN",
+        "AWS_REGION",
+        "DB_PASSWORD",
+        "MY_SECRET",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "HF_HOME",
+        "SSH_AUTH_SOCK",
+        "PWD",
+        "DATABASE_URL",
+        "Some_Api_Key",
+    ],
 )
 def test_secret_names_are_recognised(name: str) -> None:
     assert is_secret(name)
@@ -50,18 +62,24 @@ def test_launch_command_isolates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     private = tmp_path / "private"
     private.mkdir()
     work = tmp_path / "work"
-    spec = build_launch(SandboxConfig(), workdir=work, private=private, connection_file=private / "k.json",
-                        status=probe_bwrap())
+    spec = build_launch(
+        SandboxConfig(), workdir=work, private=private, connection_file=private / "k.json", status=probe_bwrap()
+    )
     argv = spec.argv
     joined = " ".join(argv)
     assert "sk-test-argv" not in joined and "sk-test-argv" not in str(spec.env)
     for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session", "--clearenv"):
         assert flag in argv
-    assert ["--bind", str(work), "/work"] == argv[argv.index(str(work)) - 1: argv.index(str(work)) + 2]
+    assert ["--bind", str(work), "/work"] == argv[argv.index(str(work)) - 1 : argv.index(str(work)) + 2]
     binds = [argv[i + 1] for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
     assert str(tmp_path) not in binds and str(Path.home()) not in binds and "/" not in binds
-    open_spec = build_launch(SandboxConfig(network=True), workdir=work, private=private,
-                             connection_file=private / "k.json", status=probe_bwrap())
+    open_spec = build_launch(
+        SandboxConfig(network=True),
+        workdir=work,
+        private=private,
+        connection_file=private / "k.json",
+        status=probe_bwrap(),
+    )
     assert "--unshare-net" not in open_spec.argv
     assert "/etc/resolv.conf" in open_spec.argv or not os.path.exists("/etc/resolv.conf")
 
@@ -91,8 +109,7 @@ def test_cap_middle() -> None:
 
 
 def test_trim_traceback_strips_colours_and_elides_frames() -> None:
-    frames = ["\x1b[0;31m---------------\x1b[0m",
-              "\x1b[0;31mValueError\x1b[0m    Traceback (most recent call last)"]
+    frames = ["\x1b[0;31m---------------\x1b[0m", "\x1b[0;31mValueError\x1b[0m    Traceback (most recent call last)"]
     frames += [f"Cell In[1], line {i}, in f{i}()\n----> {i} f{i + 1}()" for i in range(20)]
     frames += ["\x1b[0;31mValueError\x1b[0m: bad"]
     text = trim_traceback(frames, 10_000)
@@ -120,8 +137,14 @@ def test_figure_writer_refuses_planted_symlinks(tmp_path: Path) -> None:
 
 
 def test_collector_caps_figures_and_results(tmp_path: Path) -> None:
-    collector = OutputCollector(max_output_chars=100, max_result_chars=50, max_traceback_chars=100,
-                                max_figures=1, max_figure_bytes=10, figures=FigureWriter(tmp_path))
+    collector = OutputCollector(
+        max_output_chars=100,
+        max_result_chars=50,
+        max_traceback_chars=100,
+        max_figures=1,
+        max_figure_bytes=10,
+        figures=FigureWriter(tmp_path),
+    )
     collector.handle("execute_result", {"execution_count": 3, "data": {"text/plain": "r" * 1000}})
     collector.handle("display_data", {"data": {"image/png": "aGVsbG8="}})
     collector.handle("display_data", {"data": {"image/png": "aGVsbG8="}})

@@ -13,18 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextmanager
-def fake_provider_process(responder: str, *, latency: float = 0.0, lenient: bool = False,
-                          context_window: int | None = None) -> Iterator[str]:
+def fake_provider_process(
+    responder: str, *, latency: float = 0.0, lenient: bool = False, context_window: int | None = None
+) -> Iterator[str]:
     """Run ``agentkit.testing.fake_provider`` in a child process (its CPU is not ours)."""
-    cmd = [sys.executable, "-m", "agentkit.testing", "--responder", responder,
-           "--latency", str(latency)]
+    cmd = [sys.executable, "-m", "agentkit.testing", "--responder", responder, "--latency", str(latency)]
     if lenient:
         cmd.append("--lenient")
     if context_window:
         cmd += ["--context-window", str(context_window)]
     env_path = f"{ROOT}:{ROOT / 'tools' / 'bench'}"
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**_env(), "PYTHONPATH": env_path})
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**_env(), "PYTHONPATH": env_path}
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()

@@ -31,8 +31,9 @@ async def run_agentkit(base_url: str, steps: int, clock: StepClock) -> str:
 
     # plain sync call in the loop thread would block; @tool runs sync functions in a worker
     # thread, whose CPU is still counted by process_time.
-    agent = Agent(provider="moonshot", base_url=base_url, api_key="bench", tools=[read_page],
-                  max_steps=steps + 5, plan=False)
+    agent = Agent(
+        provider="moonshot", base_url=base_url, api_key="bench", tools=[read_page], max_steps=steps + 5, plan=False
+    )
     result = await agent.run(TASK)
     await agent.aclose()
     return result.answer
@@ -42,9 +43,16 @@ async def run_bare_openai(base_url: str, steps: int, clock: StepClock) -> str:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=base_url, api_key="bench")
-    tools: Any = [{"type": "function", "function": {"name": "read_page", "description": "Read page n.",
-                   "parameters": {"type": "object", "properties": {"n": {"type": "integer"}},
-                                  "required": ["n"]}}}]
+    tools: Any = [
+        {
+            "type": "function",
+            "function": {
+                "name": "read_page",
+                "description": "Read page n.",
+                "parameters": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+            },
+        }
+    ]
     messages: list[Any] = [{"role": "user", "content": TASK}]
     for _ in range(steps + 5):
         stream = await client.chat.completions.create(model=MODEL, messages=messages, tools=tools, stream=True)
@@ -64,10 +72,17 @@ async def run_bare_openai(base_url: str, steps: int, clock: StepClock) -> str:
                     slot["args"] += tc.function.arguments
         if not calls:
             return content
-        messages.append({"role": "assistant", "content": content, "reasoning_content": reasoning,
-                         "tool_calls": [{"id": c["id"], "type": "function",
-                                         "function": {"name": c["name"], "arguments": c["args"]}}
-                                        for c in calls.values()]})
+        messages.append(
+            {
+                "role": "assistant",
+                "content": content,
+                "reasoning_content": reasoning,
+                "tool_calls": [
+                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["args"]}}
+                    for c in calls.values()
+                ],
+            }
+        )
         for c in calls.values():
             n = json.loads(c["args"])["n"]
             messages.append({"role": "tool", "tool_call_id": c["id"], "content": clock.tool(n)})
@@ -130,8 +145,13 @@ async def run_pydantic_ai(base_url: str, steps: int, clock: StepClock) -> str:
     return str(result.output)
 
 
-RUNNERS = {"agentkit": run_agentkit, "bare-openai": run_bare_openai, "openai-agents": run_openai_agents,
-           "smolagents": run_smolagents, "pydantic-ai": run_pydantic_ai}
+RUNNERS = {
+    "agentkit": run_agentkit,
+    "bare-openai": run_bare_openai,
+    "openai-agents": run_openai_agents,
+    "smolagents": run_smolagents,
+    "pydantic-ai": run_pydantic_ai,
+}
 
 
 def main() -> None:
@@ -144,11 +164,19 @@ def main() -> None:
         answer = asyncio.run(RUNNERS[framework](base_url, steps, clock))
     except Exception as exc:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
-    print(json.dumps({
-        "framework": framework, "per_step": clock.per_step(), "tool_calls": len(clock.starts),
-        "wall_s": time.perf_counter() - t0, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "answer": answer[:100], "error": error,
-    }))
+    print(
+        json.dumps(
+            {
+                "framework": framework,
+                "per_step": clock.per_step(),
+                "tool_calls": len(clock.starts),
+                "wall_s": time.perf_counter() - t0,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "answer": answer[:100],
+                "error": error,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

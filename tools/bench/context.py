@@ -56,18 +56,29 @@ def read_page(n: int) -> str:
 
 async def measure(policy: ContextPolicy, window: int, steps: int) -> dict[str, float]:
     with FakeProvider(responder(steps), keep_requests=False) as fake:
-        llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="bench",
-                                    retry=RetryPolicy(initial_backoff=0.001))
+        llm = OpenAICompatibleModel(
+            provider="moonshot", base_url=fake.base_url, api_key="bench", retry=RetryPolicy(initial_backoff=0.001)
+        )
         agent_window = 100_000_000 if isinstance(policy, FullHistory) else window
-        agent = Agent(llm=llm, tools=[read_page], plan=False, max_steps=steps + 5, max_tokens=MAX_TOKENS,
-                      context_window=agent_window, context_policy=policy)
+        agent = Agent(
+            llm=llm,
+            tools=[read_page],
+            plan=False,
+            max_steps=steps + 5,
+            max_tokens=MAX_TOKENS,
+            context_window=agent_window,
+            context_policy=policy,
+        )
         result = await agent.run("Read the pages in order.")
         await agent.aclose()
         prompt, cached = sum(fake.prompt_tokens), sum(fake.cached_tokens)
     prices = get_profile("moonshot").prices_for("kimi-k2-thinking")
     return {
-        "billed": prompt, "cached_share": cached / prompt, "largest": max(fake.prompt_tokens),
-        "cost": prices.cost(prompt, cached, result.usage.completion_tokens), "steps": result.steps,
+        "billed": prompt,
+        "cached_share": cached / prompt,
+        "largest": max(fake.prompt_tokens),
+        "cost": prices.cost(prompt, cached, result.usage.completion_tokens),
+        "steps": result.steps,
         "ok": float(result.status == "finished"),
     }
 
@@ -77,13 +88,18 @@ async def main_async(steps: int) -> None:
         print(f"\nwindow {window // 1024}k, {steps} steps, 4 KB results, output reserve {MAX_TOKENS}")
         print(f"{'policy':28} {'billed':>12} {'vs (a)':>7} {'cached':>7} {'largest/window':>15} {'cost':>8}")
         base = None
-        for name, policy in [("(a) full history", FullHistory()), (f"(b) keep last {K} per step", SlidingWindow(K)),
-                             ("(c) agentkit default", BatchPrune(keep=K))]:
+        for name, policy in [
+            ("(a) full history", FullHistory()),
+            (f"(b) keep last {K} per step", SlidingWindow(K)),
+            ("(c) agentkit default", BatchPrune(keep=K)),
+        ]:
             r = await measure(policy, window, steps)
             base = base or r["billed"]
             note = "" if r["ok"] else "  (did not finish)"
-            print(f"{name:28} {r['billed']:12,.0f} {r['billed'] / base:7.0%} {r['cached_share']:7.0%} "
-                  f"{r['largest'] / window:15.0%} ${r['cost']:7.2f}{note}")
+            print(
+                f"{name:28} {r['billed']:12,.0f} {r['billed'] / base:7.0%} {r['cached_share']:7.0%} "
+                f"{r['largest'] / window:15.0%} ${r['cost']:7.2f}{note}"
+            )
 
 
 def main() -> None:

@@ -31,8 +31,9 @@ def read_page(n: int) -> str:
 
 
 async def one(base_url: str, n: int) -> tuple[float, float, str]:
-    llm = OpenAICompatibleModel(provider="moonshot", base_url=base_url, api_key="bench",
-                                retry=RetryPolicy(initial_backoff=0.01))
+    llm = OpenAICompatibleModel(
+        provider="moonshot", base_url=base_url, api_key="bench", retry=RetryPolicy(initial_backoff=0.01)
+    )
     tracemalloc.start()
     start = time.perf_counter()
     async with Agent(llm=llm, tools=[read_page], heavy=n) as agent:
@@ -50,8 +51,10 @@ async def main_async() -> None:
         for n in (1, 4, 8):
             wall, heap, answer = await one(base_url, n)
             base = base or wall
-            print(f"{n} trajector{'y' if n == 1 else 'ies'}: wall {wall:5.2f} s ({wall / base:.2f}x one), "
-                  f"peak Python heap {heap:5.1f} MB, answer {answer[:30]!r}")
+            print(
+                f"{n} trajector{'y' if n == 1 else 'ies'}: wall {wall:5.2f} s ({wall / base:.2f}x one), "
+                f"peak Python heap {heap:5.1f} MB, answer {answer[:30]!r}"
+            )
     print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

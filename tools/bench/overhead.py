@@ -35,8 +35,13 @@ def importable(python: str, module: str) -> bool:
 
 
 def run_once(python: str, framework: str, base_url: str, steps: int) -> dict[str, object]:
-    out = subprocess.run([python, str(DRIVER), framework, base_url, str(steps)], capture_output=True, text=True,
-                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=1800)
+    out = subprocess.run(
+        [python, str(DRIVER), framework, base_url, str(steps)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=1800,
+    )
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if not lines:
         return {"framework": framework, "error": (out.stderr or out.stdout)[-400:], "per_step": []}
@@ -82,8 +87,10 @@ def main() -> None:
                 rss.append(float(r["peak_rss_mb"]))  # type: ignore[arg-type]
                 wall.append(float(r["wall_s"]))  # type: ignore[arg-type]
         if early:
-            print(f"{framework:14} {median(early) * 1000:8.1f}ms {median(tail) * 1000:8.1f}ms "
-                  f"{median(rss):8.0f}MB {median(wall):7.1f}s  {'; '.join(sorted(set(notes)))}")
+            print(
+                f"{framework:14} {median(early) * 1000:8.1f}ms {median(tail) * 1000:8.1f}ms "
+                f"{median(rss):8.0f}MB {median(wall):7.1f}s  {'; '.join(sorted(set(notes)))}"
+            )
         else:
             print(f"{framework:14} {'failed':>10}  {'; '.join(sorted(set(notes)))}")
 

@@ -56,8 +56,10 @@ class _StopAtFirstRequest:
     async def complete(self, request: ModelRequest, *, on_delta: object = None) -> AssistantTurn:
         if not request.tools:  # the context budget summarising old turns first: answer at once
             self.summaries += 1
-            return AssistantTurn(content="Pages 1 to N were read; each held one measured value.",
-                                 usage=Usage(prompt_tokens=2000, completion_tokens=20, calls=1))
+            return AssistantTurn(
+                content="Pages 1 to N were read; each held one measured value.",
+                usage=Usage(prompt_tokens=2000, completion_tokens=20, calls=1),
+            )
         self.reached_at = time.perf_counter()
         self.messages = len(request.messages)
         raise _Reached
@@ -78,8 +80,11 @@ async def build_run(db: Path, steps: int) -> None:
         events: list[TraceEvent] = [RunStarted(task="read pages", config={}), PlanUpdated(plan="1. read\n2. answer")]
         for step in range(1, steps + 1):
             call = ToolCall(id=f"read_page:{step}", name="read_page", arguments=f'{{"n": {step}}}', parsed={"n": step})
-            turn = AssistantTurn(reasoning=f"Read page {step} next; " * 8, tool_calls=[call],
-                                 usage=Usage(prompt_tokens=step * 1000, completion_tokens=40, calls=1))
+            turn = AssistantTurn(
+                reasoning=f"Read page {step} next; " * 8,
+                tool_calls=[call],
+                usage=Usage(prompt_tokens=step * 1000, completion_tokens=40, calls=1),
+            )
             events.append(AssistantMessage(step=step, turn=turn))
             events.append(ToolResultEvent(step=step, call_id=call.id, name="read_page", text=page_text(step)))
         await store.append_many("long", events)
@@ -105,8 +110,9 @@ async def main_async(steps: int, repeats: int) -> None:
     appends = await bench_append(n=1000, payload_kb=10)
     for mode, figures in appends.items():
         if isinstance(figures, dict):
-            print(f"durable append ({mode}, 10 KB): median {figures['median_ms']:.3f} ms, "
-                  f"p95 {figures['p95_ms']:.3f} ms")
+            print(
+                f"durable append ({mode}, 10 KB): median {figures['median_ms']:.3f} ms, p95 {figures['p95_ms']:.3f} ms"
+            )
     with tempfile.TemporaryDirectory() as tmp:
         timings: list[float] = []
         messages = summaries = 0
@@ -115,9 +121,11 @@ async def main_async(steps: int, repeats: int) -> None:
             await build_run(db, steps)
             elapsed, messages, summaries = await time_resume(db)
             timings.append(elapsed)
-        print(f"resume a {steps}-step run to its next model request: median "
-              f"{statistics.median(timings) * 1000:.1f} ms over {repeats} runs ({messages} messages in the "
-              f"request, after {summaries} summary call(s) the context budget made first)")
+        print(
+            f"resume a {steps}-step run to its next model request: median "
+            f"{statistics.median(timings) * 1000:.1f} ms over {repeats} runs ({messages} messages in the "
+            f"request, after {summaries} summary call(s) the context budget made first)"
+        )
 
 
 def main() -> None:
