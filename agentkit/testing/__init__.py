@@ -7,9 +7,11 @@
 Scripts are lists of :class:`Turn` (with :func:`call` for tool calls) and faults
 (:class:`RateLimited`, :class:`ServerError`, :class:`HttpError`, :class:`DropStream`,
 :class:`TruncateStream`, :class:`Delay`), or a function ``(FakeRequest) -> Turn | Fault``.
+:class:`ReplayServer` serves :class:`Recorded` real provider responses verbatim.
 """
 
 from agentkit.testing.fake_provider import FakeProvider
+from agentkit.testing.replay import Recorded, ReplayServer
 from agentkit.testing.script import (
     Delay,
     DropStream,
@@ -36,6 +38,8 @@ __all__ = [
     "Fault",
     "HttpError",
     "RateLimited",
+    "Recorded",
+    "ReplayServer",
     "Responder",
     "ScriptedModel",
     "ServerError",

@@ -26,11 +26,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import orjson
 
+from agentkit.testing._http import LoopbackServer
 from agentkit.testing.script import (
     Delay,
     DropStream,
@@ -87,15 +88,14 @@ class FakeProvider:
         self._token_cache: dict[bytes, int] = {}
         self._prev_hashes: list[bytes] = []
         self._pending_delay = 0.0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # lifecycle
     @property
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("FakeProvider is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self._server.port}/v1"
 
     def start(self) -> FakeProvider:
         provider = self
@@ -103,15 +103,13 @@ class FakeProvider:
         class Handler(_Handler):
             fake = provider
 
-        self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-provider", daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(Handler, name="fake-provider")
+        self._server.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
 
     def __enter__(self) -> FakeProvider:
@@ -170,11 +168,6 @@ class FakeProvider:
             self.prompt_tokens.append(prompt)
             self.cached_tokens.append(cached)
             return item, prompt, cached, None
-
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256  # the default backlog of 5 stalls bursts of parallel trajectories for ~1 s
-    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):

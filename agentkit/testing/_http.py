@@ -1,0 +1,51 @@
+"""A loopback HTTP server in a thread that stops at once (no poll interval to wait out)."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` on ``127.0.0.1`` with an event loop woken by a socket pair.
+
+    ``serve_forever`` waits out its poll interval (0.5 s by default) on ``shutdown``; this
+    loop selects on the listening socket and a wake-up socket, so :meth:`stop` returns as
+    soon as the loop thread sees the wake-up byte.
+    """
+
+    request_queue_size = 256  # the default backlog of 5 stalls bursts of parallel clients for ~1 s
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], *, name: str) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    self.handle_request()  # the socket is readable: accepts without waiting
+
+    def stop(self) -> None:
+        """Stop accepting connections and close the listening socket; handler threads are daemons."""
+        if self._thread.is_alive():
+            self._wake_w.send(b"x")
+            self._thread.join()
+        self.server_close()
+        self._wake_r.close()
+        self._wake_w.close()

@@ -1,0 +1,198 @@
+"""Serve recorded provider responses verbatim over real HTTP on loopback.
+
+A recording is a body file (``NAME.json``, ``NAME.sse``, ``NAME.txt``) and a sidecar
+``NAME.meta.json`` that says where it comes from and how it was served::
+
+    {"body": "NAME.sse", "status": 200, "content_type": "text/event-stream",
+     "headers": {"retry-after": "1"}, "source": "owner/repo path@commit or URL",
+     "provider": "moonshot", "model": "kimi-k2-thinking", "kind": "stream", "notes": "..."}
+
+    with ReplayServer([Recorded.load(path)]) as server:
+        model = OpenAICompatibleModel(provider="custom", base_url=server.base_url, api_key="test")
+
+``POST .../chat/completions`` serves the next recording in order (an SSE body is written
+exactly as recorded, one HTTP chunk per event); ``GET .../models`` serves ``models``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agentkit.testing._http import LoopbackServer
+
+_META_SUFFIX = ".meta.json"
+_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"})
+_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+
+@dataclass
+class Recorded:
+    """One recorded HTTP response of a real provider."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    """Where the recording comes from (repository, path and commit, or a URL)."""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """The whole sidecar (provider, model, kind, notes...)."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recorded:
+        """Read a recording from its body file, its ``.meta.json`` sidecar, or its bare name."""
+        path = Path(path)
+        if path.name.endswith(_META_SUFFIX):
+            meta_path = path
+        elif path.suffix:
+            meta_path = path.with_suffix(_META_SUFFIX)
+        else:
+            meta_path = path.with_name(path.name + _META_SUFFIX)
+        try:
+            meta = orjson.loads(meta_path.read_bytes())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"recording {path} has no sidecar {meta_path.name}") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"{meta_path}: the sidecar must be a JSON object")
+        for key in ("body", "status", "source"):
+            if not meta.get(key) and meta.get(key) != 0:
+                raise ValueError(f"{meta_path}: missing {key!r} (every recording names its body, status and source)")
+        body = (meta_path.parent / str(meta["body"])).read_bytes()
+        headers = meta.get("headers") or {}
+        return cls(
+            status=int(meta["status"]),
+            body=body,
+            content_type=str(meta.get("content_type") or "application/json"),
+            headers={str(k): str(v) for k, v in headers.items()},
+            source=str(meta["source"]),
+            meta=meta,
+        )
+
+    @property
+    def is_stream(self) -> bool:
+        return self.content_type.split(";")[0].strip() == "text/event-stream"
+
+    def events(self) -> list[bytes]:
+        """The body cut after each blank line (the pieces concatenate to the exact body)."""
+        pieces: list[bytes] = []
+        start = 0
+        for match in _EVENT_END.finditer(self.body):
+            pieces.append(self.body[start : match.end()])
+            start = match.end()
+        if start < len(self.body):
+            pieces.append(self.body[start:])
+        return pieces
+
+
+class ReplayServer:
+    """Serves recordings in order on ``127.0.0.1``; use as a context manager."""
+
+    def __init__(self, responses: Sequence[Recorded], *, models: Recorded | None = None) -> None:
+        self.responses = list(responses)
+        self.models = models
+        self.requests: list[dict[str, Any]] = []
+        """Parsed JSON bodies of ``POST .../chat/completions``, in order."""
+        self.served = 0
+        self._lock = threading.Lock()
+        self._server: LoopbackServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("ReplayServer is not started")
+        return f"http://127.0.0.1:{self._server.port}/v1"
+
+    def start(self) -> ReplayServer:
+        replay = self
+
+        class Handler(_ReplayHandler):
+            server_state = replay
+
+        self._server = LoopbackServer(Handler, name="replay-server")
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> ReplayServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next(self, body: dict[str, Any]) -> Recorded | None:
+        with self._lock:
+            self.requests.append(body)
+            if self.served >= len(self.responses):
+                return None
+            recorded = self.responses[self.served]
+            self.served += 1
+            return recorded
+
+
+class _ReplayHandler(BaseHTTPRequestHandler):
+    server_state: ReplayServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/").endswith("/models") and self.server_state.models is not None:
+            self._send(self.server_state.models)
+            return
+        self._error(404, f"no route {self.path}", "not_found")
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._error(404, f"no route {self.path}", "not_found")
+            return
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._error(400, f"invalid JSON body: {exc}", "invalid_request_error")
+            return
+        recorded = self.server_state._next(body if isinstance(body, dict) else {"body": body})
+        if recorded is None:
+            count = len(self.server_state.responses)
+            self._error(400, f"ReplayServer: no recorded response left ({count} were given)", "replay_exhausted")
+            return
+        try:
+            self._send(recorded)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _error(self, status: int, message: str, kind: str) -> None:
+        data = orjson.dumps({"error": {"message": message, "type": kind}})
+        self._send(Recorded(status=status, body=data))
+
+    def _send(self, recorded: Recorded) -> None:
+        self.send_response(recorded.status)
+        self.send_header("Content-Type", recorded.content_type)
+        for key, value in recorded.headers.items():
+            if key.lower() not in _HOP_BY_HOP and key.lower() != "content-type":
+                self.send_header(key, value)
+        if recorded.is_stream:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in recorded.events():
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(recorded.body)))
+            self.end_headers()
+            self.wfile.write(recorded.body)
+        self.wfile.flush()
