@@ -60,6 +60,40 @@ def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
     )
 
 
+async def _count_events(db: Path, parent_only: bool) -> tuple[int, int]:
+    """(events of the first run, events of its child runs)."""
+    store = SQLiteStore(db)
+    try:
+        runs = await store.list_runs()
+        if not runs:
+            return 0, 0
+        own = len(await store.events(runs[0].id))
+        if parent_only:
+            return own, 0
+        children = await store.list_runs(parent_id=runs[0].id)
+        return own, sum([len(await store.events(c.id)) for c in children])
+    finally:
+        await store.aclose()
+
+
+def wait_for_events(db: Path, proc: subprocess.Popen[str], *, own: int = 0, children: int = 0) -> bool:
+    """Wait until the store holds ``own`` events of the first run and ``children`` events of its
+    child runs (an event in the trace, not a guess of the clock). False if the process ended first."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        if db.exists():
+            try:
+                have = anyio.run(_count_events, db, children == 0)
+            except Exception:  # the store is being created by the other process
+                have = (0, 0)
+            if have[0] >= own and have[1] >= children:
+                return True
+        time.sleep(0.02)
+    raise AssertionError(f"the run did not reach {own} events (+{children} in children) in 120 s")
+
+
 async def trace(db: Path) -> tuple[str | None, list[object]]:
     store = SQLiteStore(db)
     try:
@@ -80,16 +114,16 @@ def test_sigkill_at_random_points_then_resume(tmp_path: Path, pages: str) -> Non
         task = write_task(tmp_path, fake, pages)
         final = None
         for attempt in range(12):
-            run_id, _ = anyio.run(trace, db)
+            run_id, events = anyio.run(trace, db)
             args = ["resume", run_id] if run_id else ["run", str(task)]
             proc = cli(*args, "--store", str(db), "--json", cwd=tmp_path)
-            if attempt < 5:
-                time.sleep(rng.uniform(1.0, 2.6))
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait()
-                    kills += 1
-                    continue
+            # kill once the trace has grown by a random number of events (some land between
+            # one turn's results, some between a turn and its first result)
+            if attempt < 5 and wait_for_events(db, proc, own=len(events) + rng.randint(3, 40)):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+                continue
             proc.communicate(timeout=120)
             final = proc.returncode
             break
@@ -113,8 +147,8 @@ def test_sigkilled_heavy_run_resumes_to_the_end(tmp_path: Path, pages: str) -> N
     with FakeProvider(responder, latency_s=0.05) as fake:
         task = write_task(tmp_path, fake, pages, "heavy: {trajectories: 3, aggregate: vote}\n")
         proc = cli("run", str(task), "--store", str(db), "--json", cwd=tmp_path)
-        time.sleep(3.0)
-        assert proc.poll() is None
+        # kill mid-trajectories: the children have written some of their turns and results
+        assert wait_for_events(db, proc, own=1, children=3 * 12), "the heavy run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait()
 
@@ -147,12 +181,9 @@ def test_resume_of_a_run_another_process_is_driving_is_refused(tmp_path: Path, p
     db = tmp_path / "store.db"
     with FakeProvider(responder, latency_s=0.05) as fake:
         first = cli("run", str(write_task(tmp_path, fake, pages)), "--store", str(db), "--json", cwd=tmp_path)
-        deadline = time.monotonic() + 60
-        run_id, events = None, []
-        while (run_id is None or len(events) < 6) and time.monotonic() < deadline:
-            time.sleep(0.2)
-            run_id, events = anyio.run(trace, db)
-        assert run_id is not None and first.poll() is None, "the first run ended before the test could race it"
+        assert wait_for_events(db, first, own=6), "the first run ended before the test could race it"
+        run_id, events = anyio.run(trace, db)
+        assert run_id is not None
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         second = subprocess.run(
             [sys.executable, "-m", "agentkit", "resume", run_id, "--store", str(db)],
@@ -187,7 +218,7 @@ def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path: Path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        time.sleep(2.5)
+        assert wait_for_events(db, proc, own=8), "the run ended before it could be interrupted"
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
