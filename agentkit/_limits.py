@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import orjson
 from pydantic import BaseModel
 
 from agentkit._state import RunState
+from agentkit.llm.profiles import Prices, ProviderProfile
+from agentkit.llm.types import AssistantTurn, DeltaHandler, Model, ModelRequest, Usage
 
 NEAR = 0.85
 WRAP_UP_PROMPT = (
@@ -53,3 +56,81 @@ class RunLimits(BaseModel):
             if value >= NEAR * limit or projected >= limit:
                 return f"{name}={limit:g}, used {value:.4g}"
         return None
+
+
+class LimitReached(Exception):
+    """The next model call could pass a run limit, so it is not sent; the run stops with its best answer."""
+
+
+MIN_ANSWER_TOKENS = 256
+"""The shortest answer worth asking for; a call whose budget pays for less is not sent."""
+
+
+def prices_of(model: Model) -> Prices:
+    """What ``model`` charges: the client's own prices (explicit or by profile), else the profile's."""
+    prices = getattr(model, "prices", None)
+    return prices if isinstance(prices, Prices) else model.profile.prices_for(model.model_name)
+
+
+def fit_to_budget(request: ModelRequest, model: Model, room_usd: float | None, prompt_tokens: int) -> ModelRequest:
+    """``request`` with ``max_tokens`` lowered so that its worst-case cost (no cache hits, every
+    output token used) fits the ``room_usd`` left under ``max_cost_usd``; raises
+    :class:`LimitReached` when even a short answer would not fit. ``None``: no cost limit."""
+    if room_usd is None:
+        return request
+    prices = prices_of(model)
+    if prices.input_miss <= 0 and prices.output <= 0:
+        return request  # free or unpriced: nothing to project (spending is still checked after the call)
+    wanted = request.max_tokens or model.profile.default_max_tokens
+    prompt_cost = prices.cost(prompt_tokens, 0, 0)
+    least = prompt_cost + prices.cost(0, 0, min(MIN_ANSWER_TOKENS, wanted))
+    if least > room_usd:
+        raise LimitReached(
+            f"max_cost_usd: the next model call could cost ${least:.4f} (~{prompt_tokens:,} prompt tokens), "
+            f"more than the ${max(room_usd, 0.0):.4f} left"
+        )
+    if prices.output > 0:
+        allowed = int((room_usd - prompt_cost) * 1_000_000 / prices.output)
+        if allowed < wanted:
+            return request.model_copy(update={"max_tokens": allowed})
+    return request
+
+
+class ChargedModel:
+    """A model for the calls a run makes outside its turns (report, aggregation): every request
+    gets the run's ``max_tokens`` and is fitted to the cost left, and the spending is summed so
+    it can be charged to the run (:class:`~agentkit.store.events.UsageCharged`)."""
+
+    def __init__(self, inner: Model, *, max_tokens: int | None, room_usd: float | None) -> None:
+        self.inner, self.max_tokens, self.room_usd = inner, max_tokens, room_usd
+        self.usage, self.cost_usd = Usage(), 0.0
+
+    @property
+    def profile(self) -> ProviderProfile:
+        return self.inner.profile
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def prices(self) -> Prices:
+        return prices_of(self.inner)
+
+    async def aclose(self) -> None:  # the run's client is closed by its agent
+        return None
+
+    async def complete(self, request: ModelRequest, *, on_delta: DeltaHandler | None = None) -> AssistantTurn:
+        if self.max_tokens is not None and (request.max_tokens is None or request.max_tokens > self.max_tokens):
+            request = request.model_copy(update={"max_tokens": self.max_tokens})
+        room = None if self.room_usd is None else self.room_usd - self.cost_usd
+        request = fit_to_budget(request, self.inner, room, estimate_prompt_tokens(request))
+        turn = await self.inner.complete(request, on_delta=on_delta)
+        self.usage, self.cost_usd = self.usage + turn.usage, self.cost_usd + turn.cost_usd
+        return turn
+
+
+def estimate_prompt_tokens(request: ModelRequest) -> int:
+    """A cautious local count (~3 bytes per token) for projecting a call's cost."""
+    n_bytes = len(orjson.dumps(request.messages)) + (len(orjson.dumps(request.tools)) if request.tools else 0)
+    return n_bytes // 3 + 4 * len(request.messages)

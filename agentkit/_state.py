@@ -18,6 +18,7 @@ from agentkit.store.events import (
     StatusChanged,
     ToolResultEvent,
     TraceEvent,
+    UsageCharged,
     UserMessage,
 )
 
@@ -109,6 +110,8 @@ class RunState:
             self.budget.append(event)
             if isinstance(event.detail.get("usage"), dict):  # the summary call of a prune
                 self._account(Usage.model_validate(event.detail["usage"]), float(event.detail.get("cost_usd", 0.0)))
+        elif isinstance(event, UsageCharged):
+            self._account(event.usage, event.cost_usd)
         elif isinstance(event, StatusChanged) and event.status == "running":
             self.finished = None
 

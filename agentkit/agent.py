@@ -9,7 +9,9 @@ on an existing log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,7 +22,15 @@ import anyio
 import orjson
 from pydantic import BaseModel, Field
 
-from agentkit._limits import WRAP_UP_PROMPT, RunLimits
+from agentkit._limits import (
+    WRAP_UP_PROMPT,
+    ChargedModel,
+    LimitReached,
+    RunLimits,
+    estimate_prompt_tokens,
+    fit_to_budget,
+    prices_of,
+)
 from agentkit._redact import redact_config
 from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder
@@ -58,6 +68,7 @@ from agentkit.store.events import (
     StatusChanged,
     ToolResultEvent,
     TraceEvent,
+    UsageCharged,
     UserMessage,
 )
 from agentkit.store.memory import MemoryStore
@@ -76,6 +87,27 @@ FINAL_ANSWER_PROMPT = (
     "You have reached the step limit ({reason}). Do not call any more tools. Give your best "
     "final answer now from what you have found, and say what remains unverified."
 )
+
+
+MAX_UNFINISHED_REPLIES = 3
+CUT_OFF = "cut off by max_tokens"
+EMPTY = "empty"
+ASK_AGAIN_PROMPTS = {
+    CUT_OFF: (
+        "Your last reply was cut off by the output limit before it ended. Continue the task: call a tool "
+        "if you need one, or give your complete final answer again, more concisely."
+    ),
+    EMPTY: "Your last reply was empty. Continue the task: call a tool, or give your final answer.",
+}
+
+
+def unfinished_reply(turn: AssistantTurn) -> str | None:
+    """Why a turn without tool calls is not a final answer (``None``: it is one)."""
+    if turn.finish_reason == "length":
+        return CUT_OFF
+    if not turn.content.strip():
+        return EMPTY
+    return None
 
 
 class RunResult(BaseModel):
@@ -159,6 +191,7 @@ class Agent:
         self._api_key_env = api_key_env
         self._task_spec = task_spec
         self.context_window = context_window or self.llm.profile.context_window
+        self.window_declared = context_window is not None
         self.keep_tool_results = keep_tool_results
         self.context_policy = context_policy
         if not 1 <= heavy <= 64:
@@ -204,7 +237,12 @@ class Agent:
             config = self.describe()
             config["system_prompt"] = self._system_prompt()
             await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config))
-            await self.store.append(run_id, RunStarted(task=task, config=config))
+            try:
+                await self.store.append(run_id, RunStarted(task=task, config=config))
+            except Exception as exc:  # the row exists: it must not stay `running`
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self.store.update_run(run_id, status="failed", stop_reason=f"{type(exc).__name__}: {exc}")
+                raise
             result = await self._drive(run_id, on_event, resumed=False)
             return await self._with_report(result, on_event)
 
@@ -223,25 +261,59 @@ class Agent:
             return await self._with_report(result, on_event)
 
     async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
-        """The report phase (``report=True``): outline, sections, verified citations; kept in the store."""
+        """The report phase (``report=True``): outline, sections, verified citations; kept in the store.
+        Its model calls keep the run's ``max_tokens``, time and cost limits and are charged to the run."""
         if not self.write_report or result.status not in ("finished", "stopped") or not result.answer.strip():
             return result
-        from agentkit.report import load_report, store_report, write_report
+        from agentkit.report import load_report
 
         report = await load_report(self.store, result.run_id)
-        if report is None:
-            if on_event is not None:
-                await dispatch(on_event, Notice(run_id=result.run_id, message="writing the report"))
+        if report is not None:
+            return result.model_copy(update={"report": report.markdown})
+        model = ChargedModel(
+            self.llm,
+            max_tokens=self.max_tokens,
+            room_usd=None if self.limits.max_cost_usd is None else self.limits.max_cost_usd - result.cost_usd,
+        )
+        markdown, problem = await self._write_report(result.run_id, model, on_event)
+        if model.usage.calls:
+            await self.store.append(
+                result.run_id, UsageCharged(phase="report", usage=model.usage, cost_usd=model.cost_usd)
+            )
+            row = await self.store.get_run(result.run_id)
+            await self.store.update_run(
+                result.run_id, usage=row.usage + model.usage, cost_usd=row.cost_usd + model.cost_usd
+            )
+            result = result.model_copy(
+                update={"usage": result.usage + model.usage, "cost_usd": result.cost_usd + model.cost_usd}
+            )
+        if problem is not None and on_event is not None:
+            notice = Notice(run_id=result.run_id, level="error", message=f"report not written: {problem}")
+            await dispatch(on_event, notice)
+        return result.model_copy(update={"report": markdown})
+
+    async def _write_report(
+        self, run_id: str, model: ChargedModel, on_event: EventHandler | None
+    ) -> tuple[str | None, str | None]:
+        """Write and store the report within the time left; (markdown, None) or (None, why not)."""
+        from agentkit.report import store_report, write_report
+
+        max_seconds = self.limits.max_seconds
+        left = math.inf if max_seconds is None else max_seconds - (await load_state(self.store, run_id)).elapsed_s
+        if left <= 0:
+            return None, f"limits.max_seconds={max_seconds:g} was reached before the report phase"
+        if on_event is not None:
+            await dispatch(on_event, Notice(run_id=run_id, message="writing the report"))
+        with anyio.move_on_after(left):
             try:
-                report = await write_report(self.store, result.run_id, self.llm)
-            except ModelError as exc:
-                if on_event is not None:
-                    await dispatch(
-                        on_event, Notice(run_id=result.run_id, level="error", message=f"report not written: {exc}")
-                    )
-                return result
-            await store_report(self.store, result.run_id, report)
-        return result.model_copy(update={"report": report.markdown})
+                report = await write_report(self.store, run_id, model)
+            except (LimitReached, ModelError) as exc:
+                return None, str(exc)
+            except Exception as exc:  # the run itself is done; a failing report must not undo it
+                return None, f"{type(exc).__name__}: {exc}"
+            await store_report(self.store, run_id, report)
+            return report.markdown, None
+        return None, f"limits.max_seconds={max_seconds:g} was reached while writing it"
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         async def main() -> RunResult:
@@ -301,6 +373,8 @@ class Agent:
             await self.store.update_run(run_id, status="running", stop_reason=None)
         try:
             await loop.execute()
+        except LimitReached as exc:
+            await loop.finish("stopped", loop.best_answer(), stop_reason=str(exc))
         except ModelError as exc:
             await loop.fail(type(exc).__name__, str(exc))
         except anyio.get_cancelled_exc_class():
@@ -310,6 +384,10 @@ class Agent:
         except KeyboardInterrupt:
             with anyio.CancelScope(shield=True):
                 await loop.interrupt("interrupted by the user")
+            raise
+        except Exception as exc:  # a bug, the store, an encoding: never leave the run `running`
+            with anyio.CancelScope(shield=True):
+                await loop.fail_quietly(exc)
             raise
         finally:
             with anyio.CancelScope(shield=True):
@@ -340,10 +418,12 @@ class _RunLoop:
             tools_bytes=len(orjson.dumps(agent.tools.schemas())),
         )
         self.started = time.monotonic()
+        self.usage_estimated = False
         self.elapsed_base = state.elapsed_s
 
     async def execute(self) -> None:
         state, agent = self.state, self.agent
+        await self.probe_window()
         if agent.plan_first and state.plan_event is None and not state.records:
             await self.make_plan()
         if state.pending_calls:
@@ -368,10 +448,42 @@ class _RunLoop:
             turn = await self.model_turn(phase="execute")
             step = state.step + 1
             await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
-            if not turn.tool_calls:
+            if turn.tool_calls:
+                await self.run_tools(step, turn.tool_calls, replay=False)
+                continue
+            unfinished = unfinished_reply(turn)
+            if unfinished is None:
                 await self.finish("finished", turn.content)
                 return
-            await self.run_tools(step, turn.tool_calls, replay=False)
+            await self.ask_again(unfinished)
+
+    async def ask_again(self, problem: str) -> None:
+        """A reply cut off by ``max_tokens`` or empty is no answer: ask again, a few times in a row at most."""
+        in_a_row = 0
+        for record in reversed(self.state.records):
+            if record.event.turn.tool_calls:
+                break
+            in_a_row += 1
+        if in_a_row > MAX_UNFINISHED_REPLIES:
+            answer = self.best_answer()
+            reason = f"the model's last {in_a_row} replies were {problem}"
+            await self.finish("stopped" if answer.strip() else "failed", answer, stop_reason=reason)
+            return
+        await self.commit(UserMessage(text=ASK_AGAIN_PROMPTS[problem], kind="ask_again", reason=problem))
+        await self.emit(
+            Notice(run_id=self.run_id, level="warning", message=f"the model's reply was {problem}; asking again")
+        )
+
+    async def probe_window(self) -> None:
+        """With no window declared, a local server's model listing may say its real window."""
+        llm = self.agent.llm
+        if self.agent.window_declared or not getattr(llm.profile, "probe_window", False):
+            return
+        probe = getattr(llm, "probe_context_window", None)
+        window = await probe() if probe is not None else None
+        if window:
+            self.context.learn_window(window)
+            await self.emit(Notice(run_id=self.run_id, message=f"the server's context window is {window:,} tokens"))
 
     async def make_plan(self) -> None:
         messages = planning_messages(self.context.head(self.state))
@@ -442,7 +554,11 @@ class _RunLoop:
             tool_choice=tool_choice,  # type: ignore[arg-type]
             tool_call_index=self.state.tool_calls,
         )
+        prompt_tokens = context_tokens or estimate_prompt_tokens(request)
+        request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
         turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
+        if not getattr(turn, "usage_reported", True):
+            turn = await self.estimate_usage(turn, prompt_tokens)
         if agent.shared_budget is not None:
             agent.shared_budget.add(turn.cost_usd)
         total = self.state.usage + turn.usage
@@ -457,6 +573,30 @@ class _RunLoop:
             )
         )
         return turn
+
+    def cost_room(self) -> float | None:
+        """Dollars left under ``max_cost_usd`` (shared with sibling trajectories in heavy mode)."""
+        limit = self.agent.limits.max_cost_usd
+        if limit is None:
+            return None
+        shared = self.agent.shared_budget
+        return limit - (shared.spent if shared is not None else self.state.cost_usd)
+
+    async def estimate_usage(self, turn: AssistantTurn, prompt_tokens: int) -> AssistantTurn:
+        """The server sent no usage: count the turn locally (~3 bytes per token), and say so once."""
+        if not self.usage_estimated:
+            self.usage_estimated = True
+            await self.emit(
+                Notice(
+                    run_id=self.run_id,
+                    level="warning",
+                    message="the server sends no token usage: cost and context use are estimated locally",
+                )
+            )
+        produced = turn.content + turn.reasoning + "".join(c.arguments for c in turn.tool_calls)
+        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(produced.encode()) // 3 + 1, calls=1)
+        cost = prices_of(self.agent.llm).cost(usage.prompt_tokens, 0, usage.completion_tokens)
+        return turn.model_copy(update={"usage": usage, "cost_usd": cost})
 
     async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
         agent = self.agent
@@ -535,6 +675,17 @@ class _RunLoop:
         await self.commit(ErrorEvent(kind=kind, message=message, step=self.state.step))
         await self.emit(Notice(run_id=self.run_id, level="error", message=message))
         await self.finish("failed", self.best_answer(), stop_reason=message)
+
+    async def fail_quietly(self, exc: BaseException) -> None:
+        """Record an unexpected error as the run's end, as far as the store still takes writes
+        (a full disk may refuse them: the run then stays as it was at its last committed event,
+        and its lease, released with the process, shows it was not finished)."""
+        message = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            await self.fail(type(exc).__name__, message)
+            return
+        with contextlib.suppress(Exception):
+            await self.sync_run_row(status="failed", stop_reason=message)
 
     async def interrupt(self, reason: str) -> None:
         await self.commit(StatusChanged(status="interrupted", reason=reason))

@@ -4,6 +4,7 @@ Also the ``delegate`` tool, which hands a sub-question to a child agent with a f
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import re
@@ -13,11 +14,12 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from agentkit._limits import ChargedModel, LimitReached
 from agentkit._state import load_state
 from agentkit.events import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
-from agentkit.llm.types import ModelRequest, Usage
-from agentkit.store.events import Aggregated, RunFinished, RunInfo, RunStarted, StatusChanged
+from agentkit.llm.types import Model, ModelRequest, Usage
+from agentkit.store.events import Aggregated, ErrorEvent, RunFinished, RunInfo, RunStarted, StatusChanged
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
 
 if TYPE_CHECKING:
@@ -149,6 +151,30 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
             await store.append(run_id, StatusChanged(status="interrupted", reason="cancelled"))
             await store.update_run(run_id, status="interrupted", stop_reason="cancelled")
         raise
+    try:
+        return await _conclude(agent, task, run_id, results, failures, budget, on_event)
+    except Exception as exc:  # aggregation or the store failed: the parent must not stay `running`
+        reason = f"{type(exc).__name__}: {exc}"
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            await store.append(run_id, ErrorEvent(kind=type(exc).__name__, message=reason))
+            await store.append(run_id, RunFinished(status="failed", stop_reason=reason))
+            await store.update_run(run_id, status="failed", stop_reason=reason)
+        raise
+
+
+async def _conclude(
+    agent: Agent,
+    task: str,
+    run_id: str,
+    results: dict[str, RunResult],
+    failures: dict[str, str],
+    budget: SharedBudget,
+    on_event: EventHandler | None,
+) -> RunResult:
+    """Aggregate the trajectories' answers and finish the parent run."""
+    from agentkit.agent import RunResult
+
+    store, n = agent.store, agent.heavy
     children = sorted(results)
     usage = sum((r.usage for r in results.values()), Usage())
     cost = sum(r.cost_usd for r in results.values())
@@ -167,9 +193,13 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
             usage=usage,
             cost_usd=cost,
         )
+    limit = agent.limits.max_cost_usd
+    model = ChargedModel(
+        agent.llm, max_tokens=agent.max_tokens, room_usd=None if limit is None else limit - budget.spent
+    )
     try:
-        event = await aggregate(agent, task, results, agent.aggregate)
-    except ModelError as exc:
+        event = await aggregate(agent, task, results, agent.aggregate, model=model)
+    except (ModelError, LimitReached) as exc:
         event = Aggregated(method="vote", answer=_majority(results)[0], children=children, votes=_majority(results)[1])
         if on_event:
             await dispatch(
@@ -206,7 +236,9 @@ def _majority(results: dict[str, RunResult]) -> tuple[str, dict[str, int]]:
     return answer, dict(votes)
 
 
-async def aggregate(agent: Agent, task: str, results: dict[str, RunResult], method: str) -> Aggregated:
+async def aggregate(
+    agent: Agent, task: str, results: dict[str, RunResult], method: str, *, model: Model | None = None
+) -> Aggregated:
     children = sorted(results)
     answer, votes = _majority(results)
     ranked = Counter(votes).most_common()
@@ -220,7 +252,7 @@ async def aggregate(agent: Agent, task: str, results: dict[str, RunResult], meth
         {"role": "system", "content": system},
         {"role": "user", "content": f"Task:\n{task}\n\n" + "\n\n".join(blocks)},
     ]
-    turn = await agent.llm.complete(
+    turn = await (model or agent.llm).complete(
         ModelRequest(messages=messages, temperature=agent.temperature, max_tokens=agent.max_tokens)
     )
     if method == "select":

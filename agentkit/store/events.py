@@ -106,6 +106,16 @@ class Aggregated(_Event):
     turn: AssistantTurn | None = None
 
 
+class UsageCharged(_Event):
+    """Model calls made for the run outside its turns (the report phase, aggregation), charged
+    to its usage and cost so limits and totals hold."""
+
+    type: Literal["usage"] = "usage"
+    phase: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+
+
 class StatusChanged(_Event):
     type: Literal["status"] = "status"
     status: RunStatus
@@ -123,6 +133,7 @@ TraceEvent = Annotated[
     | ErrorEvent
     | RunFinished
     | Aggregated
+    | UsageCharged
     | StatusChanged,
     Field(discriminator="type"),
 ]
