@@ -1,0 +1,138 @@
+"""How runs end: never `running` after an error, replies that are no answer, limits that hold
+for every model call (report phase and aggregation included)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from agentkit import Agent, tool
+from agentkit.context.policy import ContextPolicy, Sizer, ViewPlan
+from agentkit.events import AgentEvent, Notice
+from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.llm.profiles import Prices
+from agentkit.store.events import ErrorEvent, RunFinished, UsageCharged, UserMessage
+from agentkit.testing import Delay, FakeProvider, HttpError, ScriptedModel, Turn, call
+
+pytestmark = pytest.mark.anyio
+
+PRICES = Prices(input_miss=100.0, input_hit=25.0, output=400.0)  # dear, so a small cap is reached soon
+
+
+@tool
+async def lookup(term: str) -> str:
+    """Look a term up."""
+    return f"{term}: " + "fact " * 200
+
+
+class BrokenPolicy(ContextPolicy):
+    """A user's context policy with a bug in it."""
+
+    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+        raise RuntimeError("policy bug")
+
+
+async def events_of(agent: Agent, run_id: str) -> list[Any]:
+    return [e.event for e in await agent.store.events(run_id)]
+
+
+async def test_a_bug_inside_the_loop_ends_the_run_failed_and_is_raised() -> None:
+    agent = Agent(llm=ScriptedModel([Turn(content="never")]), tools=[lookup], plan=False, context_policy=BrokenPolicy())
+    with pytest.raises(RuntimeError, match="policy bug"):
+        await agent.run("q", run_id="bug")
+    row = await agent.store.get_run("bug")
+    assert row.status == "failed" and "policy bug" in (row.stop_reason or "")
+    events = await events_of(agent, "bug")
+    assert any(isinstance(e, ErrorEvent) and "policy bug" in e.message for e in events)
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "failed"
+
+
+async def test_a_provider_error_returns_a_failed_result() -> None:
+    with FakeProvider([HttpError(400, "Invalid request: the tool schema is not valid")]) as fake:
+        agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False)
+        result = await agent.run("q")
+        await agent.aclose()
+    assert result.status == "failed"
+    assert "tool schema is not valid" in (result.error or "")
+    assert (await agent.store.get_run(result.run_id)).status == "failed"
+
+
+async def test_a_reply_cut_off_by_max_tokens_is_not_the_answer() -> None:
+    script = [Turn(content="The answer is 4", finish_reason="length"), Turn(content="The answer is 42.")]
+    with FakeProvider(script) as fake:
+        agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False)
+        result = await agent.run("q")
+        await agent.aclose()
+        last_request = fake.requests[-1].messages
+    assert result.status == "finished" and result.answer == "The answer is 42."
+    assert "cut off" in last_request[-1]["content"]  # the model was told why it is asked again
+    events = await events_of(agent, result.run_id)
+    assert [e.reason for e in events if isinstance(e, UserMessage)] == ["cut off by max_tokens"]
+
+
+async def test_an_empty_reply_is_asked_again() -> None:
+    agent = Agent(llm=ScriptedModel([Turn(content=""), Turn(content="done")]), tools=[lookup], plan=False)
+    result = await agent.run("q")
+    assert result.status == "finished" and result.answer == "done" and result.steps == 2
+
+
+async def test_unfinished_replies_in_a_row_end_the_run() -> None:
+    agent = Agent(llm=ScriptedModel([Turn(content="") for _ in range(10)]), tools=[lookup], plan=False)
+    result = await agent.run("q")
+    assert result.status == "failed" and "empty" in (result.stop_reason or "")
+    assert result.steps == 4  # the first reply and three asks again
+
+
+async def test_the_cost_cap_is_not_overshot() -> None:
+    """Each call is fitted to the money left before it is sent (worst case: no cache hits)."""
+    script = [Turn(reasoning="r " * 50, tool_calls=[call("lookup", term=f"t{i}")]) for i in range(60)]
+    with FakeProvider(script) as fake:
+        llm = OpenAICompatibleModel("m", "custom", base_url=fake.base_url, prices=PRICES)
+        agent = Agent(llm=llm, tools=[lookup], plan=False, max_cost_usd=1.0)
+        result = await agent.run("q")
+        await agent.aclose()
+        sent = [r.body["max_tokens"] for r in fake.requests]
+    assert result.status == "stopped" and (result.stop_reason or "").startswith("max_cost_usd")
+    assert 0.5 < result.cost_usd <= 1.0
+    assert sent[-1] < sent[0]  # the last calls were given fewer output tokens, not refused outright
+
+
+async def test_the_report_phase_keeps_max_tokens_and_is_charged_to_the_run() -> None:
+    script = [Turn(tool_calls=[call("lookup", term="x")]), Turn(content="x is a fact.")] + [
+        Turn(content='["Findings"]' if i == 0 else "x is a fact.", reasoning="") for i in range(6)
+    ]
+    with FakeProvider(script) as fake:
+        llm = OpenAICompatibleModel("m", "custom", base_url=fake.base_url, prices=PRICES)
+        agent = Agent(llm=llm, tools=[lookup], plan=False, max_tokens=3000, report=True)
+        result = await agent.run("q")
+        await agent.aclose()
+        sent = [r.body["max_tokens"] for r in fake.requests]
+    assert result.report is not None
+    assert len(sent) > 2 and max(sent) <= 3000
+    charged = [e for e in await events_of(agent, result.run_id) if isinstance(e, UsageCharged)]
+    assert len(charged) == 1 and charged[0].phase == "report" and charged[0].usage.calls == len(sent) - 2
+    row = await agent.store.get_run(result.run_id)
+    assert result.cost_usd == pytest.approx(row.cost_usd)
+    assert row.usage.calls == len(sent)  # every call the run made, the report's included
+
+
+async def test_the_report_phase_keeps_the_time_limit() -> None:
+    seen: list[AgentEvent] = []
+    script: list[Any] = [Delay(0.3), Turn(content="interim", tool_calls=[call("lookup", term="x")])]
+    with FakeProvider([*script, Turn(content="never")]) as fake:
+        agent = Agent(
+            provider="custom",
+            base_url=fake.base_url,
+            tools=[lookup],
+            plan=False,
+            max_seconds=0.2,
+            report=True,
+            on_event=seen.append,
+        )
+        result = await agent.run("q")
+        await agent.aclose()
+        assert not any("report" in str(r.messages[0]["content"]) for r in fake.requests)  # no report call
+    assert result.status == "stopped" and result.report is None
+    notices = [e.message for e in seen if isinstance(e, Notice)]
+    assert any("report not written: limits.max_seconds" in m for m in notices)
