@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from agentkit._redact import redact_url
+from agentkit._task_read import MAX_FILE_BYTES, HugeNumber, ReadRefused, parse_yaml, read_capped
 from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
@@ -80,6 +81,8 @@ def _show(value: object, limit: int = 60) -> str:
     """A short, safe rendering of a user's value for a message."""
     if value is None:
         return "null"
+    if isinstance(value, HugeNumber):
+        return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -451,6 +454,8 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
     value = err["input"]
     field = _path(loc)
+    if isinstance(value, HugeNumber):
+        return field, f"number too large ({value.digits:,} digits)"
     if kind == "agentkit":
         at = str(ctx.get("at") or "")
         if at:
@@ -484,13 +489,14 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path, source: str, field: str | None, what: str = "") -> bytes:
+def _read_bytes(path: Path, source: str, field: str | None, what: str = "", *, allow_pipe: bool = False) -> bytes:
+    """A regular file's bytes (up to 1 MB); ``what`` names the file in the message."""
     try:
-        return path.read_bytes()
+        return read_capped(path, limit=MAX_FILE_BYTES, allow_pipe=allow_pipe)
+    except ReadRefused as exc:
+        raise TaskFileError(source, f"{what.removeprefix(': ')} {exc}".strip(), field=field) from None
     except FileNotFoundError:
         raise TaskFileError(source, f"file not found{what}", field=field) from None
-    except IsADirectoryError:
-        raise TaskFileError(source, f"is a directory, not a file{what}", field=field) from None
     except OSError as exc:
         raise TaskFileError(source, f"cannot read the file{what}: {exc.strerror or exc}", field=field) from None
 
@@ -563,9 +569,9 @@ def load_task(path: str | Path, *, env: Mapping[str, str] | None = None, check_a
     variable must be set in ``env`` (default ``os.environ``)."""
     source = str(path)
     file = Path(path)
-    text = _decode(_read_bytes(file, source, None), source)
+    text = _decode(_read_bytes(file, source, None, allow_pipe=True), source)
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, source) from None
     if data is None:

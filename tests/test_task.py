@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -257,3 +258,82 @@ def test_assignment_is_validated() -> None:
     assert task.limits.max_steps == 10
     with pytest.raises(ValueError):
         task.limits.max_steps = 0
+
+
+# --- hostile input -------------------------------------------------------------------------
+
+
+def _refused(tmp_path: Path, target: str, name: str = "t.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(f"task: {{file: '{target}'}}\nmodel: {{provider: vllm}}\n")
+    with pytest.raises(TaskFileError) as info:
+        load_task(path, env={})
+    message = str(info.value)
+    assert message.startswith(f"{path}: task.file: ") and "\n" not in message
+    return message
+
+
+def test_task_text_only_from_a_regular_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTKIT_CANARY", "canary-value-never-in-a-task")
+    message = _refused(tmp_path, "/proc/self/environ")
+    assert "pseudo-file" in message and "canary" not in message
+    (tmp_path / "env.md").symlink_to("/proc/self/environ")  # a link does not launder it
+    assert "pseudo-file" in _refused(tmp_path, "env.md")
+    assert "(a character device)" in _refused(tmp_path, "/dev/zero")  # would read until MemoryError
+    os.mkfifo(tmp_path / "fifo")  # would hang the open (and the read) forever
+    assert "/fifo is not a regular file (a FIFO (named pipe))" in _refused(tmp_path, "fifo")
+    (tmp_path / "dir").mkdir()
+    assert "is a directory" in _refused(tmp_path, "dir")
+    big = tmp_path / "big.md"
+    big.write_bytes(b"x" * (1024 * 1024 + 1))
+    assert "big.md is 1,048,577 bytes; the limit is 1 MB" in _refused(tmp_path, "big.md")
+    big.write_bytes(b"x" * (1024 * 1024))
+    (tmp_path / "ok.yaml").write_text("task: {file: big.md}\nmodel: {provider: vllm}\n")
+    assert len(load_task(tmp_path / "ok.yaml", env={}).task) == 1024 * 1024
+
+
+def test_the_task_file_itself_is_read_safely(tmp_path: Path) -> None:
+    with pytest.raises(TaskFileError, match=r"^/dev/zero: is not a regular file \(a character device\)$"):
+        load_task("/dev/zero")
+    with pytest.raises(TaskFileError, match=r"the limit is 1 MB"):
+        big = tmp_path / "big.yaml"
+        big.write_text("task: x\n# " + "y" * (1024 * 1024) + "\n")
+        load_task(big)
+    os.mkfifo(tmp_path / "fifo.yaml")  # a FIFO is allowed (agentkit run <(make-task)); no writer: empty
+    with pytest.raises(TaskFileError, match="the file is empty"):
+        load_task(tmp_path / "fifo.yaml")
+    read, write = os.pipe()
+    os.write(write, b"task: from a pipe\nmodel: {provider: vllm}\n")
+    os.close(write)
+    try:
+        assert load_task(f"/dev/fd/{read}", env={}).task == "from a pipe"
+    finally:
+        os.close(read)
+
+
+def test_numbers_and_nesting_have_limits() -> None:
+    with pytest.raises(TaskFileError, match=r"^<task>: heavy.trajectories: number too large \(70 digits\)"):
+        Task.from_mapping(_parse("task: x\nheavy: {trajectories: " + "1" * 70 + "}\n"))
+    with pytest.raises(TaskFileError, match=r"sandbox.timeout_s: number too large \(201 digits\)"):
+        Task.from_mapping(_parse("task: x\nsandbox: {timeout_s: 1" + "0" * 199 + ".5}\n"))
+    assert _parse("a: " + "[" * 31 + "]" * 31) == {"a": _nest(30)}  # 32 levels with the top mapping
+    with pytest.raises(yaml.YAMLError, match="nested more than 32 levels deep"):
+        _parse("a: " + "[" * 32 + "]" * 32)
+    big = 10**30  # a long number a limit rejects is shown in full
+    with pytest.raises(
+        TaskFileError, match=r"heavy.trajectories: must be at most 64 \(got 1000000000000000000000000000000\)"
+    ):
+        Task.from_mapping({"task": "x", "heavy": {"trajectories": big}})
+
+
+def _parse(text: str) -> object:
+    from agentkit._task_read import parse_yaml
+
+    return parse_yaml(text)
+
+
+def _nest(depth: int) -> list[object]:
+    out: list[object] = []
+    for _ in range(depth):
+        out = [out]
+    return out

@@ -1,0 +1,153 @@
+"""Reading task files safely: size-capped reads that never follow a path into a device, a
+FIFO or a /proc pseudo-file, and a YAML loader with limits on nesting and number length.
+
+Private helpers of :mod:`agentkit.task`; errors are :class:`ReadRefused` (a message without
+the file name) or YAML errors carrying a position, which ``task.py`` turns into one line.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.nodes import Node, ScalarNode
+
+MAX_FILE_BYTES = 1024 * 1024
+"""The largest task file, and the largest ``task: {file: ...}`` text: 1 MB."""
+
+MAX_DEPTH = 32
+"""Deepest nesting of YAML collections; a task file needs three or four levels."""
+
+MAX_NUMBER_CHARS = 64
+"""Longest number literal; a longer one is kept as a :class:`HugeNumber` and rejected by
+validation with its field path (``int()`` of 4,300+ digits raises, and no limit needs it)."""
+
+
+class ReadRefused(Exception):
+    """The path cannot be used as a task (text) file; ``str()`` says why, without the path."""
+
+
+class HugeNumber:
+    """A number literal too long to convert; validation rejects it at its field."""
+
+    def __init__(self, text: str) -> None:
+        self.digits = sum(ch.isdigit() for ch in text)
+
+    def __repr__(self) -> str:
+        return f"a number with {self.digits:,} digits"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _limit_text(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MB" if limit % (1024 * 1024) == 0 else f"{limit:,} bytes"
+
+
+def read_capped(path: Path, *, limit: int = MAX_FILE_BYTES, allow_pipe: bool = False) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes.
+
+    The path is checked before it is opened (a device is never opened), opened with
+    ``O_NONBLOCK`` (a FIFO cannot hang the open) and checked again on the open descriptor.
+    A "regular" file whose size on disk differs from what it reads (``/proc`` and ``/sys``
+    pseudo-files such as ``/proc/self/environ``) is refused. ``allow_pipe`` admits a pipe
+    or FIFO (``agentkit run <(generate-task)``), read up to the same limit.
+    Raises :class:`ReadRefused`, or ``OSError`` (file not found, permission denied...).
+    """
+
+    def admissible(mode: int) -> bool:
+        return stat.S_ISREG(mode) or (allow_pipe and stat.S_ISFIFO(mode))
+
+    before = os.stat(path)
+    if not admissible(before.st_mode):
+        raise ReadRefused(_refusal(before.st_mode))
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+        if not admissible(st.st_mode):  # swapped between the check and the open
+            raise ReadRefused(_refusal(st.st_mode))
+        if st.st_size > limit:
+            raise ReadRefused(f"is {st.st_size:,} bytes; the limit is {_limit_text(limit)}")
+        if stat.S_ISFIFO(st.st_mode):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise ReadRefused(f"is larger than {_limit_text(limit)}, the limit")
+    if stat.S_ISREG(st.st_mode) and size != st.st_size:
+        raise ReadRefused(
+            "is not a regular file: a pseudo-file (like those in /proc or /sys) whose content is generated, not stored"
+        )
+    return b"".join(chunks)
+
+
+def _refusal(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a file"
+    return f"is not a regular file ({_kind(mode)})"
+
+
+class TaskLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` with a nesting limit and long numbers kept unconverted."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _construct_int(loader: TaskLoader, node: ScalarNode) -> Any:
+    if len(str(node.value)) > MAX_NUMBER_CHARS:
+        return HugeNumber(str(node.value))
+    return loader.construct_yaml_int(node)
+
+
+def _construct_float(loader: TaskLoader, node: ScalarNode) -> Any:
+    if len(str(node.value)) > MAX_NUMBER_CHARS:
+        return HugeNumber(str(node.value))
+    return loader.construct_yaml_float(node)
+
+
+TaskLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+TaskLoader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+
+
+def parse_yaml(text: str) -> Any:
+    """Parse one YAML document with :class:`TaskLoader`; raises ``yaml.YAMLError``."""
+    loader = TaskLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
