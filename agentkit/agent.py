@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,7 +23,6 @@ from pydantic import BaseModel, Field
 
 from agentkit._limits import (
     WRAP_UP_PROMPT,
-    ChargedModel,
     LimitReached,
     RunLimits,
     estimate_prompt_tokens,
@@ -32,6 +30,7 @@ from agentkit._limits import (
     prices_of,
 )
 from agentkit._redact import redact_config
+from agentkit._report_phase import report_phase
 from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder
 from agentkit.context.policy import BatchPrune, ContextPolicy
@@ -68,7 +67,6 @@ from agentkit.store.events import (
     StatusChanged,
     ToolResultEvent,
     TraceEvent,
-    UsageCharged,
     UserMessage,
 )
 from agentkit.store.memory import MemoryStore
@@ -261,59 +259,10 @@ class Agent:
             return await self._with_report(result, on_event)
 
     async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
-        """The report phase (``report=True``): outline, sections, verified citations; kept in the store.
-        Its model calls keep the run's ``max_tokens``, time and cost limits and are charged to the run."""
-        if not self.write_report or result.status not in ("finished", "stopped") or not result.answer.strip():
+        """The report phase (``report=True``), within the run's limits and charged to it."""
+        if not self.write_report:
             return result
-        from agentkit.report import load_report
-
-        report = await load_report(self.store, result.run_id)
-        if report is not None:
-            return result.model_copy(update={"report": report.markdown})
-        model = ChargedModel(
-            self.llm,
-            max_tokens=self.max_tokens,
-            room_usd=None if self.limits.max_cost_usd is None else self.limits.max_cost_usd - result.cost_usd,
-        )
-        markdown, problem = await self._write_report(result.run_id, model, on_event)
-        if model.usage.calls:
-            await self.store.append(
-                result.run_id, UsageCharged(phase="report", usage=model.usage, cost_usd=model.cost_usd)
-            )
-            row = await self.store.get_run(result.run_id)
-            await self.store.update_run(
-                result.run_id, usage=row.usage + model.usage, cost_usd=row.cost_usd + model.cost_usd
-            )
-            result = result.model_copy(
-                update={"usage": result.usage + model.usage, "cost_usd": result.cost_usd + model.cost_usd}
-            )
-        if problem is not None and on_event is not None:
-            notice = Notice(run_id=result.run_id, level="error", message=f"report not written: {problem}")
-            await dispatch(on_event, notice)
-        return result.model_copy(update={"report": markdown})
-
-    async def _write_report(
-        self, run_id: str, model: ChargedModel, on_event: EventHandler | None
-    ) -> tuple[str | None, str | None]:
-        """Write and store the report within the time left; (markdown, None) or (None, why not)."""
-        from agentkit.report import store_report, write_report
-
-        max_seconds = self.limits.max_seconds
-        left = math.inf if max_seconds is None else max_seconds - (await load_state(self.store, run_id)).elapsed_s
-        if left <= 0:
-            return None, f"limits.max_seconds={max_seconds:g} was reached before the report phase"
-        if on_event is not None:
-            await dispatch(on_event, Notice(run_id=run_id, message="writing the report"))
-        with anyio.move_on_after(left):
-            try:
-                report = await write_report(self.store, run_id, model)
-            except (LimitReached, ModelError) as exc:
-                return None, str(exc)
-            except Exception as exc:  # the run itself is done; a failing report must not undo it
-                return None, f"{type(exc).__name__}: {exc}"
-            await store_report(self.store, run_id, report)
-            return report.markdown, None
-        return None, f"limits.max_seconds={max_seconds:g} was reached while writing it"
+        return await report_phase(self.store, self.llm, self.limits, self.max_tokens, result, on_event)
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         async def main() -> RunResult:
