@@ -23,7 +23,7 @@ async def lookup(term: str) -> str:
     return f"{term}: see the atlas"
 
 
-def responder(fail_seeds: frozenset[int] = frozenset()) -> object:
+def responder(fail_seeds: frozenset[int] = frozenset(), cities: list[str] = CITIES) -> object:
     def respond(req: FakeRequest) -> object:
         system = req.messages[0]["content"]
         if system == AGGREGATE_SYSTEM:
@@ -36,8 +36,8 @@ def responder(fail_seeds: frozenset[int] = frozenset()) -> object:
         if not req.tools:
             return Turn(content="1. Look it up.\n2. Answer.")
         if not any(m["role"] == "tool" for m in req.messages):
-            return Turn(tool_calls=[call("lookup", term="capital of France")])
-        return Turn(content=f"The answer is {CITIES[seed % 8]}.")
+            return Turn(tool_calls=[call("lookup", term=f"capital of France #{seed}")])
+        return Turn(content=f"The answer is {cities[seed % 8]}.")
 
     return respond
 
@@ -70,12 +70,32 @@ async def test_eight_trajectories_run_concurrently_and_the_majority_wins() -> No
     assert agg.votes[normalise_answer("The answer is Paris.")] == 5
 
 
-@pytest.mark.parametrize(("method", "expected"), [("reflective", "Paris. 5 of 8"), ("select", "Paris")])
-async def test_reflective_and_select_aggregators(method: str, expected: str) -> None:
-    with FakeProvider(responder()) as fake:
-        async with heavy_agent(fake, 8, aggregate=method) as agent:
+async def test_vote_takes_the_majority_not_the_first_trajectory() -> None:
+    cities = ["Lyon", "Paris", "Nice", "Paris", "Paris", "Lyon", "Paris", "Marseille"]
+    with FakeProvider(responder(cities=cities)) as fake:
+        async with heavy_agent(fake, 8, aggregate="vote") as agent:
             result = await agent.run("Capital of France?")
-    assert result.status == "finished" and expected in result.answer
+    assert result.answer == "The answer is Paris."
+
+
+async def test_reflective_aggregator_writes_the_answer_from_all_trajectories() -> None:
+    with FakeProvider(responder()) as fake:
+        async with heavy_agent(fake, 8, aggregate="reflective") as agent:
+            result = await agent.run("Capital of France?")
+        aggregation = [r for r in fake.requests if r.messages[0]["content"] == AGGREGATE_SYSTEM]
+    assert result.status == "finished" and result.answer.startswith("Paris. 5 of 8")
+    assert len(aggregation) == 1 and aggregation[0].messages[1]["content"].count("## Trajectory") == 8
+
+
+async def test_select_takes_the_trajectory_the_model_picks() -> None:
+    # the model picks trajectory 2 (seed 1), a minority answer: the pick wins, not the majority
+    cities = ["Paris", "Lyon", "Paris", "Paris", "Paris", "Paris", "Paris", "Paris"]
+    with FakeProvider(responder(cities=cities)) as fake:
+        async with heavy_agent(fake, 8, aggregate="select") as agent:
+            result = await agent.run("Capital of France?")
+    agg = next(e.event for e in await agent.store.events(result.run_id) if isinstance(e.event, Aggregated))
+    assert result.status == "finished" and result.answer == "The answer is Lyon."
+    assert agg.chosen == f"{result.run_id}.1"
 
 
 async def test_failed_trajectories_are_reported_and_survivors_aggregated() -> None:
@@ -92,10 +112,25 @@ async def test_failed_trajectories_are_reported_and_survivors_aggregated() -> No
 
 
 async def test_early_stop_once_a_majority_agrees() -> None:
-    with FakeProvider(responder(), latency_s=0.05) as fake:
-        async with heavy_agent(fake, 8, aggregate="vote", early_stop=0.5) as agent:
-            result = await agent.run("Capital of France?")
+    """Trajectories 5-7 (the dissenters) wait in their tool call until cancelled: only the early
+    stop, once 4 of 8 agree, can end the run; without it the test fails at its deadline."""
+    never = anyio.Event()
+
+    @tool
+    async def lookup(term: str) -> str:
+        """Look a term up."""
+        if int(term.rsplit("#", 1)[1]) >= 5:
+            await never.wait()
+        return f"{term}: see the atlas"
+
+    with FakeProvider(responder()) as fake:
+        llm = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="k")
+        async with Agent(llm=llm, tools=[lookup], heavy=8, aggregate="vote", early_stop=0.5) as agent:
+            with anyio.fail_after(60):
+                result = await agent.run("Capital of France?")
     assert result.answer == "The answer is Paris."
+    children = {c.id: c.status for c in await agent.store.list_runs(parent_id=result.run_id)}
+    assert [children[f"{result.run_id}.{i}"] for i in (5, 6, 7)] == ["interrupted"] * 3
 
 
 async def test_killed_heavy_run_resumes_to_the_end(tmp_path: Path) -> None:

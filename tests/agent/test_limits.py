@@ -50,3 +50,22 @@ async def test_cost_is_reported_with_cache_hits_priced_apart() -> None:
     assert u.calls == 2 and u.prompt_tokens > 0 and result.cost_usd > 0
     row = await agent.store.get_run(result.run_id)
     assert row.cost_usd == pytest.approx(result.cost_usd) and row.usage == u
+
+
+async def test_cache_hits_are_priced_apart_over_real_http() -> None:
+    """The fake reports prefix-cache hits as Moonshot does; hits cost a quarter of misses."""
+    from agentkit.llm.client import OpenAICompatibleModel
+    from agentkit.llm.profiles import Prices
+    from agentkit.testing import FakeProvider
+
+    prices = Prices(input_miss=0.60, input_hit=0.15, output=2.50)
+    script = [Turn(tool_calls=[call("work", n=i)]) for i in range(4)] + [Turn(content="ok")]
+    with FakeProvider(script) as fake:
+        llm = OpenAICompatibleModel("kimi-k2-thinking", "custom", base_url=fake.base_url, prices=prices)
+        async with Agent(llm=llm, tools=[work], plan=False) as agent:
+            result = await agent.run("x")
+        served_cached = sum(fake.cached_tokens)
+    u = result.usage
+    assert u.cached_tokens == served_cached > u.prompt_tokens / 2  # most of each prompt was a cache hit
+    expected = ((u.prompt_tokens - u.cached_tokens) * 0.60 + u.cached_tokens * 0.15 + u.completion_tokens * 2.50) / 1e6
+    assert result.cost_usd == pytest.approx(expected)
