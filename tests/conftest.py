@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -13,3 +15,21 @@ for _name in list(os.environ):
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+NOT_APPLICABLE = "not applicable"
+"""A skip reason containing this is a test that cannot apply to the case (e.g. reopening an
+in-memory store). Every other skip is a missing part of the machine (bwrap, Chromium,
+PostgreSQL), which CI installs: there it is a failure, so a broken install cannot pass."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not os.environ.get("CI") or not report.skipped or hasattr(report, "wasxfail"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if NOT_APPLICABLE not in reason:
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every part the tests need is installed: {reason}"

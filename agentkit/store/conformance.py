@@ -419,7 +419,7 @@ class StoreConformance:
 
     async def test_lease_is_seen_by_a_second_store_over_the_same_data(self, store_factory: StoreFactory) -> None:
         if not self.reopen:
-            pytest.skip("backend is not persistent (reopen = False)")
+            pytest.skip("not applicable: the backend is not persistent (reopen = False)")
         first, second = await open_from(store_factory), await open_from(store_factory)
         try:
             async with first.lease("shared"):
@@ -442,7 +442,7 @@ class StoreConformance:
 
     async def test_data_survives_close_and_reopen(self, store_factory: StoreFactory) -> None:
         if not self.reopen:
-            pytest.skip("backend is not persistent (reopen = False)")
+            pytest.skip("not applicable: the backend is not persistent (reopen = False)")
         big = ToolResultEvent(step=9, call_id="big", name="fetch", text="ß" * 300_000)
         events = [*every_event_type(), big]
         first = await open_from(store_factory)
