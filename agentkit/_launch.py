@@ -9,6 +9,7 @@ from agentkit._redact import MASK
 from agentkit.agent import Agent
 from agentkit.events import EventHandler
 from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.llm.profiles import Prices
 from agentkit.store.base import Store
 from agentkit.store.events import RunStarted
 from agentkit.task import Task
@@ -16,9 +17,32 @@ from agentkit.task import Task
 
 def tool_settings(task: Task) -> dict[str, Any]:
     """The sections tools read, as plain data. Credentials inside URLs are kept here (the
-    tools need them); ``Agent.describe`` masks them before the run's config is stored."""
+    tools need them); ``Agent.describe`` masks them before the run's config is stored.
+
+    ``search.backend`` is given as a list of ``{backend, url}`` items, each with its own
+    location: the SearXNG URL, or for ``local`` the task's ``search.index`` (a folder of
+    documents or an index file), so the one key of the task file reaches the local backend.
+    """
     data = task.model_dump(mode="json")
-    return {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
+    settings = {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
+    search = task.search
+    locations = {"searxng": search.url, "local": None if search.index is None else str(search.index)}
+    settings["search"]["backend"] = [{"backend": name, "url": locations.get(name)} for name in search.backends]
+    return settings
+
+
+def model_from_task(task: Task) -> OpenAICompatibleModel:
+    """The HTTP client for ``task.model``: endpoint, key variable, streaming, prices, tool_choice."""
+    spec = task.model
+    options: dict[str, Any] = {}
+    if spec.prices is not None:
+        cached = spec.prices.input if spec.prices.cached_input is None else spec.prices.cached_input
+        options["prices"] = Prices(input_miss=spec.prices.input, input_hit=cached, output=spec.prices.output)
+    if spec.tool_choice is not None:
+        options["tool_choice"] = spec.tool_choice
+    return OpenAICompatibleModel(
+        spec.name, spec.provider, base_url=spec.base_url, api_key_env=spec.api_key_env, stream=spec.stream, **options
+    )
 
 
 def agent_from_task(
@@ -32,7 +56,7 @@ def agent_from_task(
     from agentkit.tools import builtin_tools
 
     spec = task.model
-    llm = llm or OpenAICompatibleModel(spec.name, spec.provider, base_url=spec.base_url, api_key_env=spec.api_key_env)
+    llm = llm or model_from_task(task)
     settings = tool_settings(task)
     return Agent(
         llm=llm,

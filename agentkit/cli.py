@@ -419,7 +419,7 @@ def index(
         Path | None, typer.Option("-o", "--output", help="Index file (default: FOLDER/.agentkit/index.sqlite).")
     ] = None,
 ) -> None:
-    """Index a folder for the offline search backend (search: {backend: local, url: FOLDER})."""
+    """Index a folder for the offline search backend (search: {backend: local, index: FOLDER})."""
     from agentkit.tools._index import build_index
 
     if not folder.is_dir():

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -42,6 +42,8 @@ DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
 SEARCH_BACKENDS: tuple[str, ...] = ("duckduckgo", "searxng", "local")
 AGGREGATORS: tuple[str, ...] = ("reflective", "vote", "select")
 OUTPUT_FORMATS: tuple[str, ...] = ("md", "html")
+TOOL_CHOICES: tuple[str, ...] = ("auto", "none")
+ISOLATIONS: tuple[str, ...] = ("bwrap", "none")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -124,6 +126,11 @@ def _one_of(valid: tuple[str, ...], noun: str) -> Callable[[object], object]:
     return check
 
 
+def _one_of_or_null(valid: tuple[str, ...], noun: str) -> Callable[[object], object]:
+    check = _one_of(valid, noun)
+    return lambda value: None if value is None else check(value)
+
+
 # --- the spec ------------------------------------------------------------------------------
 
 _CONFIG = ConfigDict(extra="forbid", strict=True, validate_assignment=True, allow_inf_nan=False)
@@ -133,6 +140,23 @@ OutputFormat = Literal["md", "html"]
 Backend = Literal["duckduckgo", "searxng", "local"]
 _Url = Annotated[str | None, BeforeValidator(_check_http_url)]
 _ToolName = Annotated[str, BeforeValidator(_one_of(TOOL_NAMES, "tool"))]
+
+
+class PricesSpec(BaseModel):
+    """USD per million tokens, for a model the profiles do not price (self-hosted, new)."""
+
+    model_config = _CONFIG
+
+    input: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+    """Prompt tokens served from the provider's prefix cache; default: ``input``."""
+    output: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _cached_defaults_to_input(self) -> PricesSpec:
+        if self.cached_input is None:
+            self.cached_input = self.input
+        return self
 
 
 class ModelSpec(BaseModel):
@@ -146,6 +170,12 @@ class ModelSpec(BaseModel):
     api_key_env: str | None = None
     temperature: float | None = None
     max_tokens: int | None = Field(default=None, gt=0)
+    prices: PricesSpec | None = None
+    stream: bool = True
+    tool_choice: Annotated[
+        Literal["auto", "none"] | None, BeforeValidator(_one_of_or_null(TOOL_CHOICES, "tool_choice"))
+    ] = None
+    """Sent on tool turns; the final-answer turn always asks for no tools, whatever this says."""
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -221,12 +251,18 @@ class SearchSpec(BaseModel):
             path = Path(base) / path
         if not path.exists():
             raise _fail(f"offline index not found: {path}")
-        return path
+        return path.absolute()
 
     @model_validator(mode="after")
-    def _searxng_needs_url(self) -> SearchSpec:
+    def _backends_have_their_settings(self) -> SearchSpec:
         if "searxng" in self.backends and self.url is None:
             raise _fail("required when the searxng backend is used (e.g. http://localhost:8888)", at="url")
+        if "local" in self.backends and self.index is None:
+            raise _fail(
+                "required when the local backend is used: a folder of documents or an index file "
+                "built with `agentkit index FOLDER`",
+                at="index",
+            )
         return self
 
 
@@ -242,6 +278,8 @@ class SandboxSpec(BaseModel):
     network: bool = False
     memory_mb: int = Field(default=2048, ge=128)
     timeout_s: float = Field(default=120.0, gt=0)
+    isolation: Annotated[Literal["bwrap", "none"], BeforeValidator(_one_of(ISOLATIONS, "isolation"))] = "bwrap"
+    """``none`` runs Python without a sandbox (the task opts out of isolation)."""
 
 
 class LimitsSpec(BaseModel):
@@ -431,10 +469,27 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _section_model(section: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The spec class at a field path (``("model", "prices")`` -> PricesSpec)."""
+    model: type[BaseModel] = Task
+    for part in section:
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        found = [a for a in (info.annotation, *get_args(info.annotation)) if _is_model(a)]
+        if not found:
+            return None
+        model = found[0]
+    return model
+
+
+def _is_model(annotation: object) -> TypeGuard[type[BaseModel]]:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 def _unknown_key(section: tuple[int | str, ...], key: str) -> str:
-    info = Task.model_fields.get(str(section[0])) if section else None
-    model: Any = Task if not section else (info.annotation if info else None)
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+    model = _section_model(section)
+    if model is None:
         return "unknown key"
     valid = list(model.model_fields)
     if key.lower().replace("-", "_") in ("api_key", "apikey", "key", "secret", "token"):

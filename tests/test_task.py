@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,8 @@ def test_minimal_file_gives_all_defaults(tmp_path: Path) -> None:
     assert task.tools == list(DEFAULT_TOOLS) == ["web_search", "fetch", "python"]
     assert task.search == SearchSpec() and task.search.backend == "duckduckgo" and task.search.url is None
     assert task.fetch == FetchSpec(allow_private_hosts=False)
-    assert task.sandbox == SandboxSpec(network=False, memory_mb=2048, timeout_s=120)
+    assert task.sandbox == SandboxSpec(network=False, memory_mb=2048, timeout_s=120, isolation="bwrap")
+    assert (task.model.prices, task.model.stream, task.model.tool_choice) == (None, True, None)
     assert task.limits == LimitsSpec(max_steps=300, max_cost_usd=None, max_tokens=None, max_seconds=None)
     assert task.context == ContextSpec(window=None, keep_tool_results=None)
     assert task.heavy == HeavySpec(trajectories=1, aggregate="reflective")
@@ -101,13 +103,16 @@ model:
   api_key_env: MY_OPENROUTER_KEY
   temperature: 0.7
   max_tokens: 16000
+  prices: {input: 0.6, cached_input: 0.15, output: 2.5}
+  stream: false
+  tool_choice: auto
 tools: [web_search, fetch, python, note, delegate]
 search:
   backend: [searxng, duckduckgo]
   url: http://localhost:8888
   index: null
 fetch: {allow_private_hosts: true}
-sandbox: {network: true, memory_mb: 4096, timeout_s: 30.5}
+sandbox: {network: true, memory_mb: 4096, timeout_s: 30.5, isolation: none}
 limits: {max_steps: 50, max_cost_usd: 2.5, max_tokens: 2000000, max_seconds: 3600}
 context: {window: 128000, keep_tool_results: 8}
 heavy: {trajectories: 8, aggregate: vote}
@@ -337,3 +342,44 @@ def _nest(depth: int) -> list[object]:
     for _ in range(depth):
         out = [out]
     return out
+
+
+def test_prices_stream_tool_choice_and_isolation() -> None:
+    task = Task.from_mapping(
+        {
+            "task": "x",
+            "model": {
+                "provider": "vllm",
+                "prices": {"input": 0.6, "cached_input": 0.15, "output": 2.5},
+                "stream": False,
+                "tool_choice": "none",
+            },
+            "sandbox": {"isolation": "none"},
+        }
+    )
+    assert task.model.prices is not None and task.model.prices.cached_input == 0.15
+    assert (task.model.stream, task.model.tool_choice, task.sandbox.isolation) == (False, "none", "none")
+    plain = Task.from_mapping({"task": "x"})
+    assert (plain.model.prices, plain.model.stream, plain.model.tool_choice) == (None, True, None)
+    assert plain.sandbox.isolation == "bwrap"
+    no_cache = Task.from_mapping({"task": "x", "model": {"prices": {"input": 1, "output": 3}}})
+    assert no_cache.model.prices is not None and no_cache.model.prices.cached_input == 1  # defaults to input
+    for bad, message in (
+        ({"model": {"tool_choice": "required"}}, "model.tool_choice: unknown tool_choice 'required'; valid"),
+        ({"model": {"prices": {"input": -1, "output": 1}}}, "model.prices.input: must be at least 0 (got -1)"),
+        ({"model": {"prices": {"output": 1}}}, "model.prices.input: required"),
+        ({"model": {"prices": {"input": 1, "output": 1, "cached": 0}}}, "did you mean 'cached_input'?"),
+        ({"model": {"stream": "yes"}}, "model.stream: must be true or false"),
+        ({"sandbox": {"isolation": "docker"}}, "sandbox.isolation: unknown isolation 'docker'; valid"),
+    ):
+        with pytest.raises(TaskFileError, match=re.escape(message)):
+            Task.from_mapping({"task": "x", **bad})
+
+
+def test_local_search_needs_its_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(TaskFileError, match=r"search.index: required when the local backend is used"):
+        Task.from_mapping({"task": "x", "search": {"backend": ["duckduckgo", "local"]}})
+    (tmp_path / "docs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    task = Task.from_mapping({"task": "x", "search": {"backend": "local", "index": "docs"}})
+    assert task.search.index == tmp_path / "docs"  # absolute: a resume elsewhere finds it

@@ -122,3 +122,71 @@ def test_index_command_builds_a_searchable_index(tmp_path: Path) -> None:
     assert "2 added" in result.output and (docs / ".agentkit" / "index.sqlite").exists()
     result = runner.invoke(app, ["index", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "not a folder" in result.output
+
+
+def test_stream_prices_and_isolation_reach_the_run(tmp_path: Path, pages: str) -> None:
+    store = str(tmp_path / "s.db")
+    with FakeProvider(responder) as fake:
+        task = write_task(tmp_path, fake, pages)
+        task.write_text(
+            task.read_text().replace(
+                "model: {provider: custom, ",
+                "sandbox: {isolation: none}\nmodel: {stream: false, prices: {input: 2, cached_input: 1, output: 10}, "
+                "provider: custom, ",
+            )
+        )
+        result = runner.invoke(app, ["run", str(task), "--store", store, "--json"])
+        bodies = [r.body for r in fake.requests]
+    assert result.exit_code == 0, result.output
+    assert bodies and not any(b.get("stream") for b in bodies)  # model.stream: false
+    data = json.loads(result.stdout)
+    usage = data["usage"]
+    prompt, cached, completion = usage["prompt_tokens"], usage["cached_tokens"], usage["completion_tokens"]
+    expected = ((prompt - cached) * 2 + cached * 1 + completion * 10) / 1_000_000
+    assert expected > 0 and abs(data["cost_usd"] - expected) < 1e-9  # model.prices
+    shown = json.loads(runner.invoke(app, ["show", data["run_id"], "--store", store, "--json"]).stdout)
+    assert shown["config"]["settings"]["sandbox"]["isolation"] == "none"  # what the sandbox reads
+
+
+def test_tool_choice_is_passed_to_the_client(tmp_path: Path) -> None:
+    import inspect
+
+    from agentkit._launch import agent_from_task
+    from agentkit.llm.client import OpenAICompatibleModel
+    from agentkit.llm.types import ModelRequest
+    from agentkit.store import MemoryStore
+    from agentkit.task import Task
+
+    if "tool_choice" not in inspect.signature(OpenAICompatibleModel).parameters:
+        pytest.skip("needs OpenAICompatibleModel(tool_choice=...), which the LLM client is gaining")
+    spec = {"task": "x", "model": {"provider": "vllm", "tool_choice": "none"}}
+    agent = agent_from_task(Task.from_mapping(spec), store=MemoryStore(), workdir=tmp_path)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    body = agent.llm.build_body(ModelRequest(messages=[{"role": "user", "content": "hi"}], tools=tools))  # type: ignore[attr-defined]
+    assert body["tool_choice"] == "none"
+
+
+def local_search(req: FakeRequest) -> Turn:
+    if not req.tools:
+        return Turn(content="1. Search the local corpus.")
+    results = req.last_tool_results()
+    if not results:
+        return Turn(tool_calls=[call("web_search", query="Kimi K2 tool calls")])
+    return Turn(content=f"found: {'local:k2.md' in results[0] and 'across 300' in results[0]}")
+
+
+def test_local_search_index_from_the_task_file_end_to_end(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "k2.md").write_text("# Kimi K2\nK2 Thinking keeps a goal across 300 tool calls.\n")
+    assert runner.invoke(app, ["index", str(docs)]).exit_code == 0
+    with FakeProvider(local_search) as fake:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            "task: 'What keeps a goal?'\n"
+            f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
+            "tools: [web_search]\nsearch: {backend: local, index: docs}\noutput: {report: false}\n"
+        )
+        result = runner.invoke(app, ["run", str(task), "--store", str(tmp_path / "s.db"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["answer"] == "found: True"
