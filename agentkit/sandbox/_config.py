@@ -20,6 +20,9 @@ ROOT_UID_COUNT = 1 << 16
 RLIMIT_NPROC counts one sandbox's processes, not all sandboxes' together. A work dir keeps
 the uid it was given, so a restarted or resumed kernel gets the same one back."""
 
+ISOLATION_MODES = ("bwrap", "none")
+"""The task file's ``sandbox.isolation`` values; ``bwrap`` is the default."""
+
 _SECRET_NAME = re.compile(
     r"KEY|TOKEN|SECRET|PASSW|PASSPHRASE|CREDENTIAL|AUTH|COOKIE|PRIVATE|SIGNATURE|^PWD$|^OLDPWD$"
     r"|^AWS_|^AZURE_|^GCP_|^GOOGLE_|^GCLOUD_|^GH_|^GITHUB_|^GITLAB_|^HF_|^HUGGING|^OPENAI|^ANTHROPIC"
@@ -67,10 +70,18 @@ class SandboxConfig:
     """More variables for the kernel; secret-looking names are dropped even here."""
     extra_ro_binds: tuple[str, ...] = ()
     """More host paths made visible read-only at the same place (datasets, models)."""
-    force_fallback: bool = False
-    """Skip bubblewrap and run with resource limits only (loudly), as if it were missing."""
+    isolation: str = "bwrap"
+    """``bwrap``: kernels run inside bubblewrap, and where that is impossible Python is refused.
+    ``none``: the task opts out; kernels run as the user with resource limits only (loudly)."""
+    max_log_bytes: int = 1024 * 1024
+    """What the host keeps of the kernel process's own stdout/stderr (``.kernel.log`` in the
+    work dir, the previous kernel's in ``.kernel.log.1``): the head and the last quarter."""
 
     def __post_init__(self) -> None:
+        if self.isolation not in ISOLATION_MODES:
+            raise ValueError(f"sandbox isolation must be one of {', '.join(ISOLATION_MODES)}, not {self.isolation!r}")
+        if self.max_log_bytes < 4096:
+            raise ValueError("sandbox max_log_bytes must be at least 4096")
         if self.memory_mb < 256:
             raise ValueError("sandbox memory_mb must be at least 256")
         if self.timeout_s <= 0:

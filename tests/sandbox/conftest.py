@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sandbox_helpers import check_isolation
 
 from agentkit.store import MemoryStore, RunInfo
 from agentkit.tools.base import ToolContext
@@ -17,6 +18,11 @@ from agentkit.tools.python import PythonArgs, PythonTool
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def require_isolation() -> None:
+    check_isolation()
 
 
 @pytest.fixture
@@ -38,8 +44,11 @@ async def make_tool() -> AsyncIterator[Callable[..., PythonTool]]:
 class Session:
     """Calls one tool for one run, the way the registry would."""
 
-    def __init__(self, tool: PythonTool, store: MemoryStore, workdir: Path, run_id: str) -> None:
+    def __init__(
+        self, tool: PythonTool, store: MemoryStore, workdir: Path, run_id: str, settings: dict[str, Any]
+    ) -> None:
         self.tool = tool
+        self.settings = settings
         self.store = store
         self.workdir = workdir
         self.run_id = run_id
@@ -53,6 +62,7 @@ class Session:
             step=self.calls,
             store=self.store,
             workdir=self.workdir,
+            settings=self.settings,
         )
         return await self.tool.invoke(PythonArgs(code=code), ctx)
 
@@ -61,9 +71,11 @@ class Session:
 async def session_for(tmp_path: Path) -> Callable[..., Any]:
     store = MemoryStore()
 
-    async def open_session(tool: PythonTool, run_id: str = "run-1", workdir: Path | None = None) -> Session:
+    async def open_session(
+        tool: PythonTool, run_id: str = "run-1", workdir: Path | None = None, settings: dict[str, Any] | None = None
+    ) -> Session:
         with contextlib.suppress(ValueError):
             await store.create_run(RunInfo(id=run_id, task="sandbox test"))
-        return Session(tool, store, workdir or tmp_path / "runs" / run_id, run_id)
+        return Session(tool, store, workdir or tmp_path / "runs" / run_id, run_id, settings or {})
 
     return open_session
