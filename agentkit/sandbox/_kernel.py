@@ -21,6 +21,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.connect import write_connection_file
 
 from agentkit.sandbox._config import SANDBOX_UID, SandboxConfig
+from agentkit.sandbox._klog import KernelLog
 from agentkit.sandbox._launch import (
     BwrapStatus,
     build_launch,
@@ -133,6 +134,7 @@ class SandboxKernel:
         self._proc: subprocess.Popen[bytes] | None = None
         self._client: AsyncKernelClient | None = None
         self._private: Path | None = None
+        self._log: KernelLog | None = None
         self._figures = FigureWriter(workdir)
         self.starts = 0
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -211,32 +213,30 @@ class SandboxKernel:
             status=self.bwrap,
             uid=self.uid if self.uid is not None else SANDBOX_UID,
         )
-        with open(private / "kernel.log", "wb") as errlog:
+        klog = KernelLog(self.workdir, self.config.max_log_bytes)
+        try:
             self._proc = subprocess.Popen(
                 spec.argv,
                 env=spec.env,
                 cwd=spec.cwd,
                 stdin=subprocess.DEVNULL,
-                stdout=errlog,
-                stderr=errlog,
+                stdout=klog.write_fd,
+                stderr=klog.write_fd,
                 start_new_session=True,
                 close_fds=True,
             )
+        except BaseException:
+            klog.discard()
+            raise
+        self._log = klog
+        klog.start()
         client = AsyncKernelClient()
         client.load_connection_file(str(conn_file))
         client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         self._client = client
 
     def _log_tail(self) -> str:
-        if self._private is None:
-            return ""
-        try:
-            with open(self._private / "kernel.log", "rb") as fh:
-                fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - 2000))
-                return fh.read().decode(errors="replace").strip()
-        except OSError:
-            return ""
+        return self._log.recent()[-2000:] if self._log is not None else ""
 
     async def _wait_ready(self) -> None:
         client = self._require_client()
@@ -307,6 +307,9 @@ class SandboxKernel:
                 log.debug("stop_channels failed", exc_info=True)
         if proc is not None:
             await _kill(proc)
+        klog, self._log = self._log, None
+        if klog is not None and not await anyio.to_thread.run_sync(klog.join, 5.0):
+            log.warning("the sandbox kernel's output pipe is still open (a process outlived the kernel)")
         if self.uid is not None:
             release_uid(self.uid)
         private, self._private = self._private, None

@@ -339,3 +339,30 @@ def test_new_event_loop_gets_a_new_kernel_with_state_replayed(tmp_path: Path) ->
     out = anyio.run(second)
     assert "Out[2]: 42" in out.text and out.meta["replayed"] == 1, out.text
     assert sandbox_processes() == []
+
+
+async def test_kernel_output_to_fd2_is_capped_on_the_host(make_tool: MakeTool, session_for: SessionFor) -> None:
+    """Writing straight to the kernel's file descriptor 2 reaches the host's log of the
+    kernel process (ipykernel echoes it there): the host keeps a capped log in the work dir."""
+    cap = 64 * 1024
+    tool = make_tool(config=SandboxConfig(max_log_bytes=cap))
+    session = await session_for(tool)
+    code = (
+        "import os\nos.write(2, b'FIRST-LINE\\n')\nchunk = b'e' * (1 << 20)\n"
+        "for _ in range(300):\n    os.write(2, chunk)\nos.write(2, b'\\nLAST-LINE\\n')"
+    )
+    out = await session(code)
+    assert out.meta["ok"] is True and len(out.text) < 20_000, out.text[-300:]
+    kernel = tool._kernels["run-1"]
+    assert kernel._private is not None
+    private_bytes = sum(p.stat().st_size for p in kernel._private.rglob("*") if p.is_file())
+    assert private_bytes < cap, private_bytes  # nothing of it in /tmp
+    log = session.workdir / ".kernel.log"
+    assert log.stat().st_size <= cap
+    assert b"FIRST-LINE" in log.read_bytes()[:4096] and b"output is cut here" in log.read_bytes()
+    out = await session("import os\nos._exit(5)")  # the kernel stops: its log gets its end
+    assert out.meta["state_lost"]
+    old = (session.workdir / ".kernel.log.1").read_bytes()
+    assert len(old) <= cap and old.rstrip().endswith(b"LAST-LINE") and b"bytes of kernel output dropped" in old
+    assert (await session("1 + 1")).meta["ok"] is True
+    assert (session.workdir / ".kernel.log").stat().st_size < cap

@@ -9,6 +9,7 @@ import pytest
 from sandbox_helpers import requires_bwrap
 
 from agentkit.sandbox import SandboxConfig, is_secret, kernel_env, probe_bwrap
+from agentkit.sandbox._klog import KernelLog
 from agentkit.sandbox._launch import build_launch, python_paths
 from agentkit.sandbox._output import CappedText, FigureWriter, OutputCollector, cap_middle, trim_traceback
 
@@ -155,3 +156,29 @@ def test_collector_caps_figures_and_results(tmp_path: Path) -> None:
     assert len(out.figures) == 1 and out.figures[0].read_bytes() == b"hello"
     assert any("1 more figure" in n for n in out.notes)
     assert out.output == "<table>\nbold\n100%\n"
+
+
+def test_kernel_log_never_writes_through_planted_links(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    (work / ".kernel.log.1").mkdir()  # rotation fails: the old name stays taken
+    (work / ".kernel.log.1" / "x").write_text("x")
+    (work / ".kernel.log").symlink_to(victim)
+    klog = KernelLog(work, 8192)
+    os.write(klog.write_fd, b"hello\n" + b"z" * 20_000 + b"\nthe end\n")
+    klog.start()
+    assert klog.join(10)
+    assert victim.read_text() == "keep"
+    log = work / ".kernel.log"
+    assert not log.is_symlink() and log.stat().st_size <= 8192
+    data = log.read_bytes()
+    assert data.startswith(b"hello") and data.endswith(b"the end\n") and b"bytes of kernel output dropped" in data
+    assert klog.recent().endswith("the end")
+    # A FIFO in its place is replaced as well (opening it would block the host).
+    log.unlink()
+    os.mkfifo(log)
+    klog = KernelLog(work, 8192)
+    klog.start()
+    assert klog.join(10) and log.is_file()
