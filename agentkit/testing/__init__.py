@@ -6,7 +6,8 @@
 
 Scripts are lists of :class:`Turn` (with :func:`call` for tool calls) and faults
 (:class:`RateLimited`, :class:`ServerError`, :class:`HttpError`, :class:`DropStream`,
-:class:`TruncateStream`, :class:`Delay`), or a function ``(FakeRequest) -> Turn | Fault``.
+:class:`TruncateStream`, :class:`StreamError`, :class:`EmptyStream`, :class:`Delay`), or a
+function ``(FakeRequest) -> Turn | Fault``.
 :class:`ReplayServer` serves :class:`Recorded` real provider responses verbatim.
 """
 
@@ -15,6 +16,7 @@ from agentkit.testing.replay import Recorded, ReplayServer
 from agentkit.testing.script import (
     Delay,
     DropStream,
+    EmptyStream,
     FakeRequest,
     FakeToolCall,
     Fault,
@@ -22,6 +24,7 @@ from agentkit.testing.script import (
     RateLimited,
     Responder,
     ServerError,
+    StreamError,
     TruncateStream,
     Turn,
     call,
@@ -32,6 +35,7 @@ from agentkit.testing.scripted_model import ScriptedModel
 __all__ = [
     "Delay",
     "DropStream",
+    "EmptyStream",
     "FakeProvider",
     "FakeRequest",
     "FakeToolCall",
@@ -43,6 +47,7 @@ __all__ = [
     "Responder",
     "ScriptedModel",
     "ServerError",
+    "StreamError",
     "TruncateStream",
     "Turn",
     "call",

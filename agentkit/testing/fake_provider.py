@@ -3,9 +3,14 @@
 It streams SSE the way Moonshot does (reasoning first, then content, then tool calls with
 id and name in their first chunk and argument fragments keyed by ``index``; usage in the
 last choice), answers 400 like the real service when reasoning is missing from an
-assistant tool-call turn or a tool call is left unanswered, can refuse requests over a
-context window, and injects faults: 429 with ``Retry-After``, 5xx, dropped and truncated
-streams, malformed arguments (script them as raw text).
+assistant tool-call turn or a tool call is left unanswered, and (strict mode) when the latest
+tool-call turn does not carry back verbatim the reasoning streamed for it. It refuses requests
+over a context window with Moonshot's, vLLM's, SGLang's or llama.cpp's 400 (``error_style``),
+lists a window at ``GET /v1/models`` the way vLLM does (``models_window``), can leave usage out
+of streams (``send_usage=False``), and injects faults: 429 (rate limit, overloaded, quota),
+5xx, dropped and truncated streams, an ``error`` chunk inside a 200 stream, an empty 200
+stream, malformed arguments (script them as raw text). Texts and shapes come from
+tests/fixtures/recorded/ (see ``agentkit.testing._wire``).
 
     with FakeProvider([Turn(tool_calls=[call("lookup", term="x")]), Turn(content="done")]) as fake:
         agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False)
@@ -31,10 +36,13 @@ from typing import Any
 
 import orjson
 
+from agentkit.testing import _wire
 from agentkit.testing._http import LoopbackServer
+from agentkit.testing._wire import ErrorStyle, UsageStyle
 from agentkit.testing.script import (
     Delay,
     DropStream,
+    EmptyStream,
     FakeRequest,
     Fault,
     HttpError,
@@ -43,8 +51,10 @@ from agentkit.testing.script import (
     Script,
     ScriptItem,
     ServerError,
+    StreamError,
     TruncateStream,
     Turn,
+    check_latest_reasoning,
     count_tokens,
     validate_messages,
 )
@@ -65,13 +75,26 @@ class FakeProvider:
         chunk_chars: int = 64,
         keep_requests: bool = True,
         api_key: str | None = None,
+        check_reasoning: bool = True,
+        error_style: ErrorStyle = "moonshot",
+        usage_style: UsageStyle = "moonshot",
+        send_usage: bool = True,
+        models_window: int | None = None,
     ) -> None:
         self.script = Script(script)
         self.model = model
         self.reasoning_field = reasoning_field
         self.strict = strict
+        self.check_reasoning = check_reasoning
+        """In strict mode: the latest tool-call turn must carry back its reasoning verbatim."""
         self.latency_s = latency_s
         self.context_window = context_window
+        self.error_style: ErrorStyle = error_style
+        self.usage_style: UsageStyle = usage_style
+        self.send_usage = send_usage
+        """``False``: streams carry no usage (as some servers send none)."""
+        self.models_window = models_window
+        """Served as ``max_model_len`` at ``GET /v1/models``; ``None``: that route answers 404."""
         self.chunk_chars = chunk_chars
         self.keep_requests = keep_requests
         self.api_key = api_key
@@ -84,10 +107,11 @@ class FakeProvider:
         self.max_in_flight = 0
         self.prompt_tokens: list[int] = []
         self.cached_tokens: list[int] = []
+        self.produced_reasoning: dict[str, str] = {}
+        """Reasoning streamed with each tool call, by the call's id (for the verbatim check)."""
         self._lock = threading.Lock()
         self._token_cache: dict[bytes, int] = {}
         self._prev_hashes: list[bytes] = []
-        self._pending_delay = 0.0
         self._server: LoopbackServer | None = None
 
     # lifecycle
@@ -141,33 +165,55 @@ class FakeProvider:
         self._prev_hashes = hashes
         return sum(counts), cached
 
-    def _next(self, body: dict[str, Any]) -> tuple[ScriptItem, int, int, str | None]:
+    def _refusal(self, request: FakeRequest, prompt: int) -> HttpError | None:
+        """The 400 the strict real service would answer, or ``None``."""
+        if self.strict:
+            error = validate_messages(request.messages, self.reasoning_field)
+            if error is None and self.check_reasoning:
+                error = check_latest_reasoning(request.messages, self.reasoning_field, self.produced_reasoning)
+            if error is not None:
+                return HttpError(400, error)
+        window = self.context_window
+        max_tokens = int(request.body.get("max_tokens") or 0)
+        if window is not None and _wire.overflow_exceeded(self.error_style, window, prompt, max_tokens):
+            body = _wire.overflow_body(self.error_style, window, prompt, max_tokens)
+            inner = body.get("error", body)
+            return HttpError(400, str(inner["message"]), body=body)
+        return None
+
+    def _next(self, body: dict[str, Any]) -> tuple[ScriptItem, int, int]:
         with self._lock:
             self.request_count += 1
             request = FakeRequest(index=self.request_count - 1, body=body)
             if self.keep_requests:
                 self.requests.append(request)
-            error = None
-            if self.strict:
-                error = validate_messages(request.messages, self.reasoning_field)
             prompt, cached = self._count_prompt(body)
-            if error is None and self.context_window is not None:
-                limit = self.context_window - int(body.get("max_tokens") or 0)
-                if prompt > limit:
-                    error = (
-                        f"Invalid request: Your request exceeded model token limit: {self.context_window}"
-                        f" (context length exceeded: {prompt} prompt tokens + {body.get('max_tokens')}"
-                        " max_tokens)"
-                    )
-            if error is not None:
-                self.errors.append(error)
-                return HttpError(400, error), prompt, cached, error
+            refusal = self._refusal(request, prompt)
+            if refusal is not None:
+                self.errors.append(refusal.message)
+                return refusal, prompt, cached
             item = self.script.next(request)
             if isinstance(item, Fault):
                 self.faults_served.append(type(item).__name__)
             self.prompt_tokens.append(prompt)
             self.cached_tokens.append(cached)
-            return item, prompt, cached, None
+            return item, prompt, cached
+
+    def _following_turn(self, body: dict[str, Any]) -> Turn:
+        """The turn after a stream fault, put back so the retry gets it whole."""
+        with self._lock:
+            item = self.script.next(FakeRequest(index=self.request_count - 1, body=body))
+            if not isinstance(item, Turn):
+                item = Turn(content="(the fault was scripted without a turn after it)")
+            self.script.put_back(item)
+            return item
+
+    def _produced(self, turn: Turn, first_index: int) -> None:
+        with self._lock:
+            for i, tc in enumerate(turn.tool_calls):
+                index = first_index + i
+                self.produced_reasoning[_call_id(tc.name, index, tc.id)] = turn.reasoning
+                self.produced_reasoning[f"functions.{tc.name}:{index}"] = turn.reasoning  # ids a client rewrote
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -177,20 +223,27 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def do_GET(self) -> None:
+        fake = self.fake
+        if self.path.rstrip("/").endswith("/models") and fake.models_window is not None:
+            self._json(200, _wire.models_listing(fake.model, fake.models_window))
+            return
+        self._json(404, _wire.error_body(f"no route {self.path}", "not_found"))
+
     def do_POST(self) -> None:
         fake = self.fake
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if not self.path.rstrip("/").endswith("/chat/completions"):
-            self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            self._json(404, _wire.error_body(f"no route {self.path}", "not_found"))
             return
         if fake.api_key is not None and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-            self._json(401, {"error": {"message": "Invalid Authentication", "type": "invalid_authentication_error"}})
+            self._json(401, _wire.error_body("Invalid Authentication", "invalid_authentication_error"))
             return
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            self._json(400, {"error": {"message": f"invalid JSON body: {exc}", "type": "invalid_request_error"}})
+            self._json(400, _wire.error_body(f"invalid JSON body: {exc}"))
             return
         with fake._lock:
             fake.in_flight += 1
@@ -205,40 +258,61 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: dict[str, Any]) -> None:
         fake = self.fake
-        item, prompt, cached, _ = fake._next(body)
+        item, prompt, cached = fake._next(body)
         delay = fake.latency_s
         while isinstance(item, Delay):
             delay += item.seconds
-            item, prompt, cached, _ = fake._next(body)
+            item, prompt, cached = fake._next(body)
         if delay:
             time.sleep(delay)
+        streaming = bool(body.get("stream"))
+        if isinstance(item, EmptyStream):
+            if streaming:
+                if item.then is not None:
+                    with fake._lock:
+                        fake.script.put_back(item.then)
+                self._start_stream()
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+                return
+            if item.then is not None:
+                item = item.then
+            else:
+                with fake._lock:
+                    item = fake.script.next(FakeRequest(index=fake.request_count - 1, body=body))
         if isinstance(item, RateLimited):
-            headers = {"Retry-After": f"{item.retry_after:g}", "retry-after-ms": str(int(item.retry_after * 1000))}
-            self._json(429, {"error": {"message": "rate limit reached", "type": "rate_limit_reached_error"}}, headers)
+            self._rate_limited(item)
             return
         if isinstance(item, ServerError):
-            self._json(item.status, {"error": {"message": item.message, "type": "server_error"}})
+            self._json(item.status, _wire.error_body(item.message, "server_error"))
             return
         if isinstance(item, HttpError):
-            self._json(item.status, {"error": {"message": item.message, "type": "invalid_request_error"}})
+            self._json(item.status, item.body if item.body is not None else _wire.error_body(item.message))
+            return
+        if isinstance(item, StreamError) and not streaming:
+            self._json(item.code, {"error": {"code": item.code, "message": item.message}})
             return
         cut: Fault | None = None
-        if isinstance(item, DropStream | TruncateStream):
-            cut = item
-            with fake._lock:
-                item = fake.script.next(FakeRequest(index=fake.request_count - 1, body=body))
-                if not isinstance(item, Turn):
-                    item = Turn(content="(the fault was scripted without a turn after it)")
-                fake.script.put_back(item)  # the retry gets the same turn, whole
+        if isinstance(item, DropStream | TruncateStream | StreamError):
+            cut, item = item, fake._following_turn(body)
         if not isinstance(item, Turn):
-            self._json(500, {"error": {"message": f"unsupported script item {item!r}", "type": "server_error"}})
+            self._json(500, _wire.error_body(f"unsupported script item {item!r}", "server_error"))
             return
-        usage = _usage(item, prompt, cached)
         first_index = sum(len(m.get("tool_calls") or []) for m in body.get("messages", []))
-        if body.get("stream"):
+        fake._produced(item, first_index)
+        usage = _usage(fake.usage_style, item, prompt, cached)
+        if streaming:
             self._stream(item, usage, first_index, cut)
         else:
             self._json(200, _completion(fake, item, usage, first_index))
+
+    def _rate_limited(self, item: RateLimited) -> None:
+        texts = {"rate_limit": _wire.RATE_LIMITED, "overloaded": _wire.OVERLOADED, "quota": _wire.QUOTA}
+        message = texts[item.kind].format(seconds=item.retry_after or 1)
+        headers: dict[str, str] = {}
+        if item.retry_after is not None:
+            headers = {"Retry-After": f"{item.retry_after:g}", "retry-after-ms": str(int(item.retry_after * 1000))}
+        self._json(429, _wire.error_body(message, _wire.ERROR_TYPES[item.kind]), headers)
 
     def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = orjson.dumps(payload)
@@ -250,13 +324,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, turn: Turn, usage: dict[str, Any], first_index: int, cut: Fault | None) -> None:
-        events = _sse_events(self.fake, turn, usage, first_index)
+    def _start_stream(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
+
+    def _stream(self, turn: Turn, usage: dict[str, Any], first_index: int, cut: Fault | None) -> None:
+        fake = self.fake
+        events = _sse_events(fake, turn, usage if fake.send_usage else None, first_index)
+        if isinstance(cut, StreamError):
+            body_events = events[:-2]  # without the finish chunk and [DONE]
+            if cut.after_events is not None:
+                body_events = body_events[: cut.after_events]
+            base = _wire.chunk_base(f"chatcmpl-{fake.request_count}", fake.model)
+            events = body_events + _wire.stream_error_events(base, cut.message, cut.code, after_length=cut.after_length)
+            cut = None
+        self._start_stream()
         limit = getattr(cut, "after_events", None)
         for n, event in enumerate(events):
             if limit is not None and n >= limit:
@@ -271,17 +356,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-def _usage(turn: Turn, prompt: int, cached: int) -> dict[str, Any]:
+def _usage(style: UsageStyle, turn: Turn, prompt: int, cached: int) -> dict[str, Any]:
     completion = turn.completion_tokens
     if completion is None:
         text = turn.reasoning + turn.content + "".join(c.arguments_text() for c in turn.tool_calls)
         completion = count_tokens(text) + 1
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "cached_tokens": cached,
-    }
+    return _wire.usage_block(style, prompt, cached, completion)
 
 
 def _call_id(name: str, index: int, explicit: str | None) -> str:
@@ -296,20 +376,16 @@ def _pieces(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] if text else []
 
 
-def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_index: int) -> list[bytes]:
-    base = {
-        "id": f"chatcmpl-{fake.request_count}",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": fake.model,
-    }
+def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any] | None, first_index: int) -> list[bytes]:
+    """The turn as SSE events; the last two are the finish chunk and ``[DONE]``."""
+    base = _wire.chunk_base(f"chatcmpl-{fake.request_count}", fake.model)
     out: list[bytes] = []
 
     def emit(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> None:
         choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
         if extra:
             choice.update(extra)
-        out.append(b"data: " + orjson.dumps({**base, "choices": [choice]}) + b"\n\n")
+        out.append(_wire.sse({**base, "choices": [choice]}))
 
     emit({"role": "assistant", "content": ""})
     size = fake.chunk_chars
@@ -332,8 +408,14 @@ def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_ind
         )
         for piece in _pieces(tc.arguments_text(), size):
             emit({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
-    emit({}, _finish(turn), {"usage": usage})
-    out.append(b"data: [DONE]\n\n")
+    if usage is None:
+        emit({}, _finish(turn))
+    elif fake.usage_style == "moonshot":
+        emit({}, _finish(turn), {"usage": usage})  # Moonshot: usage inside the last choice
+    else:
+        finish = {"index": 0, "delta": {}, "finish_reason": _finish(turn)}
+        out.append(_wire.sse({**base, "choices": [finish], "usage": usage}))
+    out.append(_wire.DONE)
     return out
 
 

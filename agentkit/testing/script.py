@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
+
+from agentkit.testing._wire import MISSING_REASONING
 
 
 @dataclass
@@ -48,9 +50,13 @@ class Fault:
 
 @dataclass
 class RateLimited(Fault):
-    """HTTP 429 with ``Retry-After`` (seconds; sent as ``retry-after-ms`` too)."""
+    """HTTP 429 as Moonshot sends it. ``kind``: ``rate_limit`` (``rate_limit_reached_error``),
+    ``overloaded`` (``engine_overloaded_error``) or ``quota`` (``exceeded_current_quota_error``,
+    insufficient balance). ``retry_after`` (seconds) is sent as ``Retry-After`` and
+    ``retry-after-ms``; ``None`` sends neither (Moonshot's overloaded answer has none)."""
 
-    retry_after: float = 0.05
+    retry_after: float | None = 0.05
+    kind: Literal["rate_limit", "overloaded", "quota"] = "rate_limit"
 
 
 @dataclass
@@ -61,10 +67,12 @@ class ServerError(Fault):
 
 @dataclass
 class HttpError(Fault):
-    """A non-retryable error answer (400, 401, 404...)."""
+    """A non-retryable error answer (400, 401, 404...): Moonshot's envelope around ``message``,
+    or ``body`` verbatim when given (another server's shape)."""
 
     status: int = 400
     message: str = "bad request"
+    body: dict[str, Any] | None = None
 
 
 @dataclass
@@ -79,6 +87,29 @@ class TruncateStream(Fault):
     """Send ``after_events`` events and end the body cleanly without a finish or ``[DONE]``."""
 
     after_events: int = 2
+
+
+@dataclass
+class StreamError(Fault):
+    """A 200 stream that ends in an ``error`` chunk, as OpenRouter sends when the upstream stops
+    (``Token limit reached``): ``after_events`` events of the next turn (``None``: all its text
+    and calls), a ``finish_reason: length`` chunk when ``after_length``, the error chunk, then
+    ``[DONE]``. The turn is served whole to the next request."""
+
+    message: str = "Token limit reached"
+    code: int = 400
+    after_events: int | None = None
+    after_length: bool = True
+
+
+@dataclass
+class EmptyStream(Fault):
+    """HTTP 200 with an empty body to a streaming request, as llama.cpp servers answer when a
+    request fails. ``then`` (e.g. an :class:`HttpError` with the server's real error body) is
+    served to the next request, which a client falls back to without streaming; ``None``: the
+    next script item. A non-streaming request that draws this fault gets ``then`` at once."""
+
+    then: Fault | None = None
 
 
 @dataclass
@@ -180,9 +211,7 @@ def validate_messages(messages: list[dict[str, Any]], reasoning_field: str | Non
             if pending:
                 return _unanswered(pending)
             if reasoning_field and not m.get(reasoning_field):
-                return (
-                    f"thinking is enabled but {reasoning_field} is missing in assistant tool call message at index {i}"
-                )
+                return MISSING_REASONING.format(field=reasoning_field, index=i)
             for tc in m["tool_calls"]:
                 pending[tc["id"]] = i
         elif role == "tool":
@@ -196,6 +225,30 @@ def validate_messages(messages: list[dict[str, Any]], reasoning_field: str | Non
         elif pending:
             return _unanswered(pending)
     return _unanswered(pending) if pending else None
+
+
+def check_latest_reasoning(
+    messages: list[dict[str, Any]], reasoning_field: str | None, produced: dict[str, str]
+) -> str | None:
+    """The latest assistant tool-call turn must carry back, verbatim, the reasoning the model
+    produced for it (``produced``: tool_call id -> reasoning). Older turns may be elided."""
+    if not reasoning_field:
+        return None
+    for i in range(len(messages) - 1, -1, -1):
+        m = messages[i]
+        if m.get("role") != "assistant" or not m.get("tool_calls"):
+            continue
+        ids = [tc.get("id") for tc in m["tool_calls"]]
+        expected = next((produced[tid] for tid in ids if tid in produced), None)
+        if expected is None or m.get(reasoning_field) == expected:
+            return None
+        if not m.get(reasoning_field):
+            return MISSING_REASONING.format(field=reasoning_field, index=i)
+        return (
+            f"{reasoning_field} of the latest assistant tool call message (index {i}) is not the reasoning the "
+            "model produced for it (FakeProvider strict check: losing it mid-episode makes real models start over)"
+        )
+    return None
 
 
 def _unanswered(pending: dict[str, int]) -> str:

@@ -10,6 +10,7 @@ from agentkit.llm._stream import assign_tool_call_ids
 from agentkit.llm.errors import ContextLengthExceeded, ModelError, looks_like_context_overflow
 from agentkit.llm.profiles import ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta, Usage
+from agentkit.testing import _wire
 from agentkit.testing.script import (
     Delay,
     FakeRequest,
@@ -66,8 +67,10 @@ class ScriptedModel:
             if error:
                 raise ModelError(f"scripted model answered HTTP 400: {error}", status=400)
         prompt = sum(count_tokens(str(m.get("content") or "")) + 4 for m in request.messages)
-        if self.context_window is not None and prompt > self.context_window - (request.max_tokens or 0):
-            raise ContextLengthExceeded(f"context length exceeded: {prompt} tokens", status=400)
+        window, max_tokens = self.context_window, request.max_tokens or 0
+        if window is not None and _wire.overflow_exceeded("moonshot", window, prompt, max_tokens):
+            body = _wire.overflow_body("moonshot", window, prompt, max_tokens)
+            raise ContextLengthExceeded(str(body["error"]["message"]), status=400)
         item = self._script.next(
             FakeRequest(index=len(self.requests) - 1, body={"messages": request.messages, "tools": request.tools})
         )
