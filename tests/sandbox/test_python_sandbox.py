@@ -366,3 +366,23 @@ async def test_kernel_output_to_fd2_is_capped_on_the_host(make_tool: MakeTool, s
     assert len(old) <= cap and old.rstrip().endswith(b"LAST-LINE") and b"bytes of kernel output dropped" in old
     assert (await session("1 + 1")).meta["ok"] is True
     assert (session.workdir / ".kernel.log").stat().st_size < cap
+
+
+async def test_background_thread_output_stays_out_of_later_cells(make_tool: MakeTool, session_for: SessionFor) -> None:
+    session = await session_for(make_tool())
+    out = await session(
+        "import threading, time\nticks = []\n"
+        "def chatter():\n    while True:\n        ticks.append(1)\n"
+        "        print('BACKGROUND', len(ticks), flush=True)\n        time.sleep(0.002)\n"
+        "threading.Thread(target=chatter, daemon=True).start()\n"
+        "while len(ticks) < 3:\n    time.sleep(0.001)\nprint('started')"
+    )
+    assert "started" in out.text and "BACKGROUND 1" in out.text  # its own cell shows it
+    for _ in range(2):
+        out = await session("n = len(ticks)\nwhile len(ticks) < n + 50:\n    time.sleep(0.001)\nprint('later cell')")
+        assert "later cell" in out.text and "BACKGROUND" not in out.text, out.text
+        assert "output of threads started by earlier cells" in out.text, out.text
+    # Work handed to a pool thread started by an earlier cell belongs to the cell that asked for it.
+    await session("from concurrent.futures import ThreadPoolExecutor as TPE\npool = TPE(2)\npool.submit(int).result()")
+    out = await session("pool.submit(print, 'FROM-POOL').result()")
+    assert "FROM-POOL" in out.text, out.text
