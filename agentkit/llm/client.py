@@ -3,39 +3,40 @@
 The openai SDK provides the HTTP client, SSE decoding and error types. The request body is
 encoded once with orjson and posted as bytes: the SDK's ``chat.completions.create`` walks
 the whole history against its type annotations on every call, which costs O(history) CPU
-per step for a history the framework built itself.
+per step for a history the framework built itself. Answers are read as raw dicts.
+
+:meth:`OpenAICompatibleModel.complete` raises only :class:`ModelError` subclasses.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 import random
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx2
 import openai
 import orjson
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from agentkit.llm._stream import StreamAssembler, assign_tool_call_ids
-from agentkit.llm.errors import (
-    AuthenticationFailed,
-    ContextLengthExceeded,
-    ModelError,
-    ModelRetriesExhausted,
-    StreamIncomplete,
-    looks_like_context_overflow,
-)
+from agentkit.llm._failures import describe, status_error, status_retryable
+from agentkit.llm._probe import listing_window, props_window
+from agentkit.llm._send import emit, send_plain, send_stream
+from agentkit.llm._stream import assign_tool_call_ids
+from agentkit.llm._vertex import GoogleAccessToken, require_google_auth, vertex_base_url
+from agentkit.llm.errors import ConfigurationError, ModelError, ModelRetriesExhausted, StreamIncomplete
 from agentkit.llm.profiles import Prices, ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta
 
+__all__ = ["ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"]
+
 _JSON_HEADERS = {"Content-Type": "application/json"}
+_PROBE_TIMEOUT_S = 5.0
 
 
 class RetryPolicy(BaseModel):
@@ -46,10 +47,6 @@ class RetryPolicy(BaseModel):
     max_backoff: float = 30.0
     max_total_seconds: float = 900.0
     max_retry_after: float = 120.0
-
-
-class ConfigurationError(ValueError):
-    """The client cannot be built as configured (missing key, missing base URL)."""
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -69,33 +66,9 @@ def _retry_after(exc: BaseException) -> float | None:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, StreamIncomplete | openai.APIConnectionError):
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-    return False
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {_error_message(exc)}"
-    if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        return f"connection error ({type(cause).__name__ if cause else 'unknown'}: {cause or exc})"
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _error_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        err = body.get("error", body)
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return str(err["message"])
-        if isinstance(err, str):
-            return err
-    return exc.message
+    # A status error that reaches the retry loop is a retryable one: ``_attempt`` turns the
+    # others into final ModelErrors.
+    return isinstance(exc, StreamIncomplete | openai.APIConnectionError | openai.APIStatusError)
 
 
 class OpenAICompatibleModel:
@@ -103,6 +76,8 @@ class OpenAICompatibleModel:
 
     ``concurrency`` caps requests in flight (share one instance between trajectories to
     share the limit); a 429 with ``Retry-After`` pauses every request of this instance.
+    ``tool_choice`` is the default for requests that set none (``none`` on a request, the
+    final turn, always wins, also over ``extra_body``).
     """
 
     def __init__(
@@ -120,10 +95,15 @@ class OpenAICompatibleModel:
         prices: Prices | None = None,
         http_client: httpx2.AsyncClient | None = None,
         extra_body: dict[str, Any] | None = None,
+        tool_choice: Literal["auto", "none"] | None = None,
     ) -> None:
         self._profile = provider if isinstance(provider, ProviderProfile) else get_profile(provider)
         self._model = self._profile.resolve_model(model)
-        url = base_url or self._profile.base_url
+        self._auth: GoogleAccessToken | None = None
+        if self._profile.auth == "google_adc":
+            require_google_auth()
+            self._auth = GoogleAccessToken()
+        url = base_url or self._profile.base_url or (vertex_base_url() if self._auth else None)
         if not url:
             raise ConfigurationError(f"provider {self._profile.name!r} needs a base_url")
         key_env = api_key_env or self._profile.api_key_env
@@ -133,7 +113,7 @@ class OpenAICompatibleModel:
                 raise ConfigurationError(
                     f"no API key for provider {self._profile.name!r}: set {key_env} or pass api_key="
                 )
-            key = "EMPTY"
+            key = "EMPTY"  # each request sends a fresh Google token instead when auth is google_adc
         self._client = AsyncOpenAI(
             base_url=url,
             api_key=key,
@@ -145,6 +125,7 @@ class OpenAICompatibleModel:
         self._retry = retry or RetryPolicy()
         self._prices = prices or self._profile.prices_for(self._model)
         self._extra_body = extra_body or {}
+        self._tool_choice = tool_choice
         if isinstance(concurrency, int):
             concurrency = anyio.CapacityLimiter(concurrency)
         self._limiter = concurrency
@@ -169,10 +150,11 @@ class OpenAICompatibleModel:
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
         profile = self._profile
         body: dict[str, Any] = {"model": self._model, "messages": request.messages}
+        choice = request.tool_choice or self._tool_choice
         if request.tools:
             body["tools"] = request.tools
-            if request.tool_choice == "none" and profile.supports_tool_choice_none:
-                body["tool_choice"] = "none"
+            if choice == "auto" or (choice == "none" and profile.supports_tool_choice_none):
+                body["tool_choice"] = choice
         temperature = request.temperature
         if temperature is None:
             temperature = profile.default_temperature
@@ -186,11 +168,29 @@ class OpenAICompatibleModel:
             body["stream"] = True
             if profile.supports_stream_usage:
                 body["stream_options"] = {"include_usage": True}
-        body.update(self._extra_body)
+        if self._extra_body:
+            body.update(self._extra_body)
+            body["messages"] = request.messages
+            if choice == "none":  # the final turn: no extra option may let the model call tools
+                if request.tools and profile.supports_tool_choice_none:
+                    body["tool_choice"] = "none"
+                else:
+                    body.pop("tool_choice", None)
         return body
 
+    def price_for(self, served: str) -> Prices:
+        """Prices of the model the provider served: its own profile price when the profile lists
+        one, else the requested model's (or the prices passed to the client)."""
+        if served and served != self._model:
+            price = self._profile.prices.get(served)
+            if price is None:
+                low = served.lower()
+                price = next((p for name, p in self._profile.prices.items() if name.lower() == low), None)
+            if price is not None:
+                return price
+        return self._prices
+
     async def complete(self, request: ModelRequest, *, on_delta: DeltaHandler | None = None) -> AssistantTurn:
-        payload = orjson.dumps(self.build_body(request))
         policy = self._retry
         attempts = 0
 
@@ -215,82 +215,87 @@ class OpenAICompatibleModel:
         )
         streamed = _DeltaCounter(on_delta) if on_delta is not None else None
         try:
+            body = self.build_body(request)
+            payload = orjson.dumps(body)
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
                     if streamed is not None and streamed.count:  # a retry after a partial stream
                         streamed.count = 0
-                        await _emit(streamed.handler, StreamDelta(kind="restart", attempt=attempts))
-                    turn = await self._attempt(payload, streamed)
-        except openai.APIStatusError as exc:
-            raise self._final_error(exc, attempts) from exc
-        except (StreamIncomplete, openai.APIConnectionError) as exc:
+                        await emit(streamed.handler, StreamDelta(kind="restart", attempt=attempts))
+                    turn = await self._attempt(body, payload, streamed)
+            turn = assign_tool_call_ids(turn, self._profile.tool_call_id_style, request.tool_call_index)
+        except ModelError as exc:
+            exc.attempts = max(attempts, 1)
+            raise
+        except (openai.APIStatusError, openai.APIConnectionError, StreamIncomplete) as exc:
+            status = exc.status_code if isinstance(exc, openai.APIStatusError) else getattr(exc, "status", None)
             raise ModelRetriesExhausted(
-                f"model call failed after {attempts} attempt(s): {_describe(exc)}", attempts=attempts
+                f"model call failed after {attempts} attempt(s): {describe(exc)}", status=status, attempts=attempts
             ) from exc
-        turn = assign_tool_call_ids(turn, self._profile.tool_call_id_style, request.tool_call_index)
+        except Exception as exc:  # the SDK or a server surprised us: still a ModelError for the loop
+            raise ModelError(
+                f"{self._profile.name} call failed: {type(exc).__name__}: {exc}", attempts=max(attempts, 1)
+            ) from exc
+        served = turn.model or self._model
         usage = turn.usage
-        cost = self._prices.cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
-        return turn.model_copy(update={"cost_usd": cost, "attempts": attempts, "model": self._model})
+        cost = self.price_for(served).cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
+        return turn.model_copy(update={"cost_usd": cost, "attempts": attempts, "model": served})
 
-    def _final_error(self, exc: openai.APIStatusError, attempts: int) -> ModelError:
-        message = _error_message(exc)
-        status = exc.status_code
-        if _is_retryable(exc):
-            return ModelRetriesExhausted(
-                f"model call failed after {attempts} attempt(s): {_describe(exc)}",
-                status=status,
-                attempts=attempts,
-            )
-        if status == 400 and looks_like_context_overflow(message):
-            return ContextLengthExceeded(message, status=status, attempts=attempts)
-        if status in (401, 403):
-            return AuthenticationFailed(
-                f"{self._profile.name} rejected the API key (HTTP {status}): {message}",
-                status=status,
-                attempts=attempts,
-            )
-        return ModelError(f"{self._profile.name} answered HTTP {status}: {message}", status=status, attempts=attempts)
-
-    async def _attempt(self, payload: bytes, on_delta: DeltaHandler | None) -> AssistantTurn:
+    async def _attempt(self, body: dict[str, Any], payload: bytes, on_delta: DeltaHandler | None) -> AssistantTurn:
         pause = self._paused_until - time.monotonic()
         if pause > 0:
             await anyio.sleep(pause)
-        if self._limiter is None:
-            return await self._send(payload, on_delta)
-        async with self._limiter:
-            return await self._send(payload, on_delta)
+        try:
+            if self._limiter is None:
+                return await self._send(body, payload, on_delta)
+            async with self._limiter:
+                return await self._send(body, payload, on_delta)
+        except openai.APIStatusError as exc:
+            if status_retryable(exc):
+                raise
+            raise status_error(exc, self._profile.name) from exc
 
-    async def _send(self, payload: bytes, on_delta: DeltaHandler | None) -> AssistantTurn:
-        assembler = StreamAssembler()
-        options: Any = {"headers": _JSON_HEADERS}
+    async def _headers(self) -> dict[str, str]:
+        if self._auth is None:
+            return _JSON_HEADERS
+        return {**_JSON_HEADERS, "Authorization": f"Bearer {await self._auth.token()}"}
+
+    async def _send(self, body: dict[str, Any], payload: bytes, on_delta: DeltaHandler | None) -> AssistantTurn:
+        headers = await self._headers()
+        name = self._profile.name
         if not self._stream:
-            data = await self._client.post("/chat/completions", content=payload, cast_to=object, options=options)
-            if not isinstance(data, dict):
-                raise StreamIncomplete(f"unexpected response body: {str(data)[:200]}")
-            assembler.feed_message(data)
-            if assembler.finish_reason is None and not data.get("choices"):
-                raise StreamIncomplete("response had no choices")
-            return assembler.finish()
-        stream = await self._client.post(
-            "/chat/completions",
-            content=payload,
-            cast_to=object,
-            options=options,
-            stream=True,
-            stream_cls=AsyncStream[object],
+            return await send_plain(self._client, payload, headers, name)
+        turn = await send_stream(self._client, payload, headers, name, on_delta)
+        if turn is not None:
+            return turn
+        # HTTP 200 and not one event: llama.cpp, llama-cpp-python and others answer a failed
+        # streaming request so. Ask once without streaming to read the server's own error (an
+        # overflow then says the window) instead of retrying the same silence.
+        plain = orjson.dumps({k: v for k, v in body.items() if k not in ("stream", "stream_options")})
+        return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+
+    async def probe_context_window(self) -> int | None:
+        """The context window the server says it serves this model with (``GET /models``; for
+        llama.cpp also ``GET /props``), or ``None`` when it does not say or does not answer."""
+        try:
+            with anyio.fail_after(2 * _PROBE_TIMEOUT_S + 1):
+                headers = await self._headers()
+                listing = await self._get_json("/models", headers)
+                window, ask_props = listing_window(listing, self._model)
+                if ask_props:
+                    root = str(self._client.base_url).rstrip("/").removesuffix("/v1")
+                    served = props_window(await self._get_json(f"{root}/props", headers))
+                    window = served or window
+                return window
+        except Exception:  # any failure means "unknown": the caller falls back to the profile
+            return None
+
+    async def _get_json(self, path: str, headers: dict[str, str]) -> Any:
+        response: httpx2.Response = await self._client.get(
+            path, cast_to=httpx2.Response, options={"headers": headers, "timeout": _PROBE_TIMEOUT_S}
         )
-        async with stream:
-            async for chunk in stream:
-                if not isinstance(chunk, dict):
-                    continue
-                deltas = assembler.feed(chunk)
-                if on_delta is not None:
-                    for delta in deltas:
-                        await _emit(on_delta, delta)
-        if assembler.finish_reason is None:
-            raise StreamIncomplete("stream ended before a finish reason")
-        return assembler.finish()
+        return orjson.loads(response.content)
 
 
 class _DeltaCounter:
@@ -302,9 +307,3 @@ class _DeltaCounter:
     def __call__(self, delta: StreamDelta) -> Awaitable[None] | None:
         self.count += 1
         return self.handler(delta)
-
-
-async def _emit(handler: DeltaHandler, delta: StreamDelta) -> None:
-    result = handler(delta)
-    if inspect.isawaitable(result):
-        await result

@@ -1,0 +1,128 @@
+"""Turn what a provider sends on failure into the client's errors.
+
+An error arrives as an HTTP status with a JSON body, or as an ``error`` object inside a 200
+response: OpenRouter sends one as an SSE ``data:`` event once a model has started (the openai
+SDK raises a bare ``openai.APIError`` with ``body=data["error"]`` for it, see
+``openai/_streaming.py``), or as the whole body of a plain 200 response. OpenRouter forwards the
+upstream provider's own answer in ``error.metadata.raw`` and names it in ``provider_name``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import orjson
+
+from agentkit.llm.errors import (
+    AuthenticationFailed,
+    ModelError,
+    StreamIncomplete,
+    context_overflow,
+    looks_like_context_overflow,
+)
+
+_RAW_LIMIT = 2000
+_TRANSIENT_CODES = ("rate_limit", "server_error", "overloaded", "timeout", "unavailable", "internal")
+_TRANSIENT_WORDS = ("rate limit", "rate-limit", "overloaded", "temporarily unavailable", "try again later")
+
+
+def error_message(body: object, fallback: str) -> str:
+    """The readable message of an error body, with the upstream reason when one is forwarded."""
+    err = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(err, str) and err:
+        return err
+    if not isinstance(err, dict):
+        return fallback
+    message = err.get("message")
+    text = message if isinstance(message, str) and message else fallback
+    meta = err.get("metadata")
+    if isinstance(meta, dict):
+        raw = meta.get("raw")
+        if raw is not None and not isinstance(raw, str):
+            raw = orjson.dumps(raw).decode()
+        provider = meta.get("provider_name")
+        upstream = f"upstream {provider}" if isinstance(provider, str) and provider else "upstream"
+        if isinstance(raw, str) and raw:
+            text = f"{text} ({upstream}: {raw[:_RAW_LIMIT]})"
+        elif upstream != "upstream":
+            text = f"{text} ({upstream})"
+    return text
+
+
+def _counts(body: object) -> tuple[int | None, int | None]:
+    """llama.cpp puts the window and the prompt size beside its overflow message."""
+    err = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(err, dict):
+        return None, None
+    n_ctx, n_prompt = err.get("n_ctx"), err.get("n_prompt_tokens")
+    return (
+        n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None,
+        n_prompt if isinstance(n_prompt, int) and n_prompt > 0 else None,
+    )
+
+
+def status_retryable(exc: openai.APIStatusError) -> bool:
+    """Rate limits and server errors are retried; an overflow is not, whatever its status."""
+    status = exc.status_code
+    if not (status in (408, 409, 429) or status >= 500):
+        return False
+    return not looks_like_context_overflow(error_message(exc.body, exc.message))
+
+
+def status_error(exc: openai.APIStatusError, provider: str) -> ModelError:
+    """The final error for an HTTP error answer that is not retried."""
+    message = error_message(exc.body, exc.message)
+    status = exc.status_code
+    if looks_like_context_overflow(message):
+        limit, requested = _counts(exc.body)
+        return context_overflow(message, status=status, limit=limit, requested=requested)
+    if status in (401, 403):
+        return AuthenticationFailed(f"{provider} rejected the API key (HTTP {status}): {message}", status=status)
+    return ModelError(f"{provider} answered HTTP {status}: {message}", status=status)
+
+
+def _transient(code: Any, message: str) -> bool:
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code in (408, 429) or code >= 500
+    if isinstance(code, str):
+        if code.isdigit():
+            return _transient(int(code), message)
+        if any(word in code.lower() for word in _TRANSIENT_CODES):
+            return True
+    low = message.lower()
+    return any(word in low for word in _TRANSIENT_WORDS)
+
+
+def body_error(err: object, provider: str, *, after_length: bool = False) -> Exception:
+    """The error for an ``error`` object inside a 200 answer (stream event or whole body).
+
+    An overflow gives :class:`ContextLengthExceeded`; a rate limit or server error (code 429 or
+    5xx, or words that say so) a retryable :class:`StreamIncomplete`; anything else a final
+    :class:`ModelError`.
+    """
+    message = error_message({"error": err}, "the provider reported an error without a message")
+    if after_length:
+        message += " (after finish_reason 'length': the reply reached its max_tokens)"
+    code = err.get("code") if isinstance(err, dict) else None
+    status = code if isinstance(code, int) and not isinstance(code, bool) else None
+    if looks_like_context_overflow(message):
+        limit, requested = _counts({"error": err})
+        return context_overflow(message, status=status, limit=limit, requested=requested)
+    if _transient(code, message):
+        return StreamIncomplete(f"{provider} reported an error mid-response: {message}", status=status)
+    return ModelError(f"{provider} reported an error mid-response: {message}", status=status)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a retryable failure, as the last attempt saw it."""
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {error_message(exc.body, exc.message)}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        return f"connection error ({type(cause).__name__ if cause else 'unknown'}: {cause or exc})"
+    if isinstance(exc, StreamIncomplete):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
