@@ -147,16 +147,37 @@ async def load_state(store: Store, run_id: str) -> RunState:
 
 
 def assistant_message(event: AssistantMessage, reasoning_field: str | None, reasoning: str | None = None) -> Message:
+    """The assistant turn as the provider wants it back in history.
+
+    ``reasoning`` replaces the turn's reasoning text (an elided turn's placeholder); it is used
+    only for a turn that had reasoning. OpenRouter's ``reasoning_details`` go back verbatim
+    (their ``signature`` / encrypted ``data`` are checked upstream), except for an elided turn,
+    whose blocks would carry the full text the elision removes; providers accept older turns
+    without their blocks.
+    """
     turn = event.turn
     msg: Message = {"role": "assistant", "content": turn.content}
+    elided = reasoning is not None and bool(turn.reasoning)
     if turn.tool_calls:
         msg["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in turn.tool_calls
         ]
         if reasoning_field:
-            # Moonshot rejects a tool-call turn without its reasoning; an elided turn keeps the field.
-            msg[reasoning_field] = reasoning if reasoning is not None else (turn.reasoning or " ")
+            # Moonshot answers 400 "thinking is enabled but reasoning_content is missing in
+            # assistant tool call message" when a tool-call turn lacks the field, so it is always
+            # sent; a turn that had no reasoning sends "" and no invented text. Evidence: Moonshot's
+            # own client (MoonshotAI/kimi-cli, kosong PRs #2446 and #2498) sends
+            # `reasoning_content: ""` for a tool-call turn whose stream carried empty reasoning
+            # and the service accepts it; #2498 fixed that 400 by sending "" instead of dropping
+            # the field. One report (earendil-works/pi#4251, K2.6 through a reseller) says "" is
+            # refused too; it is not a recorded Moonshot answer, so nothing is invented for it.
+            if not turn.reasoning:
+                msg[reasoning_field] = ""
+            else:
+                msg[reasoning_field] = reasoning if elided and reasoning is not None else turn.reasoning
+    if turn.reasoning_details and not elided:
+        msg["reasoning_details"] = turn.reasoning_details
     return msg
 
 

@@ -21,6 +21,13 @@ _K2_CALL = re.compile(
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 
 
+TRUNCATED_ARGUMENTS = (
+    "the arguments were cut off: the reply reached its output token limit (finish_reason: length) "
+    "while this call was being written, so it was not run; call the tool again with complete, "
+    "shorter arguments"
+)
+
+
 def strip_special_tokens(text: str) -> str:
     return _SPECIAL_TOKEN.sub("", text)
 
@@ -45,9 +52,12 @@ def parse_arguments(raw: str, *, truncated: bool = False) -> tuple[dict[str, Any
     """Parse tool-call arguments. Returns ``(parsed, error, repaired)``.
 
     Safe repairs only: leaked tokens, code fences, trailing commas, quotes. Text that was cut
-    off (``truncated``, or not closed) is reported rather than guessed at, because a
-    half-written argument such as code must never run.
+    off (``truncated``: the output stopped at ``max_tokens`` while it was being written, or it
+    is not closed) is reported rather than parsed or guessed at, even when what arrived happens
+    to be valid JSON, because a half-written argument such as code must never run.
     """
+    if truncated:
+        return None, TRUNCATED_ARGUMENTS, False
     text = raw.strip()
     if not text:
         return {}, None, False
@@ -63,7 +73,7 @@ def parse_arguments(raw: str, *, truncated: bool = False) -> tuple[dict[str, Any
     fence = _FENCE.match(cleaned)
     if fence:
         cleaned = fence.group(1).strip()
-    if truncated or not cleaned.endswith("}"):
+    if not cleaned.endswith("}"):
         return None, f"arguments are not valid JSON (cut off?): {first_error}", False
     try:
         repaired = repair_json(cleaned, return_objects=True, skip_json_loads=False)

@@ -38,6 +38,60 @@ def _reasoning_of(obj: dict[str, Any]) -> str:
     return ""
 
 
+_CONCATENATED = ("text", "summary", "data")
+
+
+def merge_reasoning_details(blocks: list[dict[str, Any]], fragments: Any) -> list[str]:
+    """Fold streamed ``reasoning_details`` fragments into whole blocks; returns their new text.
+
+    OpenRouter streams a block as fragments that repeat its ``type`` and ``index``: the text
+    (or summary) in pieces with ``signature: null``, the signature once, near the end. Fragments
+    of one type, index and id are one block; a fragment without an index continues the previous
+    ``reasoning.text`` block (as OpenRouter's own AI SDK provider merges them). Fields are kept
+    as sent; only ``text``, ``summary`` and ``data`` pieces are concatenated; another field is
+    filled by the first fragment that has it (Anthropic's blocks open with ``"signature": ""``
+    and get it in a later fragment), and a ``null`` never erases a value.
+    """
+    texts: list[str] = []
+    if not isinstance(fragments, list):
+        return texts
+    for fragment in fragments:
+        if not isinstance(fragment, dict):
+            continue
+        for key in ("text", "summary"):
+            if isinstance(fragment.get(key), str) and fragment[key]:
+                texts.append(fragment[key])
+        target = _block_of(blocks, fragment)
+        if target is None:
+            blocks.append(dict(fragment))
+            continue
+        for key, value in fragment.items():
+            if value is None:
+                continue
+            current = target.get(key)
+            if key in _CONCATENATED and isinstance(value, str) and isinstance(current, str):
+                target[key] = current + value
+            elif current is None or current == "":
+                target[key] = value
+    return texts
+
+
+def _block_of(blocks: list[dict[str, Any]], fragment: dict[str, Any]) -> dict[str, Any] | None:
+    kind, index, ident = fragment.get("type"), fragment.get("index"), fragment.get("id")
+
+    def same(block: dict[str, Any]) -> bool:
+        other = block.get("id")
+        return block.get("type") == kind and (ident is None or other is None or other == ident)
+
+    if index is None:
+        last: dict[str, Any] | None = blocks[-1] if blocks else None
+        if last is not None and kind == "reasoning.text" and last.get("index") is None and same(last):
+            return last
+        return None
+    matches = [block for block in blocks if block.get("index") == index and same(block)]
+    return matches[-1] if matches else None
+
+
 @dataclass
 class _PartialCall:
     id: str = ""
@@ -50,13 +104,16 @@ class StreamAssembler:
     """Fold chunks into a turn; ``feed`` returns the deltas worth showing live."""
 
     reasoning: list[str] = field(default_factory=list)
+    reasoning_details: list[dict[str, Any]] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
     calls: dict[int, _PartialCall] = field(default_factory=dict)
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str = ""
+    chunks: int = 0
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamDelta]:
+        self.chunks += 1
         deltas: list[StreamDelta] = []
         usage = read_usage(chunk.get("usage"))
         if usage is not None:
@@ -66,6 +123,9 @@ class StreamAssembler:
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             text = _reasoning_of(delta)
+            detail_texts = merge_reasoning_details(self.reasoning_details, delta.get("reasoning_details"))
+            if not text and detail_texts:  # blocks without the plain field: their text is the reasoning
+                text = "".join(detail_texts)
             if text:
                 self.reasoning.append(text)
                 deltas.append(StreamDelta(kind="reasoning", text=text))
@@ -102,7 +162,8 @@ class StreamAssembler:
             return
         choice = choices[0]
         message = choice.get("message") or {}
-        self.reasoning.append(_reasoning_of(message))
+        detail_texts = merge_reasoning_details(self.reasoning_details, message.get("reasoning_details"))
+        self.reasoning.append(_reasoning_of(message) or "".join(detail_texts))
         self.content.append(message.get("content") or "")
         for index, tc in enumerate(message.get("tool_calls") or ()):
             fn = tc.get("function") or {}
@@ -113,20 +174,24 @@ class StreamAssembler:
 
     def finish(self) -> AssistantTurn:
         content = "".join(self.content)
-        truncated = self.finish_reason == "length"
+        raw = [(slot.id, slot.name, "".join(slot.args)) for _, slot in sorted(self.calls.items())]
+        if not raw:
+            content, raw = extract_text_tool_calls(content)
+        # ``length``: output stopped at max_tokens. Only the last call can have been cut off
+        # (a later call had started after the others); its arguments are never run.
+        cut = self.finish_reason == "length"
         calls: list[ToolCall] = [
-            make_tool_call(slot.id, slot.name, "".join(slot.args), truncated=truncated)
-            for _, slot in sorted(self.calls.items())
+            make_tool_call(cid, name, args, truncated=cut and i == len(raw) - 1)
+            for i, (cid, name, args) in enumerate(raw)
         ]
-        if not calls:
-            content, leaked = extract_text_tool_calls(content)
-            calls = [make_tool_call(cid, name, args) for cid, name, args in leaked]
         return AssistantTurn(
             content=strip_special_tokens(content).strip(),
             reasoning=strip_special_tokens("".join(self.reasoning)),
+            reasoning_details=self.reasoning_details or None,
             tool_calls=calls,
             finish_reason=self.finish_reason,
             usage=self.usage or Usage(calls=1),
+            usage_reported=self.usage is not None,
             model=self.model,
         )
 

@@ -58,11 +58,17 @@ class AssistantTurn(BaseModel):
 
     content: str = ""
     reasoning: str = ""
+    reasoning_details: list[dict[str, Any]] | None = None
+    """OpenRouter's typed reasoning blocks (``reasoning.text`` with ``signature``,
+    ``reasoning.encrypted``, ``reasoning.summary``), kept verbatim to be sent back."""
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
+    usage_reported: bool = True
+    """False when the server sent no usage (``usage`` is then empty, not measured)."""
     cost_usd: float = 0.0
     model: str = ""
+    """The model the provider says it served (the requested name when it says none)."""
     attempts: int = 1
 
 
