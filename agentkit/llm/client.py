@@ -10,6 +10,7 @@ per step for a history the framework built itself. Answers are read as raw dicts
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -285,8 +286,8 @@ class OpenAICompatibleModel:
                 window, ask_props = listing_window(listing, self._model)
                 if ask_props:
                     root = str(self._client.base_url).rstrip("/").removesuffix("/v1")
-                    served = props_window(await self._get_json(f"{root}/props", headers))
-                    window = served or window
+                    with contextlib.suppress(Exception):  # no /props: the trained window is what is known
+                        window = props_window(await self._get_json(f"{root}/props", headers)) or window
                 return window
         except Exception:  # any failure means "unknown": the caller falls back to the profile
             return None

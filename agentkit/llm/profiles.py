@@ -14,6 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+AuthStyle = Literal["api_key", "google_adc"]
+"""``api_key``: a bearer key from ``api_key_env``. ``google_adc``: Google access tokens from
+Application Default Credentials, refreshed before they expire (Vertex AI)."""
+
 ToolCallIdStyle = Literal["provider", "kimi"]
 """``provider``: keep the ids the endpoint returns (Moonshot returns ``search:0``).
 ``kimi``: rewrite ids to ``functions.NAME:IDX``, which self-hosted K2 engines expect."""
@@ -55,6 +59,10 @@ class ProviderProfile(BaseModel):
     supports_tool_choice_none: bool = True
     supports_stream_usage: bool = True
     context_window: int = 262_144
+    probe_window: bool = False
+    """Ask the server's ``GET /models`` for the window it serves (self-hosted servers, where
+    the window is whatever the server was started with)."""
+    auth: AuthStyle = "api_key"
     prices: dict[str, Prices] = Field(default_factory=dict)
     """Per model name (after aliasing); key ``"*"`` is the fallback."""
 
@@ -137,6 +145,7 @@ PROFILES: dict[str, ProviderProfile] = {
             reasoning_field="reasoning",
             tool_call_id_style="kimi",
             supports_tool_choice_required=True,
+            probe_window=True,
         ),
         ProviderProfile(
             name="sglang",
@@ -146,6 +155,7 @@ PROFILES: dict[str, ProviderProfile] = {
             model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
             reasoning_field="reasoning_content",
             tool_call_id_style="kimi",
+            probe_window=True,
         ),
         ProviderProfile(
             name="ollama",
@@ -155,12 +165,31 @@ PROFILES: dict[str, ProviderProfile] = {
             model_aliases={"kimi-k2-thinking": "kimi-k2-thinking:cloud"},
             reasoning_field="reasoning",
             supports_stream_usage=True,
+            probe_window=True,
         ),
         ProviderProfile(
             name="custom",
             base_url=None,
             api_key_env=None,
             api_key_required=False,
+            probe_window=True,
+        ),
+        # Vertex AI's OpenAI-compatible endpoint; the base URL comes from GOOGLE_CLOUD_PROJECT and
+        # GOOGLE_CLOUD_LOCATION (see agentkit.llm._vertex). Verified from Google's docs: the model
+        # name kimi-k2-thinking-maas of publisher moonshotai, region global, 262,144-token window.
+        # Not verified (no recorded Vertex traffic): that Vertex streams K2's reasoning as
+        # ``reasoning_content`` and expects it back under that name (the client reads both names),
+        # and the prices, which are Moonshot's list prices as third-party model registries give
+        # them for Vertex; pass prices= when your contract differs.
+        ProviderProfile(
+            name="vertex",
+            base_url=None,
+            api_key_env=None,
+            api_key_required=False,
+            auth="google_adc",
+            model_aliases={"kimi-k2-thinking": "moonshotai/kimi-k2-thinking-maas"},
+            reasoning_field="reasoning_content",
+            prices={"moonshotai/kimi-k2-thinking-maas": _K2_THINKING},
         ),
     ]
 }
