@@ -166,12 +166,15 @@ def assistant_message(event: AssistantMessage, reasoning_field: str | None, reas
         if reasoning_field:
             # Moonshot answers 400 "thinking is enabled but reasoning_content is missing in
             # assistant tool call message" when a tool-call turn lacks the field, so it is always
-            # sent; a turn that had no reasoning sends "" and no invented text. Evidence: Moonshot's
-            # own client (MoonshotAI/kimi-cli, kosong PRs #2446 and #2498) sends
-            # `reasoning_content: ""` for a tool-call turn whose stream carried empty reasoning
-            # and the service accepts it; #2498 fixed that 400 by sending "" instead of dropping
-            # the field. One report (earendil-works/pi#4251, K2.6 through a reseller) says "" is
-            # refused too; it is not a recorded Moonshot answer, so nothing is invented for it.
+            # sent; a turn that had no reasoning sends "" and no invented text. Evidence for "":
+            # Moonshot's own client (MoonshotAI/kimi-cli, kosong PR #2446) keeps
+            # `reasoning_content: ""` for a turn whose stream carried empty reasoning and omits the
+            # field only for turns that never had any; PR #2498 fixed a 400 from a Moonshot
+            # backend by sending "" instead of dropping the field. Against: two third-party
+            # reports say K2.5/K2.6 treat "" as missing (earendil-works/pi#4251,
+            # iOfficeAI/gemini-cli-pro#36, neither with a recorded request), and agentkit's
+            # FakeProvider follows them. No recorded Moonshot answer refuses "", so nothing is
+            # made up here; a recording that shows the refusal would justify a marker text.
             if not turn.reasoning:
                 msg[reasoning_field] = ""
             else:
