@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import html
+import os
 import re
-import shutil
+import secrets
+import stat
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,8 @@ from agentkit.report.models import Report
 
 _SAFE_URL = re.compile(r"^(?:https?://|mailto:)[^\s\"'<>`]*$", re.IGNORECASE)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+MAX_FIGURE_BYTES = 16 * 1024 * 1024
+"""Larger "figures" are not read (the sandbox saves at most 8 MB per figure)."""
 _CITE = re.compile("\ue000(\\d+)(u?)\ue001")
 
 
@@ -36,14 +42,21 @@ def safe_url(url: str) -> str | None:
 
 
 def render_markdown(report: Report, figure_paths: Sequence[str] | None = None) -> str:
-    """The report as markdown: sections, figures, references and the verification summary."""
+    """The report as markdown: sections, figures, references and the verification summary.
+
+    ``figure_paths`` (default: ``report.figures``) are the image links; an empty one says the
+    figure is not available."""
     out = [f"# {_md_escape(report.title)}", ""]
     for section in report.sections:
         out += [f"## {_md_escape(section.heading)}", "", section.markdown.strip(), ""]
     figures = list(figure_paths if figure_paths is not None else report.figures)
     if figures:
         out += ["## Figures", ""]
-        out += [f"![Figure {i}]({path.replace(' ', '%20')})\n\n*Figure {i}*\n" for i, path in enumerate(figures, 1)]
+        for i, path in enumerate(figures, 1):
+            if path:
+                out.append(f"![Figure {i}]({path.replace(' ', '%20')})\n\n*Figure {i}*\n")
+            else:
+                out.append(f"*Figure {i}: image not available*\n")
     out += ["## References", ""]
     for ref in report.references:
         url = safe_url(ref.url)
@@ -174,13 +187,49 @@ figcaption{font-size:.85rem;color:#555}
 """
 
 
-def _figure_html(index: int, path: str) -> str:
+def read_figure(path: str) -> bytes | None:
+    """The PNG at ``path``, or ``None`` when it is not a PNG that is safe to read.
+
+    Figures are written by sandboxed code's kernel into ``<work dir>/figures/``, a place the
+    sandbox controls: it may have replaced the file or the ``figures`` dir by a link to a host
+    file (``/proc/self/environ``, a key), a FIFO (which blocks a reader) or a huge file. So the
+    file and its directory are opened without following links, relative to the work dir, and
+    only a regular file of bounded size is read, through the descriptor that was checked.
+    """
+    norm = Path(os.path.normpath(os.path.abspath(path)))
+    folder, name = norm.parent, norm.name
+    if not name or not folder.name:
+        return None
     try:
-        data = Path(path).read_bytes()
+        root = os.open(folder.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
-        data = b""
+        return None
+    fd = -1
+    try:
+        sub = os.open(folder.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=root)
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=sub)
+        finally:
+            os.close(sub)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FIGURE_BYTES:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
+            data = fh.read(MAX_FIGURE_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        os.close(root)
+    return data if data.startswith(_PNG_MAGIC) and len(data) <= MAX_FIGURE_BYTES else None
+
+
+def _figure_html(index: int, path: str) -> str:
+    data = read_figure(path)
     caption = f"Figure {index}"
-    if not data.startswith(_PNG_MAGIC):
+    if data is None:
         name = html.escape(Path(path).name)
         return f"<figure><figcaption>{caption}: image not available ({name})</figcaption></figure>"
     b64 = base64.b64encode(data).decode("ascii")
@@ -266,31 +315,72 @@ def _verification_html(report: Report) -> str:
 
 
 def save_report(report: Report, out_dir: Path, formats: Sequence[str] = ("md", "html")) -> list[Path]:
-    """Write ``report.md`` (figures copied to ``figures/``) and/or ``report.html``; returns the paths."""
+    """Write ``report.md`` (figures copied to ``figures/``) and/or ``report.html``; returns the paths.
+
+    ``out_dir`` may be the run's work dir, which sandboxed code could fill with links: each
+    file is written to a new temporary name and renamed into place, so a planted link is
+    replaced, never followed. Only figures :func:`read_figure` accepts are copied.
+    """
     unknown = set(formats) - {"md", "html", "json"}
     if unknown:
         raise ValueError(f"unknown report format(s): {', '.join(sorted(unknown))}")
     out_dir.mkdir(parents=True, exist_ok=True)
+    out_fd = os.open(out_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     written: list[Path] = []
-    if "md" in formats:
-        rel: list[str] = []
-        for i, fig in enumerate(report.figures, 1):
-            src = Path(fig)
-            if src.is_file():
-                (out_dir / "figures").mkdir(exist_ok=True)
-                shutil.copyfile(src, out_dir / "figures" / f"figure-{i}.png")
-                rel.append(f"figures/figure-{i}.png")
-            else:
-                rel.append(fig)
-        path = out_dir / "report.md"
-        path.write_text(render_markdown(report, rel), encoding="utf-8")
-        written.append(path)
-    if "html" in formats:
-        path = out_dir / "report.html"
-        path.write_text(render_html(report), encoding="utf-8")
-        written.append(path)
-    if "json" in formats:
-        path = out_dir / "report.json"
-        path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
-        written.append(path)
+    try:
+        if "md" in formats:
+            rel: list[str] = []
+            figures_fd = -1
+            try:
+                for i, fig in enumerate(report.figures, 1):
+                    data = read_figure(fig)
+                    if data is None:
+                        rel.append("")
+                        continue
+                    if figures_fd < 0:
+                        figures_fd = _subdir(out_fd, "figures")
+                    _write_new(figures_fd, f"figure-{i}.png", data)
+                    rel.append(f"figures/figure-{i}.png")
+            finally:
+                if figures_fd >= 0:
+                    os.close(figures_fd)
+            _write_new(out_fd, "report.md", render_markdown(report, rel).encode())
+            written.append(out_dir / "report.md")
+        if "html" in formats:
+            _write_new(out_fd, "report.html", render_html(report).encode())
+            written.append(out_dir / "report.html")
+        if "json" in formats:
+            _write_new(out_fd, "report.json", report.model_dump_json(indent=2).encode())
+            written.append(out_dir / "report.json")
+    finally:
+        os.close(out_fd)
     return written
+
+
+def _subdir(dir_fd: int, name: str) -> int:
+    """A descriptor of the real directory ``name`` in ``dir_fd``; whatever else has that name
+    (a link, a file) is removed first."""
+    for _ in range(3):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o755, dir_fd=dir_fd)
+        try:
+            return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            os.unlink(name, dir_fd=dir_fd)
+    raise OSError(errno.EEXIST, f"cannot make the directory {name!r}: something keeps taking its place")
+
+
+def _write_new(dir_fd: int, name: str, data: bytes) -> None:
+    """Write ``name`` in ``dir_fd`` as a new file, renamed over whatever had that name."""
+    tmp = f".{name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise
