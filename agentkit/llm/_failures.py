@@ -62,12 +62,22 @@ def _counts(body: object) -> tuple[int | None, int | None]:
     )
 
 
+_EXHAUSTED = ("insufficient balance", "insufficient_quota", "exceeded_current_quota", "billing", "recharge")
+"""An account out of money answers 429 too (Moonshot's ``exceeded_current_quota_error``), but
+waiting never helps: retrying only delays the message (MoonshotAI/kimi-cli PR #1857)."""
+
+
 def status_retryable(exc: openai.APIStatusError) -> bool:
-    """Rate limits and server errors are retried; an overflow is not, whatever its status."""
+    """Rate limits and server errors are retried; an overflow or an exhausted balance is not,
+    whatever its status."""
     status = exc.status_code
     if not (status in (408, 409, 429) or status >= 500):
         return False
-    return not looks_like_context_overflow(error_message(exc.body, exc.message))
+    message = error_message(exc.body, exc.message)
+    body = str(exc.body).lower()
+    if any(word in body or word in message.lower() for word in _EXHAUSTED):
+        return False
+    return not looks_like_context_overflow(message)
 
 
 def status_error(exc: openai.APIStatusError, provider: str) -> ModelError:

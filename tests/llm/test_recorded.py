@@ -257,10 +257,11 @@ async def test_rate_limits_and_server_errors_exhaust_the_budget_with_the_upstrea
 
 
 @pytest.mark.parametrize("name", ["moonshot/quota_429.json", "opencode_go/moonshot_quota_429_wrapped.json"])
-async def test_an_exhausted_balance_says_so(name: str) -> None:
-    err, _ = await fail([rec(name)] * FAST.max_attempts)
-    assert err.status == 429
+async def test_an_exhausted_balance_says_so_at_once(name: str) -> None:
+    err, server = await fail([rec(name)] * FAST.max_attempts)
+    assert err.status == 429 and not isinstance(err, ModelRetriesExhausted)
     assert "insufficient balance" in str(err)
+    assert server.served == 1  # waiting never refills an account: no retry
 
 
 # An Agent run against a recorded multi-turn exchange ---------------------------------------
