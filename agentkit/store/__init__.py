@@ -1,7 +1,17 @@
 """Durable trace storage."""
 
 from agentkit.store._location import open_store, resolve_store_location
-from agentkit.store.base import RunBusy, RunNotFound, Store, blob_key
+from agentkit.store.base import (
+    RunBusy,
+    RunNotFound,
+    Store,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    StoreMissing,
+    StoreUnavailable,
+    blob_key,
+)
 from agentkit.store.events import (
     Aggregated,
     AssistantMessage,
@@ -15,10 +25,10 @@ from agentkit.store.events import (
     RunStatus,
     Source,
     StatusChanged,
-    UsageCharged,
     StoredEvent,
     ToolResultEvent,
     TraceEvent,
+    UsageCharged,
     UserMessage,
 )
 from agentkit.store.memory import MemoryStore
@@ -41,11 +51,16 @@ __all__ = [
     "SQLiteStore",
     "Source",
     "StatusChanged",
-    "UsageCharged",
     "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreFull",
+    "StoreMissing",
+    "StoreUnavailable",
     "StoredEvent",
     "ToolResultEvent",
     "TraceEvent",
+    "UsageCharged",
     "UserMessage",
     "blob_key",
     "open_store",

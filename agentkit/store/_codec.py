@@ -7,15 +7,20 @@ short ``"blob:<sha256>"`` marker and its UTF-8 bytes are returned separately, ke
 :func:`~agentkit.store.base.blob_key`. The list of replaced locations is kept beside the row
 (``refs``), so the marker is never guessed from the data: an event whose own text happens to
 read ``"blob:..."`` round-trips unchanged.
+
+Any Python ``str`` can be stored: text that is not valid Unicode (a lone surrogate, which
+valid JSON such as ``"\\ud800"`` decodes to) is stored with U+FFFD in its place
+(:func:`clean_text`); every store backend applies the same rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
+from pydantic import BaseModel
 
 from agentkit.store.base import blob_key
 from agentkit.store.events import EVENT_ADAPTER, TraceEvent
@@ -26,6 +31,41 @@ INLINE_LIMIT = 8 * 1024
 BLOB_MARKER = "blob:"
 
 PathItem = str | int
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def clean_text(text: str) -> str:
+    """``text`` as valid Unicode: a lone surrogate (``"\\ud800"`` from a provider's JSON, or a
+    command-line byte that is not UTF-8) becomes U+FFFD; a surrogate pair becomes its
+    character; any other text is returned unchanged (the same object)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def scrub(value: Any) -> Any:
+    """A copy of JSON-like data with every string (keys too) passed through :func:`clean_text`."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def clean_model(model: M) -> M:
+    """``model`` itself when all its text is valid Unicode, else a copy with lone surrogates
+    replaced (:func:`clean_text`); every other value is unchanged."""
+    try:
+        orjson.dumps(model.model_dump(mode="json"))
+    except orjson.JSONEncodeError:
+        return type(model).model_validate(scrub(model.model_dump()))
+    return model
 
 
 class MissingBlob(LookupError):
@@ -45,7 +85,11 @@ class EncodedEvent:
 
 def encode_event(event: TraceEvent, inline_limit: int = INLINE_LIMIT) -> EncodedEvent:
     obj: dict[str, Any] = event.model_dump(mode="json")
-    raw = orjson.dumps(obj)
+    try:
+        raw = orjson.dumps(obj)
+    except orjson.JSONEncodeError:  # text that is not valid Unicode: stored with U+FFFD
+        obj = clean_model(event).model_dump(mode="json")
+        raw = orjson.dumps(obj)
     # A string of n characters takes at least n bytes of JSON: a short document cannot hold
     # a long string, so the walk is skipped for the common small event.
     if len(raw) <= inline_limit:

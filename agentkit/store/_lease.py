@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -14,7 +15,7 @@ from typing import IO
 
 import anyio.to_thread
 
-from agentkit.store.base import RunBusy
+from agentkit.store.base import RunBusy, StoreFull, StoreUnavailable
 
 try:
     import fcntl
@@ -30,8 +31,14 @@ def lease_file(directory: Path, run_id: str) -> Path:
 
 
 def _acquire(path: Path, run_id: str) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        why = f"cannot take the lease on run {run_id} ({path}: {exc.strerror or exc})"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StoreFull(why, location=str(path.parent)) from exc
+        raise StoreUnavailable(why, location=str(path.parent)) from exc
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -79,3 +86,19 @@ async def file_lease(directory: Path, run_id: str) -> AsyncIterator[None]:
     finally:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(_release, handle)
+
+
+def is_held(directory: Path, run_id: str) -> bool:
+    """Whether a process holds the lease on ``run_id`` now: a shared lock is tried and
+    dropped at once. Creates nothing: no lease file means nobody ever drove the run here."""
+    try:
+        handle = lease_file(directory, run_id).open("r", encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False

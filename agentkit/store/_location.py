@@ -58,23 +58,28 @@ def resolve_store_location(location: str | Path | None = None) -> str | Path:
     return path if path.is_absolute() else Path.cwd() / path
 
 
-def open_store(location: str | Path | None = None) -> Store:
+def open_store(location: str | Path | None = None, *, readonly: bool = False) -> Store:
     """Open the store at ``location`` resolved by :func:`resolve_store_location`.
 
     Nothing touches the disk until the store is first used (or entered with ``async with``).
-    Raises ``ValueError`` for a URL whose scheme no backend registered.
+    ``readonly=True`` is for commands that only look: a SQLite store is then opened read-only
+    and never created (a missing file is :class:`~agentkit.store.base.StoreMissing`); other
+    backends are opened as usual. Raises ``ValueError`` for a URL whose scheme no backend
+    registered.
     """
     resolved = resolve_store_location(location)
     if resolved == MEMORY:
         return MemoryStore()
     if isinstance(resolved, str):
         scheme = resolved.split("://", 1)[0].lower()
+        if scheme == "sqlite":
+            return SQLiteStore(resolved.split("://", 1)[1] or MEMORY, readonly=readonly)
         factory = _SCHEMES.get(scheme)
         if factory is None:
             known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
             raise ValueError(f"no store backend for {scheme}:// (known: {known}, a file path, {MEMORY})")
         return factory(resolved)
-    return SQLiteStore(resolved)
+    return SQLiteStore(resolved, readonly=readonly)
 
 
 __all__ = [

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from agentkit.store.base import StoreCorrupt, StoreUnavailable
+
 RUN_COLUMNS: tuple[str, ...] = (
     "id",
     "task",
@@ -81,7 +83,7 @@ MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_v0_to_v1,)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaTooNew(StoreUnavailable):
     """The store file was written by a newer agentkit."""
 
 
@@ -90,18 +92,44 @@ def user_version(conn: sqlite3.Connection) -> int:
     return int(row[0])
 
 
+TABLES = frozenset({"runs", "events", "blobs", "sources"})
+
+
+def check_store(conn: sqlite3.Connection, path: str) -> int:
+    """The schema version of an agentkit store; raises :class:`StoreCorrupt` for a SQLite
+    database of another application (reads only, so a foreign file is never changed).
+    Version 0 with no tables is a new, empty file."""
+    own = not conn.in_transaction  # one snapshot: another process may be migrating the file
+    if own:
+        conn.execute("BEGIN")
+    try:
+        version = user_version(conn)
+        tables = {str(name) for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+    ours = tables >= TABLES if version > 0 else not tables
+    if not ours:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StoreCorrupt(
+            f"{path} is not an agentkit store: a SQLite database of another application (tables: {shown})",
+            location=path,
+        )
+    if version > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"{path} has store schema version {version}; this agentkit reads up to {SCHEMA_VERSION}. Upgrade agentkit.",
+            location=path,
+        )
+    return version
+
+
 def migrate(conn: sqlite3.Connection, path: str) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION` (connection in autocommit mode)."""
-    if user_version(conn) == SCHEMA_VERSION:
+    if check_store(conn, path) == SCHEMA_VERSION:
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
-        version = user_version(conn)  # another process may have migrated meanwhile
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{path} has store schema version {version}; this agentkit reads up to "
-                f"{SCHEMA_VERSION}. Upgrade agentkit."
-            )
+        version = check_store(conn, path)  # another process may have migrated meanwhile
         for step in MIGRATIONS[version:]:
             step(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

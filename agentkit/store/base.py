@@ -36,6 +36,32 @@ class RunBusy(RuntimeError):
         return f"run {self.run_id} is being driven{by} right now; wait for it to end (or stop it), then resume it"
 
 
+class StoreError(RuntimeError):
+    """The store cannot do what was asked. ``str()`` is one line naming the store's location;
+    the subclass says what kind of trouble it is, so callers can tell them apart."""
+
+    def __init__(self, message: str, *, location: str = "") -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class StoreUnavailable(StoreError):
+    """The store exists but cannot be used now: read-only, locked, no permission, unreachable."""
+
+
+class StoreMissing(StoreUnavailable):
+    """A store opened for reading does not exist (nothing is created by a read)."""
+
+
+class StoreCorrupt(StoreError):
+    """The location holds something that is not a readable agentkit store: another file
+    type, another application's database, or a damaged store."""
+
+
+class StoreFull(StoreError):
+    """A write did not fit (disk or quota full). Everything committed before it is kept."""
+
+
 class Store(abc.ABC):
     """Append-only run logs plus content-addressed blobs and a source registry.
 
@@ -116,6 +142,17 @@ class Store(abc.ABC):
         backends that several processes share override it.
         """
         return _local_lease(self, run_id)
+
+    async def is_leased(self, run_id: str) -> bool | None:
+        """Whether someone drives ``run_id`` right now (holds its lease); ``None`` when the
+        backend cannot tell. A ``running`` run that nobody drives was interrupted (its
+        driver died). Never waits and never takes the lease."""
+        return run_id in self.__dict__.get("_held_leases", set())
+
+    async def open(self) -> Self:
+        """Check now that the store can be used (backends open lazily otherwise); raises
+        :class:`StoreError`."""
+        return self
 
     async def aclose(self) -> None:  # noqa: B027 - optional: backends without resources keep it
         """Release connections."""

@@ -22,9 +22,11 @@ pytest plugin ships with anyio); tests run on asyncio unless the subclass overri
 
 What it pins down: run rows (create/get/list newest first/parent filter/update/find by
 prefix), the append-only log (``seq`` 1..n, gapless under concurrent appends, ``after``),
-exact round-trip of every event type including large and non-ASCII payloads, content-
-addressed blobs, the per-run source registry, copy semantics, run leases (exclusive, released
-on exit, shared by every store over the same data when persistent) and persistence.
+exact round-trip of every event type including large and non-ASCII payloads, text that is
+not valid Unicode (lone surrogates stored as U+FFFD, nothing else changed), content-addressed
+blobs, the per-run source registry, copy semantics, run leases (exclusive, released on exit,
+visible to ``is_leased``, shared by every store over the same data when persistent) and
+persistence.
 """
 
 from __future__ import annotations
@@ -316,6 +318,32 @@ class StoreConformance:
         assert (await store.get_run("big")).task == "long task " * 2000
         assert [s.event for s in await store.events("big", after=5)] == events[5:]
 
+    async def test_text_that_is_not_valid_unicode_is_stored_with_replacement_characters(self, store: Store) -> None:
+        # A provider's JSON may carry "\\ud800" (valid JSON, a lone surrogate in Python);
+        # a command-line argument with undecodable bytes arrives as "\\udcff".
+        await store.create_run(make_run("u", task="task \ud800", label="l\udcff"))
+        await store.update_run("u", answer="answer \udfff", stop_reason="ok")
+        run = await store.get_run("u")
+        assert (run.task, run.label, run.answer, run.stop_reason) == ("task \ufffd", "l\ufffd", "answer \ufffd", "ok")
+        events: list[TraceEvent] = [
+            AssistantMessage(step=1, turn=sample_turn(1, reasoning="r\ud800" * 5000, content="c\ud83d\ude00")),
+            NoteAdded(text="note \ud800 ü 漢字 🙂"),
+            ToolResultEvent(step=1, call_id="c", name="fetch", text="t", meta={"k": ["v\udc80"]}),
+        ]
+        for event in events:
+            await store.append("u", event)
+        log = [s.event for s in await store.events("u")]
+        assert isinstance(log[0], AssistantMessage) and isinstance(log[1], NoteAdded)
+        assert log[0].turn.reasoning == "r\ufffd" * 5000
+        assert log[0].turn.content == "c\U0001f600"  # a surrogate pair is its character
+        assert log[0].turn.tool_calls == events[0].turn.tool_calls  # type: ignore[union-attr]
+        assert log[1].text == "note \ufffd ü 漢字 🙂"
+        assert isinstance(log[2], ToolResultEvent) and log[2].meta == {"k": ["v\ufffd"]}
+        await store.add_source("u", Source(id="S1", url="https://a.example/\ud800", title="t\ud800"))
+        assert [(s.url, s.title) for s in await store.list_sources("u")] == [("https://a.example/\ufffd", "t\ufffd")]
+        with pytest.raises(RunNotFound):
+            await store.find_run("u\udcff")
+
     async def test_concurrent_appends_to_one_run_are_gapless(self, store: Store) -> None:
         await store.create_run(make_run("c"))
         per_task = 4
@@ -417,15 +445,27 @@ class StoreConformance:
         async with store.lease("r"):  # and after an exception
             pass
 
+    async def test_lease_holder_is_visible_without_taking_the_lease(self, store: Store) -> None:
+        if await store.is_leased("r") is None:
+            pytest.skip("not applicable: the backend cannot tell whether a run is driven")
+        assert await store.is_leased("r") is False
+        async with store.lease("r"):
+            assert await store.is_leased("r") is True
+            assert await store.is_leased("r") is True  # asking does not take or break it
+            assert await store.is_leased("other") is False
+        assert await store.is_leased("r") is False
+
     async def test_lease_is_seen_by_a_second_store_over_the_same_data(self, store_factory: StoreFactory) -> None:
         if not self.reopen:
             pytest.skip("not applicable: the backend is not persistent (reopen = False)")
         first, second = await open_from(store_factory), await open_from(store_factory)
         try:
             async with first.lease("shared"):
+                assert await second.is_leased("shared") in (True, None)
                 with pytest.raises(RunBusy):
                     async with second.lease("shared"):
                         pytest.fail("two stores over the same data both got the lease")
+            assert await second.is_leased("shared") in (False, None)
             async with second.lease("shared"):
                 pass
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from agentkit.store._codec import clean_model, clean_text, scrub
 from agentkit.store.base import RunNotFound, Store, blob_key
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 
@@ -17,6 +18,7 @@ class MemoryStore(Store):
         self._sources: dict[str, dict[str, Source]] = {}
 
     async def create_run(self, run: RunInfo) -> None:
+        run = clean_model(run)
         if run.id in self._runs:
             raise ValueError(f"run {run.id!r} exists")
         self._runs[run.id] = run.model_copy(deep=True)
@@ -24,7 +26,7 @@ class MemoryStore(Store):
 
     async def get_run(self, run_id: str) -> RunInfo:
         try:
-            return self._runs[run_id].model_copy(deep=True)
+            return self._runs[clean_text(run_id)].model_copy(deep=True)
         except KeyError:
             raise RunNotFound(run_id) from None
 
@@ -34,6 +36,7 @@ class MemoryStore(Store):
         return [r.model_copy(deep=True) for r in runs[:limit]]
 
     async def find_run(self, prefix: str) -> RunInfo:
+        prefix = clean_text(prefix)
         if prefix in self._runs:
             return await self.get_run(prefix)
         matches = [r for r in self._runs.values() if r.id.startswith(prefix)]
@@ -42,20 +45,22 @@ class MemoryStore(Store):
         raise RunNotFound(prefix)
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
-        run = self._runs.get(run_id)
+        run = self._runs.get(clean_text(run_id))
         if run is None:
             raise RunNotFound(run_id)
-        self._runs[run_id] = run.model_copy(update={**fields, "updated_at": time.time()})
+        self._runs[run.id] = run.model_copy(update={**scrub(fields), "updated_at": time.time()})
 
     async def append(self, run_id: str, event: TraceEvent) -> int:
+        run_id = clean_text(run_id)
         log = self._events.get(run_id)
         if log is None:
             raise RunNotFound(run_id)
         seq = len(log) + 1
-        log.append(StoredEvent(run_id=run_id, seq=seq, event=event.model_copy(deep=True)))
+        log.append(StoredEvent(run_id=run_id, seq=seq, event=clean_model(event).model_copy(deep=True)))
         return seq
 
     async def events(self, run_id: str, *, after: int = 0) -> list[StoredEvent]:
+        run_id = clean_text(run_id)
         if run_id not in self._events:
             raise RunNotFound(run_id)
         return [e.model_copy(deep=True) for e in self._events[run_id][after:]]
@@ -69,9 +74,10 @@ class MemoryStore(Store):
         return self._blobs.get(key)
 
     async def add_source(self, run_id: str, source: Source) -> None:
+        run_id, source = clean_text(run_id), clean_model(source)
         if run_id not in self._runs:
             raise RunNotFound(run_id)
         self._sources.setdefault(run_id, {})[source.id] = source.model_copy(deep=True)
 
     async def list_sources(self, run_id: str) -> list[Source]:
-        return [s.model_copy(deep=True) for s in self._sources.get(run_id, {}).values()]
+        return [s.model_copy(deep=True) for s in self._sources.get(clean_text(run_id), {}).values()]

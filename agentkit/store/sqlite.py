@@ -24,7 +24,18 @@ Design, in short:
 * **Schema versioned** with ``PRAGMA user_version`` (see ``_sqlite_schema``).
 
 Opening is lazy: the constructor touches nothing on disk; the first operation (or
-``async with``) creates the directory and the file in a worker thread.
+``async with``) creates the directory and the file in a worker thread. ``readonly=True``
+(what ``agentkit runs``/``show``/``report`` use) never creates anything: no directory, no
+database, no lease file; a missing file is :class:`~agentkit.store.base.StoreMissing`.
+
+**Hostile conditions are typed errors.** SQLite's answers are mapped at the one place every
+operation passes through: a full disk is :class:`~agentkit.store.base.StoreFull` (the
+failed transaction is rolled back, everything committed before it stays), a damaged file,
+a file that is not a database or another application's database is
+:class:`~agentkit.store.base.StoreCorrupt` (such a file is checked before anything is
+written, so it is never changed), a read-only, locked or unopenable file is
+:class:`~agentkit.store.base.StoreUnavailable`. Text that is not valid Unicode (a lone
+surrogate) is stored with U+FFFD in its place.
 """
 
 from __future__ import annotations
@@ -33,19 +44,37 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
+from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
 import orjson
 
 from agentkit.store import _lease
-from agentkit.store._codec import INLINE_LIMIT, EncodedEvent, decode_event, encode_event, ref_keys
-from agentkit.store._sqlite_schema import JSON_RUN_COLUMNS, RUN_COLUMNS, migrate
-from agentkit.store.base import RunNotFound, Store, blob_key
+from agentkit.store._codec import (
+    INLINE_LIMIT,
+    EncodedEvent,
+    MissingBlob,
+    clean_text,
+    decode_event,
+    encode_event,
+    ref_keys,
+    scrub,
+)
+from agentkit.store._sqlite_errors import os_error, probe_write, store_error, unreadable
+from agentkit.store._sqlite_schema import JSON_RUN_COLUMNS, RUN_COLUMNS, check_store, migrate
+from agentkit.store.base import (
+    RunNotFound,
+    Store,
+    StoreError,
+    StoreMissing,
+    StoreUnavailable,
+    blob_key,
+)
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 
 T = TypeVar("T")
@@ -56,7 +85,7 @@ _EXTRA_FIELDS = frozenset(RunInfo.model_fields) - set(RUN_COLUMNS)
 _SQL_VARS = 500  # keys per IN (...) query, well under SQLite's variable limit
 
 
-class StoreClosed(RuntimeError):
+class StoreClosed(StoreUnavailable):
     """The store was used after ``aclose()``."""
 
 
@@ -70,12 +99,14 @@ class SQLiteStore(Store):
         synchronous: Synchronous = "NORMAL",
         busy_timeout_s: float = 30.0,
         inline_limit: int = INLINE_LIMIT,
+        readonly: bool = False,
     ) -> None:
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
         self._memory = str(path) == ":memory:"
         self.path: Path | None = None if self._memory else Path(path).expanduser()
         self.synchronous: Synchronous = synchronous
+        self.readonly = readonly and not self._memory
         self._busy_timeout_s = busy_timeout_s
         self._inline_limit = inline_limit
         self._writer: sqlite3.Connection | None = None
@@ -92,26 +123,43 @@ class SQLiteStore(Store):
             self._read_limiter, self._read_lock = anyio.CapacityLimiter(1), threading.Lock()
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({str(self.path or ':memory:')!r}, synchronous={self.synchronous!r})"
+        ro = ", readonly=True" if self.readonly else ""
+        return f"SQLiteStore({str(self.path or ':memory:')!r}, synchronous={self.synchronous!r}{ro})"
+
+    @property
+    def location(self) -> str:
+        return ":memory:" if self.path is None else str(self.path)
 
     # -- connections and threads -------------------------------------------------------
 
     def _connect(self, *, write: bool) -> sqlite3.Connection:
-        target = ":memory:" if self.path is None else str(self.path)
-        conn = sqlite3.connect(target, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
-        if write:
-            mode = self._enable_wal(conn)
-            if mode != "wal" and not self._memory:
-                warnings.warn(
-                    f"SQLite store {target}: WAL journal unavailable (got {mode!r}); readers will wait for writers",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            conn.execute("PRAGMA foreign_keys = ON")
-        else:
-            conn.execute("PRAGMA query_only = ON")
+        target, uri = self.location, False
+        if self.readonly and self.path is not None:
+            target, uri = f"file:{quote(str(self.path.absolute()))}?mode=ro", True
+        conn = sqlite3.connect(
+            target, timeout=self._busy_timeout_s, isolation_level=None, check_same_thread=False, uri=uri
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_s * 1000)}")
+            # before anything is written: another application's file is never changed
+            checked = self.path is not None and (write or self.readonly)
+            if checked and check_store(conn, self.location) == 0 and self.readonly:
+                raise StoreMissing(f"no store at {self.location} (the file is empty)", location=self.location)
+            if write:
+                mode = self._enable_wal(conn)
+                if mode != "wal" and not self._memory:
+                    warnings.warn(
+                        f"SQLite store {target}: WAL journal unavailable (got {mode!r}); readers will wait for writers",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+                conn.execute("PRAGMA foreign_keys = ON")
+            else:
+                conn.execute("PRAGMA query_only = ON")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _enable_wal(self, conn: sqlite3.Connection) -> str:
@@ -136,7 +184,9 @@ class SQLiteStore(Store):
 
     def _writer_conn(self) -> sqlite3.Connection:
         if self._closed:
-            raise StoreClosed(f"{self!r} is closed")
+            raise StoreClosed(f"{self!r} is closed", location=self.location)
+        if self.readonly:
+            raise StoreUnavailable(f"the store at {self.location} is opened read-only", location=self.location)
         if self._writer is None:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -153,30 +203,44 @@ class SQLiteStore(Store):
         if self._memory:
             return self._writer_conn()
         if self._closed:
-            raise StoreClosed(f"{self!r} is closed")
+            raise StoreClosed(f"{self!r} is closed", location=self.location)
         if self._reader is None:
-            with self._write_lock:  # the schema must exist before a query-only connection reads it
-                self._writer_conn()
+            if self.readonly:
+                self._require_file()
+            else:
+                with self._write_lock:  # the schema must exist before a query-only connection reads it
+                    self._writer_conn()
             self._reader = self._connect(write=False)
         return self._reader
 
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def job() -> T:
-            with self._write_lock:
-                return fn(self._writer_conn())
+    def _require_file(self) -> None:
+        if self.path is not None and not self.path.exists():
+            raise StoreMissing(f"no store at {self.location}", location=self.location)
 
-        return await anyio.to_thread.run_sync(job, limiter=self._write_limiter)
+    def _job(self, fn: Callable[[sqlite3.Connection], T], lock: threading.Lock, write: bool) -> Callable[[], T]:
+        def job() -> T:
+            with lock:
+                try:
+                    return fn(self._writer_conn() if write else self._reader_conn())
+                except sqlite3.Error as exc:
+                    raise store_error(exc, self.location) from exc
+                except OSError as exc:  # creating the directory
+                    raise os_error(exc, self.location) from exc
+
+        return job
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await anyio.to_thread.run_sync(self._job(fn, self._write_lock, True), limiter=self._write_limiter)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def job() -> T:
-            with self._read_lock:
-                return fn(self._reader_conn())
-
-        return await anyio.to_thread.run_sync(job, limiter=self._read_limiter)
+        return await anyio.to_thread.run_sync(self._job(fn, self._read_lock, False), limiter=self._read_limiter)
 
     async def open(self) -> Self:
-        """Create/open the file now (otherwise the first operation does): surfaces bad paths early."""
-        await self._write(lambda conn: None)
+        """Create/open the file now (otherwise the first operation does): surfaces bad paths
+        early. A writable store is also checked for room and write permission with a
+        transaction that changes nothing."""
+        if not self.readonly:
+            await self._write(probe_write)
         await self._read(lambda conn: None)
         return self
 
@@ -208,9 +272,21 @@ class SQLiteStore(Store):
     def lease(self, run_id: str) -> AbstractAsyncContextManager[None]:
         """Exclusive among every process on this machine that opens the same file; the
         kernel releases it when the holder exits or is killed."""
+        if self.readonly:
+            return _refuse(
+                StoreUnavailable(f"the store at {self.location} is opened read-only", location=self.location)
+            )
         if self.lease_dir is None or not _lease.AVAILABLE:
             return super().lease(run_id)
         return _lease.file_lease(self.lease_dir, run_id)
+
+    async def is_leased(self, run_id: str) -> bool | None:
+        """Whether a process holds the run's lease now (probes the lock; creates nothing)."""
+        if self.lease_dir is None or not _lease.AVAILABLE:
+            return await super().is_leased(run_id)
+        if self.readonly:
+            self._require_file()
+        return await anyio.to_thread.run_sync(_lease.is_held, self.lease_dir, run_id)
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -230,10 +306,10 @@ class SQLiteStore(Store):
 
     async def get_run(self, run_id: str) -> RunInfo:
         def select(conn: sqlite3.Connection) -> RunInfo:
-            row = conn.execute(f"{_RUN_SELECT} WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(f"{_RUN_SELECT} WHERE id = ?", (clean_text(run_id),)).fetchone()
             if row is None:
                 raise RunNotFound(run_id)
-            return _row_run(row)
+            return _row_run(row, self.location)
 
         return await self._read(select)
 
@@ -241,9 +317,9 @@ class SQLiteStore(Store):
         def select(conn: sqlite3.Connection) -> list[RunInfo]:
             rows = conn.execute(
                 f"{_RUN_SELECT} WHERE parent_id IS ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (parent_id, limit),
+                (None if parent_id is None else clean_text(parent_id), limit),
             ).fetchall()
-            return [_row_run(r) for r in rows]
+            return [_row_run(r, self.location) for r in rows]
 
         return await self._read(select)
 
@@ -252,7 +328,7 @@ class SQLiteStore(Store):
 
         def update(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
-                cur = conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, run_id))
+                cur = conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, clean_text(run_id)))
                 if cur.rowcount == 0:
                     raise RunNotFound(run_id)
 
@@ -262,8 +338,8 @@ class SQLiteStore(Store):
         """By id or unique id prefix, children included (ids sort next to their prefix)."""
 
         def select(conn: sqlite3.Connection) -> RunInfo:
-            rows = conn.execute(f"{_RUN_SELECT} WHERE id >= ? ORDER BY id LIMIT 2", (prefix,)).fetchall()
-            runs = [_row_run(r) for r in rows]
+            rows = conn.execute(f"{_RUN_SELECT} WHERE id >= ? ORDER BY id LIMIT 2", (clean_text(prefix),)).fetchall()
+            runs = [_row_run(r, self.location) for r in rows]
             if runs and runs[0].id == prefix:
                 return runs[0]
             matches = [r for r in runs if r.id.startswith(prefix)]
@@ -281,6 +357,7 @@ class SQLiteStore(Store):
 
     async def append_many(self, run_id: str, events: Sequence[TraceEvent]) -> list[int]:
         """Append several events in one transaction (one commit, consecutive seqs)."""
+        run_id = clean_text(run_id)
         if not events:
             await self._write(lambda conn: self._require_run(conn, run_id))
             return []
@@ -306,6 +383,8 @@ class SQLiteStore(Store):
         return await self._write(insert)
 
     async def events(self, run_id: str, *, after: int = 0) -> list[StoredEvent]:
+        run_id = clean_text(run_id)
+
         def select(conn: sqlite3.Connection) -> list[StoredEvent]:
             rows: list[tuple[int, str, str | None]] = conn.execute(
                 "SELECT seq, data, refs FROM events WHERE run_id = ? AND seq > ? ORDER BY seq",
@@ -315,9 +394,13 @@ class SQLiteStore(Store):
                 self._require_run(conn, run_id)
                 return []
             blobs = _select_blobs(conn, {k for _s, _d, refs in rows for k in ref_keys(refs)})
-            return [
-                StoredEvent(run_id=run_id, seq=seq, event=decode_event(data, refs, blobs)) for seq, data, refs in rows
-            ]
+            out: list[StoredEvent] = []
+            for seq, data, refs in rows:
+                try:
+                    out.append(StoredEvent(run_id=run_id, seq=seq, event=decode_event(data, refs, blobs)))
+                except (ValueError, MissingBlob) as exc:
+                    raise unreadable(self.location, f"event {seq} of run {run_id}", exc) from exc
+            return out
 
         return await self._read(select)
 
@@ -347,7 +430,9 @@ class SQLiteStore(Store):
     # -- sources -------------------------------------------------------------------------
 
     async def add_source(self, run_id: str, source: Source) -> None:
-        data = source.model_dump_json()
+        run_id = clean_text(run_id)
+        fields = scrub(source.model_dump(mode="json"))
+        data = orjson.dumps(fields).decode()
 
         def upsert(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
@@ -356,22 +441,26 @@ class SQLiteStore(Store):
                     "INSERT INTO sources (run_id, id, url, content_hash, data) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (run_id, id) DO UPDATE SET url = excluded.url, "
                     "content_hash = excluded.content_hash, data = excluded.data",
-                    (run_id, source.id, source.url, source.content_hash, data),
+                    (run_id, fields["id"], fields["url"], fields["content_hash"], data),
                 )
 
         await self._write(upsert)
 
     async def list_sources(self, run_id: str) -> list[Source]:
         def select(conn: sqlite3.Connection) -> list[Source]:
-            rows = conn.execute("SELECT data FROM sources WHERE run_id = ? ORDER BY rowid", (run_id,)).fetchall()
-            return [Source.model_validate_json(data) for (data,) in rows]
+            rows = conn.execute(
+                "SELECT data FROM sources WHERE run_id = ? ORDER BY rowid", (clean_text(run_id),)
+            ).fetchall()
+            return [_row_source(data, self.location) for (data,) in rows]
 
         return await self._read(select)
 
     async def get_source(self, run_id: str, source_id: str) -> Source | None:
         def select(conn: sqlite3.Connection) -> Source | None:
-            row = conn.execute("SELECT data FROM sources WHERE run_id = ? AND id = ?", (run_id, source_id)).fetchone()
-            return None if row is None else Source.model_validate_json(row[0])
+            row = conn.execute(
+                "SELECT data FROM sources WHERE run_id = ? AND id = ?", (clean_text(run_id), clean_text(source_id))
+            ).fetchone()
+            return None if row is None else _row_source(row[0], self.location)
 
         return await self._read(select)
 
@@ -421,18 +510,34 @@ def _column_value(name: str, value: Any) -> Any:
 
 
 def _run_row(run: RunInfo) -> tuple[Any, ...]:
-    dumped = run.model_dump(mode="json")
+    dumped = scrub(run.model_dump(mode="json"))
     extra = {k: v for k, v in dumped.items() if k not in RUN_COLUMNS}
     return (*(_column_value(c, dumped[c]) for c in RUN_COLUMNS), orjson.dumps(extra).decode())
 
 
-def _row_run(row: Sequence[Any]) -> RunInfo:
+def _row_run(row: Sequence[Any], location: str) -> RunInfo:
     values = dict(zip(RUN_COLUMNS, row[: len(RUN_COLUMNS)], strict=True))
-    for name in JSON_RUN_COLUMNS:
-        values[name] = orjson.loads(values[name])
-    extra = orjson.loads(row[len(RUN_COLUMNS)])
-    known = {k: v for k, v in extra.items() if k in _EXTRA_FIELDS}
-    return RunInfo.model_validate({**known, **values})
+    try:
+        for name in JSON_RUN_COLUMNS:
+            values[name] = orjson.loads(values[name])
+        extra = orjson.loads(row[len(RUN_COLUMNS)])
+        known = {k: v for k, v in extra.items() if k in _EXTRA_FIELDS}
+        return RunInfo.model_validate({**known, **values})
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise unreadable(location, f"the row of run {values.get('id')!r}", exc) from exc
+
+
+def _row_source(data: str, location: str) -> Source:
+    try:
+        return Source.model_validate_json(data)
+    except ValueError as exc:
+        raise unreadable(location, "a source", exc) from exc
+
+
+@asynccontextmanager
+async def _refuse(error: StoreError) -> AsyncIterator[None]:
+    raise error
+    yield
 
 
 def _run_update(run_id: str, fields: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -446,7 +551,7 @@ def _run_update(run_id: str, fields: dict[str, Any]) -> tuple[str, list[Any]]:
     # Only id and task are required: validating the given fields over defaults checks
     # each value against its annotation (a Usage, a status literal, ...).
     checked = RunInfo.model_validate({"id": run_id, "task": "", **fields})
-    dumped = checked.model_dump(mode="json", include=set(fields))
+    dumped = scrub(checked.model_dump(mode="json", include=set(fields)))
     sets: list[str] = []
     params: list[Any] = []
     extra_paths: list[str] = []
