@@ -13,7 +13,7 @@ from agentkit.events import AgentEvent, Notice
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
 from agentkit.store.events import ErrorEvent, RunFinished, UsageCharged, UserMessage
-from agentkit.testing import Delay, FakeProvider, HttpError, ScriptedModel, Turn, call
+from agentkit.testing import Delay, FakeProvider, HttpError, ScriptedModel, StreamError, Turn, call
 
 pytestmark = pytest.mark.anyio
 
@@ -136,3 +136,28 @@ async def test_the_report_phase_keeps_the_time_limit() -> None:
     assert result.status == "stopped" and result.report is None
     notices = [e.message for e in seen if isinstance(e, Notice)]
     assert any("report not written: limits.max_seconds" in m for m in notices)
+
+
+async def test_an_error_chunk_inside_a_200_stream_ends_the_run_failed_with_a_result() -> None:
+    script: list[Any] = [Turn(tool_calls=[call("lookup", term="x")]), StreamError(message="Token limit reached")]
+    with FakeProvider(script) as fake:
+        agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False)
+        result = await agent.run("q")
+        await agent.aclose()
+    assert result.status == "failed" and "Token limit reached" in (result.error or "")
+    assert (await agent.store.get_run(result.run_id)).status == "failed"
+
+
+async def test_a_server_without_usage_is_estimated_locally_and_said_once() -> None:
+    seen: list[AgentEvent] = []
+    script = [Turn(tool_calls=[call("lookup", term=f"t{i}")]) for i in range(3)] + [Turn(content="done")]
+    with FakeProvider(script, send_usage=False) as fake:
+        llm = OpenAICompatibleModel("m", "custom", base_url=fake.base_url, prices=PRICES)
+        agent = Agent(llm=llm, tools=[lookup], plan=False, on_event=seen.append)
+        result = await agent.run("q")
+        await agent.aclose()
+    assert result.status == "finished"
+    assert result.usage.calls == 4 and result.usage.prompt_tokens > 1000 and result.usage.completion_tokens > 0
+    assert result.cost_usd > 0 and result.context_tokens > 0
+    said = [e.message for e in seen if isinstance(e, Notice) and "no token usage" in e.message]
+    assert len(said) == 1
