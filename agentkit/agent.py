@@ -32,7 +32,7 @@ from agentkit._limits import (
 from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
 from agentkit._state import RunState, TurnRecord, load_state
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder
+from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, learned_window
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.events import (
@@ -361,8 +361,9 @@ class _RunLoop:
         self.context = ContextBuilder(
             system_prompt=state.config.get("system_prompt") or agent._system_prompt(),
             reasoning_field=profile.reasoning_field,
-            window=agent.context_window,
-            reserve=agent.max_tokens or profile.default_max_tokens,
+            window=learned_window(state, agent.context_window),
+            max_tokens=agent.max_tokens,
+            default_max_tokens=profile.default_max_tokens,
             policy=agent.context_policy or BatchPrune(keep=agent.keep_tool_results or 10),
             tools_bytes=len(orjson.dumps(agent.tools.schemas())),
         )
@@ -440,27 +441,38 @@ class _RunLoop:
         await self.commit(PlanUpdated(plan=plan_from_turn(turn), reason="initial", turn=turn))
 
     async def model_turn(self, *, phase: str, tool_choice: str | None = None) -> AssistantTurn:
+        context = self.context
         try:
-            view = await self.context.prepare(self.state, summarise=self.summarise, commit=self.commit)
+            view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit)
             try:
                 turn = await self.call_model(
                     view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
                 )
             except ContextLengthExceeded as exc:
+                # Learn the server's window from its answer. A window it stated prunes the view to
+                # the new water marks; otherwise the estimate or the guess was low: prune hard.
+                learned = context.overflowed(
+                    view, limit=getattr(exc, "limit", None), requested=getattr(exc, "requested", None)
+                )
+                if learned is not None:
+                    await self.commit(learned)
+                stated = learned is not None and learned.detail["stated"]
+                action = f"using a {context.window:,}-token window" if learned else "pruning harder"
                 await self.emit(
                     Notice(
                         run_id=self.run_id,
                         level="warning",
-                        message=f"provider said the context is too long; pruning harder ({exc})",
+                        message=f"provider said the context is too long; {action} ({exc})",
                     )
                 )
-                view = await self.context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=True)
+                view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=not stated)
                 turn = await self.call_model(
                     view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
                 )
         except ContextBudgetExceeded as exc:
             raise ModelError(str(exc)) from exc
-        self.context.calibrate(view, turn.usage.prompt_tokens)
+        if turn.usage.prompt_tokens > 0 and getattr(turn, "usage_reported", True):
+            context.calibrate(view, turn.usage.prompt_tokens)  # never on a server's missing or made-up usage
         return turn
 
     async def summarise(self, records: list[TurnRecord], previous: str | None) -> tuple[str, dict[str, object]]:
@@ -498,7 +510,7 @@ class _RunLoop:
             messages=messages,
             tools=agent.tools.schemas() if tools else [],
             temperature=agent.temperature,
-            max_tokens=agent.max_tokens,
+            max_tokens=self.context.answer_tokens(context_tokens or self.context.request_tokens(messages, tools=tools)),
             seed=agent.seed,
             tool_choice=tool_choice,  # type: ignore[arg-type]
             tool_call_index=self.state.tool_calls,

@@ -3,6 +3,12 @@
 The trace keeps everything; the view hides, elides or summarises according to the latest
 ``BudgetDecision(action="prune")`` in the trace, so a resumed run sees the same view.
 Rendered turns are cached per variant, so building a view costs O(new events) per step.
+
+Output room: each request's ``max_tokens`` is all the room the window leaves after the
+prompt, capped by the configured (else the profile's default) ``max_tokens`` and never
+below a floor. Pruning keeps a *reserve* free for it: the cap, but at most a quarter of the
+window, so a 32k default reserve cannot eat a 32k window. The window itself can shrink
+during a run to what the server says it has (``BudgetDecision(action="window")``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,12 @@ from agentkit.store.events import BudgetDecision, ToolResultEvent
 
 ELIDED_REASONING = "(reasoning of this earlier turn elided to save context)"
 SAFETY_MARGIN = 1024
+"""Tokens kept free besides the answer (at most 1/32 of the window)."""
+OUTPUT_FLOOR = 4096
+"""The least ``max_tokens`` a request is sent with (at most the reserve): room for a thinking
+model's reasoning and a tool call or a short answer. Under it the run fails."""
+RESERVE_SHARE = 4
+"""The prune reserve is at most 1/RESERVE_SHARE of the window."""
 
 Summarise = Callable[[list[TurnRecord], str | None], Awaitable[tuple[str, dict[str, object]]]]
 """Condense turns (and the previous summary) into text; returns it and accounting detail."""
@@ -56,7 +68,8 @@ class ContextBuilder:
         system_prompt: str,
         reasoning_field: str | None,
         window: int = 262_144,
-        reserve: int = 32_768,
+        max_tokens: int | None = None,
+        default_max_tokens: int = 32_768,
         policy: ContextPolicy | None = None,
         estimator: TokenEstimator | None = None,
         tools_bytes: int = 0,
@@ -64,15 +77,64 @@ class ContextBuilder:
         self.system_prompt = system_prompt
         self.reasoning_field = reasoning_field
         self.window = window
-        self.reserve = reserve
+        self.max_tokens = max_tokens or default_max_tokens
+        """The most output a request asks for: the configured value, else the profile's default."""
         self.policy = policy or BatchPrune()
         self.estimator = estimator or TokenEstimator()
         self.tools_bytes = tools_bytes
         self._cache: dict[tuple[int, bool, bool, int, int], tuple[list[Message], int]] = {}
 
     @property
+    def reserve(self) -> int:
+        """Output room the prune water marks keep free."""
+        return max(1, min(self.max_tokens, self.window // RESERVE_SHARE))
+
+    @property
+    def floor(self) -> int:
+        return min(OUTPUT_FLOOR, self.reserve)
+
+    @property
+    def margin(self) -> int:
+        return min(SAFETY_MARGIN, self.window // 32)
+
+    @property
     def budget(self) -> int:
-        return max(1, self.window - self.reserve - SAFETY_MARGIN)
+        """Prompt tokens a view may use before the policy prunes."""
+        return max(1, self.window - self.reserve - self.margin)
+
+    def answer_tokens(self, prompt_tokens: int) -> int:
+        """``max_tokens`` for a request of ``prompt_tokens``: the room the window leaves,
+        capped by :attr:`max_tokens`, never below :attr:`floor`."""
+        return max(self.floor, min(self.max_tokens, self.window - prompt_tokens - self.margin))
+
+    def request_tokens(self, messages: list[Message], *, tools: bool) -> int:
+        """Estimated prompt tokens of a request built outside the view (plan, summary)."""
+        n_bytes = sum(len(orjson.dumps(m)) for m in messages) + (self.tools_bytes if tools else 0)
+        return self.estimator.estimate(n_bytes, len(messages))
+
+    def learn_window(self, window: int) -> bool:
+        """Shrink the window to what the server has (from its overflow answer, or a probe at
+        the start); a larger value is ignored. Returns whether the window shrank."""
+        if 0 < window < self.window:
+            self.window = window
+            return True
+        return False
+
+    def overflowed(self, view: View, *, limit: int | None, requested: int | None) -> BudgetDecision | None:
+        """The provider refused ``view`` as too long. Learn from its answer: the window it
+        states (else assume it is 3/4 of what was asked for, so the retry is truly smaller),
+        and its count when that shows the estimate was low. Returns the decision to store
+        when the window shrank."""
+        sent = self.answer_tokens(view.tokens)
+        if requested is not None and requested - sent > view.tokens:
+            # Whether or not the server's count includes the output, the prompt was at least this.
+            self.estimator.calibrate(view.n_bytes, len(view.messages), requested - sent)
+        stated = limit is not None
+        if limit is None:
+            limit = (view.tokens + sent) * 3 // 4
+        if not self.learn_window(limit):
+            return None
+        return BudgetDecision(action="window", detail={"window": self.window, "stated": stated, "requested": requested})
 
     # rendering
     def head(self, state: RunState) -> list[Message]:
@@ -140,10 +202,11 @@ class ContextBuilder:
             view = self.render(state, current)
         if view.tokens > self.budget and not hard and not isinstance(self.policy, FullHistory):
             return await self.prepare(state, summarise=summarise, commit=commit, hard=True)
-        if view.tokens > self.window - self.reserve:
+        room = self.window - view.tokens - self.margin
+        if room < self.floor:
             raise ContextBudgetExceeded(
-                f"the smallest view of this run is ~{view.tokens:,} tokens, over the {self.window:,}-token "
-                f"window minus {self.reserve:,} reserved for the answer"
+                f"the smallest view of this run is ~{view.tokens:,} tokens: the {self.window:,}-token window "
+                f"leaves {max(room, 0):,} for the answer, under the {self.floor:,} a reply needs"
             )
         return view
 
@@ -178,6 +241,15 @@ class _Sizer:
         return b.estimator.estimate(n_bytes, n_msgs)
 
 
+def learned_window(state: RunState, declared: int) -> int:
+    """The window for a run: the declared one, or the smaller one a server stated earlier in
+    this run (so a resumed run does not overflow again to learn it)."""
+    for decision in reversed(state.budget):
+        if decision.action == "window":
+            return min(declared, int(decision.detail["window"]))
+    return declared
+
+
 def current_plan(state: RunState) -> ViewPlan:
     for decision in reversed(state.budget):
         if decision.action == "prune":
@@ -185,4 +257,12 @@ def current_plan(state: RunState) -> ViewPlan:
     return ViewPlan()
 
 
-__all__ = ["ContextBudgetExceeded", "ContextBuilder", "View", "current_plan", "placeholder", "visible_results"]
+__all__ = [
+    "ContextBudgetExceeded",
+    "ContextBuilder",
+    "View",
+    "current_plan",
+    "learned_window",
+    "placeholder",
+    "visible_results",
+]

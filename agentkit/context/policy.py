@@ -114,11 +114,16 @@ class BatchPrune(ContextPolicy):
     Triggers when the view passes ``high_water`` of the budget or holds more than
     ``keep + batch`` visible tool results. Then, in order, until the view is under
     ``low_water``: hide tool results beyond the most recent ``keep``; elide the reasoning
-    of finished turns; keep fewer results (halving ``keep``); summarise the oldest turns
-    into a pinned summary.
+    of finished turns except the newest ``keep_reasoning``; keep fewer results (halving
+    ``keep``); summarise the oldest turns into a pinned summary.
+
+    The newest turns' reasoning is never elided: the latest tool-call turn is the one whose
+    results the model is about to read, and it continues from that reasoning; without it a
+    thinking model loses its place and starts the task over.
     """
 
     keep: int = 10
+    keep_reasoning: int = 1
     batch: int | None = None
     high_water: float = 0.85
     low_water: float = 0.55
@@ -139,7 +144,7 @@ class BatchPrune(ContextPolicy):
             return plan  # only the count trigger fired: hiding old results is the whole prune
         if sizer.tokens(plan) <= target:
             return plan
-        plan = replace(plan, elide_before=max(plan.elide_before, n))
+        plan = replace(plan, elide_before=max(plan.elide_before, n - max(1, self.keep_reasoning)))
         if sizer.tokens(plan) <= target:
             return plan
         while keep > 1:  # large results: keep fewer of them before condensing turns away
