@@ -17,6 +17,7 @@ With ``sandbox.isolation: none`` (no bubblewrap) the prelude still applies the r
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import importlib
 import logging
@@ -148,7 +149,8 @@ def probe_bwrap() -> BwrapStatus:
 @functools.cache
 def _probe(override: str | None, search_path: str) -> BwrapStatus:
     if override is not None:
-        return _try_bwrap(override, BWRAP_ENV)
+        status = _try_bwrap(override, BWRAP_ENV)
+        return status if status.available else dataclasses.replace(status, reason=f"{status.reason} (${BWRAP_ENV})")
     reasons: list[str] = []
     system = shutil.which("bwrap", path=search_path)
     if system is None:
