@@ -12,6 +12,7 @@ from agentkit.sandbox import SandboxConfig, is_secret, kernel_env, probe_bwrap
 from agentkit.sandbox._klog import KernelLog
 from agentkit.sandbox._launch import build_launch, python_paths
 from agentkit.sandbox._output import CappedText, FigureWriter, OutputCollector, cap_middle, trim_traceback
+from agentkit.tools.python import PythonTool
 
 
 @pytest.mark.parametrize(
@@ -182,3 +183,11 @@ def test_kernel_log_never_writes_through_planted_links(tmp_path: Path) -> None:
     klog = KernelLog(work, 8192)
     klog.start()
     assert klog.join(10) and log.is_file()
+
+
+def test_isolation_setting_is_checked() -> None:
+    assert SandboxConfig().isolation == "bwrap" and SandboxConfig(isolation="none").isolation == "none"
+    with pytest.raises(ValueError, match="isolation"):
+        SandboxConfig(isolation="off")
+    with pytest.raises(ValueError, match="isolation"):
+        PythonTool(config=SandboxConfig(), isolation="none")
