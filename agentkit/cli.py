@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import json
+import os
+import signal
 import sys
 import time
+import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -17,10 +22,21 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from agentkit._cli_runs import report_pending, saved_run, shown_status
 from agentkit.agent import RunResult
 from agentkit.events import AgentEvent
 from agentkit.llm.client import ConfigurationError
-from agentkit.store import RunBusy, RunInfo, RunNotFound, Store
+from agentkit.store import (
+    RunBusy,
+    RunInfo,
+    RunNotFound,
+    Store,
+    StoreCorrupt,
+    StoreError,
+    StoreFull,
+    StoreUnavailable,
+)
+from agentkit.store._codec import clean_model, clean_text
 from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
 from agentkit.task import Task, TaskFileError, load_task
@@ -40,12 +56,36 @@ StoreOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
-EXIT_OK, EXIT_RUN, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_RUN, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+DEBUG_ENV = "AGENTKIT_DEBUG"
+"""Set to 1 to see the traceback of an internal error (otherwise one line)."""
 
 
 def fail_input(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {clean_text(message)}", highlight=False, soft_wrap=True, markup=True)
     raise typer.Exit(EXIT_INPUT)
+
+
+def say(line: str) -> None:
+    """One plain line on stderr (no markup: messages quote paths and user text)."""
+    err.print(clean_text(line), highlight=False, markup=False, soft_wrap=True)
+
+
+def debug_traceback(exc: BaseException) -> None:
+    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        traceback.print_exception(exc, file=sys.stderr)
+
+
+class Terminated(Exception):
+    """SIGTERM stopped the run (it is saved as ``interrupted``, like Ctrl-C)."""
+
+
+class BadStore(Exception):
+    """The store could not be opened for the run; nothing was started."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def runs_dir(store_location: str | Path) -> Path:
@@ -138,11 +178,12 @@ def run_async(fn: Callable[[], Awaitable[T]]) -> T:
 
 
 def read_store(store_opt: str | None, read: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store, read from it, close it; an unknown run id is an input error (exit 2)."""
+    """Open the store read-only (it is never created), read from it, close it. An unknown run
+    id or a store that is missing, damaged or not an agentkit store is an input error (exit 2)."""
     location = resolve_store_location(store_opt)
 
     async def go() -> T:
-        s = open_store(location)
+        s = open_store(location, readonly=True)
         try:
             return await read(s)
         finally:
@@ -152,9 +193,12 @@ def read_store(store_opt: str | None, read: Callable[[Store], Awaitable[T]]) -> 
         return run_async(go)
     except RunNotFound as exc:
         fail_input(f"{exc} in the store {location}")
+    except (StoreError, ValueError) as exc:  # ValueError: no backend for the URL's scheme
+        fail_input(str(exc))
 
 
 def report_result(result: RunResult, as_json: bool, files: list[Path] | None = None) -> NoReturn:
+    result = clean_model(result)  # a provider's lone surrogate must not break the output
     if as_json:
         data = result_json(result)
         data["report_files"] = [str(f) for f in files or []]
@@ -186,14 +230,27 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
 
     agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
     try:
-        result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id))
+        try:
+            await store.open()  # a foreign, damaged or read-only store stops here, before anything runs
+        except StoreError as exc:
+            raise BadStore(exc) from exc
+        with anyio.CancelScope() as scope, _sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
+            result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id))
+        if scope.cancelled_caught:
+            raise Terminated(run_id)
         if result.report is not None:
             from agentkit.report import load_report, save_report
 
             report = await load_report(store, run_id)
             if report is not None:
                 out_dir = Path(task.output.dir) if task.output.dir else workdir / run_id
-                view.files = save_report(report, out_dir, formats=(task.output.format,))
+                try:
+                    view.files = save_report(report, out_dir, formats=(task.output.format,))
+                except OSError as exc:
+                    say(
+                        f"agentkit: cannot write the report to {out_dir}: {exc.strerror or exc}; it is in the "
+                        f"store: agentkit report {run_id} -o FILE"
+                    )
         return result
     finally:
         with anyio.CancelScope(shield=True):
@@ -201,27 +258,102 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             await store.aclose()
 
 
+@contextmanager
+def _sigterm_cancels(scope: anyio.CancelScope) -> Iterator[None]:
+    """While the run goes, SIGTERM cancels ``scope`` from the event loop (the loop marks the
+    run interrupted, as for Ctrl-C); the default disposition is back afterwards."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, scope.cancel)
+    except (NotImplementedError, RuntimeError):  # no signals here (Windows, not the main thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+def _store_flag(store_opt: str | None) -> str:
+    return f" --store {store_opt}" if store_opt else ""
+
+
+def _broken_run(
+    exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool, internal: bool
+) -> NoReturn:
+    """A run ended by an error outside the loop's own handling: one line, its ``--json``
+    object, exit 1. The store keeps everything committed before the error."""
+    saved = saved_run(location, run_id)
+    if saved is None and isinstance(exc, StoreCorrupt | StoreUnavailable):
+        fail_input(str(exc))  # a bad store, found at the run's first write: nothing started
+    flag = _store_flag(store_opt)
+    what = f"internal error: {type(exc).__name__}: {exc}" if internal else str(exc)
+    if saved is None:
+        line = f"agentkit: {what} (nothing of run {run_id} was saved)"
+    elif saved.status in ("interrupted", "running"):
+        line = (
+            f"agentkit: {what}. Run {run_id} is saved up to its last committed step; "
+            f"resume it with: agentkit resume {run_id}{flag}"
+        )
+    else:
+        line = f"agentkit: {what} (run {run_id} saved; `agentkit show {run_id}{flag}`)"
+    say(" ".join(line.split()))
+    debug_traceback(exc)
+    if as_json:
+        data = {
+            "run_id": run_id,
+            "status": saved.status if saved else "failed",
+            "answer": (saved.answer or "") if saved else "",
+            "error": clean_text(what),
+        }
+        out.print_json(json.dumps(data))
+    raise typer.Exit(EXIT_RUN)
+
+
+def _stopped_from_outside(run_id: str, store_opt: str | None, as_json: bool, how: str, code: int) -> NoReturn:
+    err.print(
+        f"\n[yellow]{how}[/] run {run_id} is saved. Resume it with:\n  agentkit resume {run_id}{_store_flag(store_opt)}"
+    )
+    if as_json:
+        out.print_json(json.dumps({"run_id": run_id, "status": "interrupted", "answer": ""}))
+    raise typer.Exit(code)
+
+
 def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool) -> NoReturn:
     location = resolve_store_location(store_opt)
     try:
         store = open_store(location)
-    except Exception as exc:
+    except ValueError as exc:
         fail_input(f"cannot open the store at {location}: {exc}")
     view = LiveView(task.limits.max_steps, task.context_window)
     try:
         with view:
             result = run_async(lambda: _drive(task, store, run_id, runs_dir(location), view, resume))
     except KeyboardInterrupt:
-        err.print(
-            f"\n[yellow]interrupted[/] run {run_id} is saved. Resume it with:\n"
-            f"  agentkit resume {run_id}" + (f" --store {store_opt}" if store_opt else "")
-        )
-        if as_json:
-            out.print_json(json.dumps({"run_id": run_id, "status": "interrupted", "answer": ""}))
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (ConfigurationError, RunBusy) as exc:
-        fail_input(str(exc))
+        _stopped_from_outside(run_id, store_opt, as_json, "interrupted", EXIT_INTERRUPTED)
+    except Exception as raised:
+        _run_error(_first_leaf(raised), run_id, location, store_opt, as_json)
     report_result(result, as_json, view.files)
+
+
+def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool) -> NoReturn:
+    if isinstance(exc, Terminated):
+        _stopped_from_outside(run_id, store_opt, as_json, "terminated", EXIT_TERMINATED)
+    if isinstance(exc, BadStore):
+        if isinstance(exc.error, StoreFull):
+            _broken_run(exc.error, run_id, location, store_opt, as_json, internal=False)
+        fail_input(str(exc.error))
+    if isinstance(exc, ConfigurationError | RunBusy):
+        fail_input(str(exc))
+    # a store error, or a bug (internal): one line, the run saved as far as it got
+    _broken_run(exc, run_id, location, store_opt, as_json, internal=not isinstance(exc, StoreError))
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """An error raised in a task group arrives wrapped in an ExceptionGroup: its first leaf."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 @app.command()
@@ -256,19 +388,45 @@ def resume(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Resume a run that was interrupted or crashed."""
+    """Resume a run that was interrupted or crashed (or write the report a finished run still owes)."""
     from agentkit._launch import task_of_run
 
-    async def find(s: Store) -> tuple[RunInfo, Task]:
-        info = await s.find_run(run_id)
-        return info, await task_of_run(s, info.id)
+    async def find(s: Store) -> tuple[RunInfo, Task | None]:
+        from agentkit.report import load_report
+
+        info = await shown_status(s, await s.find_run(run_id))
+        ended = info.status in ("finished", "stopped", "failed")
+        try:
+            return info, await task_of_run(s, info.id)
+        except ValueError:
+            if ended and not report_pending(info, await load_report(s, info.id) is not None):
+                return info, None  # nothing left to do: no task file needed to say so
+            raise
 
     try:
         info, task = read_store(store, find)
-        task.check_api_key(source=f"run {info.id}")
+        if task is not None:
+            task.check_api_key(source=f"run {info.id}")
     except (TaskFileError, ValueError) as exc:
         fail_input(str(exc))
+    if task is None:
+        say(f"run {info.id} already ended ({info.status}); nothing to resume")
+        report_result(_stored_result(info), as_json)
     _execute(task, store, info.id, as_json, resume=True)
+
+
+def _stored_result(info: RunInfo) -> RunResult:
+    error = info.stop_reason if info.status == "failed" else None
+    return RunResult(
+        run_id=info.id,
+        status=info.status,
+        answer=info.answer or "",
+        stop_reason=info.stop_reason,
+        error=error,
+        steps=info.steps,
+        usage=info.usage,
+        cost_usd=info.cost_usd,
+    )
 
 
 @app.command()
@@ -277,8 +435,12 @@ def runs(
     as_json: JsonOpt = False,
     limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50,
 ) -> None:
-    """List runs, newest first."""
-    rows = read_store(store, lambda s: s.list_runs(limit=limit))
+    """List runs, newest first (a run whose process died shows as interrupted)."""
+
+    async def fetch(s: Store) -> list[RunInfo]:
+        return [await shown_status(s, r) for r in await s.list_runs(limit=limit)]
+
+    rows = read_store(store, fetch)
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
@@ -297,18 +459,23 @@ def show(
 ) -> None:
     """Show a run: plan, steps, answer, usage and cost."""
 
-    async def fetch(s: Store) -> tuple[RunInfo, list[Any]]:
-        info = await s.find_run(run_id)
-        return info, [e.event for e in await s.events(info.id)]
+    async def fetch(s: Store) -> tuple[RunInfo, list[Any], bool]:
+        from agentkit.report import load_report
 
-    info, events = read_store(store, fetch)
+        info = await shown_status(s, await s.find_run(run_id))
+        pending = report_pending(info, await load_report(s, info.id) is not None)
+        return info, [e.event for e in await s.events(info.id)], pending
+
+    info, events, pending = read_store(store, fetch)
     if as_json:
         data = info.model_dump(mode="json")
         data["run_id"] = info.id
+        data["report_pending"] = pending
         data["events"] = [e.model_dump(mode="json") for e in events]
         out.print_json(json.dumps(data))
         return
-    out.print(f"[bold]run {info.id}[/] — {info.status}" + (f" ({info.stop_reason})" if info.stop_reason else ""))
+    reason = f" ({info.stop_reason})" if info.stop_reason else ""
+    out.print(f"[bold]run {info.id}[/] — {info.status}{reason}", highlight=False)
     out.print(
         f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
         f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
@@ -338,6 +505,14 @@ def show(
             out.print(f"   [yellow]{e.kind}[/]", highlight=False)
     if info.answer:
         out.print(f"\n[bold]answer[/]\n{info.answer}", highlight=False, markup=False)
+    if pending:
+        out.print(
+            f"\n[yellow]report pending:[/] the run stopped while writing it; write it with: "
+            f"agentkit resume {info.id}{_store_flag(store)}",
+            highlight=False,
+        )
+    elif info.status == "interrupted":
+        out.print(f"\nresume it with: agentkit resume {info.id}{_store_flag(store)}", highlight=False)
 
 
 @app.command()
@@ -394,10 +569,15 @@ def report(
         fail_input(f"--format: unknown report format {fmt!r}; valid formats: md, html")
 
     async def fetch(s: Store) -> Any:
-        info = await s.find_run(run_id)
+        info = await shown_status(s, await s.find_run(run_id))
         return info, await load_report(s, info.id)
 
     info, rep = read_store(store, fetch)
+    if rep is None and report_pending(info, False):
+        fail_input(
+            f"the report of run {info.id} is pending: the run stopped while writing it; "
+            f"write it with: agentkit resume {info.id}{_store_flag(store)}"
+        )
     if rep is None:
         fail_input(
             f"run {info.id} has no report (it was run with output.report: false, or it did not finish); "
@@ -441,6 +621,10 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # the last resort: a bug prints one line, not a traceback
+        say(f"agentkit: internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 to see where)")
+        debug_traceback(exc)
+        sys.exit(EXIT_RUN)
 
 
 if __name__ == "__main__":

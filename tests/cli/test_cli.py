@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import pytest
 from typer.testing import CliRunner
 
 from agentkit.cli import app
+from agentkit.store import SQLiteStore
 from agentkit.testing import FakeProvider, FakeRequest, Turn, call
 
 BAD = sorted((Path(__file__).parents[1] / "fixtures" / "bad_tasks").glob("*.yaml"))
@@ -41,6 +43,15 @@ def test_bad_override_and_unknown_run_are_input_errors(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "limits.max_steps" in result.output
     result = runner.invoke(app, ["run", str(task), "--heavy", "65", "--store", str(tmp_path / "s.db")])
     assert result.exit_code == 2 and "heavy.trajectories" in result.output
+    for cmd in (["resume", "nope"], ["show", "nope"]):
+        result = runner.invoke(app, [*cmd, "--store", str(tmp_path / "s.db")])
+        assert result.exit_code == 2 and f"no store at {tmp_path / 's.db'}" in result.output
+
+    async def empty_store() -> None:
+        async with SQLiteStore(tmp_path / "s.db"):
+            pass
+
+    anyio.run(empty_store)
     for cmd in (["resume", "nope"], ["show", "nope"]):
         result = runner.invoke(app, [*cmd, "--store", str(tmp_path / "s.db")])
         assert result.exit_code == 2 and "no run with id 'nope'" in result.output

@@ -1,0 +1,60 @@
+"""What the CLI says about a run it did not see end: the status a reader should be shown
+(a ``running`` run nobody drives was interrupted), whether a report is still owed, and the
+saved state of a run whose driver failed (read with a read-only store that never raises).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agentkit.store import RunInfo, Store
+from agentkit.store._location import open_store
+
+DRIVER_GONE = "its driver stopped without ending it (killed or crashed); resume it"
+
+
+async def shown_status(store: Store, run: RunInfo) -> RunInfo:
+    """``run`` as a reader should see it: ``running`` with no live driver (no one holds its
+    lease: the process was killed) is shown as ``interrupted``."""
+    if run.status != "running" or await store.is_leased(run.id) is not False:
+        return run
+    return run.model_copy(update={"status": "interrupted", "stop_reason": run.stop_reason or DRIVER_GONE})
+
+
+def report_wanted(config: dict[str, Any]) -> bool:
+    """Whether the run was started to write a report (``output.report`` of its task)."""
+    if "report" in config:
+        return bool(config["report"])
+    spec = config.get("task_spec")
+    output = spec.get("output") if isinstance(spec, dict) else None
+    return bool(output.get("report")) if isinstance(output, dict) else False
+
+
+def report_pending(run: RunInfo, has_report: bool) -> bool:
+    """A report was wanted for this answer and is not in the store (the run was stopped or
+    killed while writing it): ``agentkit resume`` writes it."""
+    return (
+        not has_report
+        and run.status in ("finished", "stopped")
+        and bool((run.answer or "").strip())
+        and report_wanted(run.config)
+    )
+
+
+def saved_run(location: str | Path, run_id: str) -> RunInfo | None:
+    """The run's row as a reader sees it now, or ``None`` when it was never saved or the
+    store cannot be read (this is called while reporting another error: it never raises)."""
+    import anyio
+
+    async def read() -> RunInfo | None:
+        store = open_store(location, readonly=True)
+        try:
+            return await shown_status(store, await store.get_run(run_id))
+        finally:
+            await store.aclose()
+
+    try:
+        return anyio.run(read)
+    except Exception:  # best effort while another error is being reported
+        return None
