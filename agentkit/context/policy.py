@@ -123,7 +123,10 @@ class BatchPrune(ContextPolicy):
     """
 
     keep: int = 10
-    keep_reasoning: int = 1
+    keep_reasoning: int = 2
+    """Newest turns whose reasoning is never elided (at least 1). Two covers a bookkeeping
+    call (note, update_plan) right after the turn that planned the work, and costs <1% more
+    than one (tools/bench/context.py)."""
     batch: int | None = None
     high_water: float = 0.85
     low_water: float = 0.55

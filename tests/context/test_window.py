@@ -17,6 +17,7 @@ from agentkit.context.builder import (
     current_plan,
     learned_window,
 )
+from agentkit.context.policy import BatchPrune
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.types import AssistantTurn, ToolCall
 from agentkit.store.events import AssistantMessage, BudgetDecision, RunStarted, ToolResultEvent
@@ -86,7 +87,9 @@ async def test_the_latest_turn_keeps_its_reasoning_through_every_prune() -> None
     async def commit(decision: BudgetDecision) -> None:
         state.apply(decision)
 
-    view = await builder(16_384).prepare(state, summarise=summarise, commit=commit, hard=True)
+    b = builder(16_384)
+    b.policy = BatchPrune(keep_reasoning=1)
+    view = await b.prepare(state, summarise=summarise, commit=commit, hard=True)
     assert current_plan(state).elide_before == 29
     calls = [m for m in view.messages if m.get("tool_calls")]
     assert calls[-1]["reasoning_content"] == "thought 29 " * 60
