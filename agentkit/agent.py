@@ -13,7 +13,7 @@ import contextlib
 import datetime as _dt
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from agentkit._limits import (
 from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
 from agentkit._state import RunState, TurnRecord, load_state
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, learned_window
+from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_plan, learned_window
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.events import (
@@ -53,7 +53,7 @@ from agentkit.events import (
 from agentkit.heavy import DelegateTool, SharedBudget, run_heavy
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ContextLengthExceeded, ModelError
-from agentkit.llm.types import AssistantTurn, Model, ModelRequest, StreamDelta, Usage
+from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta, Usage
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
 from agentkit.store.base import Store
 from agentkit.store.events import (
@@ -436,9 +436,23 @@ class _RunLoop:
             await self.emit(Notice(run_id=self.run_id, message=f"the server's context window is {window:,} tokens"))
 
     async def make_plan(self) -> None:
-        messages = planning_messages(self.context.head(self.state))
-        turn = await self.call_model(messages, phase="plan", tools=False)
+        turn = await self.call_fitting(lambda: planning_messages(self.context.head(self.state)), phase="plan")
         await self.commit(PlanUpdated(plan=plan_from_turn(turn), reason="initial", turn=turn))
+
+    async def call_fitting(self, make_messages: Callable[[], list[Message]], *, phase: str) -> AssistantTurn:
+        """A call outside the turn view (the plan, a summary): on an overflow answer, learn the
+        server's window, rebuild the messages for it and retry once."""
+        messages = make_messages()
+        try:
+            return await self.call_model(messages, phase=phase, tools=False)
+        except ContextLengthExceeded as exc:
+            tokens = self.context.request_tokens(messages, tools=False)
+            view = View(messages, len(orjson.dumps(messages)), tokens, current_plan(self.state))
+            learned = self.context.overflowed(view, limit=exc.limit, requested=exc.requested)
+            if learned is None:
+                raise
+            await self.commit(learned)
+            return await self.call_model(make_messages(), phase=phase, tools=False)
 
     async def model_turn(self, *, phase: str, tool_choice: str | None = None) -> AssistantTurn:
         context = self.context
@@ -477,9 +491,11 @@ class _RunLoop:
 
     async def summarise(self, records: list[TurnRecord], previous: str | None) -> tuple[str, dict[str, object]]:
         """One model call that condenses the oldest turns into the pinned summary."""
-        transcript = summary_transcript(records, limit_chars=self.context.budget)  # ~3+ bytes per token
-        messages = summary_messages(previous, transcript)
-        turn = await self.call_model(messages, phase="summary", tools=False)
+
+        def messages() -> list[Message]:  # ~3+ bytes per token: the transcript fits the budget
+            return summary_messages(previous, summary_transcript(records, limit_chars=self.context.budget))
+
+        turn = await self.call_fitting(messages, phase="summary")
         text = turn.content.strip() or previous or "(no summary)"
         return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd}
 
@@ -503,7 +519,7 @@ class _RunLoop:
                 max_steps=agent.max_steps,
                 phase=phase,  # type: ignore[arg-type]
                 context_tokens=context_tokens,
-                window=agent.context_window,
+                window=self.context.window,
             )
         )
         request = ModelRequest(
@@ -530,7 +546,7 @@ class _RunLoop:
                 total=total,
                 cost_usd=self.state.cost_usd + turn.cost_usd,
                 context_tokens=turn.usage.prompt_tokens,
-                window=agent.context_window,
+                window=self.context.window,
             )
         )
         return turn
@@ -682,7 +698,7 @@ class _RunLoop:
             cost_usd=s.cost_usd,
             plan=s.plan,
             context_tokens=s.records[-1].event.turn.usage.prompt_tokens if s.records else 0,
-            context_window=self.agent.context_window,
+            context_window=self.context.window,
         )
 
     async def on_delta(self, delta: StreamDelta) -> None:

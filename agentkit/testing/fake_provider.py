@@ -219,6 +219,7 @@ class FakeProvider:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeProvider
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small SSE writes would wait ~40 ms for a delayed ACK each
 
     def log_message(self, format: str, *args: Any) -> None:
         return

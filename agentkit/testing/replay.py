@@ -144,6 +144,7 @@ class ReplayServer:
 class _ReplayHandler(BaseHTTPRequestHandler):
     server_state: ReplayServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small SSE writes would wait ~40 ms for a delayed ACK each
 
     def log_message(self, format: str, *args: Any) -> None:
         return

@@ -103,3 +103,24 @@ async def test_undeclared_window_is_learned_from_the_overflow_answer() -> None:
     check_requests(fake, reader)
     events = [e.event for e in await agent.store.events(result.run_id)]
     assert any(isinstance(e, BudgetDecision) and e.action == "window" and e.detail["window"] == 16_384 for e in events)
+
+
+async def test_undeclared_window_is_learned_from_the_planning_call() -> None:
+    """With planning on, the first request (the plan, outside the turn view) is the one the 16k
+    server refuses: it learns the window there, and no later request is over it."""
+
+    @tool
+    def read(n: int) -> str:
+        """Read page n."""
+        return page(n, 600)
+
+    reader = Reader(pages=20, note_every=10)
+    with FakeProvider(reader, context_window=16_384) as fake:
+        agent = Agent(llm=client(fake), tools=[read])
+        result = await agent.run("Read pages 1..20 and report the key of every 10th page.")
+        await agent.aclose()
+        overflows = list(fake.errors)
+    assert result.status == "finished", result.error
+    assert result.answer == reader.expected_answer() and result.plan
+    assert len(overflows) == 1 and "16384" in overflows[0]
+    assert result.context_window == 16_384
