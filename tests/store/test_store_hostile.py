@@ -190,3 +190,19 @@ async def test_lone_surrogates_in_run_rows_and_lookups(tmp_path: Path) -> None:
         (stored,) = await store.events("r")
         assert isinstance(stored.event, AssistantMessage)
         assert stored.event.turn.content == "c\ufffd" * 5000
+
+
+async def test_a_provider_answer_with_a_lone_surrogate_is_stored(tmp_path: Path) -> None:
+    """Valid JSON from a provider ("\\ud800") decodes to a str the UTF-8 codecs refuse: the
+    run still finishes, and the trace holds U+FFFD in its place."""
+    from agentkit import Agent
+    from agentkit.testing import ScriptedModel, Turn
+
+    async with SQLiteStore(tmp_path / "s.db") as store:
+        model = ScriptedModel([Turn(content="the answer \ud800", reasoning="r \udfff")])
+        result = await Agent(llm=model, tools=[], store=store, plan=False).run("a question")
+        assert result.status == "finished"
+        run = await store.get_run(result.run_id)
+        assert run.answer == "the answer \ufffd"
+        turns = [e.event for e in await store.events(result.run_id) if isinstance(e.event, AssistantMessage)]
+        assert turns[-1].turn.reasoning == "r \ufffd"
