@@ -310,12 +310,20 @@ def _broken_run(
     raise typer.Exit(EXIT_RUN)
 
 
-def _stopped_from_outside(run_id: str, store_opt: str | None, as_json: bool, how: str, code: int) -> NoReturn:
-    err.print(
-        f"\n[yellow]{how}[/] run {run_id} is saved. Resume it with:\n  agentkit resume {run_id}{_store_flag(store_opt)}"
-    )
+def _stopped_from_outside(
+    run_id: str, location: str | Path, store_opt: str | None, as_json: bool, how: str, code: int
+) -> NoReturn:
+    """Ctrl-C or SIGTERM: the loop marked the run interrupted; one line says how to go on."""
+    saved = saved_run(location, run_id)
+    if saved is None:
+        say(f"{how}: run {run_id} had not started; nothing was saved")
+    else:
+        say(f"{how}: run {run_id} is saved; resume it with: agentkit resume {run_id}{_store_flag(store_opt)}")
     if as_json:
-        out.print_json(json.dumps({"run_id": run_id, "status": "interrupted", "answer": ""}))
+        status = saved.status if saved else "interrupted"
+        answer = (saved.answer or "") if saved else ""
+        data = {"run_id": run_id, "status": status, "answer": answer, "error": how}
+        out.print_json(json.dumps(data))
     raise typer.Exit(code)
 
 
@@ -330,7 +338,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
         with view:
             result = run_async(lambda: _drive(task, store, run_id, runs_dir(location), view, resume))
     except KeyboardInterrupt:
-        _stopped_from_outside(run_id, store_opt, as_json, "interrupted", EXIT_INTERRUPTED)
+        _stopped_from_outside(run_id, location, store_opt, as_json, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except Exception as raised:
         _run_error(_first_leaf(raised), run_id, location, store_opt, as_json)
     report_result(result, as_json, view.files)
@@ -338,7 +346,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
 
 def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool) -> NoReturn:
     if isinstance(exc, Terminated):
-        _stopped_from_outside(run_id, store_opt, as_json, "terminated", EXIT_TERMINATED)
+        _stopped_from_outside(run_id, location, store_opt, as_json, "terminated (SIGTERM)", EXIT_TERMINATED)
     if isinstance(exc, BadStore):
         if isinstance(exc.error, StoreFull):
             _broken_run(exc.error, run_id, location, store_opt, as_json, internal=False)
@@ -536,12 +544,16 @@ def demo(
 
     async def go() -> Any:
         try:
+            await s.open()
             with view:
                 return await run_demo(out_dir, s, runs_dir(location), on_event=view)
         finally:
             await s.aclose()
 
-    outcome = run_async(go)
+    try:
+        outcome = run_async(go)
+    except StoreError as exc:
+        fail_input(str(exc))
     r = outcome.result
     out.print(
         f"\n[bold]Answer[/] ({r.status}, {r.steps} steps, {r.tool_calls} tool calls, "
@@ -587,8 +599,11 @@ def report(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail_input(f"-o {output}: cannot write the report: {exc.strerror or exc}")
         err.print(f"wrote {output}")
 
 

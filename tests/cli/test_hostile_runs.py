@@ -106,6 +106,10 @@ def test_killed_while_writing_the_report_then_resume_writes_it(tmp_path: Path, p
     assert report.exit_code == 0 and report.stdout.startswith("# Read the page at")
     shown = runner.invoke(app, ["show", run_id, "--store", str(db)])
     assert "report pending" not in shown.stdout
+    blocked = tmp_path / "task.yaml" / "report.md"  # under a file: cannot be written
+    result = runner.invoke(app, ["report", run_id, "--store", str(db), "-o", str(blocked)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"-o {blocked}: cannot write the report" in " ".join(result.output.split())
 
 
 def test_resume_of_a_finished_run_without_a_task_file_says_it_ended(tmp_path: Path) -> None:

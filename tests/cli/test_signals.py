@@ -112,7 +112,13 @@ def test_sigterm_saves_the_run_as_interrupted_and_says_how_to_resume(tmp_path: P
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 143, err[-3000:]
         assert "Traceback" not in err and f"agentkit resume {run_id} --store {db}" in " ".join(err.split())
-        assert json.loads(out) == {"run_id": run_id, "status": "interrupted", "answer": ""}
+        assert json.loads(out) == {
+            "run_id": run_id,
+            "status": "interrupted",
+            "answer": "",
+            "error": "terminated (SIGTERM)",
+        }
+        assert f"terminated (SIGTERM): run {run_id} is saved; resume it with:" in " ".join(err.split())
         assert status(db, run_id) == "interrupted"
         script.release()
         resumed = subprocess.run(

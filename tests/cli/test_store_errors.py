@@ -105,6 +105,15 @@ def test_a_file_that_is_not_a_store_is_refused_and_left_alone(
     assert digest(store) == before and listing(folder) == names  # not even a -wal or a lease folder
 
 
+def test_the_demo_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    store = text_file(tmp_path)
+    before = digest(store)
+    result = runner.invoke(app, ["demo", "--store", str(store), "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert f"error: {store} is not an agentkit store" in " ".join(result.output.split())
+    assert digest(store) == before
+
+
 @pytest.mark.parametrize("args", COMMANDS, ids=[c[0] for c in COMMANDS])
 def test_a_damaged_store_is_refused(args: list[str], task: Path, tmp_path: Path) -> None:
     store = damaged_store(tmp_path)
