@@ -1,8 +1,8 @@
 """Reading task files safely: size-capped reads that never follow a path into a device, a
 FIFO or a /proc pseudo-file, and a YAML loader with limits on nesting and number length.
 
-Private helpers of :mod:`agentkit.task`; errors are :class:`ReadRefused` (a message without
-the file name) or YAML errors carrying a position, which ``task.py`` turns into one line.
+Private helpers of :mod:`agentkit.task` (which re-exports :class:`TaskFileError`): every
+problem becomes one :class:`TaskFileError` line naming the file, and the field or position.
 """
 
 from __future__ import annotations
@@ -26,6 +26,26 @@ MAX_DEPTH = 32
 MAX_NUMBER_CHARS = 64
 """Longest number literal; a longer one is kept as a :class:`HugeNumber` and rejected by
 validation with its field path (``int()`` of 4,300+ digits raises, and no limit needs it)."""
+
+
+class TaskFileError(ValueError):
+    """A task file (or mapping) is invalid. ``str(error)`` is one complete message:
+    ``SOURCE: FIELD: MESSAGE``. ``problems`` lists every problem found, first one first."""
+
+    def __init__(
+        self, source: str, message: str, *, field: str | None = None, problems: list[str] | None = None
+    ) -> None:
+        self.source = source
+        self.field = field
+        self.message = message
+        first = f"{field}: {message}" if field else message
+        self.problems = problems or [first]
+        more = len(self.problems) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
+        super().__init__(f"{source}: {first}{suffix}")
+
+
+TaskFileError.__module__ = "agentkit.task"  # where users import it from
 
 
 class ReadRefused(Exception):
@@ -151,3 +171,54 @@ def parse_yaml(text: str) -> Any:
         return loader.get_single_data()
     finally:
         loader.dispose()
+
+
+def read_bytes(path: Path, source: str, field: str | None, what: str = "", *, allow_pipe: bool = False) -> bytes:
+    """A regular file's bytes (up to 1 MB); ``what`` names the file in the message."""
+    try:
+        return read_capped(path, limit=MAX_FILE_BYTES, allow_pipe=allow_pipe)
+    except ReadRefused as exc:
+        raise TaskFileError(source, f"{what.removeprefix(': ')} {exc}".strip(), field=field) from None
+    except FileNotFoundError:
+        raise TaskFileError(source, f"file not found{what}", field=field) from None
+    except OSError as exc:
+        raise TaskFileError(source, f"cannot read the file{what}: {exc.strerror or exc}", field=field) from None
+
+
+def decode(raw: bytes, source: str) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise TaskFileError(source, "the file is UTF-16 encoded; save it as UTF-8")
+    if b"\x00" in raw:
+        raise TaskFileError(source, "this is a binary file (it contains NUL bytes), not a YAML task file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        byte = raw[exc.start]
+        raise TaskFileError(
+            source,
+            f"not valid UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); save the file as UTF-8",
+            field=f"line {line}",
+        ) from None
+
+
+def yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        problem = exc.problem or "cannot parse"
+        if "'\\t'" in problem:
+            problem += " (indent with spaces, not tabs)"
+        ctx_mark = exc.context_mark
+        if exc.context and ctx_mark is not None and (ctx_mark.line, ctx_mark.column) != (mark.line, mark.column):
+            problem += f" ({exc.context} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
+        return TaskFileError(source, f"invalid YAML: {problem}", field=where)
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text[: exc.position].count("\n") + 1
+        return TaskFileError(
+            source,
+            f"invalid YAML: unacceptable character #x{exc.character:04x} (control characters are not allowed)",
+            field=f"line {line}",
+        )
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TaskFileError(source, f"invalid YAML: {first}")

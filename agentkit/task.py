@@ -34,7 +34,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from agentkit._redact import redact_url
-from agentkit._task_read import MAX_FILE_BYTES, HugeNumber, ReadRefused, parse_yaml, read_capped
+from agentkit._task_read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
+from agentkit._task_read import TaskFileError as TaskFileError
 from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
@@ -46,23 +47,6 @@ TOOL_CHOICES: tuple[str, ...] = ("auto", "none")
 ISOLATIONS: tuple[str, ...] = ("bwrap", "none")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-class TaskFileError(ValueError):
-    """A task file (or mapping) is invalid. ``str(error)`` is one complete message:
-    ``SOURCE: FIELD: MESSAGE``. ``problems`` lists every problem found, first one first."""
-
-    def __init__(
-        self, source: str, message: str, *, field: str | None = None, problems: list[str] | None = None
-    ) -> None:
-        self.source = source
-        self.field = field
-        self.message = message
-        first = f"{field}: {message}" if field else message
-        self.problems = problems or [first]
-        more = len(self.problems) - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
-        super().__init__(f"{source}: {first}{suffix}")
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -544,18 +528,6 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
 # --- loading -------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path, source: str, field: str | None, what: str = "", *, allow_pipe: bool = False) -> bytes:
-    """A regular file's bytes (up to 1 MB); ``what`` names the file in the message."""
-    try:
-        return read_capped(path, limit=MAX_FILE_BYTES, allow_pipe=allow_pipe)
-    except ReadRefused as exc:
-        raise TaskFileError(source, f"{what.removeprefix(': ')} {exc}".strip(), field=field) from None
-    except FileNotFoundError:
-        raise TaskFileError(source, f"file not found{what}", field=field) from None
-    except OSError as exc:
-        raise TaskFileError(source, f"cannot read the file{what}: {exc.strerror or exc}", field=field) from None
-
-
 def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> str:
     """``task: {file: question.md}`` -> the file's text (relative to the task file)."""
     for key in spec:
@@ -569,7 +541,7 @@ def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> 
     path = Path(name).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    raw = _read_bytes(path, source, "task.file", f": {path}")
+    raw = read_bytes(path, source, "task.file", f": {path}")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -579,56 +551,17 @@ def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> 
     return text
 
 
-def _decode(raw: bytes, source: str) -> str:
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise TaskFileError(source, "the file is UTF-16 encoded; save it as UTF-8")
-    if b"\x00" in raw:
-        raise TaskFileError(source, "this is a binary file (it contains NUL bytes), not a YAML task file")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        byte = raw[exc.start]
-        raise TaskFileError(
-            source,
-            f"not valid UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); save the file as UTF-8",
-            field=f"line {line}",
-        ) from None
-
-
-def _yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}"
-        problem = exc.problem or "cannot parse"
-        if "'\\t'" in problem:
-            problem += " (indent with spaces, not tabs)"
-        ctx_mark = exc.context_mark
-        if exc.context and ctx_mark is not None and (ctx_mark.line, ctx_mark.column) != (mark.line, mark.column):
-            problem += f" ({exc.context} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
-        return TaskFileError(source, f"invalid YAML: {problem}", field=where)
-    if isinstance(exc, yaml.reader.ReaderError):
-        line = text[: exc.position].count("\n") + 1
-        return TaskFileError(
-            source,
-            f"invalid YAML: unacceptable character #x{exc.character:04x} (control characters are not allowed)",
-            field=f"line {line}",
-        )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return TaskFileError(source, f"invalid YAML: {first}")
-
-
 def load_task(path: str | Path, *, env: Mapping[str, str] | None = None, check_api_key: bool = True) -> Task:
     """Read and validate a YAML task file. Raises :class:`TaskFileError` with one message
     naming the file and the field path. With ``check_api_key``, the provider's API-key
     variable must be set in ``env`` (default ``os.environ``)."""
     source = str(path)
     file = Path(path)
-    text = _decode(_read_bytes(file, source, None, allow_pipe=True), source)
+    text = decode(read_bytes(file, source, None, allow_pipe=True), source)
     try:
         data = parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise _yaml_error(exc, text, source) from None
+        raise yaml_error(exc, text, source) from None
     if data is None:
         raise TaskFileError(source, 'the file is empty; a task file needs at least: task: "your question"')
     if not isinstance(data, dict):
