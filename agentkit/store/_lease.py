@@ -88,13 +88,16 @@ async def file_lease(directory: Path, run_id: str) -> AsyncIterator[None]:
             await anyio.to_thread.run_sync(_release, handle)
 
 
-def is_held(directory: Path, run_id: str) -> bool:
+def is_held(directory: Path, run_id: str) -> bool | None:
     """Whether a process holds the lease on ``run_id`` now: a shared lock is tried and
-    dropped at once. Creates nothing: no lease file means nobody ever drove the run here."""
+    dropped at once. Creates nothing: no lease file means nobody ever drove the run here.
+    ``None`` when the lease file cannot be read (no permission): nobody can tell."""
     try:
         handle = lease_file(directory, run_id).open("r", encoding="utf-8")
     except FileNotFoundError:
         return False
+    except OSError:
+        return None
     with handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)

@@ -14,9 +14,13 @@ import time
 from pathlib import Path
 
 import anyio
+from typer.testing import CliRunner
 
+from agentkit.cli import app
 from agentkit.store import AssistantMessage, SQLiteStore, StoreError
 from agentkit.testing import Delay, FakeProvider, FakeRequest, Fault, Turn, call
+
+runner = CliRunner()
 
 
 class SlowAfterFirstStep:
@@ -108,6 +112,8 @@ def test_sigterm_saves_the_run_as_interrupted_and_says_how_to_resume(tmp_path: P
         proc = start("run", str(write_task(tmp_path, fake, pages)), "--store", str(db), "--json", cwd=tmp_path)
         run_id = wait_for_first_step(db, proc)
         assert script.hanging.wait(60)  # the run waits on the model
+        listed = runner.invoke(app, ["runs", "--store", str(db), "--json"])
+        assert [r["status"] for r in json.loads(listed.stdout)] == ["running"]  # its driver holds the lease
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 143, err[-3000:]
