@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from agentkit import Agent, RetryPolicy, tool
+from agentkit.events import ToolCallFinished
 from agentkit.heavy import AGGREGATE_SYSTEM, SELECT_SYSTEM, normalise_answer
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.store import Aggregated, AssistantMessage, SQLiteStore, ToolResultEvent
@@ -137,9 +138,17 @@ async def test_killed_heavy_run_resumes_to_the_end(tmp_path: Path) -> None:
     db = tmp_path / "s.db"
     with FakeProvider(responder(), latency_s=0.2) as fake:
         store = SQLiteStore(db)
-        async with heavy_agent(fake, 4, aggregate="vote", store=store) as agent:
-            with anyio.move_on_after(0.5):
-                await agent.run("Capital of France?", run_id="heavy1")
+        with anyio.CancelScope() as scope:
+            finished: list[object] = []
+
+            def kill_after_two_tool_results(event: object) -> None:  # mid-way, by what has happened
+                if isinstance(event, ToolCallFinished):
+                    finished.append(event)
+                    if len(finished) == 2:
+                        scope.cancel()
+
+            async with heavy_agent(fake, 4, aggregate="vote", store=store) as agent:
+                await agent.run("Capital of France?", run_id="heavy1", on_event=kill_after_two_tool_results)
         assert (await store.get_run("heavy1")).status == "interrupted"
         await store.aclose()
         store = SQLiteStore(db)
