@@ -55,7 +55,8 @@ from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ContextLengthExceeded, ModelError
 from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta, Usage
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
-from agentkit.store.base import Store
+from agentkit.store import clean_model
+from agentkit.store.base import Store, StoreError
 from agentkit.store.events import (
     AssistantMessage,
     ErrorEvent,
@@ -334,7 +335,11 @@ class Agent:
             with anyio.CancelScope(shield=True):
                 await loop.interrupt("interrupted by the user")
             raise
-        except Exception as exc:  # a bug, the store, an encoding: never leave the run `running`
+        except StoreError as exc:  # a full disk, say: what was committed stays, and the run can resume
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await loop.interrupt(f"the store refused a write: {exc}")
+            raise
+        except Exception as exc:  # a bug, an encoding: never leave the run `running`
             with anyio.CancelScope(shield=True):
                 await loop.fail_quietly(exc)
             raise
@@ -673,6 +678,7 @@ class _RunLoop:
         await self.store.update_run(self.run_id, steps=s.step, usage=s.usage, cost_usd=s.cost_usd, **fields)
 
     async def commit(self, event: TraceEvent) -> None:
+        event = clean_model(event)  # what the store keeps (lone surrogates replaced), so the view can encode it
         seq = await self.store.append(self.run_id, event)
         self.state.apply(event, seq)
 

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 
 from agentkit._cli_runs import report_pending, saved_run, shown_status
+from agentkit._text import clean_text
 from agentkit.agent import RunResult
 from agentkit.events import AgentEvent
 from agentkit.llm.client import ConfigurationError
@@ -36,7 +37,7 @@ from agentkit.store import (
     StoreFull,
     StoreUnavailable,
 )
-from agentkit.store._codec import clean_model, clean_text
+from agentkit.store._codec import clean_model
 from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
 from agentkit.task import Task, TaskFileError, load_task

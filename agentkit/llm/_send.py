@@ -91,7 +91,7 @@ async def send_plain(
     try:
         data = orjson.loads(body) if body.strip() else None
     except orjson.JSONDecodeError:
-        data = None
+        data = _lenient_json(body)
     if isinstance(data, dict) and data.get("error"):
         raise body_error(data["error"], provider)
     if isinstance(data, dict) and data.get("choices"):
@@ -108,3 +108,13 @@ async def send_plain(
             status=response.status_code,
         )
     raise StreamIncomplete(f"{provider} answered HTTP {response.status_code} without choices: {shown}")
+
+
+def _lenient_json(body: bytes) -> Any:
+    """JSON that orjson refuses only for a lone surrogate escape (``"\\ud800"``, valid JSON that
+    some engines emit): the standard decoder takes it, as the SDK's stream decoder does; the
+    trace replaces such characters when the turn is stored. ``None``: not JSON at all."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentkit._text import clean_text
 from agentkit.llm._repair import extract_text_tool_calls, make_tool_call, strip_special_tokens
 from agentkit.llm.types import AssistantTurn, StreamDelta, ToolCall, Usage
 
@@ -173,8 +174,12 @@ class StreamAssembler:
         self.finish_reason = choice.get("finish_reason")
 
     def finish(self) -> AssistantTurn:
-        content = "".join(self.content)
-        raw = [(slot.id, slot.name, "".join(slot.args)) for _, slot in sorted(self.calls.items())]
+        # Text becomes valid Unicode here, where it enters: "\ud800" is valid JSON that some
+        # engines send, and a lone surrogate would break every later encoding of the history.
+        content = clean_text("".join(self.content))
+        raw = [
+            (slot.id, clean_text(slot.name), clean_text("".join(slot.args))) for _, slot in sorted(self.calls.items())
+        ]
         if not raw:
             content, raw = extract_text_tool_calls(content)
         # ``length``: output stopped at max_tokens. Only the last call can have been cut off
@@ -186,7 +191,7 @@ class StreamAssembler:
         ]
         return AssistantTurn(
             content=strip_special_tokens(content).strip(),
-            reasoning=strip_special_tokens("".join(self.reasoning)),
+            reasoning=strip_special_tokens(clean_text("".join(self.reasoning))),
             reasoning_details=self.reasoning_details or None,
             tool_calls=calls,
             finish_reason=self.finish_reason,

@@ -1,5 +1,6 @@
 """Durable trace storage."""
 
+from agentkit.store._codec import clean_model
 from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.base import (
     RunBusy,
@@ -63,6 +64,7 @@ __all__ = [
     "UsageCharged",
     "UserMessage",
     "blob_key",
+    "clean_model",
     "open_store",
     "resolve_store_location",
 ]

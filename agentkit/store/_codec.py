@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 
+from agentkit._text import clean_text
 from agentkit.store.base import blob_key
 from agentkit.store.events import EVENT_ADAPTER, TraceEvent
 
@@ -34,17 +35,6 @@ PathItem = str | int
 
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def clean_text(text: str) -> str:
-    """``text`` as valid Unicode: a lone surrogate (``"\\ud800"`` from a provider's JSON, or a
-    command-line byte that is not UTF-8) becomes U+FFFD; a surrogate pair becomes its
-    character; any other text is returned unchanged (the same object)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-    return text
 
 
 def scrub(value: Any) -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agentkit.store._codec import clean_model, clean_text, scrub
+from agentkit._text import clean_text
+from agentkit.store._codec import clean_model, scrub
 from agentkit.store.base import RunNotFound, Store, blob_key
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 

@@ -54,12 +54,12 @@ import anyio
 import anyio.to_thread
 import orjson
 
+from agentkit._text import clean_text
 from agentkit.store import _lease
 from agentkit.store._codec import (
     INLINE_LIMIT,
     EncodedEvent,
     MissingBlob,
-    clean_text,
     decode_event,
     encode_event,
     ref_keys,

@@ -161,3 +161,42 @@ async def test_a_server_without_usage_is_estimated_locally_and_said_once() -> No
     assert result.cost_usd > 0 and result.context_tokens > 0
     said = [e.message for e in seen if isinstance(e, Notice) and "no token usage" in e.message]
     assert len(said) == 1
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_lone_surrogate_from_the_provider_is_stored_replaced_and_the_run_goes_on(stream: bool) -> None:
+    """``"\\ud800"`` is valid JSON that some engines emit; orjson refuses it, and a raw one in the
+    trace broke the next request's encoding."""
+    from agentkit.testing import Recorded, ReplayServer
+
+    first = (
+        b'"reasoning_content":"I think \\ud800","content":"","tool_calls":[{"index":0,"id":"lookup:0",'
+        b'"type":"function","function":{"name":"lookup","arguments":"{\\"term\\": \\"x\\"}"}}]'
+    )
+    last = b'"content":"It is 4\\ud800."'
+    if stream:
+        replies = [
+            Recorded(
+                200,
+                b'data: {"choices":[{"index":0,"delta":{%s},"finish_reason":"%s"}]}\n\ndata: [DONE]\n\n'
+                % (body, finish),
+                content_type="text/event-stream",
+            )
+            for body, finish in ((first, b"tool_calls"), (last, b"stop"))
+        ]
+    else:
+        replies = [
+            Recorded(
+                200,
+                b'{"choices":[{"index":0,"message":{"role":"assistant",%s},"finish_reason":"%s"}]}' % (body, finish),
+            )
+            for body, finish in ((first, b"tool_calls"), (last, b"stop"))
+        ]
+    with ReplayServer(replies) as server:
+        llm = OpenAICompatibleModel("m", "custom", base_url=server.base_url, stream=stream)
+        agent = Agent(llm=llm, tools=[lookup], plan=False)
+        result = await agent.run("q")
+        await agent.aclose()
+        sent_back = server.requests[1]["messages"][2]["reasoning_content"]
+    assert result.status == "finished" and result.answer == "It is 4\ufffd."
+    assert sent_back == "I think \ufffd"
