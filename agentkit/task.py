@@ -189,7 +189,8 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _custom_needs_url(self) -> ModelSpec:
-        if self.base_url is None and get_profile(self.provider).base_url is None:
+        profile = get_profile(self.provider)
+        if self.base_url is None and profile.base_url is None and profile.auth == "api_key":
             raise _fail(f"required for the {self.provider} provider (the endpoint's URL)", at="base_url")
         return self
 

@@ -383,3 +383,12 @@ def test_local_search_needs_its_index(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     task = Task.from_mapping({"task": "x", "search": {"backend": "local", "index": "docs"}})
     assert task.search.index == tmp_path / "docs"  # absolute: a resume elsewhere finds it
+
+
+def test_vertex_needs_no_base_url_or_key_variable(tmp_path: Path) -> None:
+    """Vertex AI's endpoint comes from the project and location, its token from application
+    default credentials: the task file names neither a URL nor a key variable."""
+    path = tmp_path / "t.yaml"
+    path.write_text("task: q\nmodel: {provider: vertex, name: moonshotai/kimi-k2-thinking-maas}\n")
+    task = load_task(path, env={})
+    assert task.model.provider == "vertex" and task.model.base_url is None
