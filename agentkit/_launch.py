@@ -17,18 +17,9 @@ from agentkit.task import Task
 
 def tool_settings(task: Task) -> dict[str, Any]:
     """The sections tools read, as plain data. Credentials inside URLs are kept here (the
-    tools need them); ``Agent.describe`` masks them before the run's config is stored.
-
-    ``search.backend`` is given as a list of ``{backend, url}`` items, each with its own
-    location: the SearXNG URL, or for ``local`` the task's ``search.index`` (a folder of
-    documents or an index file), so the one key of the task file reaches the local backend.
-    """
+    tools need them); ``Agent.describe`` masks them before the run's config is stored."""
     data = task.model_dump(mode="json")
-    settings = {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
-    search = task.search
-    locations = {"searxng": search.url, "local": None if search.index is None else str(search.index)}
-    settings["search"]["backend"] = [{"backend": name, "url": locations.get(name)} for name in search.backends]
-    return settings
+    return {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
 
 
 def model_from_task(task: Task) -> OpenAICompatibleModel:

@@ -74,7 +74,7 @@ async def run_demo(out_dir: Path, store: Store, runs_dir: Path, on_event: EventH
         corpus = work / "corpus"
         shutil.copytree(HERE / "corpus", corpus)
         settings: dict[str, Any] = {
-            "search": {"backend": "local", "url": str(corpus)},
+            "search": {"backend": "local", "index": str(corpus)},
             "fetch": {"allow_private_hosts": True},
         }
         script = ReportScript()

@@ -275,10 +275,11 @@ class LocalBackend(SearchBackend):
 def backends_from_settings(search: Mapping[str, Any] | None) -> list[SearchBackend]:
     """Backends for the task file's ``search`` section.
 
-    ``{backend: duckduckgo, url: null}``; ``backend`` may also list several names for
-    fail-over (``"searxng,duckduckgo"`` or a list, where items may be mappings with their own
-    ``url``). ``url`` is the SearXNG base URL, or for ``local`` an index file or a folder of
-    documents (indexed into ``FOLDER/.agentkit/index.sqlite``). Raises ``ValueError``.
+    ``{backend: duckduckgo, url: null, index: null}``; ``backend`` may also list several names
+    for fail-over (``"searxng,duckduckgo"`` or a list, where items may be mappings with their own
+    ``url`` / ``index``). ``url`` is the SearXNG base URL; ``index`` (for ``local``, as in the
+    task file) an index file or a folder of documents (indexed into
+    ``FOLDER/.agentkit/index.sqlite``). Raises ``ValueError``.
     """
     search = search or {}
     spec = search.get("backend") or "duckduckgo"
@@ -287,8 +288,9 @@ def backends_from_settings(search: Mapping[str, Any] | None) -> list[SearchBacke
     for item in items:
         if isinstance(item, Mapping):
             name, url = str(item.get("backend") or item.get("name") or ""), item.get("url") or search.get("url")
+            index = item.get("index") or search.get("index")
         else:
-            name, url = str(item), search.get("url")
+            name, url, index = str(item), search.get("url"), search.get("index")
         name = name.strip().lower()
         if name == "duckduckgo":
             out.append(DuckDuckGoBackend())
@@ -297,9 +299,9 @@ def backends_from_settings(search: Mapping[str, Any] | None) -> list[SearchBacke
                 raise ValueError("search.backend searxng needs search.url (the SearXNG base URL)")
             out.append(SearxngBackend(str(url)))
         elif name == "local":
-            if not url:
-                raise ValueError("search.backend local needs search.url (an index file or a folder of documents)")
-            path = Path(str(url)).expanduser()
+            if not index:
+                raise ValueError("search.backend local needs search.index (an index file or a folder of documents)")
+            path = Path(str(index)).expanduser()
             if path.is_dir():
                 out.append(LocalBackend(path / ".agentkit" / "index.sqlite", source_dir=path))
             else:

@@ -128,7 +128,7 @@ async def test_local_backend_through_the_tools(corpus: Path, tmp_path: Path, mak
 @pytest.mark.anyio
 async def test_local_backend_from_settings_indexes_the_folder(corpus: Path, make_ctx: Any) -> None:
     tool = WebSearchTool()
-    ctx = await make_ctx(settings={"search": {"backend": "local", "url": str(corpus)}})
+    ctx = await make_ctx(settings={"search": {"backend": "local", "index": str(corpus)}})
     out = await tool.invoke(WebSearchArgs(query="coral bleaching", max_results=2), ctx)
     assert not out.is_error and "Coral Bleaching Report 2024" in out.text
     assert (corpus / ".agentkit" / "index.sqlite").is_file()
