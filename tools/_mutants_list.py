@@ -256,7 +256,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="codec-keeps-surrogate",
-        file="agentkit/store/_codec.py",
+        file="agentkit/_text.py",
         old='        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")',
         new="        return text",
         description="a lone surrogate is not replaced, so the event cannot be encoded",
