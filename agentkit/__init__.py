@@ -1,5 +1,6 @@
 """agentkit: autonomous research agents on thinking models, over any OpenAI-compatible endpoint."""
 
+from agentkit import heavy as _heavy  # noqa: F401  (registers heavy mode and delegation with the Agent)
 from agentkit.agent import Agent, RunResult
 from agentkit.events import (
     AgentEvent,

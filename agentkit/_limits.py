@@ -58,6 +58,17 @@ class RunLimits(BaseModel):
         return None
 
 
+class SharedBudget:
+    """Spending that several runs draw on together (heavy trajectories, delegated sub-agents):
+    each run checks ``max_cost_usd`` against ``spent``, not against its own cost alone."""
+
+    def __init__(self, spent: float = 0.0) -> None:
+        self.spent = spent
+
+    def add(self, cost: float) -> None:
+        self.spent += cost
+
+
 class LimitReached(Exception):
     """The next model call could pass a run limit, so it is not sent; the run stops with its best answer."""
 

@@ -21,10 +21,12 @@ import anyio
 import orjson
 from pydantic import BaseModel, Field
 
+from agentkit._ensemble import ensembles
 from agentkit._limits import (
     WRAP_UP_PROMPT,
     LimitReached,
     RunLimits,
+    SharedBudget,
     estimate_prompt_tokens,
     fit_to_budget,
     prices_of,
@@ -50,7 +52,6 @@ from agentkit.events import (
     UsageReported,
     dispatch,
 )
-from agentkit.heavy import DelegateTool, SharedBudget, run_heavy
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ContextLengthExceeded, ModelError
 from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta, Usage
@@ -209,7 +210,7 @@ class Agent:
         if "note" not in self.tools:
             self.tools.add(NoteTool())
         if delegate and "delegate" not in self.tools:
-            self.tools.add(DelegateTool(self))
+            self.tools.add(ensembles().delegate_tool(self))
 
     def _default_tools(self) -> list[Tool]:
         from agentkit.tools import builtin_tools
@@ -231,7 +232,7 @@ class Agent:
         on_event = on_event or self.on_event
         async with self.store.lease(run_id):
             if self.heavy > 1:
-                result = await run_heavy(self, task, run_id=run_id, on_event=on_event, resumed=False)
+                result = await ensembles().run_heavy(self, task, run_id=run_id, on_event=on_event, resumed=False)
                 return await self._with_report(result, on_event)
             config = self.describe()
             config["system_prompt"] = self._system_prompt()
@@ -254,7 +255,7 @@ class Agent:
         on_event = on_event or self.on_event
         async with self.store.lease(run_id):
             if int((await self.store.get_run(run_id)).config.get("heavy", 1)) > 1:
-                result = await run_heavy(self, "", run_id=run_id, on_event=on_event, resumed=True)
+                result = await ensembles().run_heavy(self, "", run_id=run_id, on_event=on_event, resumed=True)
             else:
                 result = await self._drive(run_id, on_event, resumed=True)
             return await self._with_report(result, on_event)

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from pydantic import BaseModel, Field
 
-from agentkit._limits import ChargedModel, LimitReached
+from agentkit import _ensemble
+from agentkit._limits import ChargedModel, LimitReached, SharedBudget
 from agentkit._state import load_state
 from agentkit.events import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
@@ -48,16 +49,6 @@ def normalise_answer(text: str) -> str:
     text = re.sub(r"\[s[0-9a-f]+\]", "", text)  # citations differ between trajectories
     text = re.sub(r"[^\w.%\s-]|(?<!\d)\.|\.(?!\d)", " ", text)
     return re.sub(r"\s+", " ", text).strip()
-
-
-class SharedBudget:
-    """A cost budget several child runs draw on together."""
-
-    def __init__(self, limit: float | None, spent: float = 0.0) -> None:
-        self.limit, self.spent = limit, spent
-
-    def add(self, cost: float) -> None:
-        self.spent += cost
 
 
 def child_agent(agent: Agent, index: int, *, budget: SharedBudget | None, delegate: bool | None = None) -> Agent:
@@ -115,7 +106,7 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
         await store.append(run_id, StatusChanged(status="running", reason="resumed"))
         await store.update_run(run_id, status="running", stop_reason=None)
     existing = {r.id: r for r in await store.list_runs(parent_id=run_id, limit=10_000)}
-    budget = SharedBudget(agent.limits.max_cost_usd, spent=sum(r.cost_usd for r in existing.values()))
+    budget = SharedBudget(spent=sum(r.cost_usd for r in existing.values()))
     results: dict[str, RunResult] = {}
     failures: dict[str, str] = {}
     need = math.ceil(agent.early_stop * n) if agent.early_stop else None
@@ -313,3 +304,18 @@ class DelegateTool(Tool):
             sources=[s.id for s in sources],
             meta={"child_run": child_id, "usage": result.usage.model_dump(), "cost_usd": result.cost_usd},
         )
+
+
+class _Ensembles:
+    """Heavy mode and delegation, as the Agent reaches them (:mod:`agentkit._ensemble`)."""
+
+    async def run_heavy(
+        self, agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool
+    ) -> RunResult:
+        return await run_heavy(agent, task, run_id=run_id, on_event=on_event, resumed=resumed)
+
+    def delegate_tool(self, agent: Agent) -> Tool:
+        return DelegateTool(agent)
+
+
+_ensemble.register(_Ensembles())

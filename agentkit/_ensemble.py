@@ -1,0 +1,44 @@
+"""The seam between the loop and the ensembles above it.
+
+An :class:`~agentkit.agent.Agent` takes ``heavy=``, ``aggregate=``, ``early_stop=`` and
+``delegate=`` as configuration, but heavy mode and delegation live a layer above it
+(:mod:`agentkit.heavy`): they drive Agents. They register themselves here when they are
+imported (``agentkit/__init__.py`` imports them), so the Agent can hand a heavy run over, or
+add the delegate tool, without importing the layer above it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from agentkit.events import EventHandler
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent, RunResult
+    from agentkit.tools.base import Tool
+
+
+class Ensembles(Protocol):
+    """What the layer above the loop offers the Agent."""
+
+    async def run_heavy(
+        self, agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool
+    ) -> RunResult:
+        """Run (or resume) ``agent.heavy`` trajectories of ``task`` as child runs and aggregate them."""
+
+    def delegate_tool(self, agent: Agent) -> Tool:
+        """The ``delegate`` tool: sub-questions handed to child Agents."""
+
+
+_registered: list[Ensembles] = []
+
+
+def register(ensembles: Ensembles) -> None:
+    """Called once by :mod:`agentkit.heavy` when it is imported."""
+    _registered[:] = [ensembles]
+
+
+def ensembles() -> Ensembles:
+    if not _registered:
+        raise RuntimeError("heavy mode and delegation need agentkit.heavy, which `import agentkit` loads")
+    return _registered[0]
