@@ -61,7 +61,7 @@ def agent_from_task(
         on_event=on_event,
         api_key_env=spec.api_key_env,
         task_spec=task.redacted_config(),
-        context_window=task.context_window,
+        context_window=task.context.window,  # None: the profile's, or what a local server says
         keep_tool_results=task.context.keep_tool_results,
         max_cost_usd=task.limits.max_cost_usd,
         max_run_tokens=task.limits.max_tokens,

@@ -243,14 +243,20 @@ class OpenAICompatibleModel:
         cost = self.price_for(served).cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
         return turn.model_copy(update={"cost_usd": cost, "attempts": attempts, "model": served})
 
-    async def _attempt(self, body: dict[str, Any], payload: bytes, on_delta: DeltaHandler | None) -> AssistantTurn:
+    async def _wait_out_pause(self) -> None:
+        """Sleep until a rate-limit pause (Retry-After) that any call of this client met is over."""
         pause = self._paused_until - time.monotonic()
         if pause > 0:
             await anyio.sleep(pause)
+
+    async def _attempt(self, body: dict[str, Any], payload: bytes, on_delta: DeltaHandler | None) -> AssistantTurn:
         try:
             if self._limiter is None:
+                await self._wait_out_pause()
                 return await self._send(body, payload, on_delta)
             async with self._limiter:
+                # checked once a slot is ours: a 429 may have paused the client while we queued
+                await self._wait_out_pause()
                 return await self._send(body, payload, on_delta)
         except openai.APIStatusError as exc:
             if status_retryable(exc):

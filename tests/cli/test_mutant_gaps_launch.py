@@ -53,12 +53,6 @@ def test_a_task_without_limits_gets_the_defaults(tmp_path: Path) -> None:
     assert agent.limits == RunLimits()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="code bug: agent_from_task passes task.context_window (the profile's window when the file "
-    "declares none) as declared, so the agent never probes a local server's window; fix in "
-    "agentkit/_launch.py: context_window=task.context.window",
-)
 async def test_a_task_without_a_window_lets_a_local_server_say_its_window(tmp_path: Path) -> None:
     def respond(req: FakeRequest) -> Turn:
         return Turn(content="the answer") if req.tools else Turn(content="1. Answer.")

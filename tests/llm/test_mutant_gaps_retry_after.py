@@ -52,12 +52,6 @@ async def test_a_retry_after_holds_back_the_next_call_of_the_same_client() -> No
     assert arrivals[1] - arrivals[0] >= 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="code bug: OpenAICompatibleModel._attempt checks the pause before it waits for the "
-    "concurrency limiter, so a call queued on the limiter is sent as soon as the 429 frees it; "
-    "fix: check the pause again after acquiring the limiter",
-)
 async def test_a_retry_after_holds_back_calls_queued_on_the_concurrency_limit() -> None:
     arrivals: list[float] = []
     with FakeProvider(limited_first(1.0, arrivals)) as fake:
