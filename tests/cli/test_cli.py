@@ -34,6 +34,10 @@ def test_malformed_task_files_exit_2_with_the_field_path(path: Path, tmp_path: P
     assert "Traceback" not in text and str(path.name) in text
     for fragment in expectations(path):
         assert fragment in " ".join(text.split()), (fragment, text)
+    for noise in ("Value error", "pydantic", "errors.pydantic.dev", "For further information"):
+        assert noise not in text
+    assert "sk-SECRET" not in text  # never a secret's value, even when the file holds one
+    assert len([line for line in text.splitlines() if line.strip()]) == 1, text  # one clear line
 
 
 def test_bad_override_and_unknown_run_are_input_errors(tmp_path: Path) -> None:
