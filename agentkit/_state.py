@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentkit.llm.types import Message, ToolCall, Usage
 from agentkit.store.base import Store
 from agentkit.store.events import (
     AssistantMessage,
@@ -21,6 +20,7 @@ from agentkit.store.events import (
     UsageCharged,
     UserMessage,
 )
+from agentkit.vocabulary import Message, ToolCall, Usage
 
 PLAN_TOOL = "update_plan"
 NOTE_TOOL = "note"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from agentkit.llm.types import AssistantTurn, ToolCall, Usage
+from agentkit.vocabulary import AssistantTurn, ToolCall, Usage
 
 RunStatus = Literal["running", "finished", "stopped", "failed", "interrupted"]
 """``finished``: answered; ``stopped``: hit a limit; ``failed``: an error ended it;
