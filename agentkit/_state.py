@@ -20,7 +20,7 @@ from agentkit.store.events import (
     UsageCharged,
     UserMessage,
 )
-from agentkit.vocabulary import Message, ToolCall, Usage
+from agentkit.vocabulary import ToolCall, Usage
 
 PLAN_TOOL = "update_plan"
 NOTE_TOOL = "note"
@@ -144,54 +144,3 @@ async def load_state(store: Store, run_id: str) -> RunState:
     for stored in await store.events(run_id):
         state.apply(stored.event, stored.seq)
     return state
-
-
-def assistant_message(event: AssistantMessage, reasoning_field: str | None, reasoning: str | None = None) -> Message:
-    """The assistant turn as the provider wants it back in history.
-
-    ``reasoning`` replaces the turn's reasoning text (an elided turn's placeholder); it is used
-    only for a turn that had reasoning. OpenRouter's ``reasoning_details`` go back verbatim
-    (their ``signature`` / encrypted ``data`` are checked upstream), except for an elided turn,
-    whose blocks would carry the full text the elision removes; providers accept older turns
-    without their blocks.
-    """
-    turn = event.turn
-    msg: Message = {"role": "assistant", "content": turn.content}
-    elided = reasoning is not None and bool(turn.reasoning)
-    if turn.tool_calls:
-        msg["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in turn.tool_calls
-        ]
-        if reasoning_field:
-            # Moonshot answers 400 "thinking is enabled but reasoning_content is missing in
-            # assistant tool call message" when a tool-call turn lacks the field, so it is always
-            # sent; a turn that had no reasoning sends "" and no invented text. Evidence for "":
-            # Moonshot's own client (MoonshotAI/kimi-cli, kosong PR #2446) keeps
-            # `reasoning_content: ""` for a turn whose stream carried empty reasoning and omits the
-            # field only for turns that never had any; PR #2498 fixed a 400 from a Moonshot
-            # backend by sending "" instead of dropping the field. Against: two third-party
-            # reports say K2.5/K2.6 treat "" as missing (earendil-works/pi#4251,
-            # iOfficeAI/gemini-cli-pro#36, neither with a recorded request), and agentkit's
-            # FakeProvider follows them. No recorded Moonshot answer refuses "", so nothing is
-            # made up here; a recording that shows the refusal would justify a marker text.
-            if not turn.reasoning:
-                msg[reasoning_field] = ""
-            else:
-                msg[reasoning_field] = reasoning if elided and reasoning is not None else turn.reasoning
-    if turn.reasoning_details and not elided:
-        msg["reasoning_details"] = turn.reasoning_details
-    return msg
-
-
-def tool_message(result: ToolResultEvent, text: str | None = None) -> Message:
-    return {
-        "role": "tool",
-        "tool_call_id": result.call_id,
-        "name": result.name,
-        "content": result.text if text is None else text,
-    }
-
-
-def user_message(text: str) -> Message:
-    return {"role": "user", "content": text}

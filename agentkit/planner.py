@@ -13,12 +13,9 @@ PLANNING_PROMPT = (
     "need to find out, which tools you will use, and how you will check the answer. "
     "Reply with the plan only."
 )
-
-EXECUTE_PROMPT = (
-    "Carry out the plan step by step with the tools. Call several tools in one turn when they "
-    f"are independent. Use {PLAN_TOOL} to revise the plan when you learn something that changes "
-    "it. When you have the answer, reply with it directly, without calling a tool."
-)
+# The instruction to carry the plan out is pinned with the plan in every view:
+# agentkit.context.messages.EXECUTE_PROMPT (the context layer builds the view; it does not
+# import the planner).
 
 
 def planning_messages(head: list[Message]) -> list[Message]:
@@ -31,14 +28,6 @@ def plan_from_turn(turn: AssistantTurn) -> str:
     if not plan and turn.tool_calls:
         plan = "(the model answered the planning request with tool calls instead of a plan)"
     return plan or "(the model gave no plan)"
-
-
-def plan_messages(plan: str) -> list[Message]:
-    """How the plan stays visible: a pinned assistant turn and the instruction to execute it."""
-    return [
-        {"role": "assistant", "content": f"Plan:\n{plan}"},
-        {"role": "user", "content": EXECUTE_PROMPT},
-    ]
 
 
 class _PlanArgs(BaseModel):

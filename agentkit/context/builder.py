@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-from agentkit._state import RunState, TurnRecord, assistant_message, tool_message, user_message
+from agentkit._state import RunState, TurnRecord
+from agentkit.context.messages import assistant_message, plan_messages, tool_message, user_message
 from agentkit.context.policy import BatchPrune, ContextPolicy, FullHistory, ViewPlan, visible_results
 from agentkit.context.tokens import TokenEstimator
 from agentkit.llm.types import Message
-from agentkit.planner import plan_messages
 from agentkit.store.events import BudgetDecision, ToolResultEvent
 
 ELIDED_REASONING = "(reasoning of this earlier turn elided to save context)"

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from agentkit._state import assistant_message
+from agentkit.context.messages import assistant_message
 from agentkit.llm.client import OpenAICompatibleModel, RetryPolicy
 from agentkit.llm.profiles import PROFILES, Prices
 from agentkit.llm.types import AssistantTurn, ModelRequest, StreamDelta, ToolCall, Usage
