@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from agentkit._redact import MASK
+from agentkit._state import load_state
 from agentkit.agent import Agent
 from agentkit.events import EventHandler
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
 from agentkit.store.base import Store
-from agentkit.store.events import RunStarted
 from agentkit.task import Task
 
 
@@ -75,9 +75,7 @@ def agent_from_task(
 
 async def task_of_run(store: Store, run_id: str) -> Task:
     """The task spec a run was started with (from its first trace event)."""
-    events = await store.events(run_id)
-    started = next((e.event for e in events if isinstance(e.event, RunStarted)), None)
-    spec = started.config.get("task_spec") if started else None
+    spec = (await load_state(store, run_id)).config.get("task_spec")
     if not isinstance(spec, dict):
         raise ValueError(
             f"run {run_id} was not started from a task file; resume it from Python with Agent.resume(run_id)"

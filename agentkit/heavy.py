@@ -89,8 +89,8 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
         await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}"))
         await store.append(run_id, RunStarted(task=task, config=config))
     else:
-        events = [e.event for e in await store.events(run_id)]
-        done = next((e for e in events if isinstance(e, RunFinished)), None)
+        state = await load_state(store, run_id)
+        done = state.finished
         if done is not None:
             row = await store.get_run(run_id)
             return RunResult(
@@ -102,7 +102,7 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
                 usage=row.usage,
                 cost_usd=row.cost_usd,
             )
-        task = next(e.task for e in events if isinstance(e, RunStarted))
+        task = state.task
         await store.append(run_id, StatusChanged(status="running", reason="resumed"))
         await store.update_run(run_id, status="running", stop_reason=None)
     existing = {r.id: r for r in await store.list_runs(parent_id=run_id, limit=10_000)}
