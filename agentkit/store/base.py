@@ -1,4 +1,4 @@
-"""The Store interface: every backend passes ``agentkit.store.conformance``."""
+"""The Store interface: every backend passes ``agentkit.testing.conformance``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Self
 
-from agentkit.store.events import RunInfo, RunStatus, Source, StoredEvent, TraceEvent
+from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 
 
 def blob_key(data: bytes) -> str:
@@ -84,9 +84,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def update_run(self, run_id: str, **fields: Any) -> None:
         """Set fields of the run row (status, answer, steps, usage, cost_usd, ...)."""
-
-    async def set_status(self, run_id: str, status: RunStatus, *, stop_reason: str | None = None) -> None:
-        await self.update_run(run_id, status=status, stop_reason=stop_reason)
 
     async def find_run(self, prefix: str) -> RunInfo:
         """A run by id or unique id prefix (as typed on the command line)."""

@@ -51,7 +51,7 @@ def test_url_credentials_are_masked_in_the_stored_config() -> None:
 
 async def test_cli_resume_refuses_a_run_whose_url_credentials_were_masked(tmp_path: Path) -> None:
     async with SQLiteStore(tmp_path / "runs.db") as store:
-        from agentkit.store.conformance import make_run
+        from agentkit.testing.conformance import make_run
 
         await store.create_run(make_run("r1"))
         spec = {"task": "x", "model": {"provider": "vllm", "base_url": "http://***@gpu-box:8000/v1"}}

@@ -23,8 +23,8 @@ from typer.testing import CliRunner, Result
 
 from agentkit.cli import app
 from agentkit.store import NoteAdded, SQLiteStore
-from agentkit.store.conformance import make_run
 from agentkit.testing import FakeProvider, FakeRequest, Turn, call
+from agentkit.testing.conformance import make_run
 
 runner = CliRunner()
 COMMANDS = [["run", "TASK"], ["runs"], ["show", "r1"], ["report", "r1"], ["resume", "r1"]]

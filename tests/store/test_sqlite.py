@@ -33,8 +33,8 @@ from agentkit.store import (
 )
 from agentkit.store._location import register_store_scheme
 from agentkit.store._sqlite_schema import RUN_COLUMNS, SCHEMA_VERSION, SchemaTooNew
-from agentkit.store.conformance import make_run
 from agentkit.store.sqlite import StoreClosed
+from agentkit.testing.conformance import make_run
 
 pytestmark = pytest.mark.anyio
 

@@ -25,7 +25,7 @@ from agentkit.store import (
     ToolResultEvent,
 )
 from agentkit.store._sqlite_schema import SCHEMA_VERSION, SchemaTooNew
-from agentkit.store.conformance import make_run
+from agentkit.testing.conformance import make_run
 
 pytestmark = pytest.mark.anyio
 
