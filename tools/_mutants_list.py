@@ -84,7 +84,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="reasoning-field-fixed",
-        file="agentkit/_state.py",
+        file="agentkit/context/messages.py",
         old="msg[reasoning_field] = reasoning if elided",
         new='msg["reasoning_content"] = reasoning if elided',
         description="reasoning is sent back as reasoning_content whatever the profile's field",
