@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import orjson
-from pydantic import BaseModel
 
 from agentkit._state import RunState
+from agentkit.config import LimitsSpec
 from agentkit.llm.profiles import Prices, ProviderProfile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, Model, ModelRequest, Usage
 
@@ -16,12 +16,9 @@ WRAP_UP_PROMPT = (
 )
 
 
-class RunLimits(BaseModel):
-    max_steps: int = 300
-    max_cost_usd: float | None = None
-    max_tokens: int | None = None
-    """Total tokens (prompt + completion) over the whole run."""
-    max_seconds: float | None = None
+class RunLimits(LimitsSpec):
+    """The task file's ``limits`` section (one definition, validated once), and how a run
+    checks them. ``max_tokens`` is total tokens (prompt + completion) over the whole run."""
 
     def _usage(self, state: RunState, elapsed: float, cost: float | None = None) -> list[tuple[str, float, float]]:
         used: list[tuple[str, float, float]] = [("max_steps", state.step, self.max_steps)]

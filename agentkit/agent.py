@@ -34,6 +34,7 @@ from agentkit._limits import (
 from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
 from agentkit._state import RunState, TurnRecord, load_state
+from agentkit.config import HeavySpec
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_plan, learned_window
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
@@ -172,8 +173,9 @@ class Agent:
         delegate: bool = False,
         report: bool = False,
     ) -> None:
-        if max_steps < 1:
-            raise ValueError("max_steps must be at least 1")
+        self.limits = RunLimits(  # validated as in a task file, before anything is built
+            max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens, max_seconds=max_seconds
+        )
         self.llm: Model = llm or OpenAICompatibleModel(
             model, provider, base_url=base_url, api_key=api_key, api_key_env=api_key_env
         )
@@ -194,16 +196,10 @@ class Agent:
         self.window_declared = context_window is not None
         self.keep_tool_results = keep_tool_results
         self.context_policy = context_policy
-        if not 1 <= heavy <= 64:
-            raise ValueError("heavy must be between 1 and 64 trajectories")
-        if aggregate not in ("reflective", "vote", "select"):
-            raise ValueError("aggregate must be one of reflective, vote, select")
-        self.heavy, self.aggregate, self.early_stop = heavy, aggregate, early_stop
+        ensemble = HeavySpec.model_validate({"trajectories": heavy, "aggregate": aggregate})  # as in a task file
+        self.heavy, self.aggregate, self.early_stop = ensemble.trajectories, ensemble.aggregate, early_stop
         self.write_report = report
         self.shared_budget: SharedBudget | None = None
-        self.limits = RunLimits(
-            max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens, max_seconds=max_seconds
-        )
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
         if plan and "update_plan" not in self.tools:
             self.tools.add(UpdatePlanTool())

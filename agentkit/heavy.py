@@ -9,7 +9,7 @@ import copy
 import math
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import anyio
 from pydantic import BaseModel, Field
@@ -26,7 +26,6 @@ from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
 if TYPE_CHECKING:
     from agentkit.agent import Agent, RunResult
 
-Aggregator = Literal["reflective", "vote", "select"]
 
 AGGREGATE_SYSTEM = (
     "You combine the answers of several independent research trajectories on the same task into "

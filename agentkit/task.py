@@ -15,16 +15,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeGuard, get_args
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
@@ -36,117 +34,42 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from agentkit._redact import redact_url
 from agentkit._task_read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
 from agentkit._task_read import TaskFileError as TaskFileError
+from agentkit.config import (
+    DEFAULT_TOOLS,
+    SEARCH_BACKENDS,
+    SPEC_CONFIG,
+    TOOL_CHOICES,
+    TOOL_NAMES,
+    Backend,
+    ContextSpec,
+    FetchSpec,
+    HeavySpec,
+    LimitsSpec,
+    OutputSpec,
+    PricesSpec,
+    SandboxSpec,
+    check_http_url,
+    fail,
+    num,
+    one_of,
+    one_of_or_null,
+    show,
+)
 from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
-
-TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
-DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
-SEARCH_BACKENDS: tuple[str, ...] = ("duckduckgo", "searxng", "local")
-AGGREGATORS: tuple[str, ...] = ("reflective", "vote", "select")
-OUTPUT_FORMATS: tuple[str, ...] = ("md", "html")
-TOOL_CHOICES: tuple[str, ...] = ("auto", "none")
-ISOLATIONS: tuple[str, ...] = ("bwrap", "none")
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-# --- small helpers -------------------------------------------------------------------------
-
-
-def _fail(message: str, at: str = "") -> PydanticCustomError:
-    """A validation error with our own wording; ``at`` extends the field path (``[1]``, ``url``)."""
-    return PydanticCustomError("agentkit", "{message}", {"message": message, "at": at})
-
-
-def _num(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _show(value: object, limit: int = 60) -> str:
-    """A short, safe rendering of a user's value for a message."""
-    if value is None:
-        return "null"
-    if isinstance(value, HugeNumber):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return _num(value)
-    if isinstance(value, str):
-        text = value if len(value) <= limit else value[: limit - 3] + "..."
-        return repr(text)
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return f"a {type(value).__name__}"
-
-
-def _check_http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        parts = urlsplit(value)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise _fail(f"must be an http(s) URL such as http://localhost:8000/v1 (got {_show(redact_url(value))})")
-    return value
-
-
-def _one_of(valid: tuple[str, ...], noun: str) -> Callable[[object], object]:
-    def check(value: object) -> object:
-        if isinstance(value, str) and value in valid:
-            return value
-        choices = ", ".join(valid)
-        if not isinstance(value, str):
-            raise _fail(f"must be one of {choices} (got {_show(value)})")
-        close = difflib.get_close_matches(value, valid, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise _fail(f"unknown {noun} {_show(value)}; {hint}valid {noun}s: {choices}")
-
-    return check
-
-
-def _one_of_or_null(valid: tuple[str, ...], noun: str) -> Callable[[object], object]:
-    check = _one_of(valid, noun)
-    return lambda value: None if value is None else check(value)
-
-
 # --- the spec ------------------------------------------------------------------------------
 
-_CONFIG = ConfigDict(extra="forbid", strict=True, validate_assignment=True, allow_inf_nan=False)
-
-Aggregate = Literal["reflective", "vote", "select"]
-OutputFormat = Literal["md", "html"]
-Backend = Literal["duckduckgo", "searxng", "local"]
-_Url = Annotated[str | None, BeforeValidator(_check_http_url)]
-_ToolName = Annotated[str, BeforeValidator(_one_of(TOOL_NAMES, "tool"))]
-
-
-class PricesSpec(BaseModel):
-    """USD per million tokens, for a model the profiles do not price (self-hosted, new)."""
-
-    model_config = _CONFIG
-
-    input: float = Field(ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
-    """Prompt tokens served from the provider's prefix cache; default: ``input``."""
-    output: float = Field(ge=0)
-
-    @model_validator(mode="after")
-    def _cached_defaults_to_input(self) -> PricesSpec:
-        if self.cached_input is None:
-            self.cached_input = self.input
-        return self
+_Url = Annotated[str | None, BeforeValidator(check_http_url)]
+_ToolName = Annotated[str, BeforeValidator(one_of(TOOL_NAMES, "tool"))]
 
 
 class ModelSpec(BaseModel):
     """Which model, through which provider profile (see ``agentkit.llm.profiles``)."""
 
-    model_config = _CONFIG
+    model_config = SPEC_CONFIG
 
     provider: str = "moonshot"
     name: str = Field(default="kimi-k2-thinking", min_length=1)
@@ -157,21 +80,21 @@ class ModelSpec(BaseModel):
     prices: PricesSpec | None = None
     stream: bool = True
     tool_choice: Annotated[
-        Literal["auto", "none"] | None, BeforeValidator(_one_of_or_null(TOOL_CHOICES, "tool_choice"))
+        Literal["auto", "none"] | None, BeforeValidator(one_of_or_null(TOOL_CHOICES, "tool_choice"))
     ] = None
     """Sent on tool turns; the final-answer turn always asks for no tools, whatever this says."""
 
     @field_validator("provider", mode="before")
     @classmethod
     def _known_provider(cls, value: object) -> object:
-        return _one_of(tuple(sorted(PROFILES)), "provider")(value)
+        return one_of(tuple(sorted(PROFILES)), "provider")(value)
 
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
         # Never echo this value: people paste the key itself here by mistake.
         if value is not None and not _ENV_NAME.fullmatch(value):
-            raise _fail(
+            raise fail(
                 "must be the NAME of an environment variable (letters, digits, _), e.g. MOONSHOT_API_KEY; "
                 "put the key itself in that variable, never in the task file"
             )
@@ -184,29 +107,29 @@ class ModelSpec(BaseModel):
         if value is not None and provider in PROFILES:
             low, high = PROFILES[provider].temperature_range
             if not low <= value <= high:
-                raise _fail(f"must be between {_num(low)} and {_num(high)} for {provider} (got {_num(value)})")
+                raise fail(f"must be between {num(low)} and {num(high)} for {provider} (got {num(value)})")
         return value
 
     @model_validator(mode="after")
     def _custom_needs_url(self) -> ModelSpec:
         profile = get_profile(self.provider)
         if self.base_url is None and profile.base_url is None and profile.auth == "api_key":
-            raise _fail(f"required for the {self.provider} provider (the endpoint's URL)", at="base_url")
+            raise fail(f"required for the {self.provider} provider (the endpoint's URL)", at="base_url")
         return self
 
 
 def _check_backends(value: object) -> object:
-    check = _one_of(SEARCH_BACKENDS, "search backend")
+    check = one_of(SEARCH_BACKENDS, "search backend")
     if isinstance(value, list):
         if not value:
-            raise _fail("must name at least one search backend")
+            raise fail("must name at least one search backend")
         for i, item in enumerate(value):
             try:
                 check(item)
             except PydanticCustomError as exc:
-                raise _fail(str(exc), at=f"[{i}]") from None
+                raise fail(str(exc), at=f"[{i}]") from None
             if item in value[:i]:
-                raise _fail(f"{item!r} is listed twice", at=f"[{i}]")
+                raise fail(f"{item!r} is listed twice", at=f"[{i}]")
         return value
     return check(value)
 
@@ -214,7 +137,7 @@ def _check_backends(value: object) -> object:
 class SearchSpec(BaseModel):
     """Web search backend(s); a list is tried in order (fail-over)."""
 
-    model_config = _CONFIG
+    model_config = SPEC_CONFIG
 
     backend: Annotated[Backend | list[Backend], BeforeValidator(_check_backends)] = "duckduckgo"
     url: _Url = None
@@ -235,15 +158,15 @@ class SearchSpec(BaseModel):
         if base is not None and not path.is_absolute():
             path = Path(base) / path
         if not path.exists():
-            raise _fail(f"offline index not found: {path}")
+            raise fail(f"offline index not found: {path}")
         return path.absolute()
 
     @model_validator(mode="after")
     def _backends_have_their_settings(self) -> SearchSpec:
         if "searxng" in self.backends and self.url is None:
-            raise _fail("required when the searxng backend is used (e.g. http://localhost:8888)", at="url")
+            raise fail("required when the searxng backend is used (e.g. http://localhost:8888)", at="url")
         if "local" in self.backends and self.index is None:
-            raise _fail(
+            raise fail(
                 "required when the local backend is used: a folder of documents or an index file "
                 "built with `agentkit index FOLDER`",
                 at="index",
@@ -251,57 +174,10 @@ class SearchSpec(BaseModel):
         return self
 
 
-class FetchSpec(BaseModel):
-    model_config = _CONFIG
-
-    allow_private_hosts: bool = False
-
-
-class SandboxSpec(BaseModel):
-    model_config = _CONFIG
-
-    network: bool = False
-    memory_mb: int = Field(default=2048, ge=128)
-    timeout_s: float = Field(default=120.0, gt=0)
-    isolation: Annotated[Literal["bwrap", "none"], BeforeValidator(_one_of(ISOLATIONS, "isolation"))] = "bwrap"
-    """``none`` runs Python without a sandbox (the task opts out of isolation)."""
-
-
-class LimitsSpec(BaseModel):
-    model_config = _CONFIG
-
-    max_steps: int = Field(default=300, ge=1)
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_seconds: float | None = Field(default=None, gt=0)
-
-
-class ContextSpec(BaseModel):
-    model_config = _CONFIG
-
-    window: int | None = Field(default=None, gt=0)
-    keep_tool_results: int | None = Field(default=None, ge=1)
-
-
-class HeavySpec(BaseModel):
-    model_config = _CONFIG
-
-    trajectories: int = Field(default=1, ge=1, le=64)
-    aggregate: Annotated[Aggregate, BeforeValidator(_one_of(AGGREGATORS, "aggregator"))] = "reflective"
-
-
-class OutputSpec(BaseModel):
-    model_config = _CONFIG
-
-    dir: Annotated[Path | None, Field(strict=False)] = None
-    report: bool = True
-    format: Annotated[OutputFormat, BeforeValidator(_one_of(OUTPUT_FORMATS, "output format"))] = "md"
-
-
 class Task(BaseModel):
     """One research run: the question and everything about how to run it."""
 
-    model_config = _CONFIG
+    model_config = SPEC_CONFIG
 
     task: str
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -318,7 +194,7 @@ class Task(BaseModel):
     @classmethod
     def _task_not_empty(cls, value: str) -> str:
         if not value.strip():
-            raise _fail("must not be empty: write the research question or instructions")
+            raise fail("must not be empty: write the research question or instructions")
         return value
 
     @field_validator("tools")
@@ -326,7 +202,7 @@ class Task(BaseModel):
     def _tools_unique(cls, value: list[str]) -> list[str]:
         for i, name in enumerate(value):
             if name in value[:i]:
-                raise _fail(f"tool {name!r} is listed twice", at=f"[{i}]")
+                raise fail(f"tool {name!r} is listed twice", at=f"[{i}]")
         return value
 
     # -- construction ---------------------------------------------------------------------
@@ -444,7 +320,7 @@ def _kind(value: object) -> str:
         return "a string"
     if value is None:
         return "nothing"
-    return _show(value)
+    return show(value)
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -508,11 +384,11 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
     if kind == "extra_forbidden":
         return field, _unknown_key(loc[:-1], str(loc[-1]))
     if kind == "invalid_key":
-        return _path(loc[:-1]), f"keys must be strings (got {_show(value)})"
+        return _path(loc[:-1]), f"keys must be strings (got {show(value)})"
     bounds = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
     bound = next((k for k in bounds if k in ctx), None)
     if bound is not None and kind.startswith(("greater", "less")):
-        message = f"must be {bounds[bound]} {_num(ctx[bound])}"
+        message = f"must be {bounds[bound]} {num(ctx[bound])}"
     elif kind in _SIMPLE:
         message = _SIMPLE[kind]
         if loc == ("task",) and kind == "string_type":
@@ -523,7 +399,7 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
     if field == "model.api_key_env":
         return field, message  # never echo: it may be the secret itself
     shown = redact_url(value) if isinstance(value, str) and field.endswith("url") else value
-    return field, f"{message} (got {_show(shown)})"
+    return field, f"{message} (got {show(shown)})"
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -538,7 +414,7 @@ def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> 
             raise TaskFileError(source, f"unknown key; {hint}", field=f"task.{key}")
     name = spec.get("file")
     if not isinstance(name, str) or not name.strip():
-        raise TaskFileError(source, f"must be a file path (got {_show(name)})", field="task.file")
+        raise TaskFileError(source, f"must be a file path (got {show(name)})", field="task.file")
     path = Path(name).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
