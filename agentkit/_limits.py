@@ -6,6 +6,7 @@ import orjson
 
 from agentkit._state import RunState
 from agentkit.config import LimitsSpec
+from agentkit.context.builder import answer_room
 from agentkit.llm.profiles import Prices, ProviderProfile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, Model, ModelRequest, Usage
 
@@ -106,11 +107,13 @@ def fit_to_budget(request: ModelRequest, model: Model, room_usd: float | None, p
 
 class ChargedModel:
     """A model for the calls a run makes outside its turns (report, aggregation): every request
-    gets the run's ``max_tokens`` and is fitted to the cost left, and the spending is summed so
-    it can be charged to the run (:class:`~agentkit.store.events.UsageCharged`)."""
+    asks for what the window leaves after its prompt (at most the run's ``max_tokens``), is
+    fitted to the cost left, and the spending is summed so it can be charged to the run
+    (:class:`~agentkit.store.events.UsageCharged`)."""
 
-    def __init__(self, inner: Model, *, max_tokens: int | None, room_usd: float | None) -> None:
-        self.inner, self.max_tokens, self.room_usd = inner, max_tokens, room_usd
+    def __init__(self, inner: Model, *, max_tokens: int | None, room_usd: float | None, window: int) -> None:
+        self.inner, self.room_usd, self.window = inner, room_usd, window
+        self.max_tokens = max_tokens or inner.profile.default_max_tokens
         self.usage, self.cost_usd = Usage(), 0.0
 
     @property
@@ -129,10 +132,11 @@ class ChargedModel:
         return None
 
     async def complete(self, request: ModelRequest, *, on_delta: DeltaHandler | None = None) -> AssistantTurn:
-        if self.max_tokens is not None and (request.max_tokens is None or request.max_tokens > self.max_tokens):
-            request = request.model_copy(update={"max_tokens": self.max_tokens})
+        prompt_tokens = estimate_prompt_tokens(request)
+        cap = min(request.max_tokens or self.max_tokens, self.max_tokens)
+        request = request.model_copy(update={"max_tokens": answer_room(self.window, prompt_tokens, cap)})
         room = None if self.room_usd is None else self.room_usd - self.cost_usd
-        request = fit_to_budget(request, self.inner, room, estimate_prompt_tokens(request))
+        request = fit_to_budget(request, self.inner, room, prompt_tokens)
         turn = await self.inner.complete(request, on_delta=on_delta)
         self.usage, self.cost_usd = self.usage + turn.usage, self.cost_usd + turn.cost_usd
         return turn

@@ -14,6 +14,7 @@ import anyio
 
 from agentkit._limits import ChargedModel, LimitReached, RunLimits
 from agentkit._state import load_state
+from agentkit.context.builder import learned_window
 from agentkit.events import EventHandler, Notice, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model
@@ -29,10 +30,12 @@ async def report_phase(
     llm: Model,
     limits: RunLimits,
     max_tokens: int | None,
+    window: int,
     result: RunResult,
     on_event: EventHandler | None,
 ) -> RunResult:
-    """``result`` with its report (written now unless stored already) and the phase's cost added."""
+    """``result`` with its report (written now unless stored already) and the phase's cost added.
+    ``window``: the declared or profile window; one the run learned from its server wins."""
     if result.status not in ("finished", "stopped") or not result.answer.strip():
         return result
     from agentkit.report import load_report
@@ -40,9 +43,11 @@ async def report_phase(
     report = await load_report(store, result.run_id)
     if report is not None:
         return result.model_copy(update={"report": report.markdown})
+    state = await load_state(store, result.run_id)
     room = None if limits.max_cost_usd is None else limits.max_cost_usd - result.cost_usd
-    model = ChargedModel(llm, max_tokens=max_tokens, room_usd=room)
-    markdown, problem = await _write(store, result.run_id, model, limits.max_seconds, on_event)
+    model = ChargedModel(llm, max_tokens=max_tokens, room_usd=room, window=learned_window(state, window))
+    left = math.inf if limits.max_seconds is None else limits.max_seconds - state.elapsed_s
+    markdown, problem = await _write(store, result.run_id, model, left, limits.max_seconds, on_event)
     if model.usage.calls:
         await store.append(result.run_id, UsageCharged(phase="report", usage=model.usage, cost_usd=model.cost_usd))
         row = await store.get_run(result.run_id)
@@ -56,12 +61,16 @@ async def report_phase(
 
 
 async def _write(
-    store: Store, run_id: str, model: ChargedModel, max_seconds: float | None, on_event: EventHandler | None
+    store: Store,
+    run_id: str,
+    model: ChargedModel,
+    left: float,
+    max_seconds: float | None,
+    on_event: EventHandler | None,
 ) -> tuple[str | None, str | None]:
-    """Write and store the report within the time left: (markdown, None) or (None, why not)."""
+    """Write and store the report within the ``left`` seconds: (markdown, None) or (None, why not)."""
     from agentkit.report import store_report, write_report
 
-    left = math.inf if max_seconds is None else max_seconds - (await load_state(store, run_id)).elapsed_s
     if left <= 0:
         return None, f"limits.max_seconds={max_seconds:g} was reached before the report phase"
     if on_event is not None:

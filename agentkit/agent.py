@@ -61,6 +61,7 @@ from agentkit.store import clean_model
 from agentkit.store.base import Store, StoreError
 from agentkit.store.events import (
     AssistantMessage,
+    BudgetDecision,
     ErrorEvent,
     PlanUpdated,
     RunFinished,
@@ -260,7 +261,9 @@ class Agent:
         """The report phase (``report=True``), within the run's limits and charged to it."""
         if not self.write_report:
             return result
-        return await report_phase(self.store, self.llm, self.limits, self.max_tokens, result, on_event)
+        return await report_phase(
+            self.store, self.llm, self.limits, self.max_tokens, self.context_window, result, on_event
+        )
 
     def run_sync(self, task: str, **kwargs: Any) -> RunResult:
         async def main() -> RunResult:
@@ -433,8 +436,8 @@ class _RunLoop:
             return
         probe = getattr(llm, "probe_context_window", None)
         window = await probe() if probe is not None else None
-        if window:
-            self.context.learn_window(window)
+        if window and self.context.learn_window(window):  # kept, so the report phase and a resume use it too
+            await self.commit(BudgetDecision(action="window", detail={"window": window, "stated": True}))
             await self.emit(Notice(run_id=self.run_id, message=f"the server's context window is {window:,} tokens"))
 
     async def make_plan(self) -> None:

@@ -184,9 +184,8 @@ async def _conclude(
             cost_usd=cost,
         )
     limit = agent.limits.max_cost_usd
-    model = ChargedModel(
-        agent.llm, max_tokens=agent.max_tokens, room_usd=None if limit is None else limit - budget.spent
-    )
+    room = None if limit is None else limit - budget.spent
+    model = ChargedModel(agent.llm, max_tokens=agent.max_tokens, room_usd=room, window=agent.context_window)
     try:
         event = await aggregate(agent, task, results, agent.aggregate, model=model)
     except (ModelError, LimitReached) as exc:

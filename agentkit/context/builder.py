@@ -61,6 +61,15 @@ def placeholder(result: ToolResultEvent) -> str:
     return f"[{result.name} result hidden to save context ({len(result.text):,} characters{where}). {how}]"
 
 
+def answer_room(window: int, prompt_tokens: int, cap: int) -> int:
+    """``max_tokens`` for a request of ``prompt_tokens`` in ``window``: what the window leaves
+    after the prompt and a margin, at most ``cap``, never below the floor
+    (``min(4096, reserve)``, the reserve being ``min(cap, window/4)``)."""
+    reserve = max(1, min(cap, window // RESERVE_SHARE))
+    margin = min(SAFETY_MARGIN, window // 32)
+    return max(min(OUTPUT_FLOOR, reserve), min(cap, window - prompt_tokens - margin))
+
+
 class ContextBuilder:
     def __init__(
         self,
@@ -105,7 +114,7 @@ class ContextBuilder:
     def answer_tokens(self, prompt_tokens: int) -> int:
         """``max_tokens`` for a request of ``prompt_tokens``: the room the window leaves,
         capped by :attr:`max_tokens`, never below :attr:`floor`."""
-        return max(self.floor, min(self.max_tokens, self.window - prompt_tokens - self.margin))
+        return answer_room(self.window, prompt_tokens, self.max_tokens)
 
     def request_tokens(self, messages: list[Message], *, tools: bool) -> int:
         """Estimated prompt tokens of a request built outside the view (plan, summary)."""

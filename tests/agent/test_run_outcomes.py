@@ -200,3 +200,20 @@ async def test_a_lone_surrogate_from_the_provider_is_stored_replaced_and_the_run
         sent_back = server.requests[1]["messages"][2]["reasoning_content"]
     assert result.status == "finished" and result.answer == "It is 4\ufffd."
     assert sent_back == "I think \ufffd"
+
+
+async def test_the_report_phase_fits_a_small_window_the_run_learned() -> None:
+    """An 8k server that says its window in its model listing: the report's calls ask for what
+    the window leaves after their prompts, as the run's own turns do, and none is refused."""
+    script = [Turn(tool_calls=[call("lookup", term="x")]), Turn(content="x is a fact.")] + [
+        Turn(content='["Findings"]' if i == 0 else "x is a fact.", reasoning="") for i in range(6)
+    ]
+    with FakeProvider(script, context_window=8192, models_window=8192) as fake:
+        agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False, report=True)
+        result = await agent.run("q")
+        await agent.aclose()
+        refused, sent = list(fake.errors), [r.body["max_tokens"] for r in fake.requests]
+        prompts = list(fake.prompt_tokens)
+    assert result.report is not None and refused == []
+    assert len(sent) == len(prompts) > 2  # the run's turns and the report's calls
+    assert all(p + m <= 8192 for p, m in zip(prompts, sent, strict=True))
