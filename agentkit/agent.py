@@ -35,7 +35,7 @@ from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
 from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.config import HeavySpec
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_plan, learned_window
+from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.events import (
@@ -452,7 +452,7 @@ class _RunLoop:
             return await self.call_model(messages, phase=phase, tools=False)
         except ContextLengthExceeded as exc:
             tokens = self.context.request_tokens(messages, tools=False)
-            view = View(messages, len(orjson.dumps(messages)), tokens, current_plan(self.state))
+            view = View(messages, len(orjson.dumps(messages)), tokens, current_cut(self.state))
             learned = self.context.overflowed(view, limit=exc.limit, requested=exc.requested)
             if learned is None:
                 raise

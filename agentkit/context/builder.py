@@ -20,7 +20,7 @@ import orjson
 
 from agentkit._state import RunState, TurnRecord
 from agentkit.context.messages import assistant_message, plan_messages, tool_message, user_message
-from agentkit.context.policy import BatchPrune, ContextPolicy, FullHistory, ViewPlan, visible_results
+from agentkit.context.policy import BatchPrune, ContextPolicy, FullHistory, ViewCut, visible_results
 from agentkit.context.tokens import TokenEstimator
 from agentkit.llm.types import Message
 from agentkit.store.events import BudgetDecision, ToolResultEvent
@@ -48,7 +48,7 @@ class View:
     messages: list[Message]
     n_bytes: int
     tokens: int
-    plan: ViewPlan
+    cut: ViewCut
 
 
 def placeholder(result: ToolResultEvent) -> str:
@@ -150,16 +150,16 @@ class ContextBuilder:
         """Pinned: system prompt and task."""
         return [{"role": "system", "content": self.system_prompt}, user_message(state.task)]
 
-    def pinned(self, state: RunState, plan: ViewPlan) -> list[Message]:
+    def pinned(self, state: RunState, cut: ViewCut) -> list[Message]:
         msgs = self.head(state)
-        shown_plan = plan.plan or (state.plan_event.plan if state.plan_event else None)
+        shown_plan = cut.plan or (state.plan_event.plan if state.plan_event else None)
         if shown_plan is not None:
             msgs.extend(plan_messages(shown_plan))
         parts: list[str] = []
-        if plan.summary:
-            parts.append(f"Summary of the first {plan.drop_before} steps (condensed to save context):\n{plan.summary}")
-        if plan.notes:
-            parts.append("Your notes so far:\n" + "\n".join(f"- {n}" for n in plan.notes))
+        if cut.summary:
+            parts.append(f"Summary of the first {cut.drop_before} steps (condensed to save context):\n{cut.summary}")
+        if cut.notes:
+            parts.append("Your notes so far:\n" + "\n".join(f"- {n}" for n in cut.notes))
         if parts:
             msgs.append(user_message("\n\n".join(parts)))
         msgs.extend(user_message(n.text) for n in state.head_notices)
@@ -180,19 +180,19 @@ class ContextBuilder:
         self._cache[key] = (msgs, size)
         return msgs, size
 
-    def render(self, state: RunState, plan: ViewPlan) -> View:
-        msgs = self.pinned(state, plan)
+    def render(self, state: RunState, cut: ViewCut) -> View:
+        msgs = self.pinned(state, cut)
         n_bytes = self.tools_bytes + sum(len(orjson.dumps(m)) for m in msgs)
-        for i in range(plan.drop_before, len(state.records)):
-            part, size = self.record(i, state.records[i], i < plan.hide_before, i < plan.elide_before)
+        for i in range(cut.drop_before, len(state.records)):
+            part, size = self.record(i, state.records[i], i < cut.hide_before, i < cut.elide_before)
             msgs.extend(part)
             n_bytes += size
-        return View(msgs, n_bytes, self.estimator.estimate(n_bytes, len(msgs)), plan)
+        return View(msgs, n_bytes, self.estimator.estimate(n_bytes, len(msgs)), cut)
 
     # budgeting
     async def prepare(self, state: RunState, *, summarise: Summarise, commit: Commit, hard: bool = False) -> View:
         """The view for the next request, pruning first when the policy says so."""
-        current = current_plan(state)
+        current = current_cut(state)
         sizer = _Sizer(self, state)
         new = self.policy.decide(sizer, current, hard=hard)
         if new is not None and (new != current or hard):
@@ -227,7 +227,7 @@ class _Sizer:
     def __init__(self, builder: ContextBuilder, state: RunState) -> None:
         self.builder, self.state = builder, state
         self._results = [len(r.results) for r in state.records]
-        self._head = builder.tools_bytes + sum(len(orjson.dumps(m)) for m in builder.pinned(state, ViewPlan()))
+        self._head = builder.tools_bytes + sum(len(orjson.dumps(m)) for m in builder.pinned(state, ViewCut()))
 
     @property
     def budget(self) -> int:
@@ -237,15 +237,15 @@ class _Sizer:
     def results_per_record(self) -> list[int]:
         return self._results
 
-    def tokens(self, plan: ViewPlan) -> int:
+    def tokens(self, cut: ViewCut) -> int:
         b = self.builder
         n_bytes, n_msgs = self._head, 4
-        for i in range(plan.drop_before, len(self.state.records)):
-            part, size = b.record(i, self.state.records[i], i < plan.hide_before, i < plan.elide_before)
+        for i in range(cut.drop_before, len(self.state.records)):
+            part, size = b.record(i, self.state.records[i], i < cut.hide_before, i < cut.elide_before)
             n_bytes += size
             n_msgs += len(part)
-        if plan.summary:
-            n_bytes += len(plan.summary.encode())
+        if cut.summary:
+            n_bytes += len(cut.summary.encode())
         n_bytes += sum(len(n.encode()) + 4 for n in self.state.notes)
         return b.estimator.estimate(n_bytes, n_msgs)
 
@@ -259,18 +259,18 @@ def learned_window(state: RunState, declared: int) -> int:
     return declared
 
 
-def current_plan(state: RunState) -> ViewPlan:
+def current_cut(state: RunState) -> ViewCut:
     for decision in reversed(state.budget):
         if decision.action == "prune":
-            return ViewPlan.from_detail(decision.detail)
-    return ViewPlan()
+            return ViewCut.from_detail(decision.detail)
+    return ViewCut()
 
 
 __all__ = [
     "ContextBudgetExceeded",
     "ContextBuilder",
     "View",
-    "current_plan",
+    "current_cut",
     "learned_window",
     "placeholder",
     "visible_results",

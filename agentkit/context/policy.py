@@ -1,6 +1,6 @@
 """Budget policies: when and how far to prune the message view.
 
-A policy sees sizes only (through a :class:`Sizer`) and returns a new :class:`ViewPlan`:
+A policy sees sizes only (through a :class:`Sizer`) and returns a new :class:`ViewCut`:
 boundaries that hide old tool results, elide old reasoning and drop the oldest turns into
 a pinned summary. Plans only ever move forward, and the default policy moves them in rare,
 large steps, so the request prefix stays byte-identical between prunes and the
@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
-class ViewPlan:
+class ViewCut:
     """How the trace is shown. Records (assistant turns) before ``hide_before`` show
     placeholders for their tool results, before ``elide_before`` a stub for their reasoning,
     and before ``drop_before`` are replaced by ``summary``."""
@@ -40,7 +40,7 @@ class ViewPlan:
         }
 
     @classmethod
-    def from_detail(cls, detail: dict[str, Any]) -> ViewPlan:
+    def from_detail(cls, detail: dict[str, Any]) -> ViewCut:
         return cls(
             hide_before=int(detail.get("hide_before", 0)),
             elide_before=int(detail.get("elide_before", 0)),
@@ -61,14 +61,14 @@ class Sizer(Protocol):
     @property
     def results_per_record(self) -> list[int]: ...
 
-    def tokens(self, plan: ViewPlan) -> int:
-        """Estimated prompt tokens of the view under ``plan``."""
+    def tokens(self, cut: ViewCut) -> int:
+        """Estimated prompt tokens of the view under ``cut``."""
 
 
 class ContextPolicy(abc.ABC):
     @abc.abstractmethod
-    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
-        """A new plan, or ``None`` to keep the current one. ``hard``: the provider said the
+    def decide(self, sizer: Sizer, current: ViewCut, *, hard: bool = False) -> ViewCut | None:
+        """A new cut, or ``None`` to keep the current one. ``hard``: the provider said the
         last request was too long; prune further than usual."""
 
 
@@ -84,14 +84,14 @@ def keep_boundary(results: list[int], keep: int, floor: int) -> int:
     return floor
 
 
-def visible_results(results: list[int], plan: ViewPlan) -> int:
-    return sum(results[max(plan.hide_before, plan.drop_before) :])
+def visible_results(results: list[int], cut: ViewCut) -> int:
+    return sum(results[max(cut.hide_before, cut.drop_before) :])
 
 
 class FullHistory(ContextPolicy):
     """Send everything (for comparison; fails once the history outgrows the window)."""
 
-    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+    def decide(self, sizer: Sizer, current: ViewCut, *, hard: bool = False) -> ViewCut | None:
         return None
 
 
@@ -101,7 +101,7 @@ class SlidingWindow(ContextPolicy):
 
     keep: int = 10
 
-    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+    def decide(self, sizer: Sizer, current: ViewCut, *, hard: bool = False) -> ViewCut | None:
         results = sizer.results_per_record
         boundary = keep_boundary(results, 1 if hard else self.keep, current.hide_before)
         return replace(current, hide_before=boundary) if boundary != current.hide_before else None
@@ -132,7 +132,7 @@ class BatchPrune(ContextPolicy):
     low_water: float = 0.55
     summary_tokens: int = 1500
 
-    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+    def decide(self, sizer: Sizer, current: ViewCut, *, hard: bool = False) -> ViewCut | None:
         results = sizer.results_per_record
         n = len(results)
         budget = sizer.budget
@@ -142,32 +142,32 @@ class BatchPrune(ContextPolicy):
             return None
         target = (0.35 if hard else self.low_water) * budget
         keep = min(self.keep, 2) if hard else self.keep
-        plan = replace(current, hide_before=keep_boundary(results, keep, current.hide_before))
+        cut = replace(current, hide_before=keep_boundary(results, keep, current.hide_before))
         if not hard and tokens_now <= self.high_water * budget:
-            return plan  # only the count trigger fired: hiding old results is the whole prune
-        if sizer.tokens(plan) <= target:
-            return plan
-        plan = replace(plan, elide_before=max(plan.elide_before, n - max(1, self.keep_reasoning)))
-        if sizer.tokens(plan) <= target:
-            return plan
+            return cut  # only the count trigger fired: hiding old results is the whole prune
+        if sizer.tokens(cut) <= target:
+            return cut
+        cut = replace(cut, elide_before=max(cut.elide_before, n - max(1, self.keep_reasoning)))
+        if sizer.tokens(cut) <= target:
+            return cut
         while keep > 1:  # large results: keep fewer of them before condensing turns away
             keep //= 2
-            plan = replace(plan, hide_before=keep_boundary(results, keep, plan.hide_before))
-            if sizer.tokens(plan) <= target:
-                return plan
+            cut = replace(cut, hide_before=keep_boundary(results, keep, cut.hide_before))
+            if sizer.tokens(cut) <= target:
+                return cut
         # The smallest cut that fits: dropping more turns never grows the view, so bisect
         # (a linear scan re-sized the whole view per candidate: quadratic in a long run).
-        cuts = range(plan.drop_before + 1, n)
-        base = plan
+        candidates = range(cut.drop_before + 1, n)
+        base = cut
 
-        def fits(cut: int) -> bool:
-            return sizer.tokens(replace(base, drop_before=cut, needs_summary=True)) + self.summary_tokens <= target
+        def fits(drop: int) -> bool:
+            return sizer.tokens(replace(base, drop_before=drop, needs_summary=True)) + self.summary_tokens <= target
 
-        first = bisect.bisect_left(cuts, True, key=fits)
-        if first < len(cuts):
-            return replace(plan, drop_before=cuts[first], needs_summary=True)
+        first = bisect.bisect_left(candidates, True, key=fits)
+        if first < len(candidates):
+            return replace(cut, drop_before=candidates[first], needs_summary=True)
         # Last resort: keep only the latest turn, with its results hidden if need be.
-        plan = replace(plan, drop_before=max(plan.drop_before, n - 1), needs_summary=n - 1 > plan.drop_before)
-        if sizer.tokens(plan) + self.summary_tokens > budget:
-            plan = replace(plan, hide_before=n)
-        return plan
+        cut = replace(cut, drop_before=max(cut.drop_before, n - 1), needs_summary=n - 1 > cut.drop_before)
+        if sizer.tokens(cut) + self.summary_tokens > budget:
+            cut = replace(cut, hide_before=n)
+        return cut

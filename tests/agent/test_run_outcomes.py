@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agentkit import Agent, tool
-from agentkit.context.policy import ContextPolicy, Sizer, ViewPlan
+from agentkit.context.policy import ContextPolicy, Sizer, ViewCut
 from agentkit.events import AgentEvent, Notice
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
@@ -29,7 +29,7 @@ async def lookup(term: str) -> str:
 class BrokenPolicy(ContextPolicy):
     """A user's context policy with a bug in it."""
 
-    def decide(self, sizer: Sizer, current: ViewPlan, *, hard: bool = False) -> ViewPlan | None:
+    def decide(self, sizer: Sizer, current: ViewCut, *, hard: bool = False) -> ViewCut | None:
         raise RuntimeError("policy bug")
 
 

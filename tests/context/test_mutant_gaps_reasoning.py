@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from agentkit._state import RunState
-from agentkit.context.builder import ELIDED_REASONING, ContextBuilder, current_plan
+from agentkit.context.builder import ELIDED_REASONING, ContextBuilder, current_cut
 from agentkit.context.policy import BatchPrune
 from agentkit.llm.types import AssistantTurn, ToolCall
 from agentkit.store.events import AssistantMessage, BudgetDecision, RunStarted, ToolResultEvent
@@ -49,7 +49,7 @@ async def test_the_newest_turns_keep_their_reasoning_as_many_as_configured(keep:
     kept = 2 if keep is None else keep
     builder = ContextBuilder(system_prompt="s", reasoning_field="reasoning_content", window=16_384, policy=policy)
     shown = await prune(builder, state)
-    assert current_plan(state).elide_before == TURNS - kept
+    assert current_cut(state).elide_before == TURNS - kept
     assert shown[-kept:] == [f"thought {i} " * 60 for i in range(TURNS - kept, TURNS)]
     assert shown[:-kept] and all(r == ELIDED_REASONING for r in shown[:-kept])
 

@@ -6,7 +6,7 @@ import pytest
 
 from agentkit import Agent, tool
 from agentkit._state import RunState
-from agentkit.context.builder import ContextBuilder, current_plan
+from agentkit.context.builder import ContextBuilder, current_cut
 from agentkit.context.summary import SUMMARY_SYSTEM
 from agentkit.context.tokens import TokenEstimator
 from agentkit.store.events import BudgetDecision
@@ -64,7 +64,7 @@ async def test_summary_is_pinned_and_resume_rebuilds_the_same_view() -> None:
     for e in events[:-2]:  # up to the last model request
         state.apply(e)
     builder = ContextBuilder(system_prompt=last_request[0]["content"], reasoning_field="reasoning_content")
-    assert builder.render(state, current_plan(state)).messages == last_request
+    assert builder.render(state, current_cut(state)).messages == last_request
 
 
 async def test_elision_keeps_the_reasoning_field() -> None:

@@ -14,7 +14,7 @@ from agentkit.context.builder import (
     ELIDED_REASONING,
     ContextBudgetExceeded,
     ContextBuilder,
-    current_plan,
+    current_cut,
     learned_window,
 )
 from agentkit.context.policy import BatchPrune
@@ -90,7 +90,7 @@ async def test_the_latest_turn_keeps_its_reasoning_through_every_prune() -> None
     b = builder(16_384)
     b.policy = BatchPrune(keep_reasoning=1)
     view = await b.prepare(state, summarise=summarise, commit=commit, hard=True)
-    assert current_plan(state).elide_before == 29
+    assert current_cut(state).elide_before == 29
     calls = [m for m in view.messages if m.get("tool_calls")]
     assert calls[-1]["reasoning_content"] == "thought 29 " * 60
     assert all(m["reasoning_content"] == ELIDED_REASONING for m in calls[:-1])
