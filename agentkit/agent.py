@@ -199,7 +199,7 @@ class Agent:
         self.context_policy = context_policy
         ensemble = HeavySpec.model_validate({"trajectories": heavy, "aggregate": aggregate})  # as in a task file
         self.heavy, self.aggregate, self.early_stop = ensemble.trajectories, ensemble.aggregate, early_stop
-        self.write_report = report
+        self.writes_report = report
         self.shared_budget: SharedBudget | None = None
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
         if plan and "update_plan" not in self.tools:
@@ -259,7 +259,7 @@ class Agent:
 
     async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
         """The report phase (``report=True``), within the run's limits and charged to it."""
-        if not self.write_report:
+        if not self.writes_report:
             return result
         return await report_phase(
             self.store, self.llm, self.limits, self.max_tokens, self.context_window, result, on_event

@@ -227,7 +227,7 @@ def result_json(result: RunResult) -> dict[str, Any]:
 
 
 async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool) -> RunResult:
-    from agentkit._launch import agent_from_task
+    from agentkit._from_task import agent_from_task
 
     agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
     try:
@@ -398,7 +398,7 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Resume a run that was interrupted or crashed (or write the report a finished run still owes)."""
-    from agentkit._launch import task_of_run
+    from agentkit._from_task import task_of_run
 
     async def find(s: Store) -> tuple[RunInfo, Task | None]:
         from agentkit.report import load_report

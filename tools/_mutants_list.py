@@ -125,7 +125,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="task-limit-dropped",
-        file="agentkit/_launch.py",
+        file="agentkit/_from_task.py",
         old="        max_seconds=task.limits.max_seconds,\n",
         new="",
         description="the task file's limits.max_seconds is not passed to the agent",
@@ -133,7 +133,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="task-keep-results-dropped",
-        file="agentkit/_launch.py",
+        file="agentkit/_from_task.py",
         old="        keep_tool_results=task.context.keep_tool_results,\n",
         new="",
         description="the task file's context.keep_tool_results is not passed to the agent",

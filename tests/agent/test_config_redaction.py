@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from agentkit import Agent
-from agentkit._launch import task_of_run
+from agentkit._from_task import task_of_run
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.store import SQLiteStore
 from agentkit.store.events import RunStarted

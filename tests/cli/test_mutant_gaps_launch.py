@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit._launch import agent_from_task
+from agentkit._from_task import agent_from_task
 from agentkit._limits import RunLimits
 from agentkit.store import MemoryStore
 from agentkit.task import Task
@@ -40,7 +40,7 @@ def test_every_limit_and_setting_of_the_task_file_reaches_the_agent(tmp_path: Pa
     assert agent.max_steps == 7
     assert (agent.temperature, agent.max_tokens) == (0.4, 3000)
     assert (agent.context_window, agent.window_declared, agent.keep_tool_results) == (50_000, True, 4)
-    assert (agent.heavy, agent.aggregate, agent.write_report) == (3, "select", True)
+    assert (agent.heavy, agent.aggregate, agent.writes_report) == (3, "select", True)
     assert agent.llm.model_name == "served-model"
     config = agent.describe()  # what the run stores (and a resume rebuilds from)
     assert config["limits"] == {"max_steps": 7, "max_cost_usd": 1.5, "max_tokens": 12345, "max_seconds": 60}
