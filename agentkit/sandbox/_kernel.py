@@ -35,6 +35,8 @@ from agentkit.sandbox._output import CellOutput, FigureWriter, OutputCollector
 
 log = logging.getLogger("agentkit.sandbox")
 
+STRAY_NOTE = "output of threads started by earlier cells"
+
 # Installed in every kernel. (1) Output belongs to the cell that caused it: a thread runs in a
 # copy of the context of the cell that started it, work given to a thread pool in that of the
 # cell that submitted it, and ipykernel labels output with the request (``parent_header``) found
@@ -124,7 +126,7 @@ def _agentkit_setup(head, tail):
             for w, piece in pieces:
                 w(piece)
             if stray:
-                out("\n…[%d characters of output of threads started by earlier cells left out]…\n" % stray)
+                out("\n…[%d characters of __STRAY__ left out]…\n" % stray)
     ip = get_ipython()
     ip.events.register("pre_run_cell", reset)
     ip.events.register("post_run_cell", flush)
@@ -315,7 +317,11 @@ class SandboxKernel:
 
     async def _setup(self) -> None:
         tail = self.config.max_output_chars // 4
-        code = _SETUP.replace("__HEAD__", str(self.config.max_output_chars - tail)).replace("__TAIL__", str(tail))
+        code = (
+            _SETUP.replace("__STRAY__", STRAY_NOTE)
+            .replace("__HEAD__", str(self.config.max_output_chars - tail))
+            .replace("__TAIL__", str(tail))
+        )
         res = await self.execute(
             code,
             timeout_s=self.config.startup_timeout_s,
@@ -394,6 +400,7 @@ class SandboxKernel:
         deadline = started + timeout
         interrupted_at: float | None = None
         failure: str | None = None
+        stray = 0  # characters of other cells' threads that reached this cell's time on the wire
         try:
             while True:
                 now = time.monotonic()
@@ -412,6 +419,8 @@ class SandboxKernel:
                 except queue.Empty:
                     continue
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    if msg.get("msg_type") == "stream":
+                        stray += len(str(msg.get("content", {}).get("text", "")))
                     continue
                 content: dict[str, Any] = msg.get("content", {})
                 if msg["msg_type"] == "status" and content.get("execution_state") == "idle":
@@ -426,6 +435,10 @@ class SandboxKernel:
             await self._drain_reply(msg_id)
         cell = collector.finish()
         result = ExecutionResult(cell=cell, duration_s=time.monotonic() - started, timed_out=interrupted_at is not None)
+        if stray and STRAY_NOTE not in cell.output:
+            # Dropped here rather than inside the kernel (which thread's output ipykernel labels
+            # with which cell depends on timing): say so the same way.
+            result.notes.append(f"{stray} characters of {STRAY_NOTE} left out.")
         if interrupted_at is not None and failure is None:
             cell.error = None  # the KeyboardInterrupt traceback only says where it stopped
             result.notes.append(
