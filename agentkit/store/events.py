@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -27,11 +28,17 @@ class RunStarted(_Event):
 
 
 class PlanUpdated(_Event):
+    """The plan: the initial one (from the planning call) or a revision (a tool effect)."""
+
     type: Literal["plan_updated"] = "plan_updated"
     plan: str
     reason: Literal["initial", "update"] = "initial"
     turn: AssistantTurn | None = None
     """The planning model turn (initial plan only)."""
+    explanation: str = ""
+    """Why the plan was revised, as the model said (``update_plan``'s ``reason``)."""
+    call_id: str | None = None
+    """Set when a tool call made this change: see :data:`ToolEffect`."""
 
 
 class AssistantMessage(_Event):
@@ -55,11 +62,48 @@ class ToolResultEvent(_Event):
     attachments: list[dict[str, Any]] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     meta: dict[str, Any] = Field(default_factory=dict)
+    effects: int | None = None
+    """How many typed effects (:data:`ToolEffect` events with this ``call_id``) were committed
+    just before this result and take effect with it. ``None`` on results stored before tool
+    effects were events of their own: the fold reads their effects from ``meta`` and the tool
+    name (its legacy branch)."""
 
 
 class NoteAdded(_Event):
     type: Literal["note"] = "note"
     text: str
+    call_id: str | None = None
+    """Set when a tool call (``note``) added it: see :data:`ToolEffect`."""
+
+
+class FigureProduced(_Event):
+    """A tool saved a figure (the Python tool, a PNG of a matplotlib plot)."""
+
+    type: Literal["figure"] = "figure"
+    path: str
+    """Relative to the run's work dir (as code in the sandbox sees it under ``/work``);
+    absolute when the file was saved outside it."""
+    mime_type: str = "image/png"
+    workdir: str = ""
+    """The run's work dir on the host when the figure was saved (absolute)."""
+    description: str = ""
+    call_id: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the file was saved on the host."""
+        return str(Path(self.workdir) / self.path) if self.workdir else self.path
+
+
+class CellExecuted(_Event):
+    """The Python tool ran a cell of code in the run's kernel (successfully or not)."""
+
+    type: Literal["cell"] = "cell"
+    code: str
+    ok: bool
+    restarted: bool = False
+    """The kernel died during the cell and was restarted: the state of every earlier cell is gone."""
+    call_id: str | None = None
 
 
 class UserMessage(_Event):
@@ -112,8 +156,13 @@ class UsageCharged(_Event):
 
     type: Literal["usage"] = "usage"
     phase: str
+    """``report``, ``aggregate``; ``delegate`` for a sub-agent's spending (a tool effect)."""
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
+    child_run: str | None = None
+    """The child run that spent it (``delegate``)."""
+    call_id: str | None = None
+    """Set when a tool call spent it: see :data:`ToolEffect`."""
 
 
 class StatusChanged(_Event):
@@ -134,10 +183,29 @@ TraceEvent = Annotated[
     | RunFinished
     | Aggregated
     | UsageCharged
-    | StatusChanged,
+    | StatusChanged
+    | FigureProduced
+    | CellExecuted,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
+
+ToolEffect = Annotated[
+    PlanUpdated | NoteAdded | UsageCharged | FigureProduced | CellExecuted,
+    Field(discriminator="type"),
+]
+"""What a tool call changed besides its result text, as typed events (``ToolOutput.effects``).
+
+The loop commits a call's effects, stamped with its ``call_id``, immediately BEFORE its
+:class:`ToolResultEvent` (in one ``append_many``, a single transaction where the store has
+them), and the fold applies them only when that result is committed: the result is the commit
+record of its effects. Were the effects written but not the result (a crash between two
+appends of a store without transactions), the call has no result, so a resumed run runs it
+again; the orphaned effects are dropped when the run resumes and only the new attempt's count.
+Were the effects written after the result instead, a crash between them would lose them for
+good, since a call with a result is never run again.
+
+Effects with no ``call_id`` (the initial plan, the report phase's usage) apply at once."""
 
 
 class StoredEvent(BaseModel):
@@ -184,7 +252,9 @@ __all__ = [
     "Aggregated",
     "AssistantMessage",
     "BudgetDecision",
+    "CellExecuted",
     "ErrorEvent",
+    "FigureProduced",
     "NoteAdded",
     "PlanUpdated",
     "RunFinished",
@@ -195,7 +265,9 @@ __all__ = [
     "StatusChanged",
     "StoredEvent",
     "ToolCall",
+    "ToolEffect",
     "ToolResultEvent",
     "TraceEvent",
+    "UsageCharged",
     "UserMessage",
 ]
