@@ -1,20 +1,32 @@
-"""The agent's state as a fold over its trace events (never pickled, always re-derivable)."""
+"""The agent's state as a fold over its trace events (never pickled, always re-derivable).
+
+What a tool call changed besides its result (a revised plan, a note, a sub-agent's cost, a
+figure, a Python cell) arrives as typed effect events just before the call's result and takes
+effect with it (see :data:`agentkit.store.events.ToolEffect`); the fold applies them by type,
+never by tool name. Results stored before effects were events of their own carry them in
+``meta``: :func:`_legacy_effects` reads those, so old runs resume as they were.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from agentkit.store.base import Store
 from agentkit.store.events import (
     AssistantMessage,
     BudgetDecision,
+    CellExecuted,
     ErrorEvent,
+    FigureProduced,
     NoteAdded,
     PlanUpdated,
     RunFinished,
     RunStarted,
     StatusChanged,
+    ToolEffect,
     ToolResultEvent,
     TraceEvent,
     UsageCharged,
@@ -24,6 +36,7 @@ from agentkit.vocabulary import ToolCall, Usage
 
 PLAN_TOOL = "update_plan"
 NOTE_TOOL = "note"
+_EFFECT_TYPES = (PlanUpdated, NoteAdded, UsageCharged, FigureProduced, CellExecuted)
 
 
 @dataclass
@@ -33,6 +46,8 @@ class TurnRecord:
     event: AssistantMessage
     results: dict[str, ToolResultEvent] = field(default_factory=dict)
     notices: list[UserMessage] = field(default_factory=list)
+    effects: dict[str, list[ToolEffect]] = field(default_factory=dict)
+    """The effects committed with each result, by call id."""
 
     @property
     def pending(self) -> list[ToolCall]:
@@ -55,7 +70,12 @@ class RunState:
     finished: RunFinished | None = None
     errors: list[ErrorEvent] = field(default_factory=list)
     budget: list[BudgetDecision] = field(default_factory=list)
+    figures: list[FigureProduced] = field(default_factory=list)
+    cells: list[CellExecuted] = field(default_factory=list)
+    """Python cells run in the run's kernel, in order (what a new kernel replays)."""
     last_seq: int = 0
+    _uncommitted: dict[str, list[ToolEffect]] = field(default_factory=dict, repr=False)
+    """Effects waiting for their call's result, by call id."""
 
     @property
     def step(self) -> int:
@@ -82,16 +102,26 @@ class RunState:
             return self.records[-1].notices[-1] if self.records[-1].notices else None
         return self.head_notices[-1] if self.head_notices else None
 
+    @property
+    def replay_cells(self) -> list[str]:
+        """The code of the cells that succeeded since the kernel last restarted, in order."""
+        code: list[str] = []
+        for cell in self.cells:
+            if cell.restarted:
+                code.clear()
+            elif cell.ok:
+                code.append(cell.code)
+        return code
+
     def apply(self, event: TraceEvent, seq: int = 0) -> None:
         self.last_seq = max(self.last_seq, seq)
-        if isinstance(event, RunStarted):
+        if isinstance(event, _EFFECT_TYPES):
+            if event.call_id is None:
+                self._apply_effect(event)
+            else:  # takes effect with its call's result
+                self._uncommitted.setdefault(event.call_id, []).append(event)
+        elif isinstance(event, RunStarted):
             self.task, self.config = event.task, event.config
-        elif isinstance(event, PlanUpdated):
-            self.plan = event.plan
-            if event.reason == "initial":
-                self.plan_event = event
-            if event.turn is not None:
-                self._account(event.turn.usage, event.turn.cost_usd)
         elif isinstance(event, AssistantMessage):
             self.records.append(TurnRecord(event))
             self.tool_calls += len(event.turn.tool_calls)
@@ -100,8 +130,6 @@ class RunState:
             self._apply_result(event)
         elif isinstance(event, UserMessage):
             (self.records[-1].notices if self.records else self.head_notices).append(event)
-        elif isinstance(event, NoteAdded):
-            self.notes.append(event.text)
         elif isinstance(event, RunFinished):
             self.finished = event
         elif isinstance(event, ErrorEvent):
@@ -110,12 +138,14 @@ class RunState:
             self.budget.append(event)
             if isinstance(event.detail.get("usage"), dict):  # the summary call of a prune
                 self._account(Usage.model_validate(event.detail["usage"]), float(event.detail.get("cost_usd", 0.0)))
-        elif isinstance(event, UsageCharged):
-            self._account(event.usage, event.cost_usd)
         elif isinstance(event, StatusChanged) and event.status == "running":
             self.finished = None
+            # Resumed: effects whose result never came belong to an attempt that died; the
+            # resumed run runs those calls again.
+            self._uncommitted.clear()
 
     def _apply_result(self, event: ToolResultEvent) -> None:
+        effects = self._uncommitted.pop(event.call_id, [])
         for record in reversed(self.records):
             if any(c.id == event.call_id for c in record.event.turn.tool_calls):
                 if event.call_id in record.results:
@@ -124,18 +154,85 @@ class RunState:
                 break
         else:
             return
-        if isinstance(event.meta.get("usage"), dict):  # a delegated sub-agent's spending
-            self._account(Usage.model_validate(event.meta["usage"]), float(event.meta.get("cost_usd", 0.0)))
-        if event.is_error:
-            return
-        if event.name == PLAN_TOOL and isinstance(event.meta.get("plan"), str):
-            self.plan = event.meta["plan"]
-        elif event.name == NOTE_TOOL and isinstance(event.meta.get("note"), str):
-            self.notes.append(event.meta["note"])
+        if event.effects is None:
+            effects = _legacy_effects(record, event)
+        record.effects[event.call_id] = effects
+        for effect in effects:
+            self._apply_effect(effect)
+
+    def _apply_effect(self, event: ToolEffect) -> None:
+        if isinstance(event, PlanUpdated):
+            self.plan = event.plan
+            if event.reason == "initial":
+                self.plan_event = event
+            if event.turn is not None:
+                self._account(event.turn.usage, event.turn.cost_usd)
+        elif isinstance(event, NoteAdded):
+            self.notes.append(event.text)
+        elif isinstance(event, UsageCharged):
+            self._account(event.usage, event.cost_usd)
+        elif isinstance(event, FigureProduced):
+            self.figures.append(event)
+        else:
+            self.cells.append(event)
 
     def _account(self, usage: Usage, cost: float) -> None:
         self.usage = self.usage + usage
         self.cost_usd += cost
+
+
+# -- LEGACY: traces stored before tool effects were events of their own ---------------------
+# Such results (``effects is None``) kept a revised plan, a note and a delegate's spending in
+# ``meta``, and their Python cells and figures were found by the tool's name. Read only here,
+# for those old results; new results never take this branch.
+_LEGACY_PYTHON_TOOL = "python"
+
+
+def _legacy_effects(record: TurnRecord, event: ToolResultEvent) -> list[ToolEffect]:
+    """The typed effects an old-shaped result stood for, with the rules the fold had then."""
+    meta, call_id = event.meta, event.call_id
+    effects: list[ToolEffect] = []
+    if isinstance(meta.get("usage"), dict):  # a delegated sub-agent's spending
+        child = meta.get("child_run")
+        effects.append(
+            UsageCharged(
+                ts=event.ts,
+                phase=event.name,
+                usage=Usage.model_validate(meta["usage"]),
+                cost_usd=float(meta.get("cost_usd", 0.0)),
+                child_run=child if isinstance(child, str) else None,
+                call_id=call_id,
+            )
+        )
+    if not event.is_error and event.name == PLAN_TOOL and isinstance(meta.get("plan"), str):
+        reason = meta.get("reason")
+        explanation = reason if isinstance(reason, str) else ""
+        effects.append(
+            PlanUpdated(ts=event.ts, plan=meta["plan"], reason="update", explanation=explanation, call_id=call_id)
+        )
+    elif not event.is_error and event.name == NOTE_TOOL and isinstance(meta.get("note"), str):
+        effects.append(NoteAdded(ts=event.ts, text=meta["note"], call_id=call_id))
+    if event.name == _LEGACY_PYTHON_TOOL:
+        call = next(c for c in record.event.turn.tool_calls if c.id == call_id)
+        code = _legacy_code(call) if call.name == _LEGACY_PYTHON_TOOL else None
+        ok = meta.get("ok") is True and code is not None
+        restarted = bool(meta.get("state_lost"))
+        effects.append(CellExecuted(ts=event.ts, code=code or "", ok=ok, restarted=restarted, call_id=call_id))
+        for a in event.attachments:
+            if a.get("mime_type") == "image/png" and a.get("path"):
+                effects.append(FigureProduced(ts=event.ts, path=str(a["path"]), call_id=call_id))
+    return effects
+
+
+def _legacy_code(call: ToolCall) -> str | None:
+    parsed = call.parsed
+    if parsed is None:
+        try:
+            parsed = orjson.loads(call.arguments)
+        except orjson.JSONDecodeError:
+            return None
+    code = parsed.get("code") if isinstance(parsed, dict) else None
+    return code if isinstance(code, str) else None
 
 
 async def load_state(store: Store, run_id: str) -> RunState:

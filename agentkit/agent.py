@@ -598,20 +598,12 @@ class _RunLoop:
             )
 
         async def on_result(result: ToolResult) -> None:
+            # The call's effects, then its result, in one append (one transaction where the
+            # store has them): the result is what makes the effects count (see ToolEffect).
+            events = [clean_model(e) for e in result.events(step)]
+            for event, seq in zip(events, await self.store.append_many(self.run_id, events), strict=True):
+                self.state.apply(event, seq)
             out = result.output
-            await self.commit(
-                ToolResultEvent(
-                    step=step,
-                    call_id=result.call.id,
-                    name=result.call.name,
-                    text=out.text,
-                    is_error=out.is_error,
-                    duration_s=result.duration_s,
-                    attachments=[a.model_dump() for a in out.attachments],
-                    sources=out.sources,
-                    meta=out.meta,
-                )
-            )
             await self.emit(
                 ToolCallFinished(
                     run_id=self.run_id,

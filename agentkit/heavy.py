@@ -20,7 +20,7 @@ from agentkit._state import load_state
 from agentkit.events import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model, ModelRequest, Usage
-from agentkit.store.events import Aggregated, ErrorEvent, RunFinished, RunInfo, RunStarted, StatusChanged
+from agentkit.store.events import Aggregated, ErrorEvent, RunFinished, RunInfo, RunStarted, StatusChanged, UsageCharged
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
 
 if TYPE_CHECKING:
@@ -261,7 +261,7 @@ class _DelegateArgs(BaseModel):
     context: str = Field("", description="Facts or constraints the sub-agent needs (optional).")
 
 
-class DelegateTool(Tool):
+class DelegateTool(Tool[_DelegateArgs]):
     """Hands a sub-question to a child agent with a fresh context; several run in parallel."""
 
     def __init__(self, agent: Agent, *, max_steps: int = 40) -> None:
@@ -276,8 +276,7 @@ class DelegateTool(Tool):
         self._agent = agent
         self.max_steps = max_steps
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
-        assert isinstance(args, _DelegateArgs)
+    async def invoke(self, args: _DelegateArgs, ctx: ToolContext) -> ToolOutput:
         parent = self._agent
         child = child_agent(parent, 0, budget=parent.shared_budget, delegate=False)
         child.max_steps = min(parent.max_steps, self.max_steps)
@@ -300,7 +299,8 @@ class DelegateTool(Tool):
             text=text,
             is_error=result.status == "failed",
             sources=[s.id for s in sources],
-            meta={"child_run": child_id, "usage": result.usage.model_dump(), "cost_usd": result.cost_usd},
+            meta={"child_run": child_id},
+            effects=[UsageCharged(phase="delegate", usage=result.usage, cost_usd=result.cost_usd, child_run=child_id)],
         )
 
 

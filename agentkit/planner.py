@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from agentkit._state import NOTE_TOOL, PLAN_TOOL
 from agentkit.llm.types import AssistantTurn, Message
+from agentkit.store.events import NoteAdded, PlanUpdated
 from agentkit.tools.base import Tool, ToolContext, ToolOutput
 
 PLANNING_PROMPT = (
@@ -35,7 +36,7 @@ class _PlanArgs(BaseModel):
     reason: str = Field("", description="What you learned that changes the plan.")
 
 
-class UpdatePlanTool(Tool):
+class UpdatePlanTool(Tool[_PlanArgs]):
     """Lets the model revise its plan; the loop keeps the latest plan visible."""
 
     def __init__(self) -> None:
@@ -47,16 +48,16 @@ class UpdatePlanTool(Tool):
             timeout_s=5,
         )
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
-        assert isinstance(args, _PlanArgs)
-        return ToolOutput(text=f"Plan updated:\n{args.plan}", meta={"plan": args.plan, "reason": args.reason})
+    async def invoke(self, args: _PlanArgs, ctx: ToolContext) -> ToolOutput:
+        revised = PlanUpdated(plan=args.plan, reason="update", explanation=args.reason)
+        return ToolOutput(text=f"Plan updated:\n{args.plan}", effects=[revised])
 
 
 class _NoteArgs(BaseModel):
     text: str = Field(description="The finding to keep: facts, numbers, source ids.", min_length=1, max_length=4000)
 
 
-class NoteTool(Tool):
+class NoteTool(Tool[_NoteArgs]):
     """Findings the agent must not lose: notes stay pinned in the context through pruning."""
 
     def __init__(self) -> None:
@@ -68,6 +69,5 @@ class NoteTool(Tool):
             timeout_s=5,
         )
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
-        assert isinstance(args, _NoteArgs)
-        return ToolOutput(text=f"Noted: {args.text}", meta={"note": args.text})
+    async def invoke(self, args: _NoteArgs, ctx: ToolContext) -> ToolOutput:
+        return ToolOutput(text=f"Noted: {args.text}", effects=[NoteAdded(text=args.text)])

@@ -14,7 +14,7 @@ from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinel
 from agentkit.report.models import ClaimCheck, Reference, Report, ReportSection, Verification
 from agentkit.report.verify import SourceText, check_sentence, judge_citation, unsourced_numbers
 from agentkit.store.base import Store
-from agentkit.store.events import Source
+from agentkit.store.events import CellExecuted, Source
 
 MAX_SECTIONS = 8
 EXCERPT_CHARS = 220
@@ -66,13 +66,12 @@ async def gather(store: Store, run_id: str) -> RunMaterial:
 
 
 def _add_python_results(material: RunMaterial, state: RunState) -> None:
+    """The output of every result that ran a Python cell, and the PNG figures the run saved."""
     for record in state.records:
-        for result in record.results.values():
-            if result.name == "python":
+        for call_id, result in record.results.items():
+            if any(isinstance(e, CellExecuted) for e in record.effects.get(call_id, ())):
                 material.python_outputs.append(result.text)
-                material.figures.extend(
-                    str(a["path"]) for a in result.attachments if a.get("mime_type") == "image/png" and a.get("path")
-                )
+    material.figures.extend(f.location for f in state.figures if f.mime_type == "image/png")
 
 
 async def _add_descendants(store: Store, run_id: str, material: RunMaterial, *, depth: int) -> None:

@@ -13,13 +13,15 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, get_args, get_type_hints, overload
+from typing import TYPE_CHECKING, Any, Generic, get_args, get_type_hints, overload
 
 import anyio
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from typing_extensions import TypeVar
 
 from agentkit.llm.types import ToolCall
+from agentkit.store.events import ToolEffect, ToolResultEvent, TraceEvent
 
 if TYPE_CHECKING:
     from agentkit.store.base import Store
@@ -45,6 +47,13 @@ class ToolOutput(BaseModel):
     sources: list[str] = Field(default_factory=list)
     """Ids of sources (registered in the store) this result came from."""
     meta: dict[str, Any] = Field(default_factory=dict)
+    """Facts about the call for people and tools reading the trace; the run's state never
+    depends on them (that is what ``effects`` are for)."""
+    effects: list[ToolEffect] = Field(default_factory=list)
+    """What the call changed in the run besides its result: a revised plan, a note, a
+    sub-agent's cost, a figure, a Python cell. Committed as trace events of their own with the
+    result (the registry stamps them with the call's id); see
+    :data:`agentkit.store.events.ToolEffect`."""
 
 
 @dataclass
@@ -62,12 +71,20 @@ class ToolContext:
     """True when a resumed run re-executes a call that had no committed result."""
 
 
-class Tool:
-    """A tool the model can call. Subclass and implement :meth:`invoke`, or use ``@tool``."""
+ArgsT = TypeVar("ArgsT", bound=BaseModel, default=Any)
+"""A tool's argument model; a bare ``Tool`` is ``Tool[Any]`` (any tool)."""
+
+
+class Tool(Generic[ArgsT]):
+    """A tool the model can call. Subclass and implement :meth:`invoke`, or use ``@tool``.
+
+    ``Tool[MyArgs]`` takes its arguments as ``MyArgs``: the registry validates the model's
+    arguments into ``args_model`` before :meth:`invoke` sees them.
+    """
 
     name: str
     description: str
-    args_model: type[BaseModel]
+    args_model: type[ArgsT]
     timeout_s: float | None
     max_result_chars: int
 
@@ -75,7 +92,7 @@ class Tool:
         self,
         name: str,
         description: str,
-        args_model: type[BaseModel],
+        args_model: type[ArgsT],
         *,
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
@@ -100,7 +117,9 @@ class Tool:
             }
         return self._schema
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> Any:
+    async def invoke(self, args: ArgsT, ctx: ToolContext) -> ToolOutput:
+        """Run the call. (A plain string, ``None`` or JSON-able value is accepted too and
+        wrapped the way ``@tool`` functions' return values are.)"""
         raise NotImplementedError  # pragma: no cover - abstract
 
     async def close_run(self, run_id: str) -> None:
@@ -113,7 +132,7 @@ class Tool:
         return f"<Tool {self.name}>"
 
 
-class FunctionTool(Tool):
+class FunctionTool(Tool[BaseModel]):
     """A tool backed by a plain (sync or async) function."""
 
     def __init__(
@@ -137,13 +156,13 @@ class FunctionTool(Tool):
             max_result_chars=max_result_chars,
         )
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> Any:
+    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
         kwargs = {name: getattr(args, name) for name in type(args).model_fields}
         if self._ctx_param:
             kwargs[self._ctx_param] = ctx
         if self._is_async:
-            return await self.fn(**kwargs)
-        return await anyio.to_thread.run_sync(partial(self.fn, **kwargs), abandon_on_cancel=True)
+            return to_output(await self.fn(**kwargs))
+        return to_output(await anyio.to_thread.run_sync(partial(self.fn, **kwargs), abandon_on_cancel=True))
 
 
 @overload
@@ -272,16 +291,40 @@ class ToolResult:
     output: ToolOutput
     duration_s: float
 
+    def event(self, step: int) -> ToolResultEvent:
+        """The result as the trace keeps it (its effects are events of their own: :meth:`events`)."""
+        out = self.output
+        return ToolResultEvent(
+            step=step,
+            call_id=self.call.id,
+            name=self.call.name,
+            text=out.text,
+            is_error=out.is_error,
+            duration_s=self.duration_s,
+            attachments=[a.model_dump() for a in out.attachments],
+            sources=out.sources,
+            meta=out.meta,
+            effects=len(out.effects),
+        )
+
+    def events(self, step: int) -> list[TraceEvent]:
+        """What to commit for this call, in order and in one append: its effects (stamped with
+        the call's id), then the result that makes them take effect. Effects first, so a crash
+        between the two leaves a call without a result, which a resumed run runs again (see
+        :data:`agentkit.store.events.ToolEffect`)."""
+        stamped: list[TraceEvent] = [e.model_copy(update={"call_id": self.call.id}) for e in self.output.effects]
+        return [*stamped, self.event(step)]
+
 
 class ToolRegistry:
     """The tools of one agent, by name."""
 
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
-        self._tools: dict[str, Tool] = {}
+    def __init__(self, tools: Iterable[Tool[Any]] = ()) -> None:
+        self._tools: dict[str, Tool[Any]] = {}
         for t in tools:
             self.add(t)
 
-    def add(self, t: Tool | Callable[..., Any]) -> Tool:
+    def add(self, t: Tool[Any] | Callable[..., Any]) -> Tool[Any]:
         if not isinstance(t, Tool):
             t = FunctionTool(t)
         if t.name in self._tools:
@@ -289,7 +332,7 @@ class ToolRegistry:
         self._tools[t.name] = t
         return t
 
-    def get(self, name: str) -> Tool | None:
+    def get(self, name: str) -> Tool[Any] | None:
         return self._tools.get(name)
 
     def __contains__(self, name: object) -> bool:

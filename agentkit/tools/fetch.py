@@ -183,7 +183,7 @@ class _Download:
     data: bytes
 
 
-class FetchTool(Tool):
+class FetchTool(Tool[FetchArgs]):
     """``fetch(url, page=1)``. The SSRF guard is on unless ``allow_private_hosts`` (here or
     in the task's ``fetch`` section) is true."""
 
@@ -223,8 +223,7 @@ class FetchTool(Tool):
 
     # -- the tool -------------------------------------------------------------------------
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
-        assert isinstance(args, FetchArgs)
+    async def invoke(self, args: FetchArgs, ctx: ToolContext) -> ToolOutput:
         target = args.url.strip()
         if not target:
             return _error("fetch needs a URL or a source id.")

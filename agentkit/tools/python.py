@@ -4,7 +4,10 @@ One kernel per run (``ctx.run_id``), working in the run's work dir (``ctx.workdi
 ``/work`` inside the sandbox). A cell past its timeout is interrupted and the session
 survives; a kernel that dies (memory bomb, ``os._exit``) is restarted and the model is told
 its state was lost. When a run is resumed in a new process, the cells that succeeded before
-are replayed silently into the fresh kernel so its variables come back. Without a usable
+are replayed silently into the fresh kernel so its variables come back: each call's result
+comes with a :class:`~agentkit.store.events.CellExecuted` effect (and a
+:class:`~agentkit.store.events.FigureProduced` per figure), and the replay reads them back
+through the run's fold. Without a usable
 bubblewrap the tool refuses to run code unless the task opts out (``sandbox.isolation: none``).
 """
 
@@ -17,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentkit._state import load_state
 from agentkit.sandbox import (
     ISOLATION_MODES,
     ExecutionResult,
@@ -31,7 +34,7 @@ from agentkit.sandbox import (
 )
 from agentkit.sandbox._output import cap_middle
 from agentkit.store.base import RunNotFound
-from agentkit.store.events import AssistantMessage, ToolResultEvent
+from agentkit.store.events import CellExecuted, FigureProduced, ToolEffect
 from agentkit.tools.base import Attachment, Tool, ToolContext, ToolOutput
 
 log = logging.getLogger("agentkit.tools.python")
@@ -54,7 +57,7 @@ class PythonArgs(BaseModel):
     code: str = Field(description="Python code to execute in the session (may span many lines).")
 
 
-class PythonTool(Tool):
+class PythonTool(Tool[PythonArgs]):
     """``python(code)``: sandboxed, persistent Python for the model.
 
     Options mirror the task file's ``sandbox:`` section; ``config`` overrides them all with a
@@ -99,8 +102,7 @@ class PythonTool(Tool):
         self._kernels: dict[str, SandboxKernel] = {}
         self._locks: dict[str, anyio.Lock] = {}
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
-        assert isinstance(args, PythonArgs)
+    async def invoke(self, args: PythonArgs, ctx: ToolContext) -> ToolOutput:
         lock = self._locks.setdefault(ctx.run_id, anyio.Lock())
         async with lock:
             return await self._invoke(args.code, ctx)
@@ -156,7 +158,7 @@ class PythonTool(Tool):
                     f"WARNING: {pool.fallback_reason or 'isolation is off'}; this Python session runs "
                     "without filesystem or network isolation, with resource limits only."
                 )
-            cells = await self._history(ctx)
+            cells = await _history(ctx)
             if cells:
                 replay_started = time.monotonic()
                 replayed, replay_notes = await self._replay(kernel, cells, budget_s=self.config.timeout_s)
@@ -172,9 +174,11 @@ class PythonTool(Tool):
                 meta={"ok": False, "state_lost": False, "replayed": replayed, "sandboxed": kernel.sandboxed},
             )
         result = await kernel.execute(code, timeout_s=min(remaining, self.config.timeout_s))
-        return self._render(result, kernel, notes, replayed)
+        return self._render(code, result, kernel, notes, replayed)
 
-    def _render(self, result: ExecutionResult, kernel: SandboxKernel, notes: list[str], replayed: int) -> ToolOutput:
+    def _render(
+        self, code: str, result: ExecutionResult, kernel: SandboxKernel, notes: list[str], replayed: int
+    ) -> ToolOutput:
         cell = result.cell
         parts: list[str] = [f"Note: {n}" for n in notes]
         if cell.output.strip():
@@ -185,9 +189,11 @@ class PythonTool(Tool):
         if cell.error is not None:
             parts.append(cell.error.traceback or f"{cell.error.ename}: {cell.error.evalue}")
         attachments = []
+        effects: list[ToolEffect] = [CellExecuted(code=code, ok=result.ok, restarted=result.state_lost)]
         for path in cell.figures:
             rel = _relative(path, kernel.workdir)
             attachments.append(Attachment(path=str(path), mime_type="image/png", description=f"figure {rel}"))
+            effects.append(FigureProduced(path=rel, mime_type="image/png", workdir=str(kernel.workdir)))
         if cell.figures:
             names = ", ".join(_relative(p, kernel.workdir) for p in cell.figures)
             parts.append(f"[figure(s) saved in the working directory: {names}]")
@@ -208,30 +214,7 @@ class PythonTool(Tool):
         if cell.error is not None:
             meta["error"] = cell.error.ename
         text = cap_middle("\n".join(parts), self.max_result_chars - 100)
-        return ToolOutput(text=text, is_error=not result.ok, attachments=attachments, meta=meta)
-
-    async def _history(self, ctx: ToolContext) -> list[str]:
-        """Code of earlier successful cells of this run since its last kernel restart, in order."""
-        try:
-            events = await ctx.store.events(ctx.run_id)
-        except RunNotFound:
-            return []
-        calls: dict[str, str] = {}
-        cells: list[str] = []
-        for stored in events:
-            ev = stored.event
-            if isinstance(ev, AssistantMessage):
-                calls = {}
-                for call in ev.turn.tool_calls:
-                    code = _code_of(call.parsed, call.arguments) if call.name == self.name else None
-                    if code is not None:
-                        calls[call.id] = code
-            elif isinstance(ev, ToolResultEvent) and ev.name == self.name and ev.call_id != ctx.call_id:
-                if ev.meta.get("state_lost"):
-                    cells.clear()
-                elif ev.meta.get("ok") is True and ev.call_id in calls:
-                    cells.append(calls[ev.call_id])
-        return cells
+        return ToolOutput(text=text, is_error=not result.ok, attachments=attachments, meta=meta, effects=effects)
 
     async def _replay(self, kernel: SandboxKernel, cells: list[str], *, budget_s: float) -> tuple[int, list[str]]:
         started = time.monotonic()
@@ -303,14 +286,14 @@ def _refusal(reason: str, fix: str) -> ToolOutput:
     )
 
 
-def _code_of(parsed: dict[str, Any] | None, arguments: str) -> str | None:
-    if parsed is None:
-        try:
-            parsed = orjson.loads(arguments)
-        except orjson.JSONDecodeError:
-            return None
-    code = parsed.get("code") if isinstance(parsed, dict) else None
-    return code if isinstance(code, str) else None
+async def _history(ctx: ToolContext) -> list[str]:
+    """Code of the run's earlier successful cells since its last kernel restart, in order (the
+    cells whose results are committed: the call being run has none yet)."""
+    try:
+        state = await load_state(ctx.store, ctx.run_id)
+    except RunNotFound:
+        return []
+    return state.replay_cells
 
 
 def _relative(path: Path, base: Path) -> str:

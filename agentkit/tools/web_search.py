@@ -57,7 +57,7 @@ class _Slot:
     breaker: CircuitBreaker
 
 
-class WebSearchTool(Tool):
+class WebSearchTool(Tool[WebSearchArgs]):
     """``web_search``. With ``backends=None`` the backends come from the task's ``search``
     section (``ctx.settings["search"]``), DuckDuckGo when there is none."""
 
@@ -107,8 +107,7 @@ class WebSearchTool(Tool):
         for backend in self.backends:
             await backend.aclose()
 
-    async def invoke(self, args: BaseModel, ctx: ToolContext) -> ToolOutput:
-        assert isinstance(args, WebSearchArgs)
+    async def invoke(self, args: WebSearchArgs, ctx: ToolContext) -> ToolOutput:
         query = " ".join(args.query.split())
         if not query:
             return ToolOutput(text="web_search needs a non-empty query.", is_error=True)

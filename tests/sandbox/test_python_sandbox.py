@@ -264,7 +264,8 @@ async def test_replay_on_resume_restores_variables(make_tool: MakeTool, session_
     def call(cid: str, code: str) -> ToolCall:
         return ToolCall(id=cid, name="python", arguments=orjson.dumps({"code": code}).decode(), parsed={"code": code})
 
-    await store.append(run, AssistantMessage(step=1, turn=AssistantTurn(tool_calls=[call("c1", "gone = 1")])))
+    first = [call("c1", "gone = 1"), call("c0", "import os; os._exit(1)")]
+    await store.append(run, AssistantMessage(step=1, turn=AssistantTurn(tool_calls=first)))
     await store.append(run, ToolResultEvent(step=1, call_id="c1", name="python", text="", meta={"ok": True}))
     await store.append(
         run, ToolResultEvent(step=1, call_id="c0", name="python", text="", meta={"ok": False, "state_lost": True})
