@@ -151,8 +151,8 @@ class Aggregated(_Event):
 
 
 class UsageCharged(_Event):
-    """Model calls made for the run outside its turns (the report phase, aggregation), charged
-    to its usage and cost so limits and totals hold."""
+    """Model calls made for the run outside its turns (the report phase, aggregation, a
+    delegated sub-agent's run), charged to its usage and cost so limits and totals hold."""
 
     type: Literal["usage"] = "usage"
     phase: str
