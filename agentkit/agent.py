@@ -636,6 +636,7 @@ class _RunLoop:
                     name=call.name,
                     is_error=True,
                     text="Not run: the step limit was reached.",
+                    effects=0,
                 )
             )
         await self.finish("stopped", turn.content, stop_reason=reason)

@@ -21,6 +21,7 @@ import typer
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from agentkit._cli_runs import report_pending, saved_run, shown_status
 from agentkit._text import clean_text
@@ -146,8 +147,8 @@ class LiveView:
     def log(self, line: str) -> None:
         if self.quiet:
             return
-        if self.live:
-            self.live.console.print(line, highlight=False)
+        if self.live:  # model and tool text is data: never parsed as markup
+            self.live.console.print(line, highlight=False, markup=False)
         else:
             err.print(f"{_dt.datetime.now():%H:%M:%S} {line}", highlight=False, markup=False, soft_wrap=True)
 
@@ -484,7 +485,7 @@ def show(
         out.print_json(json.dumps(data))
         return
     reason = f" ({info.stop_reason})" if info.stop_reason else ""
-    out.print(f"[bold]run {info.id}[/] — {info.status}{reason}", highlight=False)
+    out.print(Text.assemble((f"run {info.id}", "bold"), f" — {info.status}{reason}"), highlight=False)
     out.print(
         f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
         f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
@@ -500,20 +501,22 @@ def show(
             f"context: last request {last:,} of {window:,} tokens ({last / window:.0%}), largest {peak:,}, "
             f"{prunes} prune(s)"
         )
+    # Model and tool text is data: it goes in as plain Text, never parsed as markup.
     for e in events:
         if isinstance(e, RunStarted):
-            out.print(f"\n[bold]task[/]\n{e.task}", highlight=False, markup=False)
+            out.print(Text.assemble("\n", ("task", "bold"), "\n", e.task), highlight=False)
         elif isinstance(e, PlanUpdated):
-            out.print(f"\n[bold]plan[/]\n{e.plan}\n", highlight=False)
+            label = "plan" if e.reason == "initial" else "revised plan"
+            out.print(Text.assemble("\n", (label, "bold"), "\n", e.plan, "\n"), highlight=False)
         elif isinstance(e, AssistantMessage):
             calls = ", ".join(f"{c.name}({c.arguments[:60]})" for c in e.turn.tool_calls) or "answer"
-            out.print(f"[cyan]step {e.step}[/] {calls}", highlight=False, markup=False)
+            out.print(Text.assemble((f"step {e.step}", "cyan"), " ", calls), highlight=False)
         elif isinstance(e, ToolResultEvent) and e.is_error:
-            out.print(f"   [red]{e.name} error:[/] {e.text[:100]}", highlight=False)
+            out.print(Text.assemble("   ", (f"{e.name} error:", "red"), " ", e.text[:100]), highlight=False)
         elif isinstance(e, UserMessage):
-            out.print(f"   [yellow]{e.kind}[/]", highlight=False)
+            out.print(Text.assemble("   ", (e.kind, "yellow")), highlight=False)
     if info.answer:
-        out.print(f"\n[bold]answer[/]\n{info.answer}", highlight=False, markup=False)
+        out.print(Text.assemble("\n", ("answer", "bold"), "\n", info.answer), highlight=False)
     if pending:
         out.print(
             f"\n[yellow]report pending:[/] the run stopped while writing it; write it with: "
