@@ -24,7 +24,18 @@ from agentkit.llm.errors import (
 )
 from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, Model, ModelRequest, ToolCall, Usage
-from agentkit.store import MemoryStore, RunInfo, Source, Store
+from agentkit.store import (
+    CellExecuted,
+    FigureProduced,
+    MemoryStore,
+    NoteAdded,
+    PlanUpdated,
+    RunInfo,
+    Source,
+    Store,
+    ToolEffect,
+    UsageCharged,
+)
 from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
 
 __version__ = "0.1.0"
@@ -36,17 +47,21 @@ __all__ = [
     "AssistantTurn",
     "Attachment",
     "AuthenticationFailed",
+    "CellExecuted",
     "ConfigurationError",
     "ContentDelta",
     "ContextLengthExceeded",
+    "FigureProduced",
     "FunctionTool",
     "MemoryStore",
     "Model",
     "ModelError",
     "ModelRequest",
     "ModelRetriesExhausted",
+    "NoteAdded",
     "Notice",
     "OpenAICompatibleModel",
+    "PlanUpdated",
     "Prices",
     "ProviderProfile",
     "ReasoningDelta",
@@ -63,10 +78,12 @@ __all__ = [
     "ToolCallFinished",
     "ToolCallStarted",
     "ToolContext",
+    "ToolEffect",
     "ToolOutput",
     "ToolRegistry",
     "TurnStarted",
     "Usage",
+    "UsageCharged",
     "UsageReported",
     "get_profile",
     "tool",
