@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 from agentkit.events import EventHandler
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent, RunResult
+    from agentkit._runs import RunResult
+    from agentkit.agent import Agent
     from agentkit.tools.base import Tool
 
 

@@ -146,3 +146,12 @@ def estimate_prompt_tokens(request: ModelRequest) -> int:
     """A cautious local count (~3 bytes per token) for projecting a call's cost."""
     n_bytes = len(orjson.dumps(request.messages)) + (len(orjson.dumps(request.tools)) if request.tools else 0)
     return n_bytes // 3 + 4 * len(request.messages)
+
+
+def with_estimated_usage(turn: AssistantTurn, prompt_tokens: int, prices: Prices) -> AssistantTurn:
+    """``turn`` counted locally (~3 bytes per token) for a server that sent no usage, and priced."""
+    produced = turn.content + turn.reasoning + "".join(c.arguments for c in turn.tool_calls)
+    usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(produced.encode()) // 3 + 1, calls=1)
+    return turn.model_copy(
+        update={"usage": usage, "cost_usd": prices.cost(usage.prompt_tokens, 0, usage.completion_tokens)}
+    )

@@ -8,11 +8,11 @@ Its model calls keep the run's ``max_tokens``, are fitted to the cost left under
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import anyio
 
 from agentkit._limits import ChargedModel, LimitReached, RunLimits
+from agentkit._runs import RunResult
 from agentkit._state import load_state
 from agentkit.context.builder import learned_window
 from agentkit.events import EventHandler, Notice, dispatch
@@ -20,9 +20,6 @@ from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model
 from agentkit.store.base import Store
 from agentkit.store.events import UsageCharged
-
-if TYPE_CHECKING:
-    from agentkit.agent import RunResult
 
 
 async def report_phase(

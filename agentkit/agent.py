@@ -19,7 +19,6 @@ from typing import Any
 
 import anyio
 import orjson
-from pydantic import BaseModel, Field
 
 from agentkit._ensemble import ensembles
 from agentkit._limits import (
@@ -30,9 +29,13 @@ from agentkit._limits import (
     estimate_prompt_tokens,
     fit_to_budget,
     prices_of,
+    with_estimated_usage,
 )
+from agentkit._prompts import FINAL_ANSWER_PROMPT, SYSTEM_PROMPT
 from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
+from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, unfinished_reply
+from agentkit._runs import RunResult as RunResult  # public here too: `from agentkit.agent import RunResult`
 from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.config import HeavySpec
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
@@ -40,96 +43,35 @@ from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.events import (
     AgentEvent,
-    ContentDelta,
     EventHandler,
     Notice,
-    ReasoningDelta,
     RunBegan,
     RunEnded,
-    StreamRestarted,
     ToolCallFinished,
     ToolCallStarted,
     TurnStarted,
     UsageReported,
+    delta_event,
     dispatch,
 )
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ContextLengthExceeded, ModelError
-from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta, Usage
+from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
-from agentkit.store import clean_model
 from agentkit.store.base import Store, StoreError
 from agentkit.store.events import (
     AssistantMessage,
     BudgetDecision,
-    ErrorEvent,
     PlanUpdated,
-    RunFinished,
     RunInfo,
     RunStarted,
     RunStatus,
-    StatusChanged,
     ToolResultEvent,
     TraceEvent,
     UserMessage,
 )
 from agentkit.store.memory import MemoryStore
 from agentkit.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
-
-SYSTEM_PROMPT = """You are a careful research agent. You answer by working step by step with \
-tools and checking what you find.
-- Search, then read the most relevant sources in full before relying on them; prefer primary sources.
-- Cite the sources you rely on by their ids in square brackets, e.g. [S1a2b3c].
-- Use the python tool for any calculation or data analysis instead of doing it in your head.
-- When tool results are hidden to save space, re-read them with fetch and the source id.
-- When you are done, reply with the final answer (no tool call): direct, complete, with citations.
-Today's date is {date}."""
-
-FINAL_ANSWER_PROMPT = (
-    "You have reached the step limit ({reason}). Do not call any more tools. Give your best "
-    "final answer now from what you have found, and say what remains unverified."
-)
-
-
-MAX_UNFINISHED_REPLIES = 3
-CUT_OFF = "cut off by max_tokens"
-EMPTY = "empty"
-ASK_AGAIN_PROMPTS = {
-    CUT_OFF: (
-        "Your last reply was cut off by the output limit before it ended. Continue the task: call a tool "
-        "if you need one, or give your complete final answer again, more concisely."
-    ),
-    EMPTY: "Your last reply was empty. Continue the task: call a tool, or give your final answer.",
-}
-
-
-def unfinished_reply(turn: AssistantTurn) -> str | None:
-    """Why a turn without tool calls is not a final answer (``None``: it is one)."""
-    if turn.finish_reason == "length":
-        return CUT_OFF
-    if not turn.content.strip():
-        return EMPTY
-    return None
-
-
-class RunResult(BaseModel):
-    """The outcome of a run."""
-
-    run_id: str
-    status: RunStatus
-    answer: str
-    stop_reason: str | None = None
-    error: str | None = None
-    steps: int = 0
-    tool_calls: int = 0
-    usage: Usage = Field(default_factory=Usage)
-    cost_usd: float = 0.0
-    plan: str | None = None
-    context_tokens: int = 0
-    """Prompt tokens of the last request (what the context held at the end)."""
-    context_window: int = 0
-    report: str | None = None
-    """The research report (markdown) when a report was written."""
 
 
 class Agent:
@@ -315,12 +257,11 @@ class Agent:
         if state.finished is not None:
             fin = state.finished
             if (await self.store.get_run(run_id)).status != fin.status:  # died before the row was updated
-                await loop.sync_run_row(status=fin.status, answer=fin.answer, stop_reason=fin.stop_reason)
+                await loop.book.sync_row(status=fin.status, answer=fin.answer, stop_reason=fin.stop_reason)
             return loop.result()
         await loop.emit(RunBegan(run_id=run_id, task=state.task, resumed=resumed, max_steps=self.max_steps))
         if resumed:
-            await loop.commit(StatusChanged(status="running", reason="resumed"))
-            await self.store.update_run(run_id, status="running", stop_reason=None)
+            await loop.book.resumed()
         try:
             await loop.execute()
         except LimitReached as exc:
@@ -329,19 +270,19 @@ class Agent:
             await loop.fail(type(exc).__name__, str(exc))
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
-                await loop.interrupt("cancelled")
+                await loop.book.interrupt("cancelled")
             raise
         except KeyboardInterrupt:
             with anyio.CancelScope(shield=True):
-                await loop.interrupt("interrupted by the user")
+                await loop.book.interrupt("interrupted by the user")
             raise
         except StoreError as exc:  # a full disk, say: what was committed stays, and the run can resume
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await loop.interrupt(f"the store refused a write: {exc}")
+                await loop.book.interrupt(f"the store refused a write: {exc}")
             raise
         except Exception as exc:  # a bug, an encoding: never leave the run `running`
             with anyio.CancelScope(shield=True):
-                await loop.fail_quietly(exc)
+                await loop.book.fail_quietly(exc)
             raise
         finally:
             with anyio.CancelScope(shield=True):
@@ -372,6 +313,7 @@ class _RunLoop:
             policy=agent.context_policy or BatchPrune(keep=agent.keep_tool_results or 10),
             tools_bytes=len(orjson.dumps(agent.tools.schemas())),
         )
+        self.book = RunBook(agent.store, state)
         self.started = time.monotonic()
         self.usage_estimated = False
         self.elapsed_base = state.elapsed_s
@@ -565,20 +507,12 @@ class _RunLoop:
         return limit - (shared.spent if shared is not None else self.state.cost_usd)
 
     async def estimate_usage(self, turn: AssistantTurn, prompt_tokens: int) -> AssistantTurn:
-        """The server sent no usage: count the turn locally (~3 bytes per token), and say so once."""
+        """The server sent no usage: count the turn locally, and say so once."""
         if not self.usage_estimated:
             self.usage_estimated = True
-            await self.emit(
-                Notice(
-                    run_id=self.run_id,
-                    level="warning",
-                    message="the server sends no token usage: cost and context use are estimated locally",
-                )
-            )
-        produced = turn.content + turn.reasoning + "".join(c.arguments for c in turn.tool_calls)
-        usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(produced.encode()) // 3 + 1, calls=1)
-        cost = prices_of(self.agent.llm).cost(usage.prompt_tokens, 0, usage.completion_tokens)
-        return turn.model_copy(update={"usage": usage, "cost_usd": cost})
+            message = "the server sends no token usage: cost and context use are estimated locally"
+            await self.emit(Notice(run_id=self.run_id, level="warning", message=message))
+        return with_estimated_usage(turn, prompt_tokens, prices_of(self.agent.llm))
 
     async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
         agent = self.agent
@@ -600,9 +534,7 @@ class _RunLoop:
         async def on_result(result: ToolResult) -> None:
             # The call's effects, then its result, in one append (one transaction where the
             # store has them): the result is what makes the effects count (see ToolEffect).
-            events = [clean_model(e) for e in result.events(step)]
-            for event, seq in zip(events, await self.store.append_many(self.run_id, events), strict=True):
-                self.state.apply(event, seq)
+            await self.book.commit_many(result.events(step))
             out = result.output
             await self.emit(
                 ToolCallFinished(
@@ -642,71 +574,30 @@ class _RunLoop:
         await self.finish("stopped", turn.content, stop_reason=reason)
 
     async def finish(self, status: RunStatus, answer: str, stop_reason: str | None = None) -> None:
-        await self.commit(RunFinished(status=status, answer=answer, stop_reason=stop_reason))
-        await self.sync_run_row(status=status, answer=answer, stop_reason=stop_reason)
+        await self.book.finish(status, answer, stop_reason)
         await self.emit(RunEnded(run_id=self.run_id, status=status, answer=answer, stop_reason=stop_reason))
 
     async def fail(self, kind: str, message: str) -> None:
-        await self.commit(ErrorEvent(kind=kind, message=message, step=self.state.step))
         await self.emit(Notice(run_id=self.run_id, level="error", message=message))
-        await self.finish("failed", self.best_answer(), stop_reason=message)
-
-    async def fail_quietly(self, exc: BaseException) -> None:
-        """Record an unexpected error as the run's end, as far as the store still takes writes
-        (a full disk may refuse them: the run then stays as it was at its last committed event,
-        and its lease, released with the process, shows it was not finished)."""
-        message = f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):
-            await self.fail(type(exc).__name__, message)
-            return
-        with contextlib.suppress(Exception):
-            await self.sync_run_row(status="failed", stop_reason=message)
-
-    async def interrupt(self, reason: str) -> None:
-        await self.commit(StatusChanged(status="interrupted", reason=reason))
-        await self.sync_run_row(status="interrupted", stop_reason=reason)
-
-    async def sync_run_row(self, **fields: Any) -> None:
-        s = self.state
-        await self.store.update_run(self.run_id, steps=s.step, usage=s.usage, cost_usd=s.cost_usd, **fields)
-
-    async def commit(self, event: TraceEvent) -> None:
-        event = clean_model(event)  # what the store keeps (lone surrogates replaced), so the view can encode it
-        seq = await self.store.append(self.run_id, event)
-        self.state.apply(event, seq)
-
-    def best_answer(self) -> str:
-        for record in reversed(self.state.records):
-            if record.event.turn.content.strip():
-                return record.event.turn.content
-        return ""
-
-    def result(self) -> RunResult:
-        s = self.state
-        fin = s.finished
-        status: RunStatus = fin.status if fin else "interrupted"
-        return RunResult(
-            run_id=self.run_id,
-            status=status,
-            answer=fin.answer if fin else self.best_answer(),
-            stop_reason=fin.stop_reason if fin else None,
-            error=s.errors[-1].message if s.errors and status == "failed" else None,
-            steps=s.step,
-            tool_calls=s.tool_calls,
-            usage=s.usage,
-            cost_usd=s.cost_usd,
-            plan=s.plan,
-            context_tokens=s.records[-1].event.turn.usage.prompt_tokens if s.records else 0,
-            context_window=self.context.window,
+        await self.book.fail(kind, message)
+        fin = self.state.finished
+        await self.emit(
+            RunEnded(run_id=self.run_id, status="failed", answer=fin.answer if fin else "", stop_reason=message)
         )
 
+    async def commit(self, event: TraceEvent) -> None:
+        await self.book.commit(event)
+
+    def best_answer(self) -> str:
+        return self.book.best_answer()
+
+    def result(self) -> RunResult:
+        return self.book.result(self.context.window)
+
     async def on_delta(self, delta: StreamDelta) -> None:
-        if delta.kind == "reasoning":
-            await self.emit(ReasoningDelta(run_id=self.run_id, text=delta.text))
-        elif delta.kind == "content":
-            await self.emit(ContentDelta(run_id=self.run_id, text=delta.text))
-        elif delta.kind == "restart":
-            await self.emit(StreamRestarted(run_id=self.run_id, attempt=delta.attempt))
+        event = delta_event(self.run_id, delta)
+        if event is not None:
+            await self.emit(event)
 
     async def emit(self, event: AgentEvent) -> None:
         if self.on_event is not None:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agentkit.llm.types import ToolCall, Usage
+from agentkit.llm.types import StreamDelta, ToolCall, Usage
 
 
 class _AgentEvent(BaseModel):
@@ -114,3 +114,14 @@ async def dispatch(handler: EventHandler, event: AgentEvent) -> None:
             await result
     except Exception:
         logging.getLogger("agentkit").exception("on_event handler failed on %s", event.kind)
+
+
+def delta_event(run_id: str, delta: StreamDelta) -> AgentEvent | None:
+    """The live event for a streamed fragment (``None``: nothing to show)."""
+    if delta.kind == "reasoning":
+        return ReasoningDelta(run_id=run_id, text=delta.text)
+    if delta.kind == "content":
+        return ContentDelta(run_id=run_id, text=delta.text)
+    if delta.kind == "restart":
+        return StreamRestarted(run_id=run_id, attempt=delta.attempt)
+    return None

@@ -4,7 +4,6 @@ Also the ``delegate`` tool, which hands a sub-question to a child agent with a f
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import re
@@ -16,15 +15,16 @@ from pydantic import BaseModel, Field
 
 from agentkit import _ensemble
 from agentkit._limits import ChargedModel, LimitReached, SharedBudget
-from agentkit._state import load_state
+from agentkit._runs import RunBook, RunResult
+from agentkit._state import RunState, load_state
 from agentkit.events import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model, ModelRequest, Usage
-from agentkit.store.events import Aggregated, ErrorEvent, RunFinished, RunInfo, RunStarted, StatusChanged, UsageCharged
+from agentkit.store.events import Aggregated, RunInfo, RunStarted, UsageCharged
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent, RunResult
+    from agentkit.agent import Agent
 
 
 AGGREGATE_SYSTEM = (
@@ -80,13 +80,12 @@ async def rationale(agent: Agent, run_id: str) -> str:
 
 
 async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool) -> RunResult:
-    from agentkit.agent import RunResult
-
     store, n = agent.store, agent.heavy
     if not resumed:
         config = agent.describe()
         await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}"))
-        await store.append(run_id, RunStarted(task=task, config=config))
+        book = RunBook(store, RunState(run_id=run_id))
+        await book.commit(RunStarted(task=task, config=config))
     else:
         state = await load_state(store, run_id)
         done = state.finished
@@ -102,8 +101,8 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
                 cost_usd=row.cost_usd,
             )
         task = state.task
-        await store.append(run_id, StatusChanged(status="running", reason="resumed"))
-        await store.update_run(run_id, status="running", stop_reason=None)
+        book = RunBook(store, state)
+        await book.resumed()
     existing = {r.id: r for r in await store.list_runs(parent_id=run_id, limit=10_000)}
     budget = SharedBudget(spent=sum(r.cost_usd for r in existing.values()))
     results: dict[str, RunResult] = {}
@@ -138,41 +137,34 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
                 tg.start_soon(trajectory, i, tg.cancel_scope)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
-            await store.append(run_id, StatusChanged(status="interrupted", reason="cancelled"))
-            await store.update_run(run_id, status="interrupted", stop_reason="cancelled")
+            await book.interrupt("cancelled")
         raise
     try:
-        return await _conclude(agent, task, run_id, results, failures, budget, on_event)
+        return await _conclude(agent, book, task, results, failures, budget, on_event)
     except Exception as exc:  # aggregation or the store failed: the parent must not stay `running`
-        reason = f"{type(exc).__name__}: {exc}"
-        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-            await store.append(run_id, ErrorEvent(kind=type(exc).__name__, message=reason))
-            await store.append(run_id, RunFinished(status="failed", stop_reason=reason))
-            await store.update_run(run_id, status="failed", stop_reason=reason)
+        with anyio.CancelScope(shield=True):
+            await book.fail_quietly(exc)
         raise
 
 
 async def _conclude(
     agent: Agent,
+    book: RunBook,
     task: str,
-    run_id: str,
     results: dict[str, RunResult],
     failures: dict[str, str],
     budget: SharedBudget,
     on_event: EventHandler | None,
 ) -> RunResult:
     """Aggregate the trajectories' answers and finish the parent run."""
-    from agentkit.agent import RunResult
-
-    store, n = agent.store, agent.heavy
+    store, n, run_id = agent.store, agent.heavy, book.run_id
     children = sorted(results)
     usage = sum((r.usage for r in results.values()), Usage())
     cost = sum(r.cost_usd for r in results.values())
     steps = sum(r.steps for r in results.values())
     if not results:
         reason = f"all {n} trajectories failed: " + "; ".join(f"{k}: {v}" for k, v in sorted(failures.items()))
-        await store.append(run_id, RunFinished(status="failed", answer="", stop_reason=reason))
-        await store.update_run(run_id, status="failed", stop_reason=reason, steps=steps, usage=usage, cost_usd=cost)
+        await book.finish("failed", "", reason, steps=steps, usage=usage, cost_usd=cost)
         return RunResult(
             run_id=run_id,
             status="failed",
@@ -200,11 +192,10 @@ async def _conclude(
         for source in await store.list_sources(child_id):
             if source.kind != "report":
                 await store.add_source(run_id, source)
-    await store.append(run_id, event)
+    await book.commit(event)
     if event.turn is not None:
         usage, cost = usage + event.turn.usage, cost + event.turn.cost_usd
-    await store.append(run_id, RunFinished(status="finished", answer=event.answer))
-    await store.update_run(run_id, status="finished", answer=event.answer, steps=steps, usage=usage, cost_usd=cost)
+    await book.finish("finished", event.answer, steps=steps, usage=usage, cost_usd=cost)
     if on_event:
         await dispatch(on_event, RunEnded(run_id=run_id, status="finished", answer=event.answer))
     return RunResult(

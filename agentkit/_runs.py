@@ -1,0 +1,141 @@
+"""A run's record in the store, and how a run ends: one way for the loop and heavy mode.
+
+Every event goes to the store as the store keeps it (text made valid Unicode) and into the
+run's fold, so memory and trace never differ; a run ends with one ``RunFinished`` event and
+its row brought in step with the fold. :class:`RunResult` is what a run returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agentkit._state import RunState
+from agentkit.store import clean_model
+from agentkit.store.base import Store
+from agentkit.store.events import ErrorEvent, RunFinished, RunStatus, StatusChanged, TraceEvent
+from agentkit.vocabulary import AssistantTurn, Usage
+
+
+class RunResult(BaseModel):
+    """The outcome of a run."""
+
+    run_id: str
+    status: RunStatus
+    answer: str
+    stop_reason: str | None = None
+    error: str | None = None
+    steps: int = 0
+    tool_calls: int = 0
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    plan: str | None = None
+    context_tokens: int = 0
+    """Prompt tokens of the last request (what the context held at the end)."""
+    context_window: int = 0
+    report: str | None = None
+    """The research report (markdown) when a report was written."""
+
+
+MAX_UNFINISHED_REPLIES = 3
+CUT_OFF = "cut off by max_tokens"
+EMPTY = "empty"
+ASK_AGAIN_PROMPTS = {
+    CUT_OFF: (
+        "Your last reply was cut off by the output limit before it ended. Continue the task: call a tool "
+        "if you need one, or give your complete final answer again, more concisely."
+    ),
+    EMPTY: "Your last reply was empty. Continue the task: call a tool, or give your final answer.",
+}
+
+
+def unfinished_reply(turn: AssistantTurn) -> str | None:
+    """Why a turn without tool calls is not a final answer (``None``: it is one)."""
+    if turn.finish_reason == "length":
+        return CUT_OFF
+    if not turn.content.strip():
+        return EMPTY
+    return None
+
+
+class RunBook:
+    """Keeps one run's trace, fold and row in step."""
+
+    def __init__(self, store: Store, state: RunState) -> None:
+        self.store, self.state = store, state
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    async def commit(self, event: TraceEvent) -> None:
+        event = clean_model(event)  # what the store keeps (lone surrogates replaced), so the view can encode it
+        seq = await self.store.append(self.run_id, event)
+        self.state.apply(event, seq)
+
+    async def commit_many(self, events: Sequence[TraceEvent]) -> None:
+        """Several events in one append (one transaction where the store has them)."""
+        kept = [clean_model(e) for e in events]
+        for event, seq in zip(kept, await self.store.append_many(self.run_id, kept), strict=True):
+            self.state.apply(event, seq)
+
+    async def sync_row(self, **fields: Any) -> None:
+        """The run row from the fold (``fields`` add to it or override it, e.g. heavy totals)."""
+        s = self.state
+        row: dict[str, Any] = {"steps": s.step, "usage": s.usage, "cost_usd": s.cost_usd, **fields}
+        await self.store.update_run(self.run_id, **row)
+
+    async def finish(self, status: RunStatus, answer: str, stop_reason: str | None = None, **row: Any) -> None:
+        await self.commit(RunFinished(status=status, answer=answer, stop_reason=stop_reason))
+        await self.sync_row(status=status, answer=answer, stop_reason=stop_reason, **row)
+
+    async def fail(self, kind: str, message: str, **row: Any) -> None:
+        await self.commit(ErrorEvent(kind=kind, message=message, step=self.state.step))
+        await self.finish("failed", self.best_answer(), stop_reason=message, **row)
+
+    async def fail_quietly(self, exc: BaseException) -> None:
+        """Record an unexpected error as the run's end, as far as the store still takes writes
+        (a full disk may refuse them: the run then stays as it was at its last committed event,
+        and its lease, released with the process, shows it was not finished)."""
+        message = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            await self.fail(type(exc).__name__, message)
+            return
+        with contextlib.suppress(Exception):
+            await self.sync_row(status="failed", stop_reason=message)
+
+    async def interrupt(self, reason: str) -> None:
+        await self.commit(StatusChanged(status="interrupted", reason=reason))
+        await self.sync_row(status="interrupted", stop_reason=reason)
+
+    async def resumed(self) -> None:
+        await self.commit(StatusChanged(status="running", reason="resumed"))
+        await self.store.update_run(self.run_id, status="running", stop_reason=None)
+
+    def best_answer(self) -> str:
+        for record in reversed(self.state.records):
+            if record.event.turn.content.strip():
+                return record.event.turn.content
+        return ""
+
+    def result(self, window: int) -> RunResult:
+        s = self.state
+        fin = s.finished
+        status: RunStatus = fin.status if fin else "interrupted"
+        return RunResult(
+            run_id=self.run_id,
+            status=status,
+            answer=fin.answer if fin else self.best_answer(),
+            stop_reason=fin.stop_reason if fin else None,
+            error=s.errors[-1].message if s.errors and status == "failed" else None,
+            steps=s.step,
+            tool_calls=s.tool_calls,
+            usage=s.usage,
+            cost_usd=s.cost_usd,
+            plan=s.plan,
+            context_tokens=s.records[-1].event.turn.usage.prompt_tokens if s.records else 0,
+            context_window=window,
+        )
