@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+
 SYSTEM_PROMPT = """You are a careful research agent. You answer by working step by step with \
 tools and checking what you find.
 - Search, then read the most relevant sources in full before relying on them; prefer primary sources.
@@ -15,3 +17,9 @@ FINAL_ANSWER_PROMPT = (
     "You have reached the step limit ({reason}). Do not call any more tools. Give your best "
     "final answer now from what you have found, and say what remains unverified."
 )
+
+
+def system_prompt(instructions: str | None = None) -> str:
+    """The system prompt of a run started today, with the user's ``instructions`` after it."""
+    prompt = SYSTEM_PROMPT.format(date=_dt.date.today().isoformat())
+    return f"{prompt}\n\n{instructions}" if instructions else prompt

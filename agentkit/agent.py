@@ -10,7 +10,6 @@ on an existing log.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -31,11 +30,11 @@ from agentkit._limits import (
     prices_of,
     with_estimated_usage,
 )
-from agentkit._prompts import FINAL_ANSWER_PROMPT, SYSTEM_PROMPT
+from agentkit._prompts import FINAL_ANSWER_PROMPT, system_prompt
 from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
 from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, unfinished_reply
-from agentkit._runs import RunResult as RunResult  # public here too: `from agentkit.agent import RunResult`
+from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import RunResult` works too
 from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.config import HeavySpec
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
@@ -122,7 +121,6 @@ class Agent:
         self.llm: Model = llm or OpenAICompatibleModel(
             model, provider, base_url=base_url, api_key=api_key, api_key_env=api_key_env
         )
-        self.provider = self.llm.profile.name
         self.max_steps = max_steps
         self.instructions = instructions
         self.plan_first = plan
@@ -156,7 +154,6 @@ class Agent:
 
         return builtin_tools(self.settings)
 
-    # public API
     async def run(
         self,
         task: str,
@@ -174,13 +171,14 @@ class Agent:
                 result = await ensembles().run_heavy(self, task, run_id=run_id, on_event=on_event, resumed=False)
                 return await self._with_report(result, on_event)
             config = self.describe()
-            config["system_prompt"] = self._system_prompt()
+            config["system_prompt"] = system_prompt(self.instructions)
             await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config))
+            book = RunBook(self.store, RunState(run_id=run_id))
             try:
-                await self.store.append(run_id, RunStarted(task=task, config=config))
+                await book.commit(RunStarted(task=task, config=config))
             except Exception as exc:  # the row exists: it must not stay `running`
-                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                    await self.store.update_run(run_id, status="failed", stop_reason=f"{type(exc).__name__}: {exc}")
+                with anyio.CancelScope(shield=True):
+                    await book.fail_quietly(exc)
                 raise
             result = await self._drive(run_id, on_event, resumed=False)
             return await self._with_report(result, on_event)
@@ -230,7 +228,7 @@ class Agent:
         """The configuration stored with each run (no secrets: key variable names only, and
         credentials inside URLs or under secret-looking setting names masked)."""
         config = {
-            "provider": self.provider,
+            "provider": self.llm.profile.name,
             "model": self.llm.model_name,
             "base_url": getattr(self.llm, "base_url", None),
             "api_key_env": self._api_key_env,
@@ -289,10 +287,6 @@ class Agent:
                 await self.tools.close_run(run_id)
         return loop.result()
 
-    def _system_prompt(self) -> str:
-        prompt = SYSTEM_PROMPT.format(date=_dt.date.today().isoformat())
-        return f"{prompt}\n\n{self.instructions}" if self.instructions else prompt
-
 
 class _RunLoop:
     """One run being driven; small enough to read as a story of the steps."""
@@ -305,7 +299,7 @@ class _RunLoop:
         self.store = agent.store
         profile = agent.llm.profile
         self.context = ContextBuilder(
-            system_prompt=state.config.get("system_prompt") or agent._system_prompt(),
+            system_prompt=state.config.get("system_prompt") or system_prompt(agent.instructions),
             reasoning_field=profile.reasoning_field,
             window=learned_window(state, agent.context_window),
             max_tokens=agent.max_tokens,
