@@ -38,7 +38,14 @@ from agentkit.store import (
 )
 from agentkit.store._codec import clean_model
 from agentkit.store._location import open_store, resolve_store_location
-from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
+from agentkit.store.events import (
+    AssistantMessage,
+    BudgetDecision,
+    PlanUpdated,
+    RunStarted,
+    ToolResultEvent,
+    UserMessage,
+)
 from agentkit.task import Task, TaskFileError, load_task
 
 app = typer.Typer(
@@ -411,6 +418,8 @@ def show(
     )
     turns = [e for e in events if isinstance(e, AssistantMessage)]
     window = int(info.config.get("context_window") or 0)
+    learned = [int(e.detail["window"]) for e in events if isinstance(e, BudgetDecision) and e.action == "window"]
+    window = min([window, *learned]) if window else 0  # a window the run learned from its server
     if turns and window:
         last = turns[-1].turn.usage.prompt_tokens
         peak = max(t.turn.usage.prompt_tokens for t in turns)
