@@ -149,7 +149,9 @@ def test_an_unexpected_error_in_a_run_is_one_line(tmp_path: Path, pages: str, mo
 
     monkeypatch.setattr(_RunLoop, "run_tools", broken)
     db = tmp_path / "s.db"
-    with FakeProvider(ReportHangsOnce()) as fake:
+    responder = ReportHangsOnce()
+    responder.hanging.set()  # no report phase here: nothing may hang (a second run's plan would)
+    with FakeProvider(responder) as fake:
         task = simple_task(tmp_path, fake, pages)
         result = runner.invoke(app, ["run", str(task), "--store", str(db), "--json"])
         monkeypatch.setenv(cli_mod.DEBUG_ENV, "1")
