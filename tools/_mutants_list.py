@@ -68,7 +68,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="cut-off-is-answer",
-        file="agentkit/agent.py",
+        file="agentkit/_runs.py",
         old='    if turn.finish_reason == "length":\n        return CUT_OFF\n',
         new="",
         description="a reply cut off by max_tokens is taken as the final answer",
@@ -77,7 +77,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         id="error-leaves-running",
         file="agentkit/agent.py",
-        old="            with anyio.CancelScope(shield=True):\n                await loop.fail_quietly(exc)\n",
+        old="            with anyio.CancelScope(shield=True):\n                await loop.book.fail_quietly(exc)\n",
         new="",
         description="an unexpected error in the loop leaves the run `running`",
         tests=("tests/agent/test_run_outcomes.py",),
