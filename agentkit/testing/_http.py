@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import abc
 import selectors
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -49,3 +51,40 @@ class LoopbackServer(ThreadingHTTPServer):
         self.server_close()
         self._wake_r.close()
         self._wake_w.close()
+
+
+class LoopbackService(abc.ABC):
+    """A test server object backed by a :class:`LoopbackServer`: ``base_url``, start/stop and
+    use as a context manager. Subclasses say which handler serves them (it can reach the
+    service object through the class attribute :meth:`_handler` sets)."""
+
+    _thread_name = "loopback-server"
+
+    def __init__(self) -> None:
+        self._server: LoopbackServer | None = None
+
+    @abc.abstractmethod
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        """The handler class that serves this service's requests."""
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not started")
+        return f"http://127.0.0.1:{self._server.port}/v1"
+
+    def start(self) -> Self:
+        self._server = LoopbackServer(self._handler(), name=self._thread_name)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

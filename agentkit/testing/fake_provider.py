@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 
 from agentkit.testing import _wire
-from agentkit.testing._http import LoopbackServer
+from agentkit.testing._http import LoopbackService
 from agentkit.testing._wire import ErrorStyle, UsageStyle
 from agentkit.testing.script import (
     Delay,
@@ -60,8 +60,10 @@ from agentkit.testing.script import (
 )
 
 
-class FakeProvider:
+class FakeProvider(LoopbackService):
     """A scripted OpenAI-compatible endpoint on ``127.0.0.1``; use as a context manager."""
+
+    _thread_name = "fake-provider"
 
     def __init__(
         self,
@@ -112,35 +114,15 @@ class FakeProvider:
         self._lock = threading.Lock()
         self._token_cache: dict[bytes, int] = {}
         self._prev_hashes: list[bytes] = []
-        self._server: LoopbackServer | None = None
+        super().__init__()
 
-    # lifecycle
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("FakeProvider is not started")
-        return f"http://127.0.0.1:{self._server.port}/v1"
-
-    def start(self) -> FakeProvider:
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         provider = self
 
         class Handler(_Handler):
             fake = provider
 
-        self._server = LoopbackServer(Handler, name="fake-provider")
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> FakeProvider:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     # accounting
     def _count_prompt(self, body: dict[str, Any]) -> tuple[int, int]:

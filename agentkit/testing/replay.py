@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from agentkit.testing._http import LoopbackServer
+from agentkit.testing._http import LoopbackService
 
 _META_SUFFIX = ".meta.json"
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"})
@@ -92,8 +92,10 @@ class Recorded:
         return pieces
 
 
-class ReplayServer:
+class ReplayServer(LoopbackService):
     """Serves recordings in order on ``127.0.0.1``; use as a context manager."""
+
+    _thread_name = "replay-server"
 
     def __init__(self, responses: Sequence[Recorded], *, models: Recorded | None = None) -> None:
         self.responses = list(responses)
@@ -102,34 +104,15 @@ class ReplayServer:
         """Parsed JSON bodies of ``POST .../chat/completions``, in order."""
         self.served = 0
         self._lock = threading.Lock()
-        self._server: LoopbackServer | None = None
+        super().__init__()
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("ReplayServer is not started")
-        return f"http://127.0.0.1:{self._server.port}/v1"
-
-    def start(self) -> ReplayServer:
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
         replay = self
 
         class Handler(_ReplayHandler):
             server_state = replay
 
-        self._server = LoopbackServer(Handler, name="replay-server")
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def __enter__(self) -> ReplayServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     def _next(self, body: dict[str, Any]) -> Recorded | None:
         with self._lock:
