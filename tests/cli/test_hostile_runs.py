@@ -14,6 +14,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from cli_tasks import pages_task
 from typer.testing import CliRunner
 
 import agentkit.cli as cli_mod
@@ -131,16 +132,6 @@ def test_resume_of_a_finished_run_without_a_task_file_says_it_ended(tmp_path: Pa
     assert json.loads(result.stdout)["answer"] == "42"
 
 
-def simple_task(tmp_path: Path, fake: FakeProvider, pages: str) -> Path:
-    task = tmp_path / "task.yaml"
-    task.write_text(
-        f"task: 'Read the page at {pages}'\n"
-        f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
-        "tools: [fetch]\nfetch: {allow_private_hosts: true}\noutput: {report: false}\n"
-    )
-    return task
-
-
 def test_an_unexpected_error_in_a_run_is_one_line(tmp_path: Path, pages: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from agentkit.agent import _RunLoop
 
@@ -152,7 +143,7 @@ def test_an_unexpected_error_in_a_run_is_one_line(tmp_path: Path, pages: str, mo
     responder = ReportHangsOnce()
     responder.hanging.set()  # no report phase here: nothing may hang (a second run's plan would)
     with FakeProvider(responder) as fake:
-        task = simple_task(tmp_path, fake, pages)
+        task = pages_task(tmp_path, fake, pages)
         result = runner.invoke(app, ["run", str(task), "--store", str(db), "--json"])
         monkeypatch.setenv(cli_mod.DEBUG_ENV, "1")
         debug = runner.invoke(app, ["run", str(task), "--store", str(db)])

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import anyio
+from cli_tasks import pages_task
 from typer.testing import CliRunner
 
 from agentkit.cli import app
@@ -49,16 +50,6 @@ class SlowAfterFirstStep:
 
 def env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-
-
-def write_task(tmp_path: Path, fake: FakeProvider, pages: str) -> Path:
-    task = tmp_path / "task.yaml"
-    task.write_text(
-        f"task: 'Read the page at {pages}'\n"
-        f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
-        "tools: [fetch]\nfetch: {allow_private_hosts: true}\noutput: {report: false}\n"
-    )
-    return task
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
@@ -109,7 +100,7 @@ def test_sigterm_saves_the_run_as_interrupted_and_says_how_to_resume(tmp_path: P
     db = tmp_path / "s.db"
     script = SlowAfterFirstStep()
     with FakeProvider(script) as fake:
-        proc = start("run", str(write_task(tmp_path, fake, pages)), "--store", str(db), "--json", cwd=tmp_path)
+        proc = start("run", str(pages_task(tmp_path, fake, pages)), "--store", str(db), "--json", cwd=tmp_path)
         run_id = wait_for_first_step(db, proc)
         assert script.hanging.wait(60)  # the run waits on the model
         listed = runner.invoke(app, ["runs", "--store", str(db), "--json"])
@@ -143,7 +134,7 @@ def test_a_killed_run_is_shown_as_interrupted(tmp_path: Path, pages: str) -> Non
     db = tmp_path / "s.db"
     script = SlowAfterFirstStep()
     with FakeProvider(script) as fake:
-        proc = start("run", str(write_task(tmp_path, fake, pages)), "--store", str(db), cwd=tmp_path)
+        proc = start("run", str(pages_task(tmp_path, fake, pages)), "--store", str(db), cwd=tmp_path)
         run_id = wait_for_first_step(db, proc)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from cli_tasks import pages_task
 from typer.testing import CliRunner, Result
 
 from agentkit.cli import app
@@ -154,14 +155,14 @@ def pages_responder(req: FakeRequest) -> Turn:
 
 
 def write_task(tmp_path: Path, fake: FakeProvider, pages: str) -> Path:
-    path = tmp_path / "pages.yaml"
-    path.write_text(
-        f"task: 'Read the pages at {pages}'\n"
-        f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
-        "tools: [fetch]\nfetch: {allow_private_hosts: true}\noutput: {report: false}\n"
-        "context: {keep_tool_results: 500}\n"
+    return pages_task(
+        tmp_path,
+        fake,
+        pages,
+        question="Read the pages at",
+        extra="context: {keep_tool_results: 500}\n",
+        name="pages.yaml",
     )
-    return path
 
 
 @pytest.fixture
