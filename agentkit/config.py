@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -163,3 +163,13 @@ class OutputSpec(BaseModel):
     dir: Annotated[Path | None, Field(strict=False)] = None
     report: bool = True
     format: Annotated[OutputFormat, BeforeValidator(one_of(OUTPUT_FORMATS, "output format"))] = "md"
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def settings_section(settings: Mapping[str, Any] | None, name: str, model: type[SectionT]) -> SectionT:
+    """Section ``name`` of a run's settings (plain data, as tools receive them), validated with
+    its one definition here: defaults come from the model, a bad value raises ``ValueError``."""
+    raw = (settings or {}).get(name)
+    return model.model_validate(raw if raw is not None else {})

@@ -319,6 +319,14 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/sandbox/test_isolation.py",),
     ),
     Mutant(
+        id="config-default-unisolated",
+        file="agentkit/config.py",
+        old='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "bwrap"',
+        new='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "none"',
+        description="the built-in python tool runs code unisolated when the task names no isolation",
+        tests=("tests/tools/test_builtin_settings.py",),
+    ),
+    Mutant(
         id="python-default-unisolated",
         file="agentkit/tools/python.py",
         old='value = section.get("isolation", "bwrap") if isinstance(section, dict) else "bwrap"',

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agentkit.config import FetchSpec, SandboxSpec, settings_section
 from agentkit.tools.base import (
     Attachment,
     FunctionTool,
@@ -20,7 +21,8 @@ BUILTIN_TOOLS = ("web_search", "fetch", "python")
 
 
 def builtin_tools(settings: dict[str, Any] | None = None, names: Sequence[str] | None = None) -> list[Tool]:
-    """The built-in tools configured from a task's sections (``search``, ``fetch``, ``sandbox``).
+    """The built-in tools configured from a task's sections (``search``, ``fetch``, ``sandbox``),
+    each validated with its one definition in :mod:`agentkit.config` (a bad value raises).
 
     ``names`` picks and orders them (default: web_search, fetch, python). Names the loop
     provides itself (``note``, ``delegate``) are skipped here.
@@ -36,19 +38,18 @@ def builtin_tools(settings: dict[str, Any] | None = None, names: Sequence[str] |
         elif name == "fetch":
             from agentkit.tools.fetch import FetchCache, FetchTool
 
-            fetch = settings.get("fetch") or {}
-            tools.append(
-                FetchTool(allow_private_hosts=bool(fetch.get("allow_private_hosts", False)), cache=FetchCache.shared())
-            )
+            fetch = settings_section(settings, "fetch", FetchSpec)
+            tools.append(FetchTool(allow_private_hosts=fetch.allow_private_hosts, cache=FetchCache.shared()))
         elif name == "python":
             from agentkit.tools.python import PythonTool
 
-            sandbox = settings.get("sandbox") or {}
+            sandbox = settings_section(settings, "sandbox", SandboxSpec)
             tools.append(
                 PythonTool(
-                    network=bool(sandbox.get("network", False)),
-                    memory_mb=int(sandbox.get("memory_mb", 2048)),
-                    timeout_s=float(sandbox.get("timeout_s", 120)),
+                    network=sandbox.network,
+                    memory_mb=sandbox.memory_mb,
+                    timeout_s=sandbox.timeout_s,
+                    isolation=sandbox.isolation,
                 )
             )
     return tools
