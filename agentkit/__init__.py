@@ -2,7 +2,7 @@
 
 from agentkit import heavy as _heavy  # noqa: F401  (registers heavy mode and delegation with the Agent)
 from agentkit.agent import Agent, RunResult
-from agentkit.events import (
+from agentkit.live import (
     AgentEvent,
     ContentDelta,
     Notice,

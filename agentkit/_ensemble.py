@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from agentkit.events import EventHandler
+from agentkit.live import EventHandler
 
 if TYPE_CHECKING:
     from agentkit._runs import RunResult

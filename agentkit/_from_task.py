@@ -8,7 +8,7 @@ from typing import Any
 from agentkit._redact import MASK
 from agentkit._state import load_state
 from agentkit.agent import Agent
-from agentkit.events import EventHandler
+from agentkit.live import EventHandler
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
 from agentkit.store.base import Store

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from agentkit.events import AgentEvent
+from agentkit.live import AgentEvent
 
 err = Console(stderr=True)
 

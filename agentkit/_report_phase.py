@@ -15,7 +15,7 @@ from agentkit._limits import ChargedModel, LimitReached, RunLimits
 from agentkit._runs import RunResult
 from agentkit._state import load_state
 from agentkit.context.builder import learned_window
-from agentkit.events import EventHandler, Notice, dispatch
+from agentkit.live import EventHandler, Notice, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model
 from agentkit.store.base import Store

@@ -40,7 +40,7 @@ from agentkit.config import HeavySpec
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
-from agentkit.events import (
+from agentkit.live import (
     AgentEvent,
     EventHandler,
     Notice,

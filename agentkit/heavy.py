@@ -17,7 +17,7 @@ from agentkit import _ensemble
 from agentkit._limits import ChargedModel, LimitReached, SharedBudget
 from agentkit._runs import RunBook, RunResult
 from agentkit._state import RunState, load_state
-from agentkit.events import EventHandler, Notice, RunEnded, dispatch
+from agentkit.live import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.store.events import Aggregated, RunInfo, RunStarted, UsageCharged

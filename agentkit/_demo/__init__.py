@@ -22,7 +22,7 @@ from typing import Any
 from agentkit._demo.report_script import ReportScript
 from agentkit._demo.trajectory import QUESTION, make_responder
 from agentkit.agent import Agent, RunResult
-from agentkit.events import EventHandler
+from agentkit.live import EventHandler
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.store.base import Store
 from agentkit.testing import FakeProvider

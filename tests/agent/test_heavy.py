@@ -8,8 +8,8 @@ import anyio
 import pytest
 
 from agentkit import Agent, RetryPolicy, tool
-from agentkit.events import ToolCallFinished
 from agentkit.heavy import AGGREGATE_SYSTEM, SELECT_SYSTEM, normalise_answer
+from agentkit.live import ToolCallFinished
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.store import Aggregated, AssistantMessage, SQLiteStore, ToolResultEvent
 from agentkit.testing import FakeProvider, FakeRequest, HttpError, ScriptedModel, Turn, call

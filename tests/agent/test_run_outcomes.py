@@ -9,7 +9,7 @@ import pytest
 
 from agentkit import Agent, tool
 from agentkit.context.policy import ContextPolicy, Sizer, ViewCut
-from agentkit.events import AgentEvent, Notice
+from agentkit.live import AgentEvent, Notice
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
 from agentkit.store.events import ErrorEvent, RunFinished, UsageCharged, UserMessage

@@ -53,7 +53,7 @@ def test_the_live_view_prints_bracketed_text_literally() -> None:
     from rich.live import Live
 
     from agentkit.cli import LiveView
-    from agentkit.events import Notice, ToolCallFinished
+    from agentkit.live import Notice, ToolCallFinished
 
     view = LiveView(max_steps=10, window=1000)
     screen = io.StringIO()

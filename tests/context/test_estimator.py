@@ -9,7 +9,7 @@ import pytest
 
 from agentkit import Agent, tool
 from agentkit.context.tokens import TokenEstimator
-from agentkit.events import AgentEvent, TurnStarted, UsageReported
+from agentkit.live import AgentEvent, TurnStarted, UsageReported
 from agentkit.testing import FakeRequest, ScriptedModel, Turn, call
 from agentkit.testing.script import count_tokens
 
