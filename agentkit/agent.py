@@ -25,7 +25,6 @@ from agentkit._limits import (
     LimitReached,
     RunLimits,
     SharedBudget,
-    estimate_prompt_tokens,
     fit_to_budget,
     prices_of,
     with_estimated_usage,
@@ -463,16 +462,16 @@ class _RunLoop:
                 window=self.context.window,
             )
         )
+        prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
         request = ModelRequest(
             messages=messages,
             tools=agent.tools.schemas() if tools else [],
             temperature=agent.temperature,
-            max_tokens=self.context.answer_tokens(context_tokens or self.context.request_tokens(messages, tools=tools)),
+            max_tokens=self.context.answer_tokens(prompt_tokens),
             seed=agent.seed,
             tool_choice=tool_choice,  # type: ignore[arg-type]
             tool_call_index=self.state.tool_calls,
         )
-        prompt_tokens = context_tokens or estimate_prompt_tokens(request)
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
         turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
         if not getattr(turn, "usage_reported", True):
