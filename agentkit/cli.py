@@ -23,8 +23,10 @@ from rich.text import Text
 
 from agentkit._cli_runs import report_pending, saved_run, shown_status
 from agentkit._live_view import LiveView, err
+from agentkit._state import RunState
 from agentkit._text import clean_text
 from agentkit.agent import RunResult
+from agentkit.context.builder import learned_window
 from agentkit.llm.client import ConfigurationError
 from agentkit.store import (
     RunBusy,
@@ -40,7 +42,6 @@ from agentkit.store._codec import clean_model
 from agentkit.store._location import open_store, resolve_store_location
 from agentkit.store.events import (
     AssistantMessage,
-    BudgetDecision,
     PlanUpdated,
     RunStarted,
     ToolResultEvent,
@@ -418,8 +419,10 @@ def show(
     )
     turns = [e for e in events if isinstance(e, AssistantMessage)]
     window = int(info.config.get("context_window") or 0)
-    learned = [int(e.detail["window"]) for e in events if isinstance(e, BudgetDecision) and e.action == "window"]
-    window = min([window, *learned]) if window else 0  # a window the run learned from its server
+    state = RunState(run_id=info.id)
+    for event in events:
+        state.apply(event)
+    window = learned_window(state, window) if window else 0  # a window the run learned from its server
     if turns and window:
         last = turns[-1].turn.usage.prompt_tokens
         peak = max(t.turn.usage.prompt_tokens for t in turns)
