@@ -59,7 +59,6 @@ from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_
 from agentkit.store.base import Store, StoreError
 from agentkit.store.events import (
     AssistantMessage,
-    BudgetDecision,
     PlanUpdated,
     RunInfo,
     RunStarted,
@@ -371,8 +370,9 @@ class _RunLoop:
             return
         probe = getattr(llm, "probe_context_window", None)
         window = await probe() if probe is not None else None
-        if window and self.context.learn_window(window):  # kept, so the report phase and a resume use it too
-            await self.commit(BudgetDecision(action="window", detail={"window": window, "stated": True}))
+        learned = self.context.learn_window(window) if window else None
+        if learned is not None:  # kept, so the report phase and a resume use it too
+            await self.commit(learned)
             await self.emit(Notice(run_id=self.run_id, message=f"the server's context window is {window:,} tokens"))
 
     async def make_plan(self) -> None:

@@ -121,13 +121,14 @@ class ContextBuilder:
         n_bytes = sum(len(orjson.dumps(m)) for m in messages) + (self.tools_bytes if tools else 0)
         return self.estimator.estimate(n_bytes, len(messages))
 
-    def learn_window(self, window: int) -> bool:
+    def learn_window(self, window: int, *, stated: bool = True, requested: int | None = None) -> BudgetDecision | None:
         """Shrink the window to what the server has (from its overflow answer, or a probe at
-        the start); a larger value is ignored. Returns whether the window shrank."""
-        if 0 < window < self.window:
-            self.window = window
-            return True
-        return False
+        the start); a larger value is ignored. Returns the decision to store (what
+        :func:`learned_window` reads back) when the window shrank."""
+        if not 0 < window < self.window:
+            return None
+        self.window = window
+        return BudgetDecision(action="window", detail={"window": window, "stated": stated, "requested": requested})
 
     def overflowed(self, view: View, *, limit: int | None, requested: int | None) -> BudgetDecision | None:
         """The provider refused ``view`` as too long. Learn from its answer: the window it
@@ -141,9 +142,7 @@ class ContextBuilder:
         stated = limit is not None
         if limit is None:
             limit = (view.tokens + sent) * 3 // 4
-        if not self.learn_window(limit):
-            return None
-        return BudgetDecision(action="window", detail={"window": self.window, "stated": stated, "requested": requested})
+        return self.learn_window(limit, stated=stated, requested=requested)
 
     # rendering
     def head(self, state: RunState) -> list[Message]:
