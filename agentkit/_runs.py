@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from agentkit._state import RunState
 from agentkit.store import clean_model
 from agentkit.store.base import Store
-from agentkit.store.events import ErrorEvent, RunFinished, RunStatus, StatusChanged, TraceEvent
+from agentkit.store.events import ErrorEvent, RunFinished, RunInfo, RunStatus, StatusChanged, TraceEvent
 from agentkit.vocabulary import AssistantTurn, Usage
 
 
@@ -38,6 +38,25 @@ class RunResult(BaseModel):
     context_window: int = 0
     report: str | None = None
     """The research report (markdown) when a report was written."""
+
+
+def stored_result(info: RunInfo, finished: RunFinished | None = None) -> RunResult:
+    """The result of a run that already ended, from its row; its ``RunFinished`` event, when
+    given, wins over a row the process did not bring in step before it died."""
+    if finished is not None:
+        status, answer, reason = finished.status, finished.answer, finished.stop_reason
+    else:
+        status, answer, reason = info.status, info.answer or "", info.stop_reason
+    return RunResult(
+        run_id=info.id,
+        status=status,
+        answer=answer,
+        stop_reason=reason,
+        error=reason if status == "failed" else None,
+        steps=info.steps,
+        usage=info.usage,
+        cost_usd=info.cost_usd,
+    )
 
 
 MAX_UNFINISHED_REPLIES = 3

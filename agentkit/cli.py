@@ -23,9 +23,9 @@ from rich.text import Text
 
 from agentkit._cli_runs import report_pending, saved_run, shown_status
 from agentkit._live_view import LiveView, err
+from agentkit._runs import RunResult, stored_result
 from agentkit._state import RunState
 from agentkit._text import clean_text
-from agentkit.agent import RunResult
 from agentkit.context.builder import learned_window
 from agentkit.llm.client import ConfigurationError
 from agentkit.store import (
@@ -347,22 +347,8 @@ def resume(
         fail_input(str(exc))
     if task is None:
         say(f"run {info.id} already ended ({info.status}); nothing to resume")
-        report_result(_stored_result(info), as_json)
+        report_result(stored_result(info), as_json)
     _execute(task, store, info.id, as_json, resume=True)
-
-
-def _stored_result(info: RunInfo) -> RunResult:
-    error = info.stop_reason if info.status == "failed" else None
-    return RunResult(
-        run_id=info.id,
-        status=info.status,
-        answer=info.answer or "",
-        stop_reason=info.stop_reason,
-        error=error,
-        steps=info.steps,
-        usage=info.usage,
-        cost_usd=info.cost_usd,
-    )
 
 
 @app.command()

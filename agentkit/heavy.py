@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from agentkit import _ensemble
 from agentkit._limits import ChargedModel, LimitReached, SharedBudget
-from agentkit._runs import RunBook, RunResult
+from agentkit._runs import RunBook, RunResult, stored_result
 from agentkit._state import RunState, load_state
 from agentkit.live import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
@@ -90,16 +90,7 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
         state = await load_state(store, run_id)
         done = state.finished
         if done is not None:
-            row = await store.get_run(run_id)
-            return RunResult(
-                run_id=run_id,
-                status=done.status,
-                answer=done.answer,
-                stop_reason=done.stop_reason,
-                steps=row.steps,
-                usage=row.usage,
-                cost_usd=row.cost_usd,
-            )
+            return stored_result(await store.get_run(run_id), done)
         task = state.task
         book = RunBook(store, state)
         await book.resumed()
