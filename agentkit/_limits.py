@@ -7,6 +7,7 @@ import orjson
 from agentkit._state import RunState
 from agentkit.config import LimitsSpec
 from agentkit.context.builder import answer_room
+from agentkit.context.tokens import TokenEstimator
 from agentkit.llm.profiles import Prices, ProviderProfile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, Model, ModelRequest, Usage
 
@@ -143,9 +144,9 @@ class ChargedModel:
 
 
 def estimate_prompt_tokens(request: ModelRequest) -> int:
-    """A cautious local count (~3 bytes per token) for projecting a call's cost."""
+    """The context's uncalibrated (cautious) estimate of a request built outside the loop's view."""
     n_bytes = len(orjson.dumps(request.messages)) + (len(orjson.dumps(request.tools)) if request.tools else 0)
-    return n_bytes // 3 + 4 * len(request.messages)
+    return TokenEstimator().estimate(n_bytes, len(request.messages))
 
 
 def with_estimated_usage(turn: AssistantTurn, prompt_tokens: int, prices: Prices) -> AssistantTurn:
