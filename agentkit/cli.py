@@ -551,6 +551,11 @@ def index(
         err.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
 
 
+# Commands that live in their own modules: each module imports only typer at load time (its
+# heavy parts inside the command, so `agentkit --help` stays fast) and adds itself to `app`.
+# One line per module below.
+
+
 def main() -> None:
     try:
         app()
