@@ -174,6 +174,21 @@ class SearchSpec(BaseModel):
         return self
 
 
+class EvalSpec(BaseModel):
+    """``agentkit eval`` settings (``agentkit run`` ignores this section): the suite's cost
+    budget (no new attempt starts once it is spent) and the judge model's endpoint."""
+
+    model_config = SPEC_CONFIG
+
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    judge: ModelSpec | None = None
+    """The judge grader's model (default: the task's ``model``)."""
+
+
+EVAL_TASK = "(each suite task's question; `task:` is not used by agentkit eval)"
+"""What stands in for ``task`` in a config read with ``load_task(..., require_task=False)``."""
+
+
 class Task(BaseModel):
     """One research run: the question and everything about how to run it."""
 
@@ -189,6 +204,7 @@ class Task(BaseModel):
     context: ContextSpec = Field(default_factory=ContextSpec)
     heavy: HeavySpec = Field(default_factory=HeavySpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    eval: EvalSpec | None = None
 
     @field_validator("task")
     @classmethod
@@ -291,7 +307,7 @@ class Task(BaseModel):
     def redacted_config(self) -> dict[str, Any]:
         """The spec as JSON-ready data for traces. It holds env-var names, never key values;
         credentials inside URLs are masked."""
-        data: dict[str, Any] = self.model_dump(mode="json")
+        data: dict[str, Any] = self.model_dump(mode="json", exclude={"eval"})  # a run needs no eval settings
         for section, key in (("model", "base_url"), ("search", "url")):
             if data[section][key] is not None:
                 data[section][key] = redact_url(data[section][key])
@@ -428,10 +444,14 @@ def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> 
     return text
 
 
-def load_task(path: str | Path, *, env: Mapping[str, str] | None = None, check_api_key: bool = True) -> Task:
+def load_task(
+    path: str | Path, *, env: Mapping[str, str] | None = None, check_api_key: bool = True, require_task: bool = True
+) -> Task:
     """Read and validate a YAML task file. Raises :class:`TaskFileError` with one message
     naming the file and the field path. With ``check_api_key``, the provider's API-key
-    variable must be set in ``env`` (default ``os.environ``)."""
+    variable must be set in ``env`` (default ``os.environ``). ``require_task=False`` reads an
+    eval config, where each suite task brings its question: a missing ``task`` is
+    :data:`EVAL_TASK`."""
     source = str(path)
     file = Path(path)
     text = decode(read_bytes(file, source, None, allow_pipe=True), source)
@@ -443,6 +463,8 @@ def load_task(path: str | Path, *, env: Mapping[str, str] | None = None, check_a
         raise TaskFileError(source, 'the file is empty; a task file needs at least: task: "your question"')
     if not isinstance(data, dict):
         raise TaskFileError(source, f"the top level must be a mapping of keys (got {_kind(data)})")
+    if not require_task and "task" not in data:
+        data = {**data, "task": EVAL_TASK}
     task = Task.from_mapping(data, source=source, base_dir=file.parent)
     if check_api_key:
         task.check_api_key(env, source=source)
