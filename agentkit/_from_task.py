@@ -8,6 +8,7 @@ from typing import Any
 from agentkit._redact import MASK
 from agentkit._state import load_state
 from agentkit.agent import Agent
+from agentkit.config import ToolSettings
 from agentkit.live import EventHandler
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
@@ -15,11 +16,11 @@ from agentkit.store.base import Store
 from agentkit.task import Task
 
 
-def tool_settings(task: Task) -> dict[str, Any]:
-    """The sections tools read, as plain data. Credentials inside URLs are kept here (the
-    tools need them); ``Agent.describe`` masks them before the run's config is stored."""
-    data = task.model_dump(mode="json")
-    return {key: data[key] for key in ("search", "fetch", "sandbox", "context", "limits")}
+def tool_settings(task: Task) -> ToolSettings:
+    """The sections tools read, typed as the task file validated them. Credentials inside URLs
+    are kept here (the tools need them); ``Agent.describe`` masks them before the run's config
+    is stored."""
+    return ToolSettings({"search": task.search, "fetch": task.fetch, "sandbox": task.sandbox})
 
 
 def model_from_task(task: Task) -> OpenAICompatibleModel:
@@ -52,7 +53,6 @@ def agent_from_task(
     return Agent(
         llm=llm,
         tools=builtin_tools(settings, names=task.tools),
-        max_steps=task.limits.max_steps,
         store=store,
         temperature=spec.temperature,
         max_tokens=spec.max_tokens,
@@ -63,9 +63,7 @@ def agent_from_task(
         task_spec=task.redacted_config(),
         context_window=task.context.window,  # None: the profile's, or what a local server says
         keep_tool_results=task.context.keep_tool_results,
-        max_cost_usd=task.limits.max_cost_usd,
-        max_run_tokens=task.limits.max_tokens,
-        max_seconds=task.limits.max_seconds,
+        limits=task.limits,
         heavy=task.heavy.trajectories,
         aggregate=task.heavy.aggregate,
         delegate="delegate" in task.tools,

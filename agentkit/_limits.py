@@ -22,6 +22,29 @@ class RunLimits(LimitsSpec):
     """The task file's ``limits`` section (one definition, validated once), and how a run
     checks them. ``max_tokens`` is total tokens (prompt + completion) over the whole run."""
 
+    @classmethod
+    def chosen(
+        cls,
+        limits: LimitsSpec | None,
+        max_steps: int = 300,
+        max_cost_usd: float | None = None,
+        max_run_tokens: int | None = None,
+        max_seconds: float | None = None,
+    ) -> RunLimits:
+        """The limits an :class:`~agentkit.Agent` was given: ``limits=`` (the task file's
+        section as one object) or the flat keywords, validated as in a task file. Raises
+        ``ValueError`` when both are given, so no value is silently dropped."""
+        if limits is None:
+            return cls(
+                max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens, max_seconds=max_seconds
+            )
+        flat = {"max_steps": max_steps != 300, "max_cost_usd": max_cost_usd is not None}
+        flat |= {"max_run_tokens": max_run_tokens is not None, "max_seconds": max_seconds is not None}
+        if any(flat.values()):
+            named = ", ".join(k for k, given in flat.items() if given)
+            raise ValueError(f"pass the limits either as limits=... or as keywords ({named}), not both")
+        return cls.model_validate(limits.model_dump())
+
     def _usage(self, state: RunState, elapsed: float, cost: float | None = None) -> list[tuple[str, float, float]]:
         used: list[tuple[str, float, float]] = [("max_steps", state.step, self.max_steps)]
         if self.max_cost_usd is not None:

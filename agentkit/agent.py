@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from agentkit._report_phase import report_phase
 from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, unfinished_reply
 from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import RunResult` works too
 from agentkit._state import RunState, TurnRecord, load_state
-from agentkit.config import HeavySpec
+from agentkit.config import HeavySpec, LimitsSpec, ToolSettings
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
@@ -78,6 +78,12 @@ class Agent:
     ``@tool`` functions to choose. ``store`` keeps the trace (default: in memory; pass a
     SQLiteStore to make runs resumable across processes). ``llm`` replaces the HTTP client
     with any :class:`~agentkit.llm.types.Model` (e.g. ``agentkit.testing.ScriptedModel``).
+
+    Run limits come as the task file's section, ``limits=LimitsSpec(max_cost_usd=2.0)``, or as
+    keywords (``max_steps``, ``max_cost_usd``, ``max_run_tokens`` for the whole run's tokens,
+    ``max_seconds``); ``max_tokens`` is the model's output cap per call, as ``model.max_tokens``
+    in a task file. ``settings`` holds the tool sections (``search``, ``fetch``, ``sandbox``) as
+    a mapping or :class:`~agentkit.config.ToolSettings`, checked here.
     """
 
     def __init__(
@@ -98,7 +104,7 @@ class Agent:
         max_tokens: int | None = None,
         seed: int | None = None,
         workdir: str | Path = ".agentkit/runs",
-        settings: dict[str, Any] | None = None,
+        settings: ToolSettings | Mapping[str, Any] | None = None,
         on_event: EventHandler | None = None,
         task_spec: dict[str, Any] | None = None,
         context_window: int | None = None,
@@ -107,19 +113,18 @@ class Agent:
         max_cost_usd: float | None = None,
         max_run_tokens: int | None = None,
         max_seconds: float | None = None,
+        limits: LimitsSpec | None = None,
         heavy: int = 1,
         aggregate: str = "reflective",
         early_stop: float | None = None,
         delegate: bool = False,
         report: bool = False,
     ) -> None:
-        self.limits = RunLimits(  # validated as in a task file, before anything is built
-            max_steps=max_steps, max_cost_usd=max_cost_usd, max_tokens=max_run_tokens, max_seconds=max_seconds
-        )
+        self.limits = RunLimits.chosen(limits, max_steps, max_cost_usd, max_run_tokens, max_seconds)
         self.llm: Model = llm or OpenAICompatibleModel(
             model, provider, base_url=base_url, api_key=api_key, api_key_env=api_key_env
         )
-        self.max_steps = max_steps
+        self.max_steps = self.limits.max_steps
         self.instructions = instructions
         self.plan_first = plan
         self.store = store or MemoryStore()
@@ -127,11 +132,11 @@ class Agent:
         self.max_tokens = max_tokens
         self.seed = seed
         self.workdir = Path(workdir)
-        self.settings = settings or {}
+        self.settings = ToolSettings.of(settings).validated()  # a bad section fails here, once
         self.on_event = on_event
         self._api_key_env = api_key_env
         self._task_spec = task_spec
-        self.context_window = context_window or self.llm.profile.context_window
+        self.context_window = self.llm.profile.window_for(context_window)
         self.window_declared = context_window is not None
         self.keep_tool_results = keep_tool_results
         self.context_policy = context_policy
@@ -241,7 +246,7 @@ class Agent:
             "heavy": self.heavy,
             "aggregate": self.aggregate,
             "early_stop": self.early_stop,
-            "settings": self.settings,
+            "settings": self.settings.as_data(),
             "task_spec": self._task_spec,
         }
         return dict(redact_config(config))

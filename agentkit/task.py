@@ -29,18 +29,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails
 
 from agentkit._redact import redact_url
 from agentkit._task_read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
 from agentkit._task_read import TaskFileError as TaskFileError
 from agentkit.config import (
     DEFAULT_TOOLS,
-    SEARCH_BACKENDS,
     SPEC_CONFIG,
     TOOL_CHOICES,
     TOOL_NAMES,
-    Backend,
     ContextSpec,
     FetchSpec,
     HeavySpec,
@@ -48,6 +46,7 @@ from agentkit.config import (
     OutputSpec,
     PricesSpec,
     SandboxSpec,
+    SearchSpec,
     check_http_url,
     fail,
     num,
@@ -115,62 +114,6 @@ class ModelSpec(BaseModel):
         profile = get_profile(self.provider)
         if self.base_url is None and profile.base_url is None and profile.auth == "api_key":
             raise fail(f"required for the {self.provider} provider (the endpoint's URL)", at="base_url")
-        return self
-
-
-def _check_backends(value: object) -> object:
-    check = one_of(SEARCH_BACKENDS, "search backend")
-    if isinstance(value, list):
-        if not value:
-            raise fail("must name at least one search backend")
-        for i, item in enumerate(value):
-            try:
-                check(item)
-            except PydanticCustomError as exc:
-                raise fail(str(exc), at=f"[{i}]") from None
-            if item in value[:i]:
-                raise fail(f"{item!r} is listed twice", at=f"[{i}]")
-        return value
-    return check(value)
-
-
-class SearchSpec(BaseModel):
-    """Web search backend(s); a list is tried in order (fail-over)."""
-
-    model_config = SPEC_CONFIG
-
-    backend: Annotated[Backend | list[Backend], BeforeValidator(_check_backends)] = "duckduckgo"
-    url: _Url = None
-    index: Annotated[Path | None, Field(strict=False)] = None
-
-    @property
-    def backends(self) -> list[str]:
-        """The backends in fail-over order."""
-        return [self.backend] if isinstance(self.backend, str) else list(self.backend)
-
-    @field_validator("index")
-    @classmethod
-    def _index_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base = (info.context or {}).get("base_dir")
-        path = value.expanduser()
-        if base is not None and not path.is_absolute():
-            path = Path(base) / path
-        if not path.exists():
-            raise fail(f"offline index not found: {path}")
-        return path.absolute()
-
-    @model_validator(mode="after")
-    def _backends_have_their_settings(self) -> SearchSpec:
-        if "searxng" in self.backends and self.url is None:
-            raise fail("required when the searxng backend is used (e.g. http://localhost:8888)", at="url")
-        if "local" in self.backends and self.index is None:
-            raise fail(
-                "required when the local backend is used: a folder of documents or an index file "
-                "built with `agentkit index FOLDER`",
-                at="index",
-            )
         return self
 
 
@@ -274,7 +217,7 @@ class Task(BaseModel):
     @property
     def context_window(self) -> int:
         """``context.window`` or, when null, the profile's window."""
-        return self.context.window or self.profile.context_window
+        return self.profile.window_for(self.context.window)
 
     def check_api_key(self, env: Mapping[str, str] | None = None, *, source: str = "<task>") -> None:
         """Raise :class:`TaskFileError` when the key this task needs is not set in ``env``

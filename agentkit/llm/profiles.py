@@ -66,6 +66,11 @@ class ProviderProfile(BaseModel):
     prices: dict[str, Prices] = Field(default_factory=dict)
     """Per model name (after aliasing); key ``"*"`` is the fallback."""
 
+    def window_for(self, declared: int | None) -> int:
+        """The context window a run plans with: the one declared (task file or ``Agent``),
+        else this profile's. (A local server's own answer may still replace it at run start.)"""
+        return declared or self.context_window
+
     def resolve_model(self, model: str | None) -> str:
         name = model or self.default_model
         return self.model_aliases.get(name, name)

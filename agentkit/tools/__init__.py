@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentkit.config import FetchSpec, SandboxSpec, settings_section
+from agentkit.config import ToolSettings
 from agentkit.tools.base import (
     Attachment,
     FunctionTool,
@@ -20,30 +20,32 @@ from agentkit.tools.base import (
 BUILTIN_TOOLS = ("web_search", "fetch", "python")
 
 
-def builtin_tools(settings: dict[str, Any] | None = None, names: Sequence[str] | None = None) -> list[Tool]:
+def builtin_tools(
+    settings: ToolSettings | Mapping[str, Any] | None = None, names: Sequence[str] | None = None
+) -> list[Tool]:
     """The built-in tools configured from a task's sections (``search``, ``fetch``, ``sandbox``),
     each validated with its one definition in :mod:`agentkit.config` (a bad value raises).
 
     ``names`` picks and orders them (default: web_search, fetch, python). Names the loop
     provides itself (``note``, ``delegate``) are skipped here.
     """
-    settings = settings or {}
+    typed = ToolSettings.of(settings).validated()
     chosen = list(names) if names is not None else list(BUILTIN_TOOLS)
     tools: list[Tool] = []
     for name in chosen:
         if name == "web_search":
             from agentkit.tools.web_search import WebSearchTool
 
-            tools.append(WebSearchTool.from_settings(settings.get("search")))
+            tools.append(WebSearchTool.from_settings(typed.search))
         elif name == "fetch":
             from agentkit.tools.fetch import FetchCache, FetchTool
 
-            fetch = settings_section(settings, "fetch", FetchSpec)
+            fetch = typed.fetch
             tools.append(FetchTool(allow_private_hosts=fetch.allow_private_hosts, cache=FetchCache.shared()))
         elif name == "python":
             from agentkit.tools.python import PythonTool
 
-            sandbox = settings_section(settings, "sandbox", SandboxSpec)
+            sandbox = typed.sandbox
             tools.append(
                 PythonTool(
                     network=sandbox.network,

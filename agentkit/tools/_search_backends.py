@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,6 +21,7 @@ import anyio
 import anyio.to_thread
 import httpx2
 
+from agentkit.config import SearchSpec
 from agentkit.tools._http import USER_AGENT, LoopLocal
 from agentkit.tools._index import build_index, search_index
 
@@ -272,40 +273,25 @@ class LocalBackend(SearchBackend):
         ]
 
 
-def backends_from_settings(search: Mapping[str, Any] | None) -> list[SearchBackend]:
-    """Backends for the task file's ``search`` section.
-
-    ``{backend: duckduckgo, url: null, index: null}``; ``backend`` may also list several names
-    for fail-over (``"searxng,duckduckgo"`` or a list, where items may be mappings with their own
-    ``url`` / ``index``). ``url`` is the SearXNG base URL; ``index`` (for ``local``, as in the
-    task file) an index file or a folder of documents (indexed into
-    ``FOLDER/.agentkit/index.sqlite``). Raises ``ValueError``.
-    """
-    search = search or {}
-    spec = search.get("backend") or "duckduckgo"
-    items: list[Any] = [s.strip() for s in spec.split(",") if s.strip()] if isinstance(spec, str) else list(spec)
+def backends_for(search: SearchSpec | None = None) -> list[SearchBackend]:
+    """Backends for the task file's ``search`` section, in fail-over order (DuckDuckGo when
+    there is none). ``url`` is the SearXNG base URL; ``index`` (for ``local``) an index file or
+    a folder of documents (indexed into ``FOLDER/.agentkit/index.sqlite``)."""
+    search = search or SearchSpec()
     out: list[SearchBackend] = []
-    for item in items:
-        if isinstance(item, Mapping):
-            name, url = str(item.get("backend") or item.get("name") or ""), item.get("url") or search.get("url")
-            index = item.get("index") or search.get("index")
-        else:
-            name, url, index = str(item), search.get("url"), search.get("index")
-        name = name.strip().lower()
+    for name in search.backends:
         if name == "duckduckgo":
             out.append(DuckDuckGoBackend())
         elif name == "searxng":
-            if not url:
-                raise ValueError("search.backend searxng needs search.url (the SearXNG base URL)")
-            out.append(SearxngBackend(str(url)))
+            if not search.url:
+                raise ValueError("search.url: required when the searxng backend is used")
+            out.append(SearxngBackend(search.url))
         elif name == "local":
-            if not index:
-                raise ValueError("search.backend local needs search.index (an index file or a folder of documents)")
-            path = Path(str(index)).expanduser()
+            if search.index is None:
+                raise ValueError("search.index: required when the local backend is used")
+            path = search.index.expanduser()
             if path.is_dir():
                 out.append(LocalBackend(path / ".agentkit" / "index.sqlite", source_dir=path))
             else:
                 out.append(LocalBackend(path))
-        else:
-            raise ValueError(f"unknown search backend {name!r}; use one of: {', '.join(BACKEND_NAMES)}")
     return out

@@ -20,6 +20,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from typing_extensions import TypeVar
 
+from agentkit.config import ToolSettings
 from agentkit.llm.types import ToolCall
 from agentkit.store.events import ToolEffect, ToolResultEvent, TraceEvent
 
@@ -65,10 +66,14 @@ class ToolContext:
     step: int
     store: Store
     workdir: Path
-    settings: dict[str, Any] = field(default_factory=dict)
-    """The task's tool sections (``search``, ``fetch``, ``sandbox``), secrets removed."""
+    settings: ToolSettings = field(default_factory=ToolSettings)
+    """The task's tool sections, typed (``settings.search``, ``.fetch``, ``.sandbox``); a mapping
+    given here is wrapped in :class:`~agentkit.config.ToolSettings`."""
     replay: bool = False
     """True when a resumed run re-executes a call that had no committed result."""
+
+    def __post_init__(self) -> None:
+        self.settings = ToolSettings.of(self.settings)
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel, default=Any)

@@ -23,7 +23,6 @@ import anyio.to_thread
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentkit.config import FetchSpec, settings_section
 from agentkit.store.events import Source
 from agentkit.tools._extract import Extracted, ExtractionError, extract, paginate
 from agentkit.tools._http import LoopLocal, make_client
@@ -248,9 +247,7 @@ class FetchTool(Tool[FetchArgs]):
                 f"{url} is a document of the local search index: read it with its source id "
                 "from the web_search results."
             )
-        allow_private = (
-            self.allow_private_hosts or settings_section(ctx.settings, "fetch", FetchSpec).allow_private_hosts
-        )
+        allow_private = self.allow_private_hosts or ctx.settings.fetch.allow_private_hosts
         fetch_new = partial(self._fetch_new, url, ctx, allow_private)
         try:
             doc, cached = await self.cache.get_or_fetch(url, fetch_new, private=allow_private)

@@ -109,12 +109,11 @@ class PythonTool(Tool[PythonArgs]):
 
     def isolation_for(self, ctx: ToolContext) -> str:
         """The isolation this run asks for: the constructor's, else the task's
-        ``sandbox.isolation`` (``ctx.settings``), else ``bwrap``."""
+        ``sandbox.isolation`` (``ctx.settings``, ``bwrap`` by default). Raises ``ValueError``
+        for a sandbox section that is not valid."""
         if self._isolation is not None:
             return self._isolation
-        section = ctx.settings.get("sandbox") if isinstance(ctx.settings, dict) else None
-        value = section.get("isolation", "bwrap") if isinstance(section, dict) else "bwrap"
-        return value if isinstance(value, str) else repr(value)
+        return ctx.settings.sandbox.isolation
 
     def _pool_for(self, isolation: str) -> KernelPool:
         pool = self._pools.get(isolation)
@@ -134,7 +133,10 @@ class PythonTool(Tool[PythonArgs]):
                 # the replay below restores what it can from the trace.
                 await kernel.aclose()
                 self._kernels.pop(ctx.run_id, None)
-            isolation = self.isolation_for(ctx)
+            try:
+                isolation = self.isolation_for(ctx)
+            except ValueError as exc:
+                return _refusal(str(exc), "Fix the task's sandbox section.")
             if isolation not in ISOLATION_MODES:
                 return _refusal(
                     f"sandbox.isolation must be {' or '.join(ISOLATION_MODES)}, not {isolation!r}",

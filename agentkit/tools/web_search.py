@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentkit.config import SearchSpec
 from agentkit.store.events import Source
 from agentkit.tools._search_backends import (
     BackendFailure,
@@ -29,7 +29,7 @@ from agentkit.tools._search_backends import (
     SearchHit,
     SearxngBackend,
     SoftFailure,
-    backends_from_settings,
+    backends_for,
 )
 from agentkit.tools._sources import source_id_for
 from agentkit.tools.base import Tool, ToolContext, ToolOutput
@@ -59,7 +59,7 @@ class _Slot:
 
 class WebSearchTool(Tool[WebSearchArgs]):
     """``web_search``. With ``backends=None`` the backends come from the task's ``search``
-    section (``ctx.settings["search"]``), DuckDuckGo when there is none."""
+    section (``ctx.settings.search``), DuckDuckGo when there is none."""
 
     def __init__(
         self,
@@ -75,12 +75,12 @@ class WebSearchTool(Tool[WebSearchArgs]):
         self.cooldown_s = cooldown_s
         self._clock = clock
         self._fixed = [self._slot(b) for b in backends] if backends is not None else None
-        self._configured: dict[bytes, list[_Slot]] = {}
+        self._configured: dict[str, list[_Slot]] = {}
 
     @classmethod
-    def from_settings(cls, search: dict[str, Any] | None, **kwargs: Any) -> WebSearchTool:
+    def from_settings(cls, search: SearchSpec | None, **kwargs: Any) -> WebSearchTool:
         """A tool for a task file's ``search`` section (raises ``ValueError`` on a bad one)."""
-        return cls(backends_from_settings(search), **kwargs)
+        return cls(backends_for(search), **kwargs)
 
     def _slot(self, backend: SearchBackend) -> _Slot:
         return _Slot(
@@ -92,10 +92,10 @@ class WebSearchTool(Tool[WebSearchArgs]):
     def _slots(self, ctx: ToolContext) -> list[_Slot]:
         if self._fixed is not None:
             return self._fixed
-        settings = ctx.settings.get("search") or {}
-        key = orjson.dumps(settings, option=orjson.OPT_SORT_KEYS, default=str)
+        search = ctx.settings.search
+        key = search.model_dump_json()
         if key not in self._configured:
-            self._configured[key] = [self._slot(b) for b in backends_from_settings(settings)]
+            self._configured[key] = [self._slot(b) for b in backends_for(search)]
         return self._configured[key]
 
     @property
@@ -211,5 +211,5 @@ __all__ = [
     "SoftFailure",
     "WebSearchArgs",
     "WebSearchTool",
-    "backends_from_settings",
+    "backends_for",
 ]

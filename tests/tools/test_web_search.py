@@ -260,13 +260,13 @@ async def test_duckduckgo_no_results_is_a_soft_failure(fake_ddgs: type[FakeDDGS]
 async def test_backends_from_task_settings(web: Any, make_ctx: Any, fake_ddgs: type[FakeDDGS]) -> None:
     searx_route(web, "/sx", fail=1)
     tool = WebSearchTool()
-    ctx = await make_ctx(settings={"search": {"backend": "searxng,duckduckgo", "url": web.url("/sx")}})
+    ctx = await make_ctx(settings={"search": {"backend": ["searxng", "duckduckgo"], "url": web.url("/sx")}})
     out = await search(tool, ctx, "settings")
     assert out.meta["backend"] == "duckduckgo"
     out = await search(tool, ctx, "settings")
     assert out.meta["backend"] == "searxng"
     bad = await search(tool, await make_ctx(run_id="r2", settings={"search": {"backend": "searxng"}}), "x")
-    assert bad.is_error and "needs search.url" in bad.text
+    assert bad.is_error and "search.url: required when the searxng backend is used" in bad.text
     bad = await search(tool, await make_ctx(run_id="r3", settings={"search": {"backend": "bing"}}), "x")
     assert bad.is_error and "unknown search backend 'bing'" in bad.text
     default = await search(tool, await make_ctx(run_id="r4"), "x")
