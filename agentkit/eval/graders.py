@@ -1,0 +1,213 @@
+"""Graders: does an agent's answer match a task's expected answer?
+
+- ``exact``: GAIA's scorer (numbers compared as floats after removing ``$ % ,``; lists split
+  on ``,``/``;`` and compared element by element; strings without whitespace, punctuation and
+  case). The rules are ported in :mod:`agentkit.eval._grade_gaia`, which cites its source.
+- ``number``: the answer's number within a tolerance of the expected one.
+- ``judge``: an LLM judge with the published SimpleQA or BrowseComp grader prompt
+  (``agentkit/eval/templates/``, MIT, from openai/simple-evals).
+
+An empty answer (``None`` or blank) is ``not_attempted`` for every grader, and the judge is
+not asked.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Literal
+
+from pydantic import BaseModel
+
+from agentkit._limits import estimate_prompt_tokens, prices_of, with_estimated_usage
+from agentkit.eval import _grade_gaia
+from agentkit.eval._grade_judge import TemplateName, parse_verdict, render
+from agentkit.eval.suites import SuiteTask
+from agentkit.llm.profiles import Prices
+from agentkit.llm.types import AssistantTurn, Model, ModelRequest
+
+Verdict = Literal["correct", "incorrect", "not_attempted"]
+
+
+class Grade(BaseModel):
+    """One graded answer. ``cost_usd`` and ``tokens`` are what grading itself spent (a judge's
+    calls; zero for the rule-based graders)."""
+
+    verdict: Verdict
+    grader: str
+    reasoning: str = ""
+    cost_usd: float = 0.0
+    tokens: int = 0
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "correct"
+
+
+class GraderError(ValueError):
+    """A grader that cannot be used as asked (unknown name, a judge task without a judge)."""
+
+
+def _no_answer(grader: str) -> Grade:
+    return Grade(verdict="not_attempted", grader=grader, reasoning="no answer was given")
+
+
+def normalize_answer(s: str, *, remove_punct: bool = True) -> str:
+    """``s`` as GAIA compares strings: whitespace removed, lowercased, ASCII punctuation
+    removed (kept when ``remove_punct`` is false, as GAIA compares list elements)."""
+    return _grade_gaia.normalize_str(s, remove_punct=remove_punct)
+
+
+def exact_match(answer: str | None, expected: str) -> Grade:
+    """GAIA's exact match (see :mod:`agentkit.eval._grade_gaia` for the rules and the source)."""
+    if answer is None or not answer.strip():
+        return _no_answer("exact")
+    same, why = _grade_gaia.question_scorer(answer, expected)
+    return Grade(verdict="correct" if same else "incorrect", grader="exact", reasoning=why)
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_NOISE = str.maketrans({"\u2212": "-", "\u2013": "-", "$": None, "%": None, "€": None, "£": None, "¥": None})
+
+
+def parse_number(text: str) -> float | None:
+    """The number ``text`` states: the whole text once currency signs, ``%``, thousands
+    commas and spaces are removed, else its one numeric token (``about 42 km`` is 42);
+    ``None`` when it holds no number or several different ones."""
+    cleaned = text.translate(_NOISE).strip()
+    compact = re.sub(r"[\s,_]", "", cleaned)
+    try:
+        value = float(compact)
+    except ValueError:
+        pass
+    else:
+        return value if math.isfinite(value) else None
+    found = {float(tok.replace(",", "")) for tok in _NUMBER.findall(cleaned) if any(c.isdigit() for c in tok)}
+    return found.pop() if len(found) == 1 else None
+
+
+def number_match(answer: str | None, expected: str, *, rel_tol: float = 1e-2, abs_tol: float = 1e-6) -> Grade:
+    """The answer's number within ``rel_tol`` (relative) or ``abs_tol`` (absolute) of the
+    expected number. An expected answer that is not a number is graded by :func:`exact_match`
+    instead (the grade says so)."""
+    want = parse_number(expected)
+    if want is None:
+        graded = exact_match(answer, expected)
+        note = f"expected answer {expected!r} is not a number: graded by exact match"
+        return graded.model_copy(update={"reasoning": f"{note}; {graded.reasoning}"})
+    if answer is None or not answer.strip():
+        return _no_answer("number")
+    got = parse_number(answer)
+    if got is None:
+        return Grade(verdict="incorrect", grader="number", reasoning=f"no single number in the answer {answer!r}")
+    close = math.isclose(got, want, rel_tol=rel_tol, abs_tol=abs_tol)
+    return Grade(
+        verdict="correct" if close else "incorrect",
+        grader="number",
+        reasoning=f"{got:g} vs {want:g} (rel_tol={rel_tol:g}, abs_tol={abs_tol:g}): {'within' if close else 'outside'}",
+    )
+
+
+class JudgeGrader:
+    """An LLM judge with a published grader prompt: ``simpleqa`` (the reply is a letter, A
+    correct, B incorrect, C not attempted) or ``browsecomp`` (a ``correct: yes|no`` line).
+
+    A reply that says no clear verdict is asked again ``retries`` times (default once, a fresh
+    sample of the same prompt, so the published protocol is unchanged); if none is readable the
+    grade is ``incorrect`` and its reasoning says the judge's reply could not be read. The
+    grade's ``tokens`` and ``cost_usd`` count every judge call: the model's usage (estimated
+    when the server sends none) priced by ``prices``, else by the model's own prices. A model
+    call that fails raises the model's :class:`~agentkit.llm.errors.ModelError`.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        template: TemplateName = "simpleqa",
+        prices: Prices | None = None,
+        retries: int = 1,
+    ) -> None:
+        if template not in ("simpleqa", "browsecomp"):
+            raise GraderError(f"unknown judge template {template!r}: choose simpleqa or browsecomp")
+        self.model, self.template, self.prices, self.retries = model, template, prices, max(0, retries)
+
+    def _priced(self, turn: AssistantTurn, request: ModelRequest) -> AssistantTurn:
+        if not turn.usage_reported:
+            turn = with_estimated_usage(turn, estimate_prompt_tokens(request), self.prices or prices_of(self.model))
+        elif self.prices is not None:
+            u = turn.usage
+            turn = turn.model_copy(
+                update={"cost_usd": self.prices.cost(u.prompt_tokens, u.cached_tokens, u.completion_tokens)}
+            )
+        return turn
+
+    async def grade(self, question: str, answer: str | None, expected: str) -> Grade:
+        if answer is None or not answer.strip():
+            return _no_answer("judge")
+        prompt = render(self.template, question, answer, expected)
+        request = ModelRequest(messages=[{"role": "user", "content": prompt}])
+        tokens, cost, replies = 0, 0.0, []
+        for _ in range(1 + self.retries):
+            turn = self._priced(await self.model.complete(request), request)
+            tokens, cost = tokens + turn.usage.total_tokens, cost + turn.cost_usd
+            verdict = parse_verdict(self.template, turn.content)
+            if verdict is not None:
+                return Grade(verdict=verdict, grader="judge", reasoning=_reply_text(turn), cost_usd=cost, tokens=tokens)
+            replies.append(turn.content)
+        shown = " | ".join(repr(r[:300]) for r in replies)
+        expected_form = (
+            "a letter A, B or C" if self.template == "simpleqa" else "a line 'correct: yes' or 'correct: no'"
+        )
+        return Grade(
+            verdict="incorrect",
+            grader="judge",
+            reasoning=f"the judge's reply could not be read as a verdict ({len(replies)} tries; "
+            f"expected {expected_form}); graded incorrect. Replies: {shown}",
+            cost_usd=cost,
+            tokens=tokens,
+        )
+
+
+def _reply_text(turn: AssistantTurn) -> str:
+    """The judge's reply, with its separate reasoning (thinking models) after it."""
+    text = turn.content.strip()
+    if turn.reasoning.strip():
+        text += f"\n\n[judge reasoning]\n{turn.reasoning.strip()}"
+    return text
+
+
+GRADERS = ("exact", "number", "judge")
+
+
+async def grade(
+    task: SuiteTask, answer: str | None, *, default: str = "exact", judge: JudgeGrader | None = None
+) -> Grade:
+    """Grade ``answer`` to ``task`` with the task's own grader, else ``default``; the
+    ``judge`` grader needs ``judge`` (a :class:`GraderError` says so otherwise)."""
+    name = task.grader or default
+    if name == "exact":
+        return exact_match(answer, task.answer)
+    if name == "number":
+        return number_match(answer, task.answer)
+    if name == "judge":
+        if judge is None:
+            raise GraderError(
+                f"task {task.id!r} is graded by an LLM judge, but no judge model was given "
+                "(configure a judge, or choose the exact or number grader)"
+            )
+        return await judge.grade(task.question, answer, task.answer)
+    raise GraderError(f"unknown grader {name!r}: choose one of {', '.join(GRADERS)}")
+
+
+__all__ = [
+    "GRADERS",
+    "Grade",
+    "GraderError",
+    "JudgeGrader",
+    "exact_match",
+    "grade",
+    "normalize_answer",
+    "number_match",
+    "parse_number",
+]
