@@ -9,8 +9,11 @@ upstream provider's own answer in ``error.metadata.raw`` and names it in ``provi
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import openai
 import orjson
 
@@ -124,15 +127,68 @@ def body_error(err: object, provider: str, *, after_length: bool = False) -> Exc
     return ModelError(f"{provider} reported an error mid-response: {message}", status=status)
 
 
-def describe(exc: BaseException) -> str:
-    """One line for a retryable failure, as the last attempt saw it."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what it wraps (the SDK wraps httpx2, which wraps httpcore2, which
+    wraps the socket's own error), at most a few levels deep."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """Whether nothing listened at the address (ECONNREFUSED), as opposed to a slow or lost
+    connection or a name that did not resolve."""
+    return isinstance(exc, openai.APIConnectionError) and any(
+        isinstance(cause, ConnectionRefusedError) for cause in _causes(exc)
+    )
+
+
+def _connect_problem(exc: openai.APIConnectionError) -> str | None:
+    """What kept the client from connecting, or ``None`` when it connected and lost the line."""
+    causes = list(_causes(exc))
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return "connection refused"
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return "host name not resolved"
+    if any(isinstance(c, httpx2.ConnectError) for c in causes):
+        return "connection failed"
+    return None
+
+
+_STATUS_WORDS = {408: "request timeout", 409: "conflict", 429: "rate limited"}
+
+
+def retry_reason(exc: BaseException) -> str:
+    """A few words for a failure that is being retried: ``429 rate limited``, ``timed out``."""
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        return f"{status} {_STATUS_WORDS.get(status, 'server error' if status >= 500 else 'error')}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return _connect_problem(exc) or "connection lost"
+    if isinstance(exc, StreamIncomplete):
+        text = str(exc)
+        return text if len(text) <= 80 else text[:79] + "…"
+    return type(exc).__name__
+
+
+def describe(exc: BaseException, url: str) -> str:
+    """One line for a retryable failure, as the last attempt saw it (``url``: the endpoint)."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {error_message(exc.body, exc.message)}"
     if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
+        return f"request to {url} timed out"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
-        return f"connection error ({type(cause).__name__ if cause else 'unknown'}: {cause or exc})"
+        problem = _connect_problem(exc)
+        detail = f"{type(cause).__name__ if cause else 'unknown'}: {cause or exc}"
+        if problem is None:
+            return f"connection to {url} lost ({detail})"
+        return f"cannot connect to {url}: {problem} ({detail})"
     if isinstance(exc, StreamIncomplete):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

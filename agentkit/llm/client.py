@@ -16,6 +16,7 @@ import random
 import time
 from collections.abc import Awaitable
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx2
@@ -25,12 +26,20 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from agentkit.llm._failures import describe, status_error, status_retryable
+from agentkit.llm._failures import connection_refused, describe, retry_reason, status_error, status_retryable
 from agentkit.llm._probe import listing_window, props_window
 from agentkit.llm._send import emit, send_plain, send_stream
 from agentkit.llm._stream import assign_tool_call_ids
 from agentkit.llm._vertex import GoogleAccessToken, require_google_auth, vertex_base_url
-from agentkit.llm.errors import ConfigurationError, ModelError, ModelRetriesExhausted, StreamIncomplete
+from agentkit.llm.errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    ModelError,
+    ModelRetriesExhausted,
+    RetryNotice,
+    StreamIncomplete,
+    report_retry,
+)
 from agentkit.llm.profiles import Prices, ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta
 
@@ -38,6 +47,18 @@ __all__ = ["ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"]
 
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _PROBE_TIMEOUT_S = 5.0
+_REFUSED_MAX_WAIT_S = 1.0
+
+
+def shown_url(url: str) -> str:
+    """The endpoint as messages name it: without credentials in the URL or its query string."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = f"[{netloc}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class RetryPolicy(BaseModel):
@@ -48,6 +69,9 @@ class RetryPolicy(BaseModel):
     max_backoff: float = 30.0
     max_total_seconds: float = 900.0
     max_retry_after: float = 120.0
+    refused_attempts: int = 3
+    """Attempts when the connection is refused (nothing listens at the URL), each retry within
+    a second: that is a wrong URL or a server that is down, not an overload."""
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -132,6 +156,8 @@ class OpenAICompatibleModel:
         self._limiter = concurrency
         self._paused_until = 0.0
         self.base_url = url
+        self.endpoint = shown_url(url)
+        """The endpoint as messages name it (no credentials)."""
 
     @property
     def profile(self) -> ProviderProfile:
@@ -200,6 +226,8 @@ class OpenAICompatibleModel:
             n = state.attempt_number
             backoff = float(min(policy.max_backoff, policy.initial_backoff * 2 ** (n - 1)))
             backoff = backoff / 2 + random.uniform(0, backoff / 2)
+            if exc is not None and connection_refused(exc):
+                return min(backoff, _REFUSED_MAX_WAIT_S)
             hinted = _retry_after(exc) if exc else None
             if hinted is not None:
                 hinted = min(hinted, policy.max_retry_after)
@@ -207,10 +235,35 @@ class OpenAICompatibleModel:
                 return hinted
             return backoff
 
+        budget = stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_seconds)
+
+        def stop(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None and connection_refused(exc) and state.attempt_number >= policy.refused_attempts:
+                return True
+            return budget(state)
+
+        async def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is None:
+                return
+            allowed = policy.refused_attempts if connection_refused(exc) else policy.max_attempts
+            delay = state.next_action.sleep if state.next_action else 0.0
+            await report_retry(
+                RetryNotice(
+                    attempt=state.attempt_number,
+                    retries=max(allowed - 1, 1),
+                    delay_s=delay,
+                    reason=retry_reason(exc),
+                    detail=describe(exc, self.endpoint),
+                )
+            )
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_seconds),
+            stop=stop,
             wait=wait,
             retry=retry_if_exception(_is_retryable),
+            before_sleep=before_sleep,
             reraise=True,
             sleep=anyio.sleep,
         )
@@ -230,9 +283,15 @@ class OpenAICompatibleModel:
             exc.attempts = max(attempts, 1)
             raise
         except (openai.APIStatusError, openai.APIConnectionError, StreamIncomplete) as exc:
+            if connection_refused(exc):
+                raise ConnectionFailed(
+                    f"cannot connect to {self.endpoint}: connection refused", attempts=attempts
+                ) from exc
             status = exc.status_code if isinstance(exc, openai.APIStatusError) else getattr(exc, "status", None)
             raise ModelRetriesExhausted(
-                f"model call failed after {attempts} attempt(s): {describe(exc)}", status=status, attempts=attempts
+                f"model call failed after {attempts} attempt(s): {describe(exc, self.endpoint)}",
+                status=status,
+                attempts=attempts,
             ) from exc
         except Exception as exc:  # the SDK or a server surprised us: still a ModelError for the loop
             raise ModelError(

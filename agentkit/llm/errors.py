@@ -1,13 +1,24 @@
-"""Errors raised by the model client. Messages are written for the person running the agent.
+"""Errors raised by the model client, and the retries it makes on the way. Messages are
+written for the person running the agent.
 
 ``complete()`` raises only :class:`ModelError` subclasses. A context overflow is recognised
 from the provider's own wording (the texts below are the real ones, with their sources), and
 the window and the request size are read from it when the text states them.
+
+Each retry is reported as a :class:`RetryNotice` to the observer set with
+:func:`observing_retries` (a context variable: the client knows no loop, the caller decides
+what a retry means to it, e.g. the agent turns it into a live event).
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 import re
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 
 class ConfigurationError(ValueError):
@@ -50,6 +61,12 @@ class ContextLengthExceeded(ModelError):
 
 class AuthenticationFailed(ModelError):
     """The provider rejected the API key."""
+
+
+class ConnectionFailed(ModelError):
+    """Nothing accepts connections at the endpoint (connection refused): a wrong ``base_url`` or
+    a server that is down. Retried a few times within a second or two, not for minutes: a
+    refused connection is not an overload that waiting cures."""
 
 
 class StreamIncomplete(Exception):
@@ -180,3 +197,48 @@ def context_overflow(
         limit=limit if limit is not None else parsed_limit,
         requested=requested if requested is not None else parsed_requested,
     )
+
+
+@dataclass(frozen=True)
+class RetryNotice:
+    """The client is about to retry a model call: attempt ``attempt`` failed for ``reason`` and
+    the next one starts in ``delay_s`` seconds; ``retries`` is how many retries the policy allows
+    for this kind of failure."""
+
+    attempt: int
+    retries: int
+    delay_s: float
+    reason: str
+    """Short: ``429 rate limited``, ``503 server error``, ``timed out``, ``connection refused``."""
+    detail: str = ""
+    """The failure in full, as the final error would state it."""
+
+    def describe(self) -> str:
+        return f"retry {self.attempt}/{self.retries} in {self.delay_s:.1f} s: {self.reason}"
+
+
+RetryObserver = Callable[[RetryNotice], Awaitable[None] | None]
+_retry_observer: ContextVar[RetryObserver | None] = ContextVar("agentkit_retry_observer", default=None)
+
+
+@contextmanager
+def observing_retries(observer: RetryObserver | None) -> Iterator[None]:
+    """Model calls made inside this block (in this task) report their retries to ``observer``."""
+    token = _retry_observer.set(observer)
+    try:
+        yield
+    finally:
+        _retry_observer.reset(token)
+
+
+async def report_retry(notice: RetryNotice) -> None:
+    """Tell the current observer, if any; a broken observer must not fail the call."""
+    observer = _retry_observer.get()
+    if observer is None:
+        return
+    try:
+        result = observer(notice)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logging.getLogger("agentkit").exception("retry observer failed")

@@ -1,0 +1,98 @@
+"""Connection failures and retry reports: a refused connection fails in seconds naming the URL;
+every retry the client makes is reported (attempt, delay, reason) to whoever observes it.
+
+Real sockets on loopback: a port bound and not listening refuses connections (ECONNREFUSED).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from agentkit.llm.client import OpenAICompatibleModel, RetryPolicy
+from agentkit.llm.errors import ConnectionFailed, ModelRetriesExhausted, RetryNotice, observing_retries
+from agentkit.llm.types import ModelRequest
+from agentkit.testing import FakeProvider, RateLimited, ServerError, Turn
+
+pytestmark = pytest.mark.anyio
+Q = [{"role": "user", "content": "question"}]
+
+
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A loopback port that is bound (nobody else gets it) and never listens: connecting is refused."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        sock.close()
+
+
+async def test_a_refused_connection_fails_in_a_few_fast_attempts_naming_the_url(refused_url: str) -> None:
+    seen: list[RetryNotice] = []
+    m = OpenAICompatibleModel("m", "custom", base_url=refused_url)  # the default retry policy
+    try:
+        with observing_retries(seen.append), pytest.raises(ConnectionFailed) as caught:
+            await m.complete(ModelRequest(messages=Q))
+    finally:
+        await m.aclose()
+    assert str(caught.value) == f"cannot connect to {refused_url}: connection refused"
+    assert 1 <= caught.value.attempts <= 3
+    # a refused connection is not an overload: the planned waits add up to seconds, not minutes
+    assert len(seen) == caught.value.attempts - 1
+    assert sum(n.delay_s for n in seen) <= 2.0
+    assert all(n.reason == "connection refused" for n in seen)
+
+
+async def test_every_retry_is_reported_with_its_reason_and_delay() -> None:
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=6)
+    seen: list[RetryNotice] = []
+    with FakeProvider([RateLimited(0.02), ServerError(503), Turn(content="ok")]) as fake:
+        m = OpenAICompatibleModel(provider="custom", base_url=fake.base_url, retry=policy)
+        with observing_retries(seen.append):
+            out = await m.complete(ModelRequest(messages=Q))
+        await m.aclose()
+    assert out.attempts == 3
+    assert [(n.attempt, n.retries) for n in seen] == [(1, 5), (2, 5)]
+    assert seen[0].reason == "429 rate limited" and seen[0].delay_s == pytest.approx(0.02)
+    assert seen[1].reason == "503 server error"
+    assert "HTTP 503" in seen[1].detail
+    assert seen[0].describe() == "retry 1/5 in 0.0 s: 429 rate limited"
+
+
+async def test_an_async_observer_is_awaited_and_a_broken_one_does_not_fail_the_call() -> None:
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=3)
+    seen: list[int] = []
+
+    async def record(notice: RetryNotice) -> None:
+        seen.append(notice.attempt)
+
+    def broken(notice: RetryNotice) -> None:
+        raise RuntimeError("a display bug")
+
+    with FakeProvider([ServerError(500), Turn(content="ok"), ServerError(500), Turn(content="ok")]) as fake:
+        m = OpenAICompatibleModel(provider="custom", base_url=fake.base_url, retry=policy)
+        with observing_retries(record):
+            assert (await m.complete(ModelRequest(messages=Q))).content == "ok"
+        with observing_retries(broken):
+            assert (await m.complete(ModelRequest(messages=Q))).content == "ok"
+        await m.aclose()
+    assert seen == [1]
+
+
+async def test_an_unresolvable_host_keeps_the_retry_policy_and_names_the_url() -> None:
+    url = "http://agentkit-test.invalid/v1"  # .invalid never resolves (RFC 6761)
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=3)
+    seen: list[RetryNotice] = []
+    m = OpenAICompatibleModel("m", "custom", base_url=url, retry=policy)
+    try:
+        with observing_retries(seen.append), pytest.raises(ModelRetriesExhausted) as caught:
+            await m.complete(ModelRequest(messages=Q))
+    finally:
+        await m.aclose()
+    assert caught.value.attempts == 3 and len(seen) == 2
+    assert f"cannot connect to {url}: " in str(caught.value)
+    assert all(n.reason == "host name not resolved" for n in seen)
