@@ -40,6 +40,7 @@ from agentkit.llm.errors import (
     StreamIncomplete,
     report_retry,
 )
+from agentkit.llm.models import apply_traits, model_traits
 from agentkit.llm.profiles import Prices, ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta
 
@@ -121,6 +122,7 @@ class OpenAICompatibleModel:
         http_client: httpx2.AsyncClient | None = None,
         extra_body: dict[str, Any] | None = None,
         tool_choice: Literal["auto", "none"] | None = None,
+        thinking: bool | None = None,
     ) -> None:
         self._profile = provider if isinstance(provider, ProviderProfile) else get_profile(provider)
         self._model = self._profile.resolve_model(model)
@@ -151,6 +153,9 @@ class OpenAICompatibleModel:
         self._prices = prices or self._profile.prices_for(self._model)
         self._extra_body = extra_body or {}
         self._tool_choice = tool_choice
+        self._thinking = thinking
+        self.traits = model_traits(self._model)
+        """What the model can do (vision, thinking switch) and the request rules it obeys."""
         if isinstance(concurrency, int):
             concurrency = anyio.CapacityLimiter(concurrency)
         self._limiter = concurrency
@@ -203,7 +208,7 @@ class OpenAICompatibleModel:
                     body["tool_choice"] = "none"
                 else:
                     body.pop("tool_choice", None)
-        return body
+        return apply_traits(body, self.traits, self._thinking)
 
     def price_for(self, served: str) -> Prices:
         """Prices of the model the provider served: its own profile price when the profile lists
