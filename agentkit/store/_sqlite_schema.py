@@ -79,7 +79,20 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_v0_to_v1,)
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """The keyed cache (``get_cached``/``put_cached``)."""
+    conn.execute(
+        """CREATE TABLE cache (
+            namespace  TEXT NOT NULL,
+            key        TEXT NOT NULL,
+            value      BLOB NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (namespace, key)
+        )"""
+    )
+
+
+MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_v0_to_v1, _v1_to_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -93,6 +106,12 @@ def user_version(conn: sqlite3.Connection) -> int:
 
 
 TABLES = frozenset({"runs", "events", "blobs", "sources"})
+
+
+def has_cache(conn: sqlite3.Connection) -> bool:
+    """Whether the store has the ``cache`` table (one of an older agentkit opened read-only
+    is not migrated, so it has none)."""
+    return user_version(conn) >= 2
 
 
 def check_store(conn: sqlite3.Connection, path: str) -> int:

@@ -63,7 +63,8 @@ class StoreFull(StoreError):
 
 
 class Store(abc.ABC):
-    """Append-only run logs plus content-addressed blobs and a source registry.
+    """Append-only run logs plus content-addressed blobs, a source registry and a keyed
+    cache (e.g. web search results by normalised query).
 
     ``append`` returns only once the event is durable (per the backend's guarantee);
     events of one run are totally ordered by ``seq`` starting at 1.
@@ -128,6 +129,18 @@ class Store(abc.ABC):
             if s.id == source_id:
                 return s
         return None
+
+    # keyed cache
+    @abc.abstractmethod
+    async def get_cached(self, namespace: str, key: str) -> bytes | None:
+        """The value last put under ``(namespace, key)``, or ``None``. Keys are any text
+        (matched exactly; text that is not valid Unicode is matched with U+FFFD in place of
+        each lone surrogate, as everywhere in the store)."""
+
+    @abc.abstractmethod
+    async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
+        """Keep ``value`` under ``(namespace, key)``; the last write wins. Durable backends
+        keep it across reopening, like everything else they store."""
 
     # leases
     def lease(self, run_id: str) -> AbstractAsyncContextManager[None]:

@@ -17,6 +17,7 @@ class MemoryStore(Store):
         self._events: dict[str, list[StoredEvent]] = {}
         self._blobs: dict[str, bytes] = {}
         self._sources: dict[str, dict[str, Source]] = {}
+        self._cache: dict[tuple[str, str], bytes] = {}
 
     async def create_run(self, run: RunInfo) -> None:
         run = clean_model(run)
@@ -82,3 +83,9 @@ class MemoryStore(Store):
 
     async def list_sources(self, run_id: str) -> list[Source]:
         return [s.model_copy(deep=True) for s in self._sources.get(clean_text(run_id), {}).values()]
+
+    async def get_cached(self, namespace: str, key: str) -> bytes | None:
+        return self._cache.get((clean_text(namespace), clean_text(key)))
+
+    async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
+        self._cache[clean_text(namespace), clean_text(key)] = bytes(value)

@@ -66,7 +66,7 @@ from agentkit.store._codec import (
     scrub,
 )
 from agentkit.store._sqlite_errors import os_error, probe_write, store_error, unreadable
-from agentkit.store._sqlite_schema import JSON_RUN_COLUMNS, RUN_COLUMNS, check_store, migrate
+from agentkit.store._sqlite_schema import JSON_RUN_COLUMNS, RUN_COLUMNS, check_store, has_cache, migrate
 from agentkit.store.base import (
     RunNotFound,
     Store,
@@ -463,6 +463,32 @@ class SQLiteStore(Store):
             return None if row is None else _row_source(row[0], self.location)
 
         return await self._read(select)
+
+    # -- keyed cache ---------------------------------------------------------------------
+
+    async def get_cached(self, namespace: str, key: str) -> bytes | None:
+        args = (clean_text(namespace), clean_text(key))
+
+        def select(conn: sqlite3.Connection) -> bytes | None:
+            if self.readonly and not has_cache(conn):
+                return None  # a store written by an older agentkit, not migrated by a reader
+            row = conn.execute("SELECT value FROM cache WHERE namespace = ? AND key = ?", args).fetchone()
+            return None if row is None else bytes(row[0])
+
+        return await self._read(select)
+
+    async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
+        args = (clean_text(namespace), clean_text(key), bytes(value), time.time())
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            with _transaction(conn):
+                conn.execute(
+                    "INSERT INTO cache (namespace, key, value, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT "
+                    "(namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    args,
+                )
+
+        await self._write(upsert)
 
 
 # -- helpers (run in the worker threads) ------------------------------------------------

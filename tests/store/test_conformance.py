@@ -110,3 +110,23 @@ async def test_runner_checks_only_the_capabilities_asked_for() -> None:
     assert {r.capability for r in report.results} == {Capability.BLOBS, Capability.LEASES}
     assert report.passed == [Capability.BLOBS, Capability.LEASES]
     assert not report.conforms()  # the other required capabilities were not checked
+
+
+class NamespaceBlindStore(MemoryStore):
+    """A real backend with one bug: its cache ignores the namespace."""
+
+    async def get_cached(self, namespace: str, key: str) -> bytes | None:
+        return await super().get_cached("", key)
+
+    async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
+        await super().put_cached("", key, value)
+
+
+@pytest.mark.anyio
+async def test_a_cache_that_mixes_namespaces_fails_the_cache_capability() -> None:
+    report = await validate(lambda: NamespaceBlindStore, name="NamespaceBlindStore")
+    assert report.failed == [Capability.CACHE]
+    assert {f.name for f in report.failures} == {
+        "cached_values_by_namespace_and_key_last_write_wins",
+        "any_bytes_under_any_text_key",
+    }

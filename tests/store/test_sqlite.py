@@ -19,6 +19,7 @@ import pytest
 
 import agentkit
 import agentkit.store._location as location_mod
+import agentkit.store._sqlite_schema as sqlite_schema
 import agentkit.store.sqlite as sqlite_mod
 from agentkit.store import (
     MemoryStore,
@@ -264,6 +265,31 @@ def test_stores_racing_to_create_one_file_all_open(tmp_path: Path) -> None:
         for t in threads:
             t.join()
         assert not errors, f"round {round_no}: {errors[0]!r}"
+
+
+async def test_a_store_of_the_first_schema_gains_the_cache(db: Path) -> None:
+    """A store written before the cache existed (schema 1): a reader does not migrate it and
+    finds nothing cached; the first writer adds the cache and keeps the rows it had."""
+    with raw(db) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        sqlite_schema.MIGRATIONS[0](conn)
+        conn.execute("INSERT INTO runs (id, task, status, created_at, updated_at) VALUES ('r', 't', 'finished', 1, 1)")
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("COMMIT")
+    conn.close()
+    async with SQLiteStore(db, readonly=True) as reader:
+        assert await reader.get_cached("search", "q") is None
+        assert (await reader.get_run("r")).status == "finished"
+    assert count(db, "sqlite_master WHERE name = 'cache'") == 0  # the reader changed nothing
+    async with SQLiteStore(db) as writer:
+        assert await writer.get_cached("search", "q") is None
+        await writer.put_cached("search", "q", b"hits")
+    async with SQLiteStore(db, readonly=True) as reader:
+        assert await reader.get_cached("search", "q") == b"hits"
+        assert (await reader.get_run("r")).task == "t"
+    with raw(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    conn.close()
 
 
 # -- several OS processes ---------------------------------------------------------------------

@@ -27,6 +27,9 @@ class Capability(StrEnum):
     """Content-addressed blobs (any bytes, by sha256)."""
     SOURCES = "sources"
     """The per-run source registry: add, replace by id, list, get."""
+    CACHE = "cache"
+    """The keyed cache: ``get_cached``/``put_cached`` by namespace and key, the last write
+    wins, any bytes under any text key."""
     LEASES = "leases"
     """Run leases: exclusive per run, refused at once, released on exit and on error."""
     LEASE_VISIBILITY = "lease_visibility"
@@ -34,8 +37,8 @@ class Capability(StrEnum):
     LIFECYCLE = "lifecycle"
     """Usable as an async context manager; closing twice is harmless."""
     PERSISTENCE = "persistence"
-    """Data survives ``aclose()`` and a new store over the same data, and a lease is seen by
-    every store over the same data."""
+    """Data (cached values included) survives ``aclose()`` and a new store over the same
+    data, and a lease is seen by every store over the same data."""
 
 
 CAPABILITIES: tuple[Capability, ...] = tuple(Capability)

@@ -3,6 +3,7 @@
 from agentkit.testing.conformance._harness import Spec, registered
 from agentkit.testing.conformance.spec import (  # noqa: F401  (importing registers their specs)
     blobs,
+    cache,
     lease_visibility,
     leases,
     lifecycle,

@@ -44,6 +44,9 @@ async def data_survives_close_and_reopen(backend: Backend) -> None:
     source = Source(id="S1", url="https://a.example", retrieved_at=3.0)
     await first.add_source("p.0", source)
     key = await first.put_blob(b"blob bytes")
+    await first.put_cached("search", "query", b"results")
+    await first.put_cached("search", "overwritten", b"old")
+    await first.put_cached("search", "overwritten", b"new")
     await backend.close(first)
     second = await backend.open()
     run = await second.get_run("p")
@@ -52,4 +55,6 @@ async def data_survives_close_and_reopen(backend: Backend) -> None:
     assert [s.event for s in await second.events("p.0")] == events
     assert await second.list_sources("p.0") == [source]
     assert await second.get_blob(key) == b"blob bytes"
+    assert await second.get_cached("search", "query") == b"results"
+    assert await second.get_cached("search", "overwritten") == b"new"
     assert await second.append("p.0", NoteAdded(text="after reopen")) == len(events) + 1
