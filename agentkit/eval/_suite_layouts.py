@@ -52,7 +52,8 @@ def read_suite(path: Path) -> RawSuite:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SuiteError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise SuiteError(f"{path}:{line}: not UTF-8 text (bad byte at offset {exc.start})") from None
     if not text.strip():
         raise SuiteError(f"{path}: the suite is empty")
     suite = RawSuite(path=path, folder=path.parent, layout="jsonl", data=data)
