@@ -66,14 +66,20 @@ def exact_match(answer: str | None, expected: str) -> Grade:
     return Grade(verdict="correct" if same else "incorrect", grader="exact", reasoning=why)
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(
+    r"(?<![\w.])([-+]?(?:\d[\d,]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"
+    r"(?:\s*(thousand|million|billion|trillion)\b|(k)\b)?",
+    re.IGNORECASE,
+)
+_SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
 _NOISE = str.maketrans({"\u2212": "-", "\u2013": "-", "$": None, "%": None, "€": None, "£": None, "¥": None})
 
 
 def parse_number(text: str) -> float | None:
     """The number ``text`` states: the whole text once currency signs, ``%``, thousands
-    commas and spaces are removed, else its one numeric token (``about 42 km`` is 42);
-    ``None`` when it holds no number or several different ones."""
+    commas and spaces are removed, else its one numeric token, scaled by a word after it
+    (``about 42 km`` is 42, ``3.5 million`` is 3500000, ``120k`` is 120000); ``None`` when
+    it holds no number or several different ones."""
     cleaned = text.translate(_NOISE).strip()
     compact = re.sub(r"[\s,_]", "", cleaned)
     try:
@@ -82,7 +88,11 @@ def parse_number(text: str) -> float | None:
         pass
     else:
         return value if math.isfinite(value) else None
-    found = {float(tok.replace(",", "")) for tok in _NUMBER.findall(cleaned) if any(c.isdigit() for c in tok)}
+    found: set[float] = set()
+    for number, word, k in _NUMBER.findall(cleaned):
+        if any(c.isdigit() for c in number):
+            scale = _SCALE[(word or k).lower()] if word or k else 1.0
+            found.add(float(number.replace(",", "")) * scale)
     return found.pop() if len(found) == 1 else None
 
 

@@ -85,6 +85,10 @@ def test_normalize_answer_is_gaias_string_normalisation() -> None:
         ("between 3 and 4", "3", "incorrect"),  # two different numbers: no single answer
         ("no idea", "3", "incorrect"),
         ("0.0000001", "0", "correct"),  # abs_tol near zero
+        ("3.5 million", "3500000", "correct"),  # a scale word multiplies
+        ("120k", "120,000", "correct"),
+        ("2,500 people in 2019", "2500", "incorrect"),  # two numbers
+        ("A4 paper", "4", "incorrect"),  # a digit inside a word is no number
     ],
 )
 def test_number_match_tolerance(answer: str, expected: str, verdict: str) -> None:

@@ -135,6 +135,15 @@ def test_a_quoted_field_may_span_lines(tmp_path: Path) -> None:
     assert [t.id for t in suite.tasks] == ["0", "1"]
 
 
+def test_a_byte_order_mark_and_windows_line_ends_are_read(tmp_path: Path) -> None:
+    csv_file = tmp_path / "qa.csv"
+    csv_file.write_bytes(b'\xef\xbb\xbfmetadata,problem,answer\r\n{},"Q1?",A1\r\n{},Q2?,A2\r\n')
+    assert [(t.question, t.answer) for t in load_suite(csv_file).tasks] == [("Q1?", "A1"), ("Q2?", "A2")]
+    jsonl = tmp_path / "s.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + GOOD.replace("\n", "\r\n").encode())
+    assert [(t.id, t.answer) for t in load_suite(jsonl).tasks] == [("a", "x")]
+
+
 # --- content hash and limit ---------------------------------------------------------------------
 
 
