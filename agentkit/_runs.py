@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 from agentkit._state import RunState
 from agentkit.store import clean_model
 from agentkit.store.base import Store
-from agentkit.store.events import ErrorEvent, RunFinished, RunInfo, RunStatus, StatusChanged, TraceEvent
+from agentkit.store.events import ErrorEvent, RunFinished, RunInfo, RunStatus, StatusChanged, StoredEvent, TraceEvent
+from agentkit.telemetry import run_observers
 from agentkit.vocabulary import AssistantTurn, Usage
 
 
@@ -94,12 +95,26 @@ class RunBook:
         event = clean_model(event)  # what the store keeps (lone surrogates replaced), so the view can encode it
         seq = await self.store.append(self.run_id, event)
         self.state.apply(event, seq)
+        await self._observed([event], [seq])
 
     async def commit_many(self, events: Sequence[TraceEvent]) -> None:
         """Several events in one append (one transaction where the store has them)."""
         kept = [clean_model(e) for e in events]
-        for event, seq in zip(kept, await self.store.append_many(self.run_id, kept), strict=True):
+        seqs = await self.store.append_many(self.run_id, kept)
+        for event, seq in zip(kept, seqs, strict=True):
             self.state.apply(event, seq)
+        await self._observed(kept, seqs)
+
+    async def _observed(self, events: Sequence[TraceEvent], seqs: Sequence[int]) -> None:
+        """Tell the run observers (OpenTelemetry traces, when on: agentkit.telemetry) what was committed."""
+        observers = run_observers()
+        if observers:
+            stored = [
+                StoredEvent.model_construct(run_id=self.run_id, seq=q, event=e)
+                for e, q in zip(events, seqs, strict=True)
+            ]
+            for observer in observers:
+                await observer(self.store, self.state, stored)
 
     async def sync_row(self, **fields: Any) -> None:
         """The run row from the fold (``fields`` add to it or override it, e.g. heavy totals)."""

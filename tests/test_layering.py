@@ -451,3 +451,23 @@ def test_the_checker_sees_the_whole_package() -> None:
     )
     assert any(i.target == "agentkit.vocabulary" for i in GRAPH["agentkit.store.events"])
     assert all(within(m, "agentkit") for m in MODULES)
+
+
+def test_telemetry_sits_beside_the_agent() -> None:
+    # agent -> telemetry -> store: traces are made from the store's events and the run's fold
+    above = ("agentkit.agent", "agentkit.heavy", "agentkit.cli", "agentkit.eval", "agentkit.planner")
+    beside = ("agentkit.llm", "agentkit.tools", "agentkit.context", "agentkit.report")
+    problems = reach_problems(agentkit_modules("agentkit.telemetry"), lambda t: within(t, *above, *beside))
+    problems += reach_problems(
+        agentkit_modules("agentkit.store", "agentkit.llm", "agentkit.vocabulary"),
+        lambda t: within(t, "agentkit.telemetry"),
+    )
+    assert not problems, explain(
+        "agentkit.telemetry reaches only the store, the vocabulary and the run's fold; the store, the llm "
+        "client and the vocabulary never reach agentkit.telemetry",
+        "spans are made from committed trace events (RunBook tells the observers), so telemetry needs "
+        "nothing of the loop, and what it traces must not depend on it",
+        "give telemetry what it needs through the events or the fold (agentkit._state); let the upper layer "
+        "call telemetry, never the store or the llm",
+        problems,
+    )

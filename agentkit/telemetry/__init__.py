@@ -1,0 +1,81 @@
+"""OpenTelemetry traces of runs, made from their trace events (GenAI semantic conventions).
+
+A run's spans come from the events it commits (:class:`agentkit._runs.RunBook` tells the
+observers here after each commit), so a resumed run continues the same trace: the trace id
+derives from the root run's id and each span id from (run id, event seq); start and end
+times are the events' own. ``invoke_agent`` for each stretch of a run in one process (one
+span from its start or resume to its end or interruption), ``chat`` for each model call,
+``execute_tool`` for each tool call; heavy trajectories and delegated sub-agents are child
+spans of their parent run's span.
+
+On when the ``otel`` extra is installed and ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_TRACES_EXPORTER``) is set, configured by
+the standard ``OTEL_*`` variables; or after :func:`instrument`. Off, it costs one check per
+committed event and imports no opentelemetry. Message and tool content is recorded only with
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``, and every recorded string is
+scrubbed of credentials first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from agentkit.telemetry._env import CAPTURE_CONTENT_ENV, tracing_requested
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
+
+    from agentkit._state import RunState
+    from agentkit.store.base import Store
+    from agentkit.store.events import StoredEvent
+
+RunObserver = Callable[["Store", "RunState", "Sequence[StoredEvent]"], Awaitable[None]]
+"""Told of events right after a run committed them: (store, the run's fold, the events)."""
+
+_active: RunObserver | None = None
+_env_checked = False
+
+
+def run_observers() -> tuple[RunObserver, ...]:
+    """Who is told of committed events: the tracer set by :func:`instrument`, else one the
+    ``OTEL_*`` variables ask for (looked at once per process, at the first commit)."""
+    global _active, _env_checked
+    if not _env_checked:
+        _env_checked = True
+        if _active is None and tracing_requested(os.environ):
+            from agentkit.telemetry._setup import tracer_from_env
+
+            _active = tracer_from_env()
+    return (_active,) if _active is not None else ()
+
+
+def instrument(
+    tracer_provider: TracerProvider | None = None,
+    *,
+    capture_content: bool | None = None,
+    secrets: Iterable[str] = (),
+) -> None:
+    """Trace every run of this process with ``tracer_provider`` (an SDK ``TracerProvider``;
+    default: the global one when it is the SDK's, else one configured from ``OTEL_*``).
+
+    ``capture_content``: record messages and tool arguments and results (default: the
+    ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variable). ``secrets``: strings
+    to mask wherever they appear, besides the values of secret-named environment variables
+    (an API key passed to ``Agent(api_key=...)`` rather than through a variable)."""
+    global _active, _env_checked
+    from agentkit.telemetry._setup import make_tracer
+
+    _active = make_tracer(tracer_provider, capture_content=capture_content, secrets=secrets)
+    _env_checked = True
+
+
+def uninstrument() -> None:
+    """Stop tracing runs (spans of runs still open are not exported)."""
+    global _active, _env_checked
+    _active = None
+    _env_checked = True
+
+
+__all__ = ["CAPTURE_CONTENT_ENV", "RunObserver", "instrument", "run_observers", "tracing_requested", "uninstrument"]

@@ -1,0 +1,170 @@
+"""Spans of one run against the fake provider over loopback: tree, GenAI attributes, times
+taken from the trace events, content only on opt-in, and no credential in any span."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind, StatusCode
+
+from agentkit import Agent, tool
+from agentkit.store.events import AssistantMessage, ErrorEvent, PlanUpdated, RunStarted, ToolResultEvent
+from agentkit.telemetry import CAPTURE_CONTENT_ENV
+from agentkit.telemetry._content import Scrubber
+from agentkit.telemetry._ids import span_id_of, trace_id_of
+from agentkit.testing import FakeProvider, FakeRequest, HttpError, Turn, call
+from tests.telemetry.conftest import Spans
+
+pytestmark = pytest.mark.anyio
+CANARY = "sk-canary-otel-5e2b7c9d1f"
+CONTENT = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
+TOOL_CONTENT = ("gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+
+
+@tool
+async def lookup(term: str) -> str:
+    """Look a term up."""
+    return f"{term}: 42"
+
+
+def script() -> list[Turn]:
+    return [
+        Turn(content="1. Look it up.\n2. Answer."),
+        Turn(reasoning="need a lookup", tool_calls=[call("lookup", term="answer")]),
+        Turn(content="The answer is 42."),
+    ]
+
+
+def ns(ts: float) -> int:
+    return int(ts * 1e9)
+
+
+def every_string(span: ReadableSpan) -> str:
+    parts = [span.name, str(dict(span.attributes or {})), span.status.description or ""]
+    parts += [str(dict(e.attributes or {})) for e in span.events]
+    parts += [str(dict(span.resource.attributes))]
+    return "\n".join(parts)
+
+
+async def test_a_run_is_one_trace_of_agent_chat_and_tool_spans_timed_by_its_events(spans: Spans) -> None:
+    with FakeProvider(script()) as fake:
+        async with Agent(provider="custom", base_url=fake.base_url, tools=[lookup], seed=7) as agent:
+            result = await agent.run("What is the answer?")
+    assert result.status == "finished"
+    events = await agent.store.events(result.run_id)
+    seq_of = {type(e.event): e.seq for e in events}
+    by_type = {type(e.event): e.event for e in events}
+
+    (root,) = spans.named("invoke_agent")
+    chats = spans.named("chat ")
+    (tool_span,) = spans.named("execute_tool")
+    assert len(spans.all) == 5 and len(chats) == 3
+    # one trace, ids derived from the run (root run id; run id and event seq)
+    assert {s.context.trace_id for s in spans.all} == {trace_id_of(result.run_id)}
+    assert root.parent is None and root.context.span_id == span_id_of(result.run_id, seq_of[RunStarted])
+    assert all(s.parent is not None and s.parent.span_id == root.context.span_id for s in [*chats, tool_span])
+    assert tool_span.context.span_id == span_id_of(result.run_id, seq_of[ToolResultEvent])
+
+    assert root.name == "invoke_agent agentkit" and root.kind == SpanKind.INTERNAL
+    assert root.attributes is not None
+    assert root.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert root.attributes["gen_ai.conversation.id"] == result.run_id
+    assert root.attributes["gen_ai.provider.name"] == "custom"
+    assert root.attributes["gen_ai.usage.input_tokens"] == result.usage.prompt_tokens
+    assert root.attributes["agentkit.run.status"] == "finished"
+    assert root.status.status_code == StatusCode.UNSET
+
+    plan, first, last = sorted(chats, key=lambda s: s.start_time or 0)
+    assert [c.attributes["agentkit.phase"] for c in (plan, first, last) if c.attributes] == ["plan", *["execute"] * 2]
+    turn = [e.event for e in events if isinstance(e.event, AssistantMessage)][-1].turn
+    attrs = last.attributes or {}
+    assert last.name == "chat kimi-k2-thinking" and last.kind == SpanKind.CLIENT
+    assert attrs["gen_ai.operation.name"] == "chat"
+    assert attrs["gen_ai.request.model"] == "kimi-k2-thinking" and attrs["gen_ai.response.model"] == turn.model
+    assert attrs["gen_ai.usage.input_tokens"] == turn.usage.prompt_tokens == fake.prompt_tokens[-1]
+    assert attrs["gen_ai.usage.output_tokens"] == turn.usage.completion_tokens > 0
+    assert attrs["gen_ai.usage.cache_read.input_tokens"] == turn.usage.cached_tokens == fake.cached_tokens[-1] > 0
+    assert attrs["gen_ai.request.seed"] == 7 and attrs["server.address"] == "127.0.0.1"
+    assert tuple(attrs["gen_ai.response.finish_reasons"]) == ("stop",)  # type: ignore[arg-type]
+
+    tool_attrs = tool_span.attributes or {}
+    assert tool_span.name == "execute_tool lookup"
+    assert tool_attrs["gen_ai.tool.name"] == "lookup" and tool_attrs["gen_ai.tool.call.id"] == "lookup:0"
+    assert "error.type" not in tool_attrs
+    # times are the events': a call ends when its turn is committed and began at the run's
+    # previous event; a tool ran for its measured duration up to its result's commit
+    result_event = by_type[ToolResultEvent]
+    assert isinstance(result_event, ToolResultEvent)
+    assert tool_span.end_time == ns(result_event.ts)
+    assert tool_span.start_time == ns(result_event.ts - result_event.duration_s)
+    assert plan.start_time == ns(by_type[RunStarted].ts) and plan.end_time == ns(by_type[PlanUpdated].ts)
+    assert last.start_time == ns(result_event.ts) and last.end_time == ns(by_type[AssistantMessage].ts)
+    assert root.start_time == ns(by_type[RunStarted].ts)
+    assert all(
+        (root.start_time or 0) <= (s.start_time or 0) <= (s.end_time or 0) <= (root.end_time or 0) for s in spans.all
+    )
+    # content is opt-in: off by default
+    assert not any(k in (s.attributes or {}) for s in spans.all for k in (*CONTENT, *TOOL_CONTENT))
+
+
+async def test_content_is_recorded_with_the_variable_and_credentials_never_are(
+    spans: Spans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")
+    monkeypatch.setenv("MOONSHOT_API_KEY", CANARY)
+    spans.instrument()  # the variable is read when tracing starts
+
+    @tool
+    async def leaky(what: str) -> str:
+        """A tool whose result holds the key (an echoed request, a printed environment)."""
+        return f"{what}\nAuthorization: Bearer {CANARY}\nMOONSHOT_API_KEY={CANARY}\nhttps://u:{CANARY}@example.org/x"
+
+    def respond(req: FakeRequest) -> Turn:
+        if not req.tools:
+            return Turn(content="1. Check.")
+        if not any(m["role"] == "tool" for m in req.messages):
+            return Turn(reasoning=f"the key is {CANARY}", tool_calls=[call("leaky", what=f"key={CANARY}")])
+        return Turn(content=f"Done; the header was Authorization: Bearer {CANARY}")
+
+    with FakeProvider(respond, api_key=CANARY) as fake:  # the fake demands the key: it was sent
+        async with Agent(provider="moonshot", base_url=fake.base_url, tools=[leaky]) as agent:
+            result = await agent.run("Check the headers.")
+    assert result.status == "finished"
+    assert spans.all and not [s.name for s in spans.all if CANARY in every_string(s)]
+    (root,) = spans.named("invoke_agent")
+    (tool_span,) = spans.named("execute_tool")
+    attrs, tool_attrs = root.attributes or {}, tool_span.attributes or {}
+    assert attrs["gen_ai.provider.name"] == "moonshot_ai"
+    assert all(k in attrs for k in CONTENT) and "Check the headers." in str(attrs["gen_ai.input.messages"])
+    assert "Authorization: ***" in str(tool_attrs["gen_ai.tool.call.result"])
+    assert "MOONSHOT_API_KEY=***" in str(tool_attrs["gen_ai.tool.call.result"])
+    assert "key=***" in str(tool_attrs["gen_ai.tool.call.arguments"])
+    chat = next(s for s in spans.named("chat") if "leaky" in str((s.attributes or {}).get("gen_ai.output.messages")))
+    assert '"type":"tool_call"' in str((chat.attributes or {})["gen_ai.output.messages"])
+
+
+async def test_a_failed_run_ends_its_span_with_the_error(spans: Spans) -> None:
+    with FakeProvider([HttpError(404, "model not found")]) as fake:
+        async with Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False) as agent:
+            result = await agent.run("Anything?")
+    assert result.status == "failed"
+    (root,) = spans.named("invoke_agent")
+    assert root.status.status_code == StatusCode.ERROR
+    (error,) = [e.event for e in await agent.store.events(result.run_id) if isinstance(e.event, ErrorEvent)]
+    assert (root.attributes or {})["error.type"] == error.kind
+    assert (root.attributes or {})["agentkit.run.status"] == "failed"
+    assert not spans.named("chat")  # no turn was committed: no call to show
+
+
+def test_the_scrubber_masks_credentials_it_was_not_told_about() -> None:
+    scrub = Scrubber(env={})  # no variable holds these: the shapes give them away
+    text = scrub(
+        f"Authorization: Bearer {CANARY}\nproxy-authorization: Basic dXNlcjpwYXNz\n"
+        f'{{"api_key": "{CANARY}", "password": "hunter2hunter2"}}\n'
+        f"curl -H 'Authorization: token {CANARY}' https://me:pw123456@host/x?token=abcdef123&q=ok\n"
+        "key AIzaSyA1234567890abcdefghijklmnopqrstuv and ghp_0123456789abcdefghijklmnopqrstuvwxyz"
+    )
+    for secret in (CANARY, "dXNlcjpwYXNz", "hunter2", "pw123456", "abcdef123", "AIzaSy", "ghp_0123"):
+        assert secret not in text, (secret, text)
+    assert "q=ok" in text and "https://***@host/x" in text
+    assert Scrubber(["a-key-passed-in-code"], env={})("use a-key-passed-in-code now") == "use *** now"
