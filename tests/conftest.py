@@ -33,3 +33,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if NOT_APPLICABLE not in reason:
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every part the tests need is installed: {reason}"
+
+
+# A real throwaway PostgreSQL cluster per session; `postgres_url` is a new database per test.
+from _postgres import postgres_server, postgres_url  # noqa: E402, F401

@@ -1,4 +1,7 @@
-"""Durable trace storage."""
+"""Durable trace storage. ``PostgresStore`` is imported on first use (it needs the optional
+``postgres`` extra)."""
+
+from typing import TYPE_CHECKING, Any
 
 from agentkit.store._codec import clean_model
 from agentkit.store._location import open_store, resolve_store_location
@@ -38,6 +41,18 @@ from agentkit.store.events import (
 from agentkit.store.memory import MemoryStore
 from agentkit.store.sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from agentkit.store.postgres import PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresStore":
+        from agentkit.store.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "Aggregated",
     "AssistantMessage",
@@ -48,6 +63,7 @@ __all__ = [
     "MemoryStore",
     "NoteAdded",
     "PlanUpdated",
+    "PostgresStore",
     "RunBusy",
     "RunFinished",
     "RunInfo",

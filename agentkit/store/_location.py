@@ -3,8 +3,9 @@
 
 A location is a file path (SQLite), ``":memory:"`` (a :class:`MemoryStore`: nothing
 survives the process), or ``scheme://...`` for a backend registered with
-:func:`register_store_scheme` (``sqlite:///abs/path.db`` is built in; a cluster backend
-such as PostgreSQL registers its own scheme).
+:func:`register_store_scheme`. Built in: ``sqlite:///abs/path.db``, and
+``postgresql://...`` or ``postgres://...`` for the PostgreSQL store (it and psycopg are
+imported only when such a URL is opened).
 """
 
 from __future__ import annotations
@@ -38,6 +39,38 @@ def _sqlite_url(location: str) -> Store:
 
 register_store_scheme("sqlite", _sqlite_url)
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+POSTGRES_EXTRA = 'pip install "agentkit[postgres]"'
+
+
+def _postgres_url(location: str, readonly: bool = False) -> Store:
+    """A :class:`~agentkit.store.postgres.PostgresStore`, imported only now: psycopg is an
+    optional extra, and importing ``agentkit.store`` must not need it."""
+    try:
+        from agentkit.store.postgres import PostgresStore
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in ("psycopg", "psycopg_pool", "psycopg_binary"):
+            raise
+        raise ValueError(f"the PostgreSQL store needs psycopg, which is not installed: {POSTGRES_EXTRA}") from None
+    return PostgresStore(location, readonly=readonly)
+
+
+for _scheme in POSTGRES_SCHEMES:
+    register_store_scheme(_scheme, _postgres_url)
+
+
+def display_location(location: str | Path) -> str:
+    """``location`` as messages may show it: a URL's password replaced by ``***``."""
+    text = str(location)
+    if "://" not in text:
+        return text
+    scheme, rest = text.split("://", 1)
+    authority, slash, tail = rest.partition("/")
+    user, at, host = authority.rpartition("@")
+    if at and ":" in user:
+        authority = f"{user.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}://{authority}{slash}{tail}"
+
 
 def resolve_store_location(location: str | Path | None = None) -> str | Path:
     """The location to open: the argument, else the env var, else the default path.
@@ -62,10 +95,11 @@ def open_store(location: str | Path | None = None, *, readonly: bool = False) ->
     """Open the store at ``location`` resolved by :func:`resolve_store_location`.
 
     Nothing touches the disk until the store is first used (or entered with ``async with``).
-    ``readonly=True`` is for commands that only look: a SQLite store is then opened read-only
-    and never created (a missing file is :class:`~agentkit.store.base.StoreMissing`); other
-    backends are opened as usual. Raises ``ValueError`` for a URL whose scheme no backend
-    registered.
+    ``readonly=True`` is for commands that only look: a SQLite or PostgreSQL store is then
+    opened read-only and never created (a missing file, or a database without the store, is
+    :class:`~agentkit.store.base.StoreMissing`); other backends are opened as usual. Raises
+    ``ValueError`` for a URL whose scheme no backend registered (or whose backend's optional
+    dependencies are not installed), or that is not valid (its password never shown).
     """
     resolved = resolve_store_location(location)
     if resolved == MEMORY:
@@ -74,6 +108,8 @@ def open_store(location: str | Path | None = None, *, readonly: bool = False) ->
         scheme = resolved.split("://", 1)[0].lower()
         if scheme == "sqlite":
             return SQLiteStore(resolved.split("://", 1)[1] or MEMORY, readonly=readonly)
+        if scheme in POSTGRES_SCHEMES:
+            return _postgres_url(resolved, readonly=readonly)
         factory = _SCHEMES.get(scheme)
         if factory is None:
             known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
@@ -85,6 +121,7 @@ def open_store(location: str | Path | None = None, *, readonly: bool = False) ->
 __all__ = [
     "DEFAULT_STORE_PATH",
     "ENV_VAR",
+    "display_location",
     "open_store",
     "register_store_scheme",
     "resolve_store_location",
