@@ -9,6 +9,7 @@ person who wrote the value; ``agentkit.task`` adds the file and field path.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -31,13 +32,24 @@ from agentkit._task_read import HugeNumber
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
-SEARCH_BACKENDS: tuple[str, ...] = ("duckduckgo", "searxng", "local")
+SEARCH_BACKENDS: tuple[str, ...] = ("duckduckgo", "searxng", "local", "tavily", "exa", "brave", "serper", "jina")
+SEARCH_KEY_VARS: dict[str, tuple[str, ...]] = {
+    "tavily": ("TAVILY_API_KEY",),
+    "exa": ("EXA_API_KEY",),
+    "brave": ("BRAVE_API_KEY", "BRAVE_SEARCH_API_KEY"),
+    "serper": ("SERPER_API_KEY",),
+    "jina": ("JINA_API_KEY",),
+}
+"""The keyed search backends, in the automatic chain's order, and the environment variables
+their API key is read from (the first one set wins). Keys are read from nowhere else."""
 AGGREGATORS: tuple[str, ...] = ("reflective", "vote", "select")
 OUTPUT_FORMATS: tuple[str, ...] = ("md", "html")
 TOOL_CHOICES: tuple[str, ...] = ("auto", "none")
 ISOLATIONS: tuple[str, ...] = ("bwrap", "none")
 
 MAX_TRAJECTORIES = 64
+MAX_RUN_IMAGES = 16
+"""Images given with one task (``images:`` in a task file, ``agent.run(images=...)``)."""
 
 
 def fail(message: str, at: str = "") -> PydanticCustomError:
@@ -107,13 +119,15 @@ SPEC_CONFIG = ConfigDict(extra="forbid", strict=True, validate_assignment=True, 
 
 Aggregate = Literal["reflective", "vote", "select"]
 OutputFormat = Literal["md", "html"]
-Backend = Literal["duckduckgo", "searxng", "local"]
+Backend = Literal["duckduckgo", "searxng", "local", "tavily", "exa", "brave", "serper", "jina"]
 
 
 OptionalUrl = Annotated[str | None, BeforeValidator(check_http_url)]
 
 
 def _check_backends(value: object) -> object:
+    if value is None:
+        return None
     check = one_of(SEARCH_BACKENDS, "search backend")
     if isinstance(value, list):
         if not value:
@@ -130,17 +144,26 @@ def _check_backends(value: object) -> object:
 
 
 class SearchSpec(BaseModel):
-    """Web search backend(s); a list is tried in order (fail-over)."""
+    """Web search backend(s); a list is tried in order (fail-over). Unnamed (``None``), the
+    chain is automatic: every keyed backend whose key variable is set (:data:`SEARCH_KEY_VARS`),
+    then duckduckgo, then searxng when ``url`` is given."""
 
     model_config = SPEC_CONFIG
 
-    backend: Annotated[Backend | list[Backend], BeforeValidator(_check_backends)] = "duckduckgo"
+    backend: Annotated[Backend | list[Backend] | None, BeforeValidator(_check_backends)] = None
     url: OptionalUrl = None
     index: Annotated[Path | None, Field(strict=False)] = None
 
     @property
     def backends(self) -> list[str]:
-        """The backends in fail-over order."""
+        """The backends in fail-over order (the automatic chain reads ``os.environ``)."""
+        return self.backends_in(os.environ)
+
+    def backends_in(self, environ: Mapping[str, str]) -> list[str]:
+        """The backends in fail-over order, the automatic chain judged by ``environ``."""
+        if self.backend is None:
+            chain = [name for name, names in SEARCH_KEY_VARS.items() if any(environ.get(v) for v in names)]
+            return [*chain, "duckduckgo", *(["searxng"] if self.url else [])]
         return [self.backend] if isinstance(self.backend, str) else list(self.backend)
 
     @field_validator("index")
@@ -190,6 +213,8 @@ class FetchSpec(BaseModel):
     model_config = SPEC_CONFIG
 
     allow_private_hosts: bool = False
+    respect_robots: bool = True
+    """Honour each site's robots.txt (RFC 9309); false reads pages it disallows."""
 
 
 class SandboxSpec(BaseModel):
@@ -331,3 +356,170 @@ def settings_section(settings: Mapping[str, Any] | None, name: str, model: type[
     """Section ``name`` of a run's settings, validated with its one definition here: defaults
     come from the model, a bad value raises ``ValueError``."""
     return ToolSettings.of(settings).section(name, model)
+
+
+# --- MCP servers ----------------------------------------------------------------------------
+
+MCP_NAME_CHARS = "letters, digits, '_' or '-'"
+
+
+class EnvRef(BaseModel):
+    """A value read from an environment variable when the server starts: ``{from_env: NAME}``.
+    Only the variable's NAME is ever stored or shown."""
+
+    model_config = SPEC_CONFIG
+
+    from_env: str
+
+
+def _env_name_ok(name: str) -> bool:
+    import re
+
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
+
+
+def _secret_looking(name: str) -> bool:
+    from agentkit._redact import SECRET_NAME
+
+    return SECRET_NAME.search(name) is not None or "cookie" in name.lower()
+
+
+def _values(kind: str) -> Callable[[object], object]:
+    """Check an ``env``/``headers`` mapping: each value a string or ``{from_env: NAME}``; a
+    secret-looking key must take its value from the environment (never written in the file)."""
+
+    def check(value: object) -> object:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise fail(f"must be a mapping of {kind} names to values (got {show(value)})")
+        out: dict[str, str | EnvRef] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not key:
+                raise fail(f"{kind} names must be non-empty strings (got {show(key)})")
+            if kind == "variable" and not _env_name_ok(key):
+                raise fail("must be an environment variable name (letters, digits, _)", at=key)
+            if isinstance(item, Mapping):
+                name = item.get("from_env")
+                if set(item) != {"from_env"} or not isinstance(name, str):
+                    raise fail("must be a string or {from_env: NAME}", at=key)
+                if not _env_name_ok(name):
+                    raise fail("from_env must be the NAME of an environment variable (letters, digits, _)", at=key)
+                out[key] = EnvRef(from_env=name)
+            elif isinstance(item, str):
+                if _secret_looking(key):  # never echo the value: it may be the secret itself
+                    raise fail(
+                        "looks like a secret: write {from_env: VARIABLE} and set the value in that "
+                        "environment variable, never in the task file",
+                        at=key,
+                    )
+                out[key] = item
+            else:
+                raise fail(f"must be a string or {{from_env: NAME}} (got {show(item)})", at=key)
+        return out
+
+    return check
+
+
+class MCPServerSpec(BaseModel):
+    """An MCP server whose tools the agent uses (``mcp:`` in a task file, ``Agent(mcp=[...])``).
+
+    Either a local command spoken to over stdio (``command``, ``args``, ``env``, ``cwd``) or a
+    streamable-HTTP endpoint (``url``, ``headers``). Values of ``env`` and ``headers`` are plain
+    strings or ``{from_env: NAME}``; a secret-looking name (token, key, authorization...) must
+    use ``from_env``, so a stored run config holds variable names, never secrets. Its tools are
+    offered as ``<name>__<tool>``.
+    """
+
+    model_config = SPEC_CONFIG
+
+    name: str
+    command: str | None = Field(default=None, min_length=1)
+    args: list[str] = Field(default_factory=list)
+    env: Annotated[dict[str, str | EnvRef], BeforeValidator(_values("variable"))] = Field(default_factory=dict)
+    cwd: Annotated[Path | None, Field(strict=False)] = None
+    url: OptionalUrl = None
+    headers: Annotated[dict[str, str | EnvRef], BeforeValidator(_values("header"))] = Field(default_factory=dict)
+    timeout_s: float = Field(default=120.0, gt=0)
+    """Longest wait for one tool call; a server that does not answer in time is restarted."""
+    startup_timeout_s: float = Field(default=30.0, gt=0)
+    """Longest wait for the server to start and list its tools."""
+    required: bool = True
+    """A server that cannot start fails the run (true) or is left out with a warning (false)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_chars(cls, value: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", value):
+            raise fail(f"must be 1-32 {MCP_NAME_CHARS} (got {show(value)}); tools are named <name>__<tool>")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str | None) -> str | None:
+        if value is not None and redact_url(value) != value:
+            raise fail(
+                "must not hold credentials (user:password@ or a secret query parameter): send them "
+                "in headers with {from_env: VARIABLE}"
+            )
+        return value
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd_from_base(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base = (info.context or {}).get("base_dir")
+        path = value.expanduser()
+        if base is not None and not path.is_absolute():
+            path = Path(base) / path
+        return path.absolute()
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> MCPServerSpec:
+        if self.command is None and self.url is None:
+            raise fail("give command (a local server over stdio) or url (a streamable-HTTP server)")
+        if self.command is not None and self.url is not None:
+            raise fail("give command (stdio) or url (HTTP), not both")
+        if self.url is not None:
+            for key, given in (("args", self.args), ("env", self.env), ("cwd", self.cwd)):
+                if given:
+                    raise fail("only for a command (stdio) server; this one has a url", at=key)
+        elif self.headers:
+            raise fail("only for a url (HTTP) server; this one has a command", at="headers")
+        return self
+
+    @property
+    def transport(self) -> Literal["stdio", "http"]:
+        return "stdio" if self.command is not None else "http"
+
+    @classmethod
+    def of(cls, value: MCPServerSpec | Mapping[str, Any]) -> MCPServerSpec:
+        """A spec from itself or a mapping as a task file has it (raises ``ValueError`` naming
+        the field: ``mcp.env.TOKEN: looks like a secret...``)."""
+        if isinstance(value, MCPServerSpec):
+            return value
+        try:
+            return cls.model_validate(dict(value))
+        except ValidationError as exc:
+            raise ValueError(_first_problem("mcp", exc)) from None
+
+    def resolved(self, values: Mapping[str, str | EnvRef], kind: str, environ: Mapping[str, str]) -> dict[str, str]:
+        """``env`` or ``headers`` with each ``from_env`` read from ``environ`` (``ValueError``
+        naming the variable when it is not set; the value is never shown)."""
+        out: dict[str, str] = {}
+        for key, item in values.items():
+            if isinstance(item, EnvRef):
+                found = environ.get(item.from_env)
+                if not found:
+                    raise ValueError(f"{kind}.{key}: the environment variable {item.from_env} is not set")
+                out[key] = found
+            else:
+                out[key] = item
+        return out
+
+    def as_data(self) -> dict[str, Any]:
+        """JSON-ready, as stored in a run's config: variable names, never their values."""
+        return self.model_dump(mode="json", exclude_defaults=True)

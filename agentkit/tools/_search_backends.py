@@ -1,4 +1,6 @@
-"""Search backends for ``web_search``: DuckDuckGo (ddgs), SearXNG (JSON API), a local index.
+"""Search backends for ``web_search``: DuckDuckGo (ddgs), SearXNG (JSON API), a local index,
+and the keyed services (:mod:`agentkit.tools._search_keyed`); :func:`backends_for` builds the
+chain a task's ``search`` section asks for.
 
 Each backend raises :class:`BackendFailure` when it could not answer, or
 :class:`SoftFailure` when it answered without usable results in a way that usually means
@@ -9,106 +11,32 @@ limit); the tool fails over to the next backend in both cases. :class:`RateLimit
 
 from __future__ import annotations
 
-import abc
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import httpx2
 
 from agentkit.config import SearchSpec
-from agentkit.tools._http import USER_AGENT, LoopLocal
 from agentkit.tools._index import build_index, search_index
+from agentkit.tools._search_base import (
+    AuthFailure,
+    BackendFailure,
+    CircuitBreaker,
+    RateLimited,
+    RateLimiter,
+    SearchBackend,
+    SearchHit,
+    SoftFailure,
+    TransientFailure,
+)
+from agentkit.tools._search_http import HttpSearchBackend
+from agentkit.tools._search_keyed import KEYED_BACKENDS, KeyedBackend, MissingKey
 
-BACKEND_NAMES = ("duckduckgo", "searxng", "local")
-
-
-@dataclass
-class SearchHit:
-    title: str
-    url: str
-    snippet: str
-    text: str | None = None
-    """The full document text, when the backend has it (the local corpus does)."""
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-class BackendFailure(Exception):
-    """The backend could not answer (HTTP error, timeout, bad response)."""
-
-
-class SoftFailure(BackendFailure):
-    """The backend answered "no results" in a way that usually means it is failing."""
-
-
-class SearchBackend(abc.ABC):
-    name: str = "backend"
-    min_interval_s: float = 0.0
-    """Minimum spacing between two requests to this backend."""
-
-    @abc.abstractmethod
-    async def search(self, query: str, max_results: int) -> list[SearchHit]: ...
-
-    async def aclose(self) -> None:  # noqa: B027 - an optional hook, not abstract
-        """Release connections."""
-
-
-class RateLimiter:
-    """Spaces calls at least ``min_interval_s`` apart; concurrent callers queue in order."""
-
-    def __init__(self, min_interval_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.min_interval_s = min_interval_s
-        self._clock = clock
-        self._lock = anyio.Lock()
-        self._next = 0.0
-
-    async def wait(self) -> None:
-        if self.min_interval_s <= 0:
-            return
-        async with self._lock:
-            delay = self._next - self._clock()
-            if delay > 0:
-                await anyio.sleep(delay)
-            self._next = self._clock() + self.min_interval_s
-
-
-class CircuitBreaker:
-    """Opens after ``threshold`` consecutive failures; after ``cooldown_s`` one trial call is
-    let through (half-open): a success closes it, a failure opens it for another cooldown."""
-
-    def __init__(
-        self, threshold: int = 3, cooldown_s: float = 60.0, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.threshold = threshold
-        self.cooldown_s = cooldown_s
-        self._clock = clock
-        self.failures = 0
-        self._opened_at = 0.0
-
-    @property
-    def is_open(self) -> bool:
-        return self.failures >= self.threshold and self.retry_in() > 0
-
-    def retry_in(self) -> float:
-        if self.failures < self.threshold:
-            return 0.0
-        return max(0.0, self._opened_at + self.cooldown_s - self._clock())
-
-    def allow(self) -> bool:
-        return not self.is_open
-
-    def record_success(self) -> None:
-        self.failures = 0
-
-    def record_failure(self) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold:
-            self._opened_at = self._clock()
+BACKEND_NAMES = ("duckduckgo", "searxng", "local", *KEYED_BACKENDS)
 
 
 class DuckDuckGoBackend(SearchBackend):
@@ -171,50 +99,45 @@ class DuckDuckGoBackend(SearchBackend):
         return hits
 
 
-class SearxngBackend(SearchBackend):
+class SearxngBackend(HttpSearchBackend):
     """A SearXNG instance's JSON API: ``GET {url}/search?q=…&format=json``."""
 
     name = "searxng"
+    service = "SearXNG"
 
     def __init__(
-        self, url: str, *, timeout_s: float = 15.0, min_interval_s: float = 0.0, language: str | None = None
+        self,
+        url: str,
+        *,
+        timeout_s: float = 15.0,
+        min_interval_s: float = 0.0,
+        language: str | None = None,
+        attempts: int = 3,
+        backoff_s: float = 0.5,
     ) -> None:
-        self.url = url.rstrip("/")
-        self.timeout_s = timeout_s
-        self.min_interval_s = min_interval_s
-        self.language = language
-        self._clients = LoopLocal(
-            lambda: httpx2.AsyncClient(
-                timeout=httpx2.Timeout(timeout_s),
-                follow_redirects=True,
-                trust_env=False,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-            )
+        super().__init__(
+            url,
+            timeout_s=timeout_s,
+            min_interval_s=min_interval_s,
+            attempts=attempts,
+            backoff_s=backoff_s,
+            follow_redirects=True,
         )
+        self.url = self.base_url
+        self.language = language
+
+    def _refused(self, status: int, detail: str) -> BackendFailure:
+        hint = " (is the json format enabled under search.formats in settings.yml?)" if status == 403 else ""
+        return BackendFailure(f"HTTP {status}{hint}")
 
     async def search(self, query: str, max_results: int) -> list[SearchHit]:
         params = {"q": query, "format": "json"}
         if self.language:
             params["language"] = self.language
-        try:
-            with anyio.fail_after(self.timeout_s):
-                response = await self._clients.get().get(f"{self.url}/search", params=params)
-        except TimeoutError as exc:
-            raise BackendFailure(f"timed out after {self.timeout_s:g} s") from exc
-        except httpx2.HTTPError as exc:
-            raise BackendFailure(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            hint = (
-                " (is the json format enabled under search.formats in settings.yml?)"
-                if response.status_code == 403
-                else ""
-            )
-            raise BackendFailure(f"HTTP {response.status_code}{hint}")
-        try:
-            data = response.json()
-            rows = data.get("results") or []
-        except (ValueError, AttributeError) as exc:
-            raise BackendFailure(f"the response is not SearXNG JSON: {exc}") from exc
+        data = await self.request_json("GET", "/search", params=params)
+        rows = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise BackendFailure("the response is not SearXNG JSON: no results list")
         hits: list[SearchHit] = []
         for row in rows:
             if not isinstance(row, dict) or not row.get("url"):
@@ -234,15 +157,16 @@ class SearxngBackend(SearchBackend):
             raise SoftFailure(f"no results; unresponsive engines: {engines}")
         return hits
 
-    async def aclose(self) -> None:
-        await self._clients.aclose()
-
 
 class LocalBackend(SearchBackend):
     """The offline corpus (:func:`~agentkit.tools._index.build_index`). Given ``source_dir``,
     the index is brought up to date (incrementally) before the first search."""
 
     name = "local"
+
+    @property
+    def identity(self) -> str:
+        return f"local {self.index_path.absolute()}"
 
     def __init__(self, index_path: Path, *, source_dir: Path | None = None) -> None:
         self.index_path = Path(index_path)
@@ -273,13 +197,22 @@ class LocalBackend(SearchBackend):
         ]
 
 
-def backends_for(search: SearchSpec | None = None) -> list[SearchBackend]:
-    """Backends for the task file's ``search`` section, in fail-over order (DuckDuckGo when
-    there is none). ``url`` is the SearXNG base URL; ``index`` (for ``local``) an index file or
-    a folder of documents (indexed into ``FOLDER/.agentkit/index.sqlite``)."""
+def backends_for(
+    search: SearchSpec | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_urls: Mapping[str, str] | None = None,
+) -> list[SearchBackend]:
+    """Backends for the task file's ``search`` section, in fail-over order. Unnamed, the chain
+    is automatic (:meth:`SearchSpec.backends_in`: keyed services whose key is set in
+    ``environ``, default ``os.environ``, then DuckDuckGo, then SearXNG when ``url`` is set).
+    ``url`` is the SearXNG base URL; ``index`` (for ``local``) an index file or a folder of
+    documents (indexed into ``FOLDER/.agentkit/index.sqlite``). ``base_urls`` points keyed
+    services elsewhere by name. Raises ``ValueError`` naming the field (or key variable)."""
     search = search or SearchSpec()
+    env = os.environ if environ is None else environ
     out: list[SearchBackend] = []
-    for name in search.backends:
+    for name in search.backends_in(env):
         if name == "duckduckgo":
             out.append(DuckDuckGoBackend())
         elif name == "searxng":
@@ -294,4 +227,29 @@ def backends_for(search: SearchSpec | None = None) -> list[SearchBackend]:
                 out.append(LocalBackend(path / ".agentkit" / "index.sqlite", source_dir=path))
             else:
                 out.append(LocalBackend(path))
+        else:
+            try:
+                out.append(KEYED_BACKENDS[name](base_url=(base_urls or {}).get(name), environ=env))
+            except MissingKey as exc:
+                raise ValueError(f"search.backend: {exc}") from None
     return out
+
+
+__all__ = [
+    "BACKEND_NAMES",
+    "AuthFailure",
+    "BackendFailure",
+    "CircuitBreaker",
+    "DuckDuckGoBackend",
+    "HttpSearchBackend",
+    "KeyedBackend",
+    "LocalBackend",
+    "RateLimited",
+    "RateLimiter",
+    "SearchBackend",
+    "SearchHit",
+    "SearxngBackend",
+    "SoftFailure",
+    "TransientFailure",
+    "backends_for",
+]

@@ -12,6 +12,7 @@ import anyio
 import pytest
 from pydantic import ValidationError
 
+from agentkit.config import SEARCH_KEY_VARS
 from agentkit.tools._search_backends import CircuitBreaker, RateLimiter
 from agentkit.tools._sources import source_id_for
 from agentkit.tools.fetch import FetchArgs, FetchTool
@@ -23,6 +24,14 @@ from agentkit.tools.web_search import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def no_search_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No keyed backend in the automatic chain, whatever the machine's environment holds."""
+    for names in SEARCH_KEY_VARS.values():
+        for var in names:
+            monkeypatch.delenv(var, raising=False)
 
 
 def searx_results(query: str, n: int = 3, host: str = "https://example.org") -> dict[str, Any]:
@@ -89,14 +98,15 @@ async def test_searxng_results_are_listed_and_registered(web: Any, make_ctx: Any
 async def test_fail_over_to_the_next_backend(web: Any, make_ctx: Any) -> None:
     first = searx_route(web, "/one", fail=10)
     second = searx_route(web, "/two")
-    tool = WebSearchTool([SearxngBackend(web.url("/one")), SearxngBackend(web.url("/two"))])
+    tool = WebSearchTool([SearxngBackend(web.url("/one"), backoff_s=0), SearxngBackend(web.url("/two"))])
     tool.backends[1].name = "searxng-b"
     out = await search(tool, await make_ctx(), "ocean")
     await tool.aclose()
     assert not out.is_error
-    assert out.text.splitlines()[0] == 'Results for "ocean" (searxng-b; failed over from searxng: HTTP 500):'
-    assert len(first) == 1 and len(second) == 1
-    assert out.meta["backend"] == "searxng-b" and out.meta["problems"] == ["searxng: HTTP 500"]
+    header = 'Results for "ocean" (searxng-b; failed over from searxng: HTTP 500 (3 attempts)):'
+    assert out.text.splitlines()[0] == header
+    assert len(first) == 3 and len(second) == 1  # a server error is retried, then the next backend answers
+    assert out.meta["backend"] == "searxng-b" and out.meta["problems"] == ["searxng: HTTP 500 (3 attempts)"]
 
 
 async def test_circuit_breaker_skips_a_failing_backend_then_retries(web: Any, make_ctx: Any) -> None:
@@ -104,9 +114,10 @@ async def test_circuit_breaker_skips_a_failing_backend_then_retries(web: Any, ma
     first = searx_route(web, "/one", fail=3)
     second = searx_route(web, "/two")
     tool = WebSearchTool(
-        [SearxngBackend(web.url("/one")), SearxngBackend(web.url("/two"))],
+        [SearxngBackend(web.url("/one"), attempts=1), SearxngBackend(web.url("/two"))],
         failure_threshold=2,
         cooldown_s=30.0,
+        cache_ttl_s=0,  # the same query each time: every one must reach the backends
         clock=lambda: now[0],
     )
     ctx = await make_ctx()
@@ -131,12 +142,18 @@ async def test_all_backends_failing_is_an_error(web: Any, make_ctx: Any) -> None
     searx_route(web, "/one", fail=10, status=503)
     web.reply("/two/search", 200, b"<html>not json</html>", {"Content-Type": "text/html"})
     tool = WebSearchTool(
-        [SearxngBackend(web.url("/one")), SearxngBackend(web.url("/two")), SearxngBackend("http://127.0.0.1:1")]
+        [
+            SearxngBackend(web.url("/one"), backoff_s=0),
+            SearxngBackend(web.url("/two")),
+            SearxngBackend("http://127.0.0.1:1"),
+        ]
     )
     out = await search(tool, await make_ctx(), "anything")
     await tool.aclose()
     assert out.is_error
-    assert out.text.startswith('web_search failed for "anything": searxng: HTTP 503; searxng: the response is not')
+    assert out.text.startswith(
+        'web_search failed for "anything": searxng: HTTP 503 (3 attempts); searxng: the response is not'
+    )
     assert "ConnectError" in out.text
 
 
@@ -241,11 +258,11 @@ async def test_duckduckgo_no_results_is_a_soft_failure(fake_ddgs: type[FakeDDGS]
 
     fake_ddgs.behaviour = DDGSException("No results found.")
     ctx = await make_ctx()
-    alone = WebSearchTool([DuckDuckGoBackend(min_interval_s=0)])
+    alone = WebSearchTool([DuckDuckGoBackend(min_interval_s=0)], cache_ttl_s=0)
     out = await search(alone, ctx, "rare words")
     assert not out.is_error and out.text.startswith('No results for "rare words" (duckduckgo: no results')
     searx_route(web, "/sx")
-    tool = WebSearchTool([DuckDuckGoBackend(min_interval_s=0), SearxngBackend(web.url("/sx"))])
+    tool = WebSearchTool([DuckDuckGoBackend(min_interval_s=0), SearxngBackend(web.url("/sx"))], cache_ttl_s=0)
     out = await search(tool, ctx, "rare words")
     assert not out.is_error and out.meta["backend"] == "searxng"
     fake_ddgs.behaviour = RatelimitException("202 Ratelimit")
@@ -257,9 +274,11 @@ async def test_duckduckgo_no_results_is_a_soft_failure(fake_ddgs: type[FakeDDGS]
     await tool.aclose()
 
 
-async def test_backends_from_task_settings(web: Any, make_ctx: Any, fake_ddgs: type[FakeDDGS]) -> None:
-    searx_route(web, "/sx", fail=1)
-    tool = WebSearchTool()
+async def test_backends_from_task_settings(
+    web: Any, make_ctx: Any, fake_ddgs: type[FakeDDGS], no_search_keys: None
+) -> None:
+    searx_route(web, "/sx", fail=3)  # every attempt of the first search fails
+    tool = WebSearchTool(cache_ttl_s=0)
     ctx = await make_ctx(settings={"search": {"backend": ["searxng", "duckduckgo"], "url": web.url("/sx")}})
     out = await search(tool, ctx, "settings")
     assert out.meta["backend"] == "duckduckgo"
