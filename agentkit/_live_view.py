@@ -1,33 +1,110 @@
-"""The CLI's view of a run in progress: a live panel on a terminal, plain log lines otherwise."""
+"""The CLI's view of a run in progress: a live panel on a terminal, plain log lines otherwise.
+
+The panel is rendered afresh on every refresh (rich's auto refresh calls :meth:`LiveView.render`),
+so the elapsed time and "waiting for the model… 12 s" tick while nothing happens. Model and tool
+text is data: it goes in as :class:`~rich.text.Text`, never parsed as markup.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
-from agentkit.live import AgentEvent
+from agentkit.live import AgentEvent, ModelRetrying, Notice
 
 err = Console(stderr=True)
 
+_PLAN_LINES = 6
+
+
+@dataclass
+class _Run:
+    """What the view knows of one run (the run itself, or a trajectory in heavy mode)."""
+
+    step: int = 0
+    tool: str = ""
+    status: str = "running"
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    call_started: float | None = None
+    """When the model call in progress began (``None``: no call in progress)."""
+    streaming: str = ""
+    """``thinking`` or ``writing`` once the call's stream has begun."""
+    retry: ModelRetrying | None = None
+    retry_at: float = 0.0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def activity(self, now: float) -> str:
+        """What the run waits for, ticking: ``waiting for the model… 12 s``, a retry's countdown."""
+        if self.call_started is None:
+            return ""
+        waited = int(now - self.call_started)
+        retry = self.retry
+        if retry is not None:
+            left = round(self.retry_at - now)
+            if left > 0:
+                return f"retry {retry.attempt}/{retry.retries} in {left} s: {retry.reason}"
+            return f"retry {retry.attempt}/{retry.retries} after {retry.reason}: waiting for the model… {waited} s"
+        if self.streaming:
+            return f"model {self.streaming}… {waited} s"
+        return f"waiting for the model… {waited} s"
+
+
+def _short(run_id: str) -> str:
+    return run_id.rsplit(".", 1)[-1]
+
 
 class LiveView:
-    """Progress on stderr: a live panel on a terminal, plain log lines otherwise."""
+    """Progress on stderr: a live panel on a terminal, plain log lines otherwise.
 
-    def __init__(self, max_steps: int, window: int, enabled: bool = True) -> None:
+    ``run_id``, ``task``, ``model``, ``provider`` and ``endpoint`` fill the panel's header from
+    the start (the run's first event confirms them). ``console``, ``terminal`` and ``clock``
+    exist for tests: another console, forcing the panel on or off, a clock to advance.
+    """
+
+    def __init__(
+        self,
+        max_steps: int,
+        window: int,
+        enabled: bool = True,
+        *,
+        run_id: str = "",
+        task: str = "",
+        model: str = "",
+        provider: str = "",
+        endpoint: str = "",
+        console: Console | None = None,
+        terminal: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_steps, self.window = max_steps, window
-        self.step, self.tool, self.context, self.cost = 0, "", 0, 0.0
-        self.started = time.monotonic()
-        self.trajectories: dict[str, list[str]] = {}
+        self.run_id, self.task, self.model, self.provider, self.endpoint = run_id, task, model, provider, endpoint
+        self.plan, self.plan_revised = "", False
+        self.context = 0
+        self.clock = clock
+        self.started = clock()
+        self.runs: dict[str, _Run] = {}
         self.files: list[Path] = []
-        """Heavy mode: per child run, [step, current tool, status]."""
-        self.tty = err.is_terminal and enabled
+        self.console = console or err
+        self.tty = (self.console.is_terminal if terminal is None else terminal) and enabled
         self.quiet = not enabled
-        self.live: Live | None = Live(self.render(), console=err, refresh_per_second=4) if self.tty else None
+        self._held: Notice | None = None
+        self.live: Live | None = (
+            Live(console=self.console, get_renderable=self.render, refresh_per_second=4) if self.tty else None
+        )
 
     def __enter__(self) -> LiveView:
         if self.live:
@@ -35,33 +112,87 @@ class LiveView:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._release()
         if self.live:
-            self.live.update(self.render())
+            self.live.refresh()
             self.live.stop()
 
-    def render(self) -> Table:
-        grid = Table.grid(padding=(0, 2))
-        elapsed = _dt.timedelta(seconds=int(time.monotonic() - self.started))
-        grid.add_row("[bold]step[/]", f"{self.step}/{self.max_steps}", "[bold]elapsed[/]", str(elapsed))
-        pct = f" ({self.context / self.window:.0%})" if self.window else ""
-        grid.add_row(
-            "[bold]context[/]", f"{self.context:,}/{self.window:,} tokens{pct}", "[bold]cost[/]", f"${self.cost:.4f}"
-        )
-        grid.add_row("[bold]tool[/]", self.tool or "-", "", "")
-        for run_id, (step, tool, status) in sorted(self.trajectories.items()):
-            grid.add_row(f"  {run_id.rsplit('.', 1)[-1]:>3}", f"step {step}", status, tool[:50])
-        return grid
+    # what is shown (render runs in rich's refresh thread: it only reads)
+    def _main(self) -> _Run:
+        return self.runs.get(self.run_id) or _Run()
 
-    def track(self, event: AgentEvent) -> None:
-        if "." not in event.run_id:
-            return
-        row = self.trajectories.setdefault(event.run_id, ["0", "", "running"])
-        if event.kind == "turn_started":
-            row[0] = str(event.step)
-        elif event.kind == "tool_call":
-            row[1] = event.call.name
-        elif event.kind == "run_ended":
-            row[2], row[1] = event.status, ""
+    @property
+    def trajectories(self) -> dict[str, _Run]:
+        """Heavy mode: the child runs (ids with a dot), in order."""
+        return {k: v for k, v in sorted(self.runs.items()) if "." in k}
+
+    @property
+    def step(self) -> int:
+        return self._main().step
+
+    @property
+    def cost(self) -> float:
+        return sum(r.cost for r in self.runs.values())
+
+    def render(self) -> RenderableType:
+        now = self.clock()
+        runs = list(self.runs.values())
+        main = self._main()
+        bold = "bold"
+        head = Table.grid(padding=(0, 1))
+        head.add_column(style=bold, no_wrap=True)
+        head.add_column()
+        head.add_row("run", Text(self.run_id or "-"))
+        where = Text(self.model or "-")
+        if self.provider:
+            where.append(f" ({self.provider})")
+        if self.endpoint:
+            where.append(f"  {self.endpoint}", style="dim")
+        head.add_row("model", where)
+        task = self.task.strip().splitlines()[0] if self.task.strip() else "-"
+        head.add_row("task", Text(task[:160] + ("…" if len(task) > 160 else "")))
+        if self.plan:
+            lines = self.plan.strip().splitlines()
+            shown = "\n".join(lines[:_PLAN_LINES]) + (
+                f"\n… ({len(lines) - _PLAN_LINES} more lines)" if len(lines) > _PLAN_LINES else ""
+            )
+            head.add_row("revised plan" if self.plan_revised else "plan", Text(shown))
+
+        grid = Table.grid(padding=(0, 2))
+        elapsed = _dt.timedelta(seconds=int(now - self.started))
+        prompt = sum(r.prompt_tokens for r in runs)
+        cached = sum(r.cached_tokens for r in runs)
+        total = sum(r.tokens for r in runs)
+        share = f" ({cached / prompt:.0%} of prompt cached)" if prompt else ""
+        pct = f" ({self.context / self.window:.0%})" if self.window else ""
+        grid.add_row(Text("step", bold), f"{main.step}/{self.max_steps}", Text("elapsed", bold), str(elapsed))
+        grid.add_row(
+            Text("context", bold),
+            f"{self.context:,}/{self.window:,} tokens{pct}",
+            Text("cost", bold),
+            f"${self.cost:.4f}",
+        )
+        grid.add_row(Text("tokens", bold), f"{total:,}{share}", "", "")
+        activity = main.activity(now)
+        if activity:
+            grid.add_row(Text("model", bold), Text(activity), "", "")
+        grid.add_row(Text("tool", bold), Text(main.tool or "-"), "", "")
+
+        parts: list[RenderableType] = [head, grid]
+        trajectories = self.trajectories
+        if trajectories:
+            rows = Table.grid(padding=(0, 2))
+            for run_id, run in trajectories.items():
+                rows.add_row(
+                    Text(f"  {_short(run_id):>3}"),
+                    Text(run.status),
+                    f"step {run.step}",
+                    f"{run.tokens:,} tokens",
+                    f"${run.cost:.4f}",
+                    Text((run.activity(now) or run.tool)[:60]),
+                )
+            parts.append(rows)
+        return Group(*parts)
 
     def log(self, line: str) -> None:
         if self.quiet:
@@ -69,26 +200,78 @@ class LiveView:
         if self.live:  # model and tool text is data: never parsed as markup
             self.live.console.print(line, highlight=False, markup=False)
         else:
-            err.print(f"{_dt.datetime.now():%H:%M:%S} {line}", highlight=False, markup=False, soft_wrap=True)
+            stamp = _dt.datetime.now().strftime("%H:%M:%S")
+            self.console.print(f"{stamp} {line}", highlight=False, markup=False, soft_wrap=True)
 
+    def _release(self) -> None:
+        """Print an error notice held back to see whether the run's end repeats it."""
+        held, self._held = self._held, None
+        if held is not None:
+            self.log(f"[{held.level}] {held.message}")
+
+    # what happens
     def __call__(self, event: AgentEvent) -> None:
-        self.track(event)
-        p = f"[{event.run_id.rsplit('.', 1)[-1]}] " if "." in event.run_id else ""  # a trajectory
-        if event.kind == "turn_started":
-            self.step = event.step
+        if self._held is not None:
+            repeated = (
+                event.kind == "run_ended"
+                and event.run_id == self._held.run_id
+                and event.stop_reason == self._held.message
+            )
+            if repeated:  # the command's last line says it
+                self._held = None
+            else:
+                self._release()
+        now = self.clock()
+        run = self.runs.setdefault(event.run_id, _Run())
+        child = "." in event.run_id
+        p = f"[{_short(event.run_id)}] " if child else ""  # a trajectory
+        if event.kind == "run_began":
+            if not child or not self.model:
+                self.model = event.model or self.model
+                self.provider = event.provider or self.provider
+                self.endpoint = event.endpoint or self.endpoint
+            if not child:
+                self.run_id = self.run_id or event.run_id
+            self.task = (event.task if not child else "") or self.task or event.task
+        elif event.kind == "plan":
+            if not child:
+                self.plan, self.plan_revised = event.plan, event.revised
+            title = "revised plan" if event.revised else "plan"
+            self.log(f"{p}{title}:\n{event.plan.strip()}" if not self.tty else f"{p}{title} made")
+        elif event.kind == "turn_started":
+            run.step = event.step
+            run.call_started, run.streaming, run.retry = now, "", None
+            if not child:
+                self.context = event.context_tokens or self.context
             if not self.tty:
                 self.log(f"{p}{event.phase} turn {event.step}/{event.max_steps}")
+        elif event.kind == "model_retry":
+            run.retry, run.retry_at, run.streaming = event, now + event.delay_s, ""
+            self.log(f"{p}model call: {event.describe()}")
+        elif event.kind in ("reasoning_delta", "content_delta"):
+            run.retry = None
+            run.streaming = "thinking" if event.kind == "reasoning_delta" else "writing"
+        elif event.kind == "stream_restarted":
+            run.streaming = ""
         elif event.kind == "tool_call":
-            self.tool = f"{event.call.name} {event.call.arguments[:80]}"
+            run.tool = f"{event.call.name} {event.call.arguments[:80]}"
             self.log(f"{p}  -> {event.call.name} {event.call.arguments[:120]}")
         elif event.kind == "tool_result":
             mark = "!!" if event.is_error else "<-"
             self.log(f"{p}  {mark} {event.name} ({event.duration_s:.1f}s) {event.preview[:100]!r}")
         elif event.kind == "usage":
-            self.context, self.cost = event.context_tokens, event.cost_usd
-            if event.window:
-                self.window = event.window
+            run.call_started, run.retry, run.streaming = None, None, ""
+            run.prompt_tokens, run.cached_tokens = event.total.prompt_tokens, event.total.cached_tokens
+            run.completion_tokens, run.cost = event.total.completion_tokens, event.cost_usd
+            if not child:
+                self.context = event.context_tokens
+                self.window = event.window or self.window
         elif event.kind == "notice":
-            self.log(f"{p}[{event.level}] {event.message}")
-        if self.live:
-            self.live.update(self.render())
+            if event.level == "error" and not child:
+                self._held = event  # shown unless the run's end says the same
+            else:
+                self.log(f"{p}[{event.level}] {event.message}")
+        elif event.kind == "run_ended":
+            run.status, run.tool, run.call_started = event.status, "", None
+            if child and event.status != "finished" and event.stop_reason:
+                self.log(f"{p}{event.status}: {event.stop_reason}")

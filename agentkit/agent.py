@@ -43,7 +43,7 @@ from agentkit.live import (
     AgentEvent,
     EventHandler,
     Notice,
-    RunBegan,
+    PlanMade,
     RunEnded,
     ToolCallFinished,
     ToolCallStarted,
@@ -51,9 +51,12 @@ from agentkit.live import (
     UsageReported,
     delta_event,
     dispatch,
+    plan_events,
+    retry_event,
+    run_began,
 )
 from agentkit.llm.client import OpenAICompatibleModel
-from agentkit.llm.errors import ContextLengthExceeded, ModelError
+from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
 from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
 from agentkit.store.base import Store, StoreError
@@ -260,7 +263,8 @@ class Agent:
             if (await self.store.get_run(run_id)).status != fin.status:  # died before the row was updated
                 await loop.book.sync_row(status=fin.status, answer=fin.answer, stop_reason=fin.stop_reason)
             return loop.result()
-        await loop.emit(RunBegan(run_id=run_id, task=state.task, resumed=resumed, max_steps=self.max_steps))
+        for began in run_began(run_id, state.task, state.plan, self.llm, resumed=resumed, max_steps=self.max_steps):
+            await loop.emit(began)
         if resumed:
             await loop.book.resumed()
         try:
@@ -382,7 +386,9 @@ class _RunLoop:
 
     async def make_plan(self) -> None:
         turn = await self.call_fitting(lambda: planning_messages(self.context.head(self.state)), phase="plan")
-        await self.commit(PlanUpdated(plan=plan_from_turn(turn), reason="initial", turn=turn))
+        plan = PlanUpdated(plan=plan_from_turn(turn), reason="initial", turn=turn)
+        await self.commit(plan)
+        await self.emit(PlanMade(run_id=self.run_id, plan=plan.plan))
 
     async def call_fitting(self, make_messages: Callable[[], list[Message]], *, phase: str) -> AssistantTurn:
         """A call outside the turn view (the plan, a summary): on an overflow answer, learn the
@@ -478,7 +484,8 @@ class _RunLoop:
             tool_call_index=self.state.tool_calls,
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
-        turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
+        with observing_retries(self.on_retry if self.on_event else None):
+            turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
         if not getattr(turn, "usage_reported", True):
             turn = await self.estimate_usage(turn, prompt_tokens)
         if agent.shared_budget is not None:
@@ -532,7 +539,10 @@ class _RunLoop:
         async def on_result(result: ToolResult) -> None:
             # The call's effects, then its result, in one append (one transaction where the
             # store has them): the result is what makes the effects count (see ToolEffect).
-            await self.book.commit_many(result.events(step))
+            events = result.events(step)
+            await self.book.commit_many(events)
+            for plan in plan_events(self.run_id, events):
+                await self.emit(plan)
             out = result.output
             await self.emit(
                 ToolCallFinished(
@@ -591,6 +601,9 @@ class _RunLoop:
 
     def result(self) -> RunResult:
         return self.book.result(self.context.window)
+
+    async def on_retry(self, notice: RetryNotice) -> None:
+        await self.emit(retry_event(self.run_id, notice))
 
     async def on_delta(self, delta: StreamDelta) -> None:
         event = delta_event(self.run_id, delta)

@@ -133,13 +133,19 @@ def report_result(result: RunResult, as_json: bool, files: list[Path] | None = N
         out.print_json(json.dumps(data))
     else:
         style = {"finished": "green", "stopped": "yellow"}.get(result.status, "red")
-        out.print(
-            f"\n[bold {style}]{result.status}[/] run {result.run_id}: {result.steps} steps, "
-            f"{result.tool_calls} tool calls, {result.usage.prompt_tokens:,} prompt tokens "
+        spent = (
+            f"{result.steps} steps, {result.tool_calls} tool calls, {result.usage.prompt_tokens:,} prompt tokens "
             f"({result.usage.cached_tokens:,} cached), ${result.cost_usd:.4f}"
         )
-        if result.stop_reason:
-            out.print(f"[{style}]reason:[/] {result.stop_reason}", highlight=False)
+        if result.status == "failed" and result.stop_reason:  # one line: what went wrong
+            line = Text.assemble("\n", ("failed", f"bold {style}"), f" run {result.run_id}: {result.stop_reason}")
+            if result.steps or result.usage.calls:
+                line.append(f" (after {spent})")
+            out.print(line, highlight=False, soft_wrap=True)
+        else:
+            out.print(Text.assemble("\n", (result.status, f"bold {style}"), f" run {result.run_id}: {spent}"))
+            if result.stop_reason:
+                out.print(Text.assemble(("reason:", style), " ", result.stop_reason), highlight=False)
         if result.answer:
             out.print(f"\n{result.answer}", highlight=False, markup=False)
         for f in files or []:
@@ -261,7 +267,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
         store = open_store(location)
     except ValueError as exc:
         fail_input(f"cannot open the store at {location}: {exc}")
-    view = LiveView(task.limits.max_steps, task.context_window)
+    view = _view_of(task, run_id)
     try:
         with view:
             result = run_async(lambda: _drive(task, store, run_id, runs_dir(location), view, resume))
@@ -270,6 +276,24 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
     except Exception as raised:
         _run_error(_first_leaf(raised), run_id, location, store_opt, as_json)
     report_result(result, as_json, view.files)
+
+
+def _view_of(task: Task, run_id: str) -> LiveView:
+    """The live view, its header filled from the task before the run's first event."""
+    from agentkit.llm.client import shown_url
+    from agentkit.llm.profiles import get_profile
+
+    spec = task.model
+    url = spec.base_url or get_profile(spec.provider).base_url
+    return LiveView(
+        task.limits.max_steps,
+        task.context_window,
+        run_id=run_id,
+        task=task.task,
+        model=spec.name,
+        provider=spec.provider,
+        endpoint=shown_url(str(url)) if url else "",
+    )
 
 
 def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool) -> NoReturn:

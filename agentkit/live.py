@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal
 
 from pydantic import BaseModel
 
-from agentkit.llm.types import StreamDelta, ToolCall, Usage
+from agentkit.llm.errors import RetryNotice, seconds
+from agentkit.llm.types import Model, StreamDelta, ToolCall, Usage
+from agentkit.store.events import PlanUpdated
 
 
 class _AgentEvent(BaseModel):
@@ -25,6 +27,10 @@ class RunBegan(_AgentEvent):
     task: str
     resumed: bool = False
     max_steps: int
+    model: str = ""
+    provider: str = ""
+    endpoint: str = ""
+    """The model's base URL, without credentials."""
 
 
 class TurnStarted(_AgentEvent):
@@ -34,6 +40,28 @@ class TurnStarted(_AgentEvent):
     phase: Literal["plan", "execute", "final", "summary"] = "execute"
     context_tokens: int = 0
     window: int = 0
+
+
+class PlanMade(_AgentEvent):
+    """The run has a plan (``revised``: the model changed it with ``update_plan``)."""
+
+    kind: Literal["plan"] = "plan"
+    plan: str
+    revised: bool = False
+
+
+class ModelRetrying(_AgentEvent):
+    """A model call failed and the client retries it in ``delay_s`` seconds (``attempt`` of
+    ``retries`` allowed): ``reason`` is short, e.g. ``429 rate limited``."""
+
+    kind: Literal["model_retry"] = "model_retry"
+    attempt: int
+    retries: int
+    delay_s: float
+    reason: str
+
+    def describe(self) -> str:
+        return f"retry {self.attempt}/{self.retries} in {seconds(self.delay_s)} s: {self.reason}"
 
 
 class ReasoningDelta(_AgentEvent):
@@ -95,6 +123,8 @@ class RunEnded(_AgentEvent):
 AgentEvent = (
     RunBegan
     | TurnStarted
+    | PlanMade
+    | ModelRetrying
     | ReasoningDelta
     | ContentDelta
     | StreamRestarted
@@ -128,11 +158,47 @@ def delta_event(run_id: str, delta: StreamDelta) -> AgentEvent | None:
     return None
 
 
+def run_began(
+    run_id: str, task: str, plan: str | None, llm: Model, *, resumed: bool, max_steps: int
+) -> list[AgentEvent]:
+    """A run's first live events: what it runs and where, then its plan when it has one (a resumed run)."""
+    began: list[AgentEvent] = [
+        RunBegan(
+            run_id=run_id,
+            task=task,
+            resumed=resumed,
+            max_steps=max_steps,
+            model=llm.model_name,
+            provider=llm.profile.name,
+            endpoint=getattr(llm, "endpoint", ""),
+        )
+    ]
+    if plan:
+        began.append(PlanMade(run_id=run_id, plan=plan, revised=resumed))
+    return began
+
+
+def plan_events(run_id: str, events: Sequence[object]) -> list[PlanMade]:
+    """The live events for the plans among committed trace events (a tool's revision)."""
+    return [
+        PlanMade(run_id=run_id, plan=e.plan, revised=e.reason == "update") for e in events if isinstance(e, PlanUpdated)
+    ]
+
+
+def retry_event(run_id: str, notice: RetryNotice) -> ModelRetrying:
+    """The live event for a retry the model client reports (:func:`agentkit.llm.errors.observing_retries`)."""
+    return ModelRetrying(
+        run_id=run_id, attempt=notice.attempt, retries=notice.retries, delay_s=notice.delay_s, reason=notice.reason
+    )
+
+
 __all__ = [
     "AgentEvent",
     "ContentDelta",
     "EventHandler",
+    "ModelRetrying",
     "Notice",
+    "PlanMade",
     "ReasoningDelta",
     "RunBegan",
     "RunEnded",
@@ -143,4 +209,7 @@ __all__ = [
     "UsageReported",
     "delta_event",
     "dispatch",
+    "plan_events",
+    "retry_event",
+    "run_began",
 ]

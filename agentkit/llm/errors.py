@@ -214,7 +214,13 @@ class RetryNotice:
     """The failure in full, as the final error would state it."""
 
     def describe(self) -> str:
-        return f"retry {self.attempt}/{self.retries} in {self.delay_s:.1f} s: {self.reason}"
+        return f"retry {self.attempt}/{self.retries} in {seconds(self.delay_s)} s: {self.reason}"
+
+
+def seconds(delay: float) -> str:
+    """A delay as people read it: ``0.4``, ``4``, ``12`` (tenths only under ten seconds)."""
+    shown = f"{delay:.1f}" if delay < 10 else f"{delay:.0f}"
+    return shown.removesuffix(".0")
 
 
 RetryObserver = Callable[[RetryNotice], Awaitable[None] | None]

@@ -1,4 +1,4 @@
-"""`agentkit show` prints model and tool text as data: never as rich markup."""
+"""`agentkit show` prints model and tool text as data: never as rich markup (the live view: test_live_view)."""
 
 from __future__ import annotations
 
@@ -44,33 +44,3 @@ def test_show_prints_markup_like_text_literally(tmp_path: Path) -> None:
     assert "no entry for [red][/x][/]" in text  # a tool's error text
     assert "[bold]task[/]" not in text and "[cyan]step" not in text  # our own styling is not printed as tags
     assert "\ntask\n" in text and "step 1 lookup" in text
-
-
-def test_the_live_view_prints_bracketed_text_literally() -> None:
-    import io
-
-    from rich.console import Console
-    from rich.live import Live
-
-    from agentkit.cli import LiveView
-    from agentkit.live import Notice, ToolCallFinished
-
-    view = LiveView(max_steps=10, window=1000)
-    screen = io.StringIO()
-    view.live = Live(view.render(), console=Console(file=screen, force_terminal=True, width=200))
-    with view:
-        view(Notice(run_id="r", level="error", message="fetch failed [source S1a2b] [error] [/]"))
-        view(
-            ToolCallFinished(
-                run_id="r",
-                step=1,
-                call_id="c",
-                name="fetch",
-                preview="[source S9f] page [bold]x",
-                is_error=False,
-                duration_s=0.1,
-            )
-        )
-    shown = screen.getvalue()
-    assert "fetch failed [source S1a2b] [error] [/]" in shown
-    assert "[source S9f] page [bold]x" in shown

@@ -60,7 +60,7 @@ async def test_every_retry_is_reported_with_its_reason_and_delay() -> None:
     assert seen[0].reason == "429 rate limited" and seen[0].delay_s == pytest.approx(0.02)
     assert seen[1].reason == "503 server error"
     assert "HTTP 503" in seen[1].detail
-    assert seen[0].describe() == "retry 1/5 in 0.0 s: 429 rate limited"
+    assert seen[0].describe() == "retry 1/5 in 0 s: 429 rate limited"
 
 
 async def test_an_async_observer_is_awaited_and_a_broken_one_does_not_fail_the_call() -> None:
