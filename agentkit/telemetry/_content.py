@@ -17,18 +17,27 @@ from agentkit.vocabulary import AssistantTurn, ToolCall
 
 _MIN_SECRET = 8
 """Shorter values of secret-named variables are not masked (``1``, ``true``, ``none``)."""
-_PATTERNS = [
+_PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
+    # (cheap hints, any of which must be in the lowercased text for the pattern to be tried; pattern)
     # Authorization: Bearer x / Proxy-Authorization: Basic y / "authorization": "..."
-    re.compile(r"(?i)(\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*[\"']?)([^\r\n\"']+)"),
-    re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{6,})"),
+    (("authorization",), re.compile(r"(?i)(\b(?:proxy-)?authorization\b[\"']?\s*[:=]\s*[\"']?)([^\r\n\"']+)")),
+    (("bearer",), re.compile(r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/=-]{6,})")),
     # api_key=..., "token": "...", password: ...
-    re.compile(
-        r"(?i)(\b[\w-]*(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret|password|passwd)[\"']?\s*[:=]\s*[\"']?)"
-        r"([^\s\"',;&}]{4,})"
+    (
+        ("key", "token", "secret", "passw"),
+        re.compile(
+            r"(?i)(\b[\w-]*(?:api[_-]?key|access[_-]?token|auth[_-]?token|secret|password|passwd)[\"']?\s*[:=]\s*[\"']?)"
+            r"([^\s\"',;&}]{4,})"
+        ),
     ),
     # well-known key shapes: OpenAI/OpenRouter/Anthropic/Moonshot sk-..., Google, GitHub, Hugging Face, Slack
-    re.compile(r"()\b(sk-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|hf_[A-Za-z0-9]{30,})"),
-    re.compile(r"()\b(xox[abposr]-[A-Za-z0-9-]{10,})"),
+    (
+        ("sk-", "aiza", "gh", "hf_", "xox"),
+        re.compile(
+            r"()\b(sk-[A-Za-z0-9_-]{16,}|AIza[0-9A-Za-z_-]{30,}|gh[pousr]_[A-Za-z0-9]{30,}|hf_[A-Za-z0-9]{30,}"
+            r"|xox[abposr]-[A-Za-z0-9-]{10,})"
+        ),
+    ),
 ]
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+")
 
@@ -48,9 +57,11 @@ class Scrubber:
     def __call__(self, text: str) -> str:
         if self._values is not None:
             text = self._values.sub(MASK, text)
-        for pattern in _PATTERNS:
-            text = pattern.sub(lambda m: m.group(1) + MASK, text)
-        return _URL.sub(_url, text)
+        lowered = text.lower()
+        for hints, pattern in _PATTERNS:
+            if any(h in lowered for h in hints):
+                text = pattern.sub(lambda m: m.group(1) + MASK, text)
+        return _URL.sub(_url, text) if "://" in text else text
 
     def json(self, value: Any) -> str:
         """``value`` as a JSON string (how structured content goes on a span), scrubbed."""
