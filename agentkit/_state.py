@@ -32,7 +32,7 @@ from agentkit.store.events import (
     UsageCharged,
     UserMessage,
 )
-from agentkit.vocabulary import ToolCall, Usage
+from agentkit.vocabulary import ImageRef, ToolCall, Usage
 
 PLAN_TOOL = "update_plan"
 NOTE_TOOL = "note"
@@ -58,6 +58,8 @@ class TurnRecord:
 class RunState:
     run_id: str
     task: str = ""
+    images: list[ImageRef] = field(default_factory=list)
+    """Images given with the task."""
     config: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
     plan_event: PlanUpdated | None = None
@@ -121,7 +123,7 @@ class RunState:
             else:  # takes effect with its call's result
                 self._uncommitted.setdefault(event.call_id, []).append(event)
         elif isinstance(event, RunStarted):
-            self.task, self.config = event.task, event.config
+            self.task, self.config, self.images = event.task, event.config, list(event.images)
         elif isinstance(event, AssistantMessage):
             self.records.append(TurnRecord(event))
             self.tool_calls += len(event.turn.tool_calls)

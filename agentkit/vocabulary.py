@@ -75,4 +75,18 @@ class AssistantTurn(BaseModel):
     attempts: int = 1
 
 
-__all__ = ["AssistantTurn", "Message", "ToolCall", "Usage"]
+class ImageRef(BaseModel):
+    """An image kept in the store as a blob (by content hash): what events hold instead of
+    the bytes. ``width`` and ``height`` are of the stored (downscaled) image."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    mime_type: str = "image/png"
+    width: int
+    height: int
+    label: str = ""
+    """Where it came from (a file name, a URL, a figure's path), for messages."""
+
+
+__all__ = ["AssistantTurn", "ImageRef", "Message", "ToolCall", "Usage"]

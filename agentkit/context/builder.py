@@ -19,7 +19,15 @@ from dataclasses import dataclass, replace
 import orjson
 
 from agentkit._state import RunState, TurnRecord
-from agentkit.context.messages import assistant_message, plan_messages, tool_message, user_message
+from agentkit.context.images import count_image_tokens
+from agentkit.context.messages import (
+    assistant_message,
+    figures_message,
+    plan_messages,
+    task_message,
+    tool_message,
+    user_message,
+)
 from agentkit.context.policy import BatchPrune, ContextPolicy, FullHistory, ViewCut, visible_results
 from agentkit.context.tokens import TokenEstimator
 from agentkit.llm.types import Message
@@ -49,6 +57,8 @@ class View:
     n_bytes: int
     tokens: int
     cut: ViewCut
+    image_tokens: int = 0
+    """Estimated tokens of the view's images (included in ``tokens``; not text bytes)."""
 
 
 def placeholder(result: ToolResultEvent) -> str:
@@ -82,8 +92,11 @@ class ContextBuilder:
         policy: ContextPolicy | None = None,
         estimator: TokenEstimator | None = None,
         tools_bytes: int = 0,
+        vision: bool = False,
     ) -> None:
         self.system_prompt = system_prompt
+        self.vision = vision
+        """Images go to the model as image parts; else they are named in text."""
         self.reasoning_field = reasoning_field
         self.window = window
         self.max_tokens = max_tokens or default_max_tokens
@@ -91,7 +104,7 @@ class ContextBuilder:
         self.policy = policy or BatchPrune()
         self.estimator = estimator or TokenEstimator()
         self.tools_bytes = tools_bytes
-        self._cache: dict[tuple[int, bool, bool, int, int], tuple[list[Message], int]] = {}
+        self._cache: dict[tuple[int, bool, bool, int, int], tuple[list[Message], int, int]] = {}
 
     @property
     def reserve(self) -> int:
@@ -119,7 +132,7 @@ class ContextBuilder:
     def request_tokens(self, messages: list[Message], *, tools: bool) -> int:
         """Estimated prompt tokens of a request built outside the view (plan, summary)."""
         n_bytes = sum(len(orjson.dumps(m)) for m in messages) + (self.tools_bytes if tools else 0)
-        return self.estimator.estimate(n_bytes, len(messages))
+        return self.estimator.estimate(n_bytes, len(messages)) + count_image_tokens(messages)
 
     def learn_window(self, window: int, *, stated: bool = True, requested: int | None = None) -> BudgetDecision | None:
         """Shrink the window to what the server has (from its overflow answer, or a probe at
@@ -138,7 +151,7 @@ class ContextBuilder:
         sent = self.answer_tokens(view.tokens)
         if requested is not None and requested - sent > view.tokens:
             # Whether or not the server's count includes the output, the prompt was at least this.
-            self.estimator.calibrate(view.n_bytes, len(view.messages), requested - sent)
+            self.estimator.calibrate(view.n_bytes, len(view.messages), requested - sent - view.image_tokens)
         stated = limit is not None
         if limit is None:
             limit = (view.tokens + sent) * 3 // 4
@@ -147,7 +160,7 @@ class ContextBuilder:
     # rendering
     def head(self, state: RunState) -> list[Message]:
         """Pinned: system prompt and task."""
-        return [{"role": "system", "content": self.system_prompt}, user_message(state.task)]
+        return [{"role": "system", "content": self.system_prompt}, task_message(state.task, state.images, self.vision)]
 
     def pinned(self, state: RunState, cut: ViewCut) -> list[Message]:
         msgs = self.head(state)
@@ -164,7 +177,8 @@ class ContextBuilder:
         msgs.extend(user_message(n.text) for n in state.head_notices)
         return msgs
 
-    def record(self, index: int, record: TurnRecord, hidden: bool, elided: bool) -> tuple[list[Message], int]:
+    def record(self, index: int, record: TurnRecord, hidden: bool, elided: bool) -> tuple[list[Message], int, int]:
+        """The messages of one turn, their size in bytes and their images' estimated tokens."""
         key = (index, hidden, elided, len(record.results), len(record.notices))
         cached = self._cache.get(key)
         if cached is not None:
@@ -174,19 +188,23 @@ class ContextBuilder:
             result = record.results.get(call.id)
             if result is not None:
                 msgs.append(tool_message(result, placeholder(result) if hidden else None))
+        if self.vision and not hidden:
+            msgs.extend(figures_message(record))
         msgs.extend(user_message(n.text) for n in record.notices)
         size = sum(len(orjson.dumps(m)) for m in msgs)
-        self._cache[key] = (msgs, size)
-        return msgs, size
+        self._cache[key] = (msgs, size, count_image_tokens(msgs))
+        return msgs, size, self._cache[key][2]
 
     def render(self, state: RunState, cut: ViewCut) -> View:
         msgs = self.pinned(state, cut)
         n_bytes = self.tools_bytes + sum(len(orjson.dumps(m)) for m in msgs)
+        images = count_image_tokens(msgs)
         for i in range(cut.drop_before, len(state.records)):
-            part, size = self.record(i, state.records[i], i < cut.hide_before, i < cut.elide_before)
+            part, size, image_tokens = self.record(i, state.records[i], i < cut.hide_before, i < cut.elide_before)
             msgs.extend(part)
             n_bytes += size
-        return View(msgs, n_bytes, self.estimator.estimate(n_bytes, len(msgs)), cut)
+            images += image_tokens
+        return View(msgs, n_bytes, self.estimator.estimate(n_bytes, len(msgs)) + images, cut, images)
 
     # budgeting
     async def prepare(self, state: RunState, *, summarise: Summarise, commit: Commit, hard: bool = False) -> View:
@@ -219,14 +237,16 @@ class ContextBuilder:
         return view
 
     def calibrate(self, view: View, prompt_tokens: int) -> None:
-        self.estimator.calibrate(view.n_bytes, len(view.messages), prompt_tokens)
+        self.estimator.calibrate(view.n_bytes, len(view.messages), prompt_tokens - view.image_tokens)
 
 
 class _Sizer:
     def __init__(self, builder: ContextBuilder, state: RunState) -> None:
         self.builder, self.state = builder, state
         self._results = [len(r.results) for r in state.records]
-        self._head = builder.tools_bytes + sum(len(orjson.dumps(m)) for m in builder.pinned(state, ViewCut()))
+        pinned = builder.pinned(state, ViewCut())
+        self._head = builder.tools_bytes + sum(len(orjson.dumps(m)) for m in pinned)
+        self._head_images = count_image_tokens(pinned)
 
     @property
     def budget(self) -> int:
@@ -238,15 +258,16 @@ class _Sizer:
 
     def tokens(self, cut: ViewCut) -> int:
         b = self.builder
-        n_bytes, n_msgs = self._head, 4
+        n_bytes, n_msgs, images = self._head, 4, self._head_images
         for i in range(cut.drop_before, len(self.state.records)):
-            part, size = b.record(i, self.state.records[i], i < cut.hide_before, i < cut.elide_before)
+            part, size, image_tokens = b.record(i, self.state.records[i], i < cut.hide_before, i < cut.elide_before)
             n_bytes += size
             n_msgs += len(part)
+            images += image_tokens
         if cut.summary:
             n_bytes += len(cut.summary.encode())
         n_bytes += sum(len(n.encode()) + 4 for n in self.state.notes)
-        return b.estimator.estimate(n_bytes, n_msgs)
+        return b.estimator.estimate(n_bytes, n_msgs) + images
 
 
 def learned_window(state: RunState, declared: int) -> int:

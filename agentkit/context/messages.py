@@ -4,9 +4,12 @@ result, a harness notice, the pinned plan)."""
 
 from __future__ import annotations
 
-from agentkit._state import PLAN_TOOL
-from agentkit.store.events import AssistantMessage, ToolResultEvent
-from agentkit.vocabulary import Message
+from collections.abc import Sequence
+
+from agentkit._state import PLAN_TOOL, TurnRecord
+from agentkit.context.images import MAX_TURN_IMAGES, image_part
+from agentkit.store.events import AssistantMessage, FigureProduced, ToolResultEvent
+from agentkit.vocabulary import ImageRef, Message
 
 EXECUTE_PROMPT = (
     "Carry out the plan step by step with the tools. Call several tools in one turn when they "
@@ -64,6 +67,37 @@ def tool_message(result: ToolResultEvent, text: str | None = None) -> Message:
 
 def user_message(text: str) -> Message:
     return {"role": "user", "content": text}
+
+
+def task_message(task: str, images: Sequence[ImageRef], vision: bool) -> Message:
+    """The task, with its images as image parts for a vision model, else named in text."""
+    if not images:
+        return user_message(task)
+    if not vision:
+        named = "; ".join(f"{ref.label or 'image'} ({ref.width}x{ref.height})" for ref in images)
+        return user_message(
+            f"{task}\n\n[{len(images)} image(s) came with this task ({named}); this model cannot see images.]"
+        )
+    return {"role": "user", "content": [{"type": "text", "text": task}, *(image_part(ref) for ref in images)]}
+
+
+def figures_message(record: TurnRecord) -> list[Message]:
+    """After a turn's tool results: the figures its calls produced, as image parts of one user
+    message (the chat-completions protocol takes only text in ``role: tool`` messages). At
+    most :data:`MAX_TURN_IMAGES`, the newest; the others stay named in the tool results."""
+    refs = [
+        effect.image
+        for call in record.event.turn.tool_calls
+        for effect in record.effects.get(call.id, [])
+        if isinstance(effect, FigureProduced) and effect.image is not None
+    ]
+    if not refs:
+        return []
+    shown = refs[-MAX_TURN_IMAGES:]
+    note = "" if len(shown) == len(refs) else f" (the newest {len(shown)} of {len(refs)})"
+    names = ", ".join(ref.label for ref in shown)
+    text = f"[Images produced by the tool calls above{note}: {names}.]"
+    return [{"role": "user", "content": [{"type": "text", "text": text}, *(image_part(ref) for ref in shown)]}]
 
 
 def plan_messages(plan: str) -> list[Message]:

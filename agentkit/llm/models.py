@@ -39,8 +39,9 @@ class ModelTraits(BaseModel):
     instant_temperature: float | None = None
     """The only temperature the service accepts with thinking off (``None``: free)."""
     fixed_top_p: float | None = None
-    thinking_tool_choices: tuple[str, ...] = ("auto", "none")
-    """``tool_choice`` values allowed while thinking."""
+    thinking_tool_choices: tuple[str, ...] | None = None
+    """``tool_choice`` values the service allows while thinking (``None``: no known rule; an
+    option the user set in ``extra_body`` is then sent as given)."""
 
     def temperature(self, thinking: bool) -> float | None:
         """The fixed temperature for this mode, or ``None`` when the caller may choose."""
@@ -59,6 +60,7 @@ _K25 = ModelTraits(
     thinking_temperature=1.0,
     instant_temperature=0.6,
     fixed_top_p=0.95,
+    thinking_tool_choices=("auto", "none"),
 )
 _K2_THINKING = ModelTraits(family="kimi-k2-thinking", thinking="always")
 _K2 = ModelTraits(family="kimi-k2", thinking="never")
@@ -109,7 +111,8 @@ def apply_traits(body: dict[str, Any], traits: ModelTraits, thinking: bool | Non
         body["temperature"] = fixed
     if traits.fixed_top_p is not None:
         body.pop("top_p", None)  # the service fixes it; a different value is refused
-    if on and body.get("tool_choice") not in (None, *traits.thinking_tool_choices):
+    allowed = traits.thinking_tool_choices
+    if on and allowed is not None and body.get("tool_choice") not in (None, *allowed):
         body.pop("tool_choice")
     return body
 

@@ -80,6 +80,8 @@ class ProviderProfile(BaseModel):
 
 
 _K2_THINKING = Prices(input_miss=0.60, input_hit=0.15, output=2.50)
+_K2_5 = Prices(input_miss=0.60, input_hit=0.10, output=3.00)
+"""Kimi K2.5 list prices (Moonshot, January 2026, as OpenRouter and Workers AI relay them)."""
 
 PROFILES: dict[str, ProviderProfile] = {
     p.name: p
@@ -92,6 +94,7 @@ PROFILES: dict[str, ProviderProfile] = {
                 "kimi-k2-thinking": _K2_THINKING,
                 "kimi-k2-thinking-turbo": Prices(input_miss=1.15, input_hit=0.15, output=8.00),
                 "kimi-k2-0905-preview": _K2_THINKING,
+                "kimi-k2.5": _K2_5,
                 "*": _K2_THINKING,
             },
         ),
@@ -99,15 +102,15 @@ PROFILES: dict[str, ProviderProfile] = {
             name="openrouter",
             base_url="https://openrouter.ai/api/v1",
             api_key_env="OPENROUTER_API_KEY",
-            model_aliases={"kimi-k2-thinking": "moonshotai/kimi-k2-thinking"},
+            model_aliases={"kimi-k2-thinking": "moonshotai/kimi-k2-thinking", "kimi-k2.5": "moonshotai/kimi-k2.5"},
             reasoning_field="reasoning",
-            prices={"moonshotai/kimi-k2-thinking": _K2_THINKING},
+            prices={"moonshotai/kimi-k2-thinking": _K2_THINKING, "moonshotai/kimi-k2.5": _K2_5},
         ),
         ProviderProfile(
             name="together",
             base_url="https://api.together.xyz/v1",
             api_key_env="TOGETHER_API_KEY",
-            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
+            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking", "kimi-k2.5": "moonshotai/Kimi-K2.5"},
             reasoning_field="reasoning",
             prices={"moonshotai/Kimi-K2-Thinking": Prices(input_miss=1.20, input_hit=1.20, output=4.00)},
         ),
@@ -115,7 +118,7 @@ PROFILES: dict[str, ProviderProfile] = {
             name="chutes",
             base_url="https://llm.chutes.ai/v1",
             api_key_env="CHUTES_API_KEY",
-            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
+            model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking", "kimi-k2.5": "moonshotai/Kimi-K2.5"},
             reasoning_field="reasoning_content",
             prices={"moonshotai/Kimi-K2-Thinking": Prices(input_miss=0.45, input_hit=0.45, output=1.75)},
         ),

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from agentkit.vocabulary import AssistantTurn, ToolCall, Usage
+from agentkit.vocabulary import AssistantTurn, ImageRef, ToolCall, Usage
 
 RunStatus = Literal["running", "finished", "stopped", "failed", "interrupted"]
 """``finished``: answered; ``stopped``: hit a limit; ``failed``: an error ended it;
@@ -25,6 +25,8 @@ class RunStarted(_Event):
     task: str
     config: dict[str, Any] = Field(default_factory=dict)
     """The run's configuration with secrets removed."""
+    images: list[ImageRef] = Field(default_factory=list)
+    """Images given with the task (blobs in the store)."""
 
 
 class PlanUpdated(_Event):
@@ -88,6 +90,8 @@ class FigureProduced(_Event):
     """The run's work dir on the host when the figure was saved (absolute)."""
     description: str = ""
     call_id: str | None = None
+    image: ImageRef | None = None
+    """The figure checked, downscaled and kept in the store, to be shown to a vision model."""
 
     @property
     def location(self) -> str:

@@ -38,6 +38,7 @@ import orjson
 
 from agentkit.testing import _wire
 from agentkit.testing._http import LoopbackService
+from agentkit.testing._kimi_rules import check_request, thinking_enabled, without_images
 from agentkit.testing._wire import ErrorStyle, UsageStyle
 from agentkit.testing.script import (
     Delay,
@@ -134,7 +135,10 @@ class FakeProvider(LoopbackService):
             h = hashlib.blake2b(part, digest_size=16).digest()
             n = self._token_cache.get(h)
             if n is None:
-                n = count_tokens(part.decode()) + 4
+                message = orjson.loads(part) if part is not head else None
+                stripped, image_tokens = without_images(message) if isinstance(message, dict) else (None, 0)
+                text = orjson.dumps(stripped).decode() if image_tokens else part.decode()
+                n = count_tokens(text) + 4 + image_tokens
                 self._token_cache[h] = n
             hashes.append(h)
             counts.append(n)
@@ -150,8 +154,11 @@ class FakeProvider(LoopbackService):
     def _refusal(self, request: FakeRequest, prompt: int) -> HttpError | None:
         """The 400 the strict real service would answer, or ``None``."""
         if self.strict:
-            error = validate_messages(request.messages, self.reasoning_field)
-            if error is None and self.check_reasoning:
+            error = check_request(request.body)
+            thinking = thinking_enabled(request.body)
+            if error is None:
+                error = validate_messages(request.messages, self.reasoning_field if thinking else None)
+            if error is None and self.check_reasoning and thinking:
                 error = check_latest_reasoning(request.messages, self.reasoning_field, self.produced_reasoning)
             if error is not None:
                 return HttpError(400, error)

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit._state import load_state
+from agentkit.context.images import MAX_INPUT_BYTES, ImageError, store_image
 from agentkit.sandbox import (
     ISOLATION_MODES,
     ExecutionResult,
@@ -176,7 +179,9 @@ class PythonTool(Tool[PythonArgs]):
                 meta={"ok": False, "state_lost": False, "replayed": replayed, "sandboxed": kernel.sandboxed},
             )
         result = await kernel.execute(code, timeout_s=min(remaining, self.config.timeout_s))
-        return self._render(code, result, kernel, notes, replayed)
+        output = self._render(code, result, kernel, notes, replayed)
+        await _keep_figure_images(output, ctx)
+        return output
 
     def _render(
         self, code: str, result: ExecutionResult, kernel: SandboxKernel, notes: list[str], replayed: int
@@ -303,3 +308,25 @@ def _relative(path: Path, base: Path) -> str:
         return str(path.relative_to(base))
     except ValueError:
         return str(path)
+
+
+async def _keep_figure_images(output: ToolOutput, ctx: ToolContext) -> None:
+    """Check each figure and keep a downscaled copy in the store, so a vision model can be
+    shown it. The PNG came out of the sandbox: it is decoded and re-encoded first, read
+    without following links, and a bad one is only named (its figure stays a file)."""
+    for i, effect in enumerate(output.effects):
+        if not isinstance(effect, FigureProduced):
+            continue
+        try:
+            data = await anyio.to_thread.run_sync(_read_no_follow, Path(effect.workdir) / effect.path)
+            image = await store_image(ctx.store, data, f"figure {effect.path}")
+        except (OSError, ImageError) as exc:
+            output.text += f"\n[figure {effect.path} cannot be shown: {exc}]"
+            continue
+        output.effects[i] = effect.model_copy(update={"image": image})
+
+
+def _read_no_follow(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(MAX_INPUT_BYTES + 1)

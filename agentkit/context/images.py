@@ -1,0 +1,220 @@
+"""Images for vision models: read, checked, downscaled, stored by hash, sent as data URLs.
+
+An image given to a run (``agent.run(task, images=[...])``, ``images:`` in a task file) or
+produced by a tool (a figure of the Python sandbox) is decoded with Pillow before anything
+else sees it: a file that is not an image, a decompression bomb or a truncated file is
+refused with a clear message. It is re-encoded (PNG, or JPEG for large photos) with its
+longer side at most :data:`MAX_SIDE` pixels, which also drops whatever else the file carried
+(metadata, trailing bytes). The trace keeps the bytes as a blob by content hash and only an
+:class:`~agentkit.vocabulary.ImageRef` inline; the data URL is built when a request is sent.
+
+Token estimate: Kimi's vision encoder (MoonViT) cuts an image into 14-pixel patches merged
+2x2, so an image costs about one token per 28x28 pixels (plus a few for its markers). The
+estimate feeds the context budget; the provider's ``usage`` corrects the text estimate
+after each call as usual.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import httpx2
+from PIL import Image, UnidentifiedImageError
+
+from agentkit.config import MAX_RUN_IMAGES
+from agentkit.store.base import Store
+from agentkit.vocabulary import ImageRef
+
+MAX_SIDE = 2048
+"""Longer side after downscaling (pixels)."""
+MAX_PIXELS = 40_000_000
+"""Larger images are refused before decoding (decompression bombs)."""
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+MAX_TURN_IMAGES = 4
+"""Tool images shown to the model after one turn (the newest; the rest are named in text)."""
+IMAGE_URL_PREFIX = "agentkit-blob:"
+SIZE_KEY = "agentkit_size"
+"""Kept on an image part inside the view for the token estimate; removed before sending."""
+"""How an image part refers to its blob inside the view, before the data URL replaces it."""
+
+
+class ImageError(ValueError):
+    """An image that cannot be used, with the reason for the person who gave it."""
+
+
+def sees_images(model: object) -> bool:
+    """Whether ``model`` takes image parts: its traits say so (a model without traits, such
+    as a scripted test model, may declare ``vision = True``)."""
+    traits = getattr(model, "traits", None)
+    return bool(getattr(traits, "vision", False) or getattr(model, "vision", False))
+
+
+def image_tokens(width: int, height: int) -> int:
+    """Estimated prompt tokens of one image (see the module docstring)."""
+    return math.ceil(width / 28) * math.ceil(height / 28) + 6
+
+
+def prepare(data: bytes, label: str) -> tuple[bytes, str, int, int]:
+    """Decode, check and re-encode image bytes: ``(bytes, mime type, width, height)``.
+    Raises :class:`ImageError`."""
+    if len(data) > MAX_INPUT_BYTES:
+        raise ImageError(f"{label}: {len(data) / 1e6:.1f} MB is over the {MAX_INPUT_BYTES // 2**20} MB limit")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as probe:
+                width, height = probe.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(f"{label}: {width}x{height} pixels is too large an image")
+                probe.load()
+                image = probe.copy()
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{label}: not an image this framework can read ({type(exc).__name__})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError(f"{label}: the image is damaged or truncated ({exc})") from None
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
+    photo = image.mode in ("RGB", "CMYK", "YCbCr") and image.width * image.height > 1_000_000
+    out = io.BytesIO()
+    if photo:
+        image.convert("RGB").save(out, format="JPEG", quality=88)
+        mime = "image/jpeg"
+    else:
+        if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+            image = image.convert("RGBA")
+        image.save(out, format="PNG", optimize=True)
+        mime = "image/png"
+    return out.getvalue(), mime, image.width, image.height
+
+
+async def read_source(source: str | Path | bytes) -> tuple[bytes, str]:
+    """The raw bytes of an image given by path, ``http(s)`` URL, ``data:`` URL or bytes, and
+    a label naming it in messages. Raises :class:`ImageError`."""
+    if isinstance(source, bytes | bytearray):
+        return bytes(source), f"image of {len(source)} bytes"
+    text = str(source)
+    if text.startswith("data:"):
+        head, _, payload = text.partition(",")
+        if ";base64" not in head:
+            raise ImageError("a data: URL image must be base64-encoded")
+        try:
+            return base64.b64decode(payload, validate=True), "data: URL image"
+        except ValueError:
+            raise ImageError("the data: URL image is not valid base64") from None
+    if text.startswith(("http://", "https://")):
+        return await _download(text), text
+    return await anyio.to_thread.run_sync(_read_file, text)
+
+
+def _read_file(text: str) -> tuple[bytes, str]:
+    path = Path(text).expanduser()
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read the image ({exc.strerror or exc})") from None
+    return data, str(path)
+
+
+async def _download(url: str) -> bytes:
+    try:
+        async with (
+            httpx2.AsyncClient(follow_redirects=True, timeout=30.0, trust_env=False) as client,
+            client.stream("GET", url) as response,
+        ):
+            if response.status_code >= 400:
+                raise ImageError(f"{url}: HTTP {response.status_code}")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_INPUT_BYTES:
+                    raise ImageError(f"{url}: larger than {MAX_INPUT_BYTES // 2**20} MB")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx2.HTTPError as exc:
+        raise ImageError(f"{url}: cannot download the image ({type(exc).__name__}: {exc})") from None
+
+
+async def store_image(store: Store, data: bytes, label: str) -> ImageRef:
+    """Check and downscale ``data`` and keep it in ``store``; the reference to put in events."""
+    encoded, mime, width, height = await anyio.to_thread.run_sync(prepare, data, label)
+    key = await store.put_blob(encoded)
+    return ImageRef(key=key, mime_type=mime, width=width, height=height, label=label)
+
+
+async def load_images(store: Store, sources: Sequence[str | Path | bytes]) -> list[ImageRef]:
+    """The images given with a task, stored. Raises :class:`ImageError` on the first bad one."""
+    if len(sources) > MAX_RUN_IMAGES:
+        raise ImageError(f"{len(sources)} images given; at most {MAX_RUN_IMAGES} per task")
+    refs: list[ImageRef] = []
+    for source in sources:
+        data, label = await read_source(source)
+        refs.append(await store_image(store, data, label))
+    return refs
+
+
+def image_part(ref: ImageRef) -> dict[str, Any]:
+    """An ``image_url`` content part that points at the blob; :func:`resolve_parts` turns it
+    into the part sent (a data URL, without the size it carries for the budget)."""
+    return {"type": "image_url", "image_url": {"url": IMAGE_URL_PREFIX + ref.key}, SIZE_KEY: [ref.width, ref.height]}
+
+
+async def resolve_parts(messages: list[dict[str, Any]], store: Store) -> list[dict[str, Any]]:
+    """The messages with every blob reference of an image part replaced by its data URL
+    (messages without images are returned as they are, not copied)."""
+    out: list[dict[str, Any]] | None = None
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if not isinstance(content, list) or not any(_blob_key(p) for p in content):
+            continue
+        parts: list[object] = []
+        for part in content:
+            key = _blob_key(part)
+            if key is None:
+                parts.append(part)
+                continue
+            data = await store.get_blob(key)
+            if data is None:
+                parts.append({"type": "text", "text": "[an image is missing from the store]"})
+                continue
+            mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+            url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+            parts.append({"type": "image_url", "image_url": {"url": url}})
+        if out is None:
+            out = list(messages)
+        out[i] = {**message, "content": parts}
+    return messages if out is None else out
+
+
+def _blob_key(part: object) -> str | None:
+    if not isinstance(part, dict) or part.get("type") != "image_url":
+        return None
+    inner = part.get("image_url")
+    url = inner.get("url") if isinstance(inner, dict) else None
+    if isinstance(url, str) and url.startswith(IMAGE_URL_PREFIX):
+        return url[len(IMAGE_URL_PREFIX) :]
+    return None
+
+
+def count_image_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
+    """Estimated tokens of the image parts in a view, by the sizes their parts carry (an
+    image part of unknown size counts as the largest image)."""
+    total = 0
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if _blob_key(part) is not None:
+                    size = part.get(SIZE_KEY) or (MAX_SIDE, MAX_SIDE)
+                    total += image_tokens(int(size[0]), int(size[1]))
+    return total
