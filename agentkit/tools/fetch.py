@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentkit.store.events import Source
 from agentkit.tools._extract import Extracted, ExtractionError, extract, paginate
 from agentkit.tools._http import LoopLocal, make_client
+from agentkit.tools._robots import RobotsCache, RobotsVerdict
 from agentkit.tools._sources import looks_like_source_id, normalize_url, source_id_for, with_default_scheme
 from agentkit.tools._ssrf import BlockedURLError, ResolutionError, check_url
 from agentkit.tools.base import DEFAULT_MAX_RESULT_CHARS, Tool, ToolContext, ToolOutput
@@ -53,6 +54,26 @@ class FetchArgs(BaseModel):
 
 class FetchError(Exception):
     """A fetch that failed for a reason the model should read as is."""
+
+
+class RobotsRefusal(FetchError):
+    """The site's robots.txt disallows the URL, or could not be read (RFC 9309: disallow all)."""
+
+    def __init__(self, url: str, verdict: RobotsVerdict) -> None:
+        if verdict.unreachable:
+            text = (
+                f"Could not fetch {url}: the site's robots.txt ({verdict.robots_url}) could not be read "
+                f"({verdict.reason}), and RFC 9309 treats an unreachable robots.txt as disallowing every "
+                "page. Try again later or use another source."
+            )
+        else:
+            text = (
+                f"Not fetched: {url} is disallowed by robots.txt ({verdict.robots_url}), which asks crawlers "
+                "such as this one not to read it. Fetching it again will not help: use the search result's "
+                "snippet or another source."
+            )
+        super().__init__(text)
+        self.verdict = verdict
 
 
 @dataclass(frozen=True)
@@ -185,7 +206,14 @@ class _Download:
 
 class FetchTool(Tool[FetchArgs]):
     """``fetch(url, page=1)``. The SSRF guard is on unless ``allow_private_hosts`` (here or
-    in the task's ``fetch`` section) is true."""
+    in the task's ``fetch`` section) is true.
+
+    Each site's robots.txt is honoured (:mod:`agentkit.tools._robots`): it is read once per
+    site (cached in ``robots``, 24 h) through the same client and guard as the page, and
+    every request, redirects included, is checked against it. ``respect_robots`` here wins over
+    the task's ``fetch.respect_robots`` (default true); ``None`` leaves it to the task.
+    The check guards the network: a document already in the store or the shared cache is
+    served without asking the site again."""
 
     def __init__(
         self,
@@ -198,6 +226,8 @@ class FetchTool(Tool[FetchArgs]):
         max_redirects: int = 5,
         cache: FetchCache | None = None,
         verify: ssl.SSLContext | bool = True,
+        respect_robots: bool | None = None,
+        robots: RobotsCache | None = None,
     ) -> None:
         super().__init__(
             "fetch",
@@ -212,6 +242,8 @@ class FetchTool(Tool[FetchArgs]):
         self.page_chars = page_chars
         self.max_redirects = max_redirects
         self.cache = cache if cache is not None else FetchCache()
+        self.respect_robots = respect_robots
+        self.robots = robots if robots is not None else RobotsCache(timeout_s=min(15.0, timeout_s))
         timeout = httpx2.Timeout(timeout_s, connect=connect_timeout_s)
         headers = {"Accept": _ACCEPT, "Accept-Language": "en;q=0.9,*;q=0.5"}
         self._guarded = LoopLocal(partial(make_client, guarded=True, timeout=timeout, headers=headers, verify=verify))
@@ -248,7 +280,8 @@ class FetchTool(Tool[FetchArgs]):
                 "from the web_search results."
             )
         allow_private = self.allow_private_hosts or ctx.settings.fetch.allow_private_hosts
-        fetch_new = partial(self._fetch_new, url, ctx, allow_private)
+        robots = self.respect_robots if self.respect_robots is not None else ctx.settings.fetch.respect_robots
+        fetch_new = partial(self._fetch_new, url, ctx, allow_private, robots)
         try:
             doc, cached = await self.cache.get_or_fetch(url, fetch_new, private=allow_private)
             text = await self._cached_text(doc, ctx) if cached else doc.text
@@ -259,6 +292,8 @@ class FetchTool(Tool[FetchArgs]):
         except BlockedURLError as exc:
             tail = "" if "scheme" in str(exc) else " Only public http(s) addresses can be fetched."
             return _error(f"Refused to fetch {url}: {exc}.{tail}")
+        except RobotsRefusal as exc:
+            return ToolOutput(text=str(exc), is_error=True, meta={"robots": exc.verdict.robots_url})
         except FetchError as exc:
             return _error(f"Could not fetch {url}: {exc}")
         except ExtractionError as exc:
@@ -293,8 +328,8 @@ class FetchTool(Tool[FetchArgs]):
             await ctx.store.put_blob(doc.text.encode("utf-8"))
         return doc.text
 
-    async def _fetch_new(self, url: str, ctx: ToolContext, allow_private: bool) -> CachedDocument:
-        download = await self._download(url, allow_private)
+    async def _fetch_new(self, url: str, ctx: ToolContext, allow_private: bool, robots: bool) -> CachedDocument:
+        download = await self._download(url, allow_private, robots=robots)
         extracted: Extracted = await anyio.to_thread.run_sync(
             partial(extract, download.data, download.content_type, download.final_url, download.charset),
             abandon_on_cancel=True,
@@ -324,7 +359,7 @@ class FetchTool(Tool[FetchArgs]):
 
     # -- network --------------------------------------------------------------------------
 
-    async def _download(self, url: str, allow_private: bool) -> _Download:
+    async def _download(self, url: str, allow_private: bool, *, robots: bool = True) -> _Download:
         client = (self._open if allow_private else self._guarded).get()
         try:
             current = httpx2.URL(url)
@@ -335,6 +370,10 @@ class FetchTool(Tool[FetchArgs]):
                 for hop in range(self.max_redirects + 1):
                     if current.scheme not in ("http", "https") or not allow_private:
                         await check_url(current.scheme, current.host, current.port)
+                    if robots and current.host:  # (a URL without a host fails as invalid below)
+                        verdict = await self.robots.check(current, client, guard=not allow_private)
+                        if not verdict.allowed:
+                            raise RobotsRefusal(str(current), verdict)
                     response = await client.send(client.build_request("GET", current), stream=True)
                     try:
                         location = response.headers.get("location")
