@@ -113,7 +113,8 @@ async def require_store(conn: AsyncConnection[Any], target: PgTarget) -> None:
     """For a reader: the store must exist (nothing is created)."""
     if await check_store(conn, target) == 0:
         raise StoreMissing(
-            f"no store at {target.display}: {target.where} holds no agentkit store", location=target.display
+            f"no store at {target.display}: the database holds no agentkit store (schema {target.schema})",
+            location=target.display,
         )
 
 

@@ -429,8 +429,10 @@ async def test_open_store_memory_urls_and_user_dir(workdir: Path, monkeypatch: p
     assert resolve_store_location("~/x.db") == workdir / "x.db"
     url_store = open_store(f"sqlite://{workdir}/url.db")
     assert isinstance(url_store, SQLiteStore) and url_store.path == workdir / "url.db"
-    with pytest.raises(ValueError, match="postgresql://"):
-        open_store("postgresql://db/agentkit")
+    with pytest.raises(
+        ValueError, match=r"no store backend for mysql:// \(known: postgres://, postgresql://, sqlite://"
+    ):
+        open_store("mysql://db/agentkit")
     monkeypatch.setattr(location_mod, "_SCHEMES", dict(location_mod._SCHEMES))
     register_store_scheme("demo", lambda location: MemoryStore())
     assert isinstance(open_store("demo://anything"), MemoryStore)
