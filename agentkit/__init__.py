@@ -1,44 +1,141 @@
-"""agentkit: autonomous research agents on thinking models, over any OpenAI-compatible endpoint."""
+"""agentkit: autonomous research agents on thinking models, over any OpenAI-compatible endpoint.
 
-from agentkit import heavy as _heavy  # noqa: F401  (registers heavy mode and delegation with the Agent)
-from agentkit.agent import Agent, RunResult
-from agentkit.live import (
-    AgentEvent,
-    ContentDelta,
-    Notice,
-    ReasoningDelta,
-    RunBegan,
-    RunEnded,
-    StreamRestarted,
-    ToolCallFinished,
-    ToolCallStarted,
-    TurnStarted,
-    UsageReported,
-)
-from agentkit.llm.client import ConfigurationError, OpenAICompatibleModel, RetryPolicy
-from agentkit.llm.errors import (
-    AuthenticationFailed,
-    ContextLengthExceeded,
-    ModelError,
-    ModelRetriesExhausted,
-)
-from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
-from agentkit.llm.types import AssistantTurn, Model, ModelRequest, ToolCall, Usage
-from agentkit.store import (
-    CellExecuted,
-    FigureProduced,
-    MemoryStore,
-    NoteAdded,
-    PlanUpdated,
-    RunInfo,
-    Source,
-    Store,
-    ToolEffect,
-    UsageCharged,
-)
-from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
+The public names below are loaded on first use (PEP 562), so ``import agentkit.cli`` (the
+``agentkit`` command) does not pay for the model client, the store backends and their pydantic
+models before it knows what it will do. ``from agentkit import Agent, tool`` works as always.
+Heavy mode and delegation (:mod:`agentkit.heavy`, a layer above the Agent) are available to
+every Agent as soon as ``agentkit`` is imported: they load when a run first needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from agentkit import _ensemble
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent, RunResult
+    from agentkit.live import (
+        AgentEvent,
+        ContentDelta,
+        EventHandler,
+        ModelRetrying,
+        Notice,
+        PlanMade,
+        ReasoningDelta,
+        RunBegan,
+        RunEnded,
+        StreamRestarted,
+        ToolCallFinished,
+        ToolCallStarted,
+        TurnStarted,
+        UsageReported,
+    )
+    from agentkit.llm.client import ConfigurationError, OpenAICompatibleModel, RetryPolicy
+    from agentkit.llm.errors import (
+        AuthenticationFailed,
+        ConnectionFailed,
+        ContextLengthExceeded,
+        ModelError,
+        ModelRetriesExhausted,
+    )
+    from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
+    from agentkit.llm.types import AssistantTurn, Model, ModelRequest, ToolCall, Usage
+    from agentkit.store import (
+        CellExecuted,
+        FigureProduced,
+        MemoryStore,
+        NoteAdded,
+        PlanUpdated,
+        RunInfo,
+        Source,
+        Store,
+        ToolEffect,
+        UsageCharged,
+    )
+    from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
 
 __version__ = "0.1.0"
+
+_HOMES: dict[str, tuple[str, ...]] = {
+    "agentkit.agent": ("Agent", "RunResult"),
+    "agentkit.live": (
+        "AgentEvent",
+        "ContentDelta",
+        "ModelRetrying",
+        "Notice",
+        "PlanMade",
+        "ReasoningDelta",
+        "RunBegan",
+        "RunEnded",
+        "StreamRestarted",
+        "ToolCallFinished",
+        "ToolCallStarted",
+        "TurnStarted",
+        "UsageReported",
+    ),
+    "agentkit.llm.client": ("ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"),
+    "agentkit.llm.errors": (
+        "AuthenticationFailed",
+        "ConnectionFailed",
+        "ContextLengthExceeded",
+        "ModelError",
+        "ModelRetriesExhausted",
+    ),
+    "agentkit.llm.profiles": ("PROFILES", "Prices", "ProviderProfile", "get_profile"),
+    "agentkit.llm.types": ("AssistantTurn", "Model", "ModelRequest", "ToolCall", "Usage"),
+    "agentkit.store": (
+        "CellExecuted",
+        "FigureProduced",
+        "MemoryStore",
+        "NoteAdded",
+        "PlanUpdated",
+        "RunInfo",
+        "Source",
+        "Store",
+        "ToolEffect",
+        "UsageCharged",
+    ),
+    "agentkit.tools.base": ("Attachment", "FunctionTool", "Tool", "ToolContext", "ToolOutput", "ToolRegistry", "tool"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+class _EnsemblesOnDemand:
+    """Stands in for :mod:`agentkit.heavy` until a run needs it: importing it registers the real
+    ensembles with the Agent, which then serve this call and every later one."""
+
+    @staticmethod
+    def _loaded() -> _ensemble.Ensembles:
+        importlib.import_module("agentkit.heavy")
+        return _ensemble.ensembles()
+
+    async def run_heavy(
+        self, agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool
+    ) -> RunResult:
+        return await self._loaded().run_heavy(agent, task, run_id=run_id, on_event=on_event, resumed=resumed)
+
+    def delegate_tool(self, agent: Agent) -> Tool:
+        return self._loaded().delegate_tool(agent)
+
+
+if not _ensemble._registered:  # agentkit.heavy registers itself when it is imported
+    _ensemble.register(_EnsemblesOnDemand())
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later uses are plain attribute reads
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME_OF])
+
 
 __all__ = [
     "PROFILES",
@@ -49,6 +146,7 @@ __all__ = [
     "AuthenticationFailed",
     "CellExecuted",
     "ConfigurationError",
+    "ConnectionFailed",
     "ContentDelta",
     "ContextLengthExceeded",
     "FigureProduced",
@@ -58,9 +156,11 @@ __all__ = [
     "ModelError",
     "ModelRequest",
     "ModelRetriesExhausted",
+    "ModelRetrying",
     "NoteAdded",
     "Notice",
     "OpenAICompatibleModel",
+    "PlanMade",
     "PlanUpdated",
     "Prices",
     "ProviderProfile",

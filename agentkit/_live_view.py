@@ -12,13 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
-from agentkit.live import AgentEvent, ModelRetrying, Notice
+if TYPE_CHECKING:  # imported by the CLI at start-up: nothing heavy at module level
+    from rich.live import Live
+
+    from agentkit.live import AgentEvent, ModelRetrying, Notice
 
 err = Console(stderr=True)
 
@@ -102,9 +104,11 @@ class LiveView:
         self.tty = (self.console.is_terminal if terminal is None else terminal) and enabled
         self.quiet = not enabled
         self._held: Notice | None = None
-        self.live: Live | None = (
-            Live(console=self.console, get_renderable=self.render, refresh_per_second=4) if self.tty else None
-        )
+        self.live: Live | None = None
+        if self.tty:
+            from rich.live import Live
+
+            self.live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4)
 
     def __enter__(self) -> LiveView:
         if self.live:
@@ -135,6 +139,8 @@ class LiveView:
         return sum(r.cost for r in self.runs.values())
 
     def render(self) -> RenderableType:
+        from rich.table import Table
+
         now = self.clock()
         runs = list(self.runs.values())
         main = self._main()
