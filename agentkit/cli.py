@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+from agentkit import _cli_eval
 from agentkit._live_view import err
 from agentkit._text import clean_text
 
@@ -607,6 +608,7 @@ def index(
 # Commands that live in their own modules: each module imports only typer at load time (its
 # heavy parts inside the command, so `agentkit --help` stays fast) and adds itself to `app`.
 # One line per module below.
+_cli_eval.register(app)
 
 
 def main() -> None:
