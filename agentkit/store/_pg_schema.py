@@ -15,13 +15,13 @@ JSON text, so it round-trips exactly (a NUL character included, which a ``TEXT``
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 
 from agentkit.store._pg_errors import PgTarget
+from agentkit.store._pg_lease import lock_key
 from agentkit.store.base import StoreCorrupt, StoreMissing, StoreUnavailable
 
 APPLICATION = "agentkit"
@@ -69,12 +69,6 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 class SchemaTooNew(StoreUnavailable):
     """The store was written by a newer agentkit."""
-
-
-def lock_key(*parts: str) -> int:
-    """A signed 64-bit advisory lock key for ``parts`` (agentkit's own, by hash)."""
-    digest = hashlib.sha256("\0".join(("agentkit", *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def check_store(conn: AsyncConnection[Any], target: PgTarget) -> int:
@@ -141,4 +135,4 @@ async def migrate(conn: AsyncConnection[Any], target: PgTarget) -> None:
         )
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SchemaTooNew", "check_store", "lock_key", "migrate", "require_store"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SchemaTooNew", "check_store", "migrate", "require_store"]

@@ -21,10 +21,11 @@ Design, in short:
   the end (as a SQLite write already in its worker thread does); one still waiting for a
   connection is dropped unwritten.
 * **Large strings once**, by content hash in ``blobs`` (the shared ``_codec``), as in SQLite.
-* **Leases are session-level advisory locks** (``pg_try_advisory_lock``) on a connection
-  of their own, held for the ``async with``: the server drops the lock with the session, so
-  a killed holder's lease is gone as soon as the server sees its connection close (TCP
-  keepalives bound that for a vanished machine). ``is_leased`` reads ``pg_locks``.
+* **Leases are session-level advisory locks** (``pg_try_advisory_lock``, ``_pg_lease``), all
+  of one store object on one connection of its own, held for the ``async with``: the server
+  drops a session's locks with the session, so a killed holder's leases are gone as soon as
+  the server sees its connection close (TCP keepalives bound that for a vanished machine).
+  ``is_leased`` reads ``pg_locks``.
 * **Typed errors**: an unreachable server or a refused login is
   :class:`~agentkit.store.base.StoreUnavailable` naming host, port, database and user (never
   the password); a full disk (SQLSTATE 53100) is :class:`~agentkit.store.base.StoreFull`;
@@ -35,14 +36,13 @@ Design, in short:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import os
-import re
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any, Self, TypeVar
 
 import anyio
@@ -55,8 +55,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from agentkit._text import clean_text
 from agentkit.store._codec import INLINE_LIMIT, MissingBlob, decode_event, encode_event, ref_keys, scrub
 from agentkit.store._pg_errors import PgTarget, parse_target, pg_error
-from agentkit.store._pg_schema import lock_key, migrate, require_store
-from agentkit.store.base import RunBusy, RunNotFound, Store, StoreCorrupt, StoreUnavailable
+from agentkit.store._pg_lease import LeaseSession, holder_pid
+from agentkit.store._pg_schema import migrate, require_store
+from agentkit.store.base import RunNotFound, Store, StoreCorrupt, StoreUnavailable
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 from agentkit.store.sqlite import StoreClosed
 
@@ -64,7 +65,6 @@ T = TypeVar("T")
 Conn = AsyncConnection[Any]
 
 _RUN_FIELDS = frozenset(RunInfo.model_fields)
-_LEASE_NAME = re.compile(r"agentkit lease (\d+)@(.*)")
 
 
 class PostgresStore(Store):
@@ -91,6 +91,7 @@ class PostgresStore(Store):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
+        self._leases = LeaseSession(self.target.schema, partial(self._connect, lease=True), self._error)
 
     def __repr__(self) -> str:
         ro = ", readonly=True" if self.readonly else ""
@@ -219,6 +220,7 @@ class PostgresStore(Store):
         if self._closed:
             return
         self._closed = True
+        await self._leases.close()
         pool, self._pool = self._pool, None
         if pool is not None and self._loop is asyncio.get_running_loop():
             with anyio.CancelScope(shield=True):
@@ -236,31 +238,15 @@ class PostgresStore(Store):
         if self.readonly:
             raise StoreUnavailable(f"the store at {self.location} is opened read-only", location=self.location)
         await self._ready()
-        key = lock_key("lease", self.target.schema, run_id)
-        conn = await self._connect(lease=True)
-        held = False
-        try:
-            try:
-                row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
-                held = row is not None and bool(row[0])
-                if not held:
-                    raise RunBusy(run_id, await _holder(conn, key))
-            except psycopg.Error as exc:
-                raise self._error(exc) from exc
+        async with self._leases.hold(run_id):
             yield
-        finally:
-            with anyio.CancelScope(shield=True):
-                if held:  # released when we leave, not when the server notices the session end
-                    with contextlib.suppress(psycopg.Error):
-                        await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
-                await conn.close()  # the session ends: a lock it still holds goes with it
 
     async def is_leased(self, run_id: str) -> bool | None:
         """Whether a session holds the run's lease now (reads ``pg_locks``; takes nothing)."""
-        key = lock_key("lease", self.target.schema, clean_text(run_id))
+        key = self._leases.key(clean_text(run_id))
 
         async def held(conn: Conn) -> bool:
-            return await _holder_pid(conn, key) is not None
+            return await holder_pid(conn, key) is not None
 
         return await self._read(held)
 
@@ -560,34 +546,6 @@ async def _select_blobs(conn: Conn, keys: set[str]) -> dict[str, bytes]:
         return {}
     cur = await conn.execute("SELECT key, data FROM blobs WHERE key = ANY(%s)", (sorted(keys),))
     return {str(k): bytes(d) for k, d in await cur.fetchall()}
-
-
-_HOLDER_SQL = (
-    "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND l.classid::bigint = %s AND l.objid::bigint = %s LIMIT 1"
-)
-
-
-async def _holder_pid(conn: Conn, key: int) -> int | None:
-    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF  # pg_locks shows a bigint key as two oids
-    row = await (await conn.execute(_HOLDER_SQL, (unsigned >> 32, unsigned & 0xFFFF_FFFF))).fetchone()
-    return None if row is None else int(row[0])
-
-
-async def _holder(conn: Conn, key: int) -> str:
-    """Who holds the lease: ``process P on HOST (since HH:MM:SS)`` when it is an agentkit
-    lease session the server lets us see."""
-    pid = await _holder_pid(conn, key)
-    if pid is None:
-        return "another session"
-    cur = await conn.execute("SELECT application_name, backend_start FROM pg_stat_activity WHERE pid = %s", (pid,))
-    row = await cur.fetchone()
-    match = _LEASE_NAME.fullmatch(str(row[0] or "")) if row else None
-    if row is None or match is None:
-        return f"PostgreSQL session {pid}"
-    since = f" (since {row[1].astimezone().strftime('%H:%M:%S')})" if row[1] is not None else ""
-    return f"process {match.group(1)} on {match.group(2)}{since}"
 
 
 __all__ = ["PostgresStore"]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
@@ -316,6 +317,29 @@ async def test_cancelled_append_finishes_its_transaction_first(postgres_url: str
         other.close()
         assert scope.cancel_called and seqs == [1]  # finished and reported: no torn or lost commit
         assert [e.seq for e in await store.events("r")] == [1]
+
+
+async def test_the_leases_of_one_store_share_one_session(postgres_url: str) -> None:
+    """A process driving many runs holds one lease connection, not one per run (the
+    server's connection limit is ~100)."""
+    lease_sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'agentkit lease %%'"
+    async with PostgresStore(postgres_url) as store, AsyncExitStack() as held:
+        for i in range(20):
+            await held.enter_async_context(store.lease(f"run{i}"))
+        assert scalar(postgres_url, lease_sessions) == 1
+        assert [await store.is_leased(f"run{i}") for i in (0, 19)] == [True, True]
+        with pytest.raises(RunBusy, match="another task of this process"):
+            async with store.lease("run7"):
+                pass
+        async with PostgresStore(postgres_url) as other:
+            with pytest.raises(RunBusy, match=rf"by process {os.getpid()} on "):
+                async with other.lease("run7"):
+                    pass
+        await held.aclose()
+        assert await store.is_leased("run7") is False  # released on exit, not when the session ends
+        async with PostgresStore(postgres_url) as other, other.lease("run7"):
+            assert await store.is_leased("run7") is True
+    assert scalar(postgres_url, lease_sessions) == 0  # aclose ended the session
 
 
 # -- several OS processes ---------------------------------------------------------------------------
