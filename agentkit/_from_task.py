@@ -68,6 +68,7 @@ def agent_from_task(
         aggregate=task.heavy.aggregate,
         delegate="delegate" in task.tools,
         report=task.output.report,
+        mcp=task.mcp,
     )
 
 

@@ -35,7 +35,7 @@ from agentkit._report_phase import report_phase
 from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, unfinished_reply
 from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import RunResult` works too
 from agentkit._state import RunState, TurnRecord, load_state
-from agentkit.config import HeavySpec, LimitsSpec, ToolSettings
+from agentkit.config import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
@@ -71,7 +71,7 @@ from agentkit.store.events import (
     UserMessage,
 )
 from agentkit.store.memory import MemoryStore
-from agentkit.tools.base import Tool, ToolContext, ToolRegistry, ToolResult
+from agentkit.tools.base import Tool, ToolContext, ToolRegistry, ToolResult, ToolsUnavailable
 
 
 class Agent:
@@ -122,6 +122,7 @@ class Agent:
         early_stop: float | None = None,
         delegate: bool = False,
         report: bool = False,
+        mcp: Sequence[MCPServerSpec | Mapping[str, Any]] = (),
     ) -> None:
         self.limits = RunLimits.chosen(limits, max_steps, max_cost_usd, max_run_tokens, max_seconds)
         self.llm: Model = llm or OpenAICompatibleModel(
@@ -148,6 +149,11 @@ class Agent:
         self.writes_report = report
         self.shared_budget: SharedBudget | None = None
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
+        self.mcp_servers = [MCPServerSpec.of(m) for m in mcp]  # their tools join when a run starts
+        if self.mcp_servers:
+            from agentkit.tools.mcp import MCPTools
+
+            self.tools.add_source(MCPTools(self.mcp_servers))
         if plan and "update_plan" not in self.tools:
             self.tools.add(UpdatePlanTool())
         if "note" not in self.tools:
@@ -251,6 +257,7 @@ class Agent:
             "early_stop": self.early_stop,
             "settings": self.settings.as_data(),
             "task_spec": self._task_spec,
+            "mcp": [s.as_data() for s in self.mcp_servers],
         }
         return dict(redact_config(config))
 
@@ -271,7 +278,7 @@ class Agent:
             await loop.execute()
         except LimitReached as exc:
             await loop.finish("stopped", loop.best_answer(), stop_reason=str(exc))
-        except ModelError as exc:
+        except (ModelError, ToolsUnavailable) as exc:
             await loop.fail(type(exc).__name__, str(exc))
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
@@ -321,6 +328,7 @@ class _RunLoop:
 
     async def execute(self) -> None:
         state, agent = self.state, self.agent
+        await self.open_tools()
         await self.probe_window()
         if agent.plan_first and state.plan_event is None and not state.records:
             await self.make_plan()
@@ -354,6 +362,14 @@ class _RunLoop:
                 await self.finish("finished", turn.content)
                 return
             await self.ask_again(unfinished)
+
+    async def open_tools(self) -> None:
+        """Tools that start with the run (MCP servers) are ready, and listed, before the first model call."""
+        workdir = (self.agent.workdir / self.run_id).resolve()
+        ctx = ToolContext(self.run_id, "", self.state.step, self.store, workdir, self.agent.settings)
+        for warning in await self.agent.tools.open_run(self.run_id, ctx):
+            await self.emit(Notice(run_id=self.run_id, level="warning", message=warning))
+        self.context.tools_bytes = len(orjson.dumps(self.agent.tools.schemas()))
 
     async def ask_again(self, problem: str) -> None:
         """A reply cut off by ``max_tokens`` or empty is no answer: ask again, a few times in a row at most."""

@@ -43,6 +43,7 @@ from agentkit.config import (
     FetchSpec,
     HeavySpec,
     LimitsSpec,
+    MCPServerSpec,
     OutputSpec,
     PricesSpec,
     SandboxSpec,
@@ -147,7 +148,18 @@ class Task(BaseModel):
     context: ContextSpec = Field(default_factory=ContextSpec)
     heavy: HeavySpec = Field(default_factory=HeavySpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    mcp: list[MCPServerSpec] = Field(default_factory=list)
+    """MCP servers whose tools the agent uses (see :class:`~agentkit.config.MCPServerSpec`)."""
     eval: EvalSpec | None = None
+
+    @field_validator("mcp")
+    @classmethod
+    def _mcp_names_unique(cls, value: list[MCPServerSpec]) -> list[MCPServerSpec]:
+        names = [s.name for s in value]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise fail(f"server name {name!r} is used twice", at=f"[{i}].name")
+        return value
 
     @field_validator("task")
     @classmethod

@@ -127,6 +127,12 @@ class Tool(Generic[ArgsT]):
         wrapped the way ``@tool`` functions' return values are.)"""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    async def open_run(self, run_id: str, ctx: ToolContext) -> list[str]:
+        """Get ready for one run, before its first model call (a run resumed in a new process
+        opens again). Returns warnings to show; raise :class:`ToolsUnavailable` if the run
+        cannot go on without this tool."""
+        return []
+
     async def close_run(self, run_id: str) -> None:
         """Release resources held for one run (a kernel, a cache)."""
 
@@ -135,6 +141,27 @@ class Tool(Generic[ArgsT]):
 
     def __repr__(self) -> str:
         return f"<Tool {self.name}>"
+
+
+class ToolsUnavailable(Exception):
+    """Tools a run needs could not be made ready when it started (an MCP server that would
+    not start): the run fails with this message."""
+
+
+class ToolSource:
+    """Tools known only once a run starts (an MCP server's list). The registry asks each source
+    for its tools at the start of every run (:meth:`ToolRegistry.open_run`); the tools it
+    returns replace the ones it returned before."""
+
+    async def open_run(self, run_id: str, ctx: ToolContext) -> tuple[list[Tool[Any]], list[str]]:
+        """The tools for this run and warnings to show; raise :class:`ToolsUnavailable` to fail the run."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    async def close_run(self, run_id: str) -> None:
+        """Release what :meth:`open_run` started for this run."""
+
+    async def aclose(self) -> None:
+        """Release everything."""
 
 
 class FunctionTool(Tool[BaseModel]):
@@ -324,12 +351,21 @@ class ToolResult:
 class ToolRegistry:
     """The tools of one agent, by name."""
 
-    def __init__(self, tools: Iterable[Tool[Any]] = ()) -> None:
+    def __init__(self, tools: Iterable[Tool[Any] | ToolSource] = ()) -> None:
         self._tools: dict[str, Tool[Any]] = {}
+        self._sources: dict[ToolSource, list[str]] = {}
+        """Each source and the names of the tools it gave at the last run start."""
         for t in tools:
             self.add(t)
 
-    def add(self, t: Tool[Any] | Callable[..., Any]) -> Tool[Any]:
+    def add_source(self, source: ToolSource) -> ToolSource:
+        """Tools that arrive when a run starts (:meth:`open_run`)."""
+        self._sources.setdefault(source, [])
+        return source
+
+    def add(self, t: Tool[Any] | ToolSource | Callable[..., Any]) -> Tool[Any] | ToolSource:
+        if isinstance(t, ToolSource):
+            return self.add_source(t)
         if not isinstance(t, Tool):
             t = FunctionTool(t)
         if t.name in self._tools:
@@ -405,10 +441,33 @@ class ToolRegistry:
             for call in calls:
                 tg.start_soon(one, call)
 
+    async def open_run(self, run_id: str, ctx: ToolContext) -> list[str]:
+        """Ready the tools for a run, before its first model call; the sources' tools join the
+        registry (replacing what they gave before). Returns warnings to show; raises
+        :class:`ToolsUnavailable` when the run cannot start."""
+        warnings: list[str] = []
+        for t in list(self._tools.values()):
+            warnings += await t.open_run(run_id, ctx)
+        for source, previous in list(self._sources.items()):
+            tools, notes = await source.open_run(run_id, ctx)
+            warnings += notes
+            for name in previous:
+                self._tools.pop(name, None)
+            for t in tools:
+                if t.name in self._tools:
+                    raise ToolsUnavailable(f"tool {t.name!r} is offered twice (rename one of the MCP servers)")
+                self._tools[t.name] = t
+            self._sources[source] = [t.name for t in tools]
+        return warnings
+
     async def close_run(self, run_id: str) -> None:
         for t in self._tools.values():
             await t.close_run(run_id)
+        for source in self._sources:
+            await source.close_run(run_id)
 
     async def aclose(self) -> None:
         for t in self._tools.values():
             await t.aclose()
+        for source in self._sources:
+            await source.aclose()

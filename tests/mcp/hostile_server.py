@@ -1,0 +1,76 @@
+"""A hand-written MCP server over stdio (raw JSON-RPC lines) that misbehaves as argv[1] says.
+Written without the SDK so that it can send what the SDK's own server never would.
+
+- ``names``: tool names with spaces, unicode and 100 characters, two that clash once cleaned,
+  an input schema that is invalid JSON Schema, and one too big to send with every request.
+- ``garbage``: as ``names``, and non-JSON lines on stdout at start and before each answer.
+- ``badlist``: a tools/list answer whose schema is not even an object of properties.
+- ``babble``: only garbage on stdout, never MCP.
+- ``dies``: a line on stderr, then exits at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "names"
+OK = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+TOOLS = [
+    {"name": "look up", "description": "A name with a space.", "inputSchema": OK},
+    {"name": "überprüfen", "description": "A unicode name.", "inputSchema": OK},
+    {"name": "look_up", "description": "Clashes with 'look up' once cleaned.", "inputSchema": OK},
+    {"name": "n" * 100, "description": "A very long name.", "inputSchema": OK},
+    {"name": "bad_schema", "inputSchema": {"type": "object", "properties": {"q": {"type": "strang"}}}},
+    {"name": "huge_schema", "inputSchema": {"type": "object", "properties": {f"p{i}": {} for i in range(5000)}}},
+]
+
+
+def send(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def garbage(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    if MODE == "dies":
+        print("hostile: cannot open my database /nonexistent/db", file=sys.stderr, flush=True)
+        sys.exit(1)
+    if MODE == "babble":
+        while True:
+            garbage("Hello! I am not an MCP server.")
+            time.sleep(0.05)
+    if MODE == "garbage":
+        garbage("Starting hostile server v0 ...")
+    for line in sys.stdin:
+        msg = json.loads(line)
+        method, rid = msg.get("method"), msg.get("id")
+        if rid is None:
+            continue  # a notification
+        if MODE == "garbage":
+            garbage("<<debug: got a request>>")
+        if method == "initialize":
+            result: dict[str, object] = {
+                "protocolVersion": msg["params"]["protocolVersion"],
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "hostile", "version": "0"},
+            }
+        elif method == "tools/list":
+            tools = TOOLS if MODE != "badlist" else [{"name": "x", "inputSchema": {"type": "object", "properties": 5}}]
+            result = {"tools": tools}
+        elif method == "tools/call":
+            params = msg["params"]
+            result = {"content": [{"type": "text", "text": f"{params['name']} got {json.dumps(params['arguments'])}"}]}
+        else:
+            send({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": f"no method {method}"}})
+            continue
+        send({"jsonrpc": "2.0", "id": rid, "result": result})
+
+
+if __name__ == "__main__":
+    main()
