@@ -162,7 +162,7 @@ class SearchSpec(BaseModel):
     def backends_in(self, environ: Mapping[str, str]) -> list[str]:
         """The backends in fail-over order, the automatic chain judged by ``environ``."""
         if self.backend is None:
-            chain = [name for name, names in SEARCH_KEY_VARS.items() if any(environ.get(v) for v in names)]
+            chain = [name for name, names in SEARCH_KEY_VARS.items() if any(environ.get(v, "").strip() for v in names)]
             return [*chain, "duckduckgo", *(["searxng"] if self.url else [])]
         return [self.backend] if isinstance(self.backend, str) else list(self.backend)
 
