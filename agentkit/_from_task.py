@@ -20,7 +20,9 @@ def tool_settings(task: Task) -> ToolSettings:
     """The sections tools read, typed as the task file validated them. Credentials inside URLs
     are kept here (the tools need them); ``Agent.describe`` masks them before the run's config
     is stored."""
-    return ToolSettings({"search": task.search, "fetch": task.fetch, "sandbox": task.sandbox})
+    sections: dict[str, Any] = {"search": task.search, "fetch": task.fetch, "sandbox": task.sandbox}
+    sections["swarm"] = task.swarm.model_dump(mode="json", exclude_defaults=True)  # read by delegate
+    return ToolSettings(sections)
 
 
 def model_from_task(task: Task) -> OpenAICompatibleModel:

@@ -523,3 +523,24 @@ class MCPServerSpec(BaseModel):
     def as_data(self) -> dict[str, Any]:
         """JSON-ready, as stored in a run's config: variable names, never their values."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+# --- the swarm (delegate) -------------------------------------------------------------------
+
+
+class SwarmSpec(BaseModel):
+    """How far the ``delegate`` tool may fan out (``swarm:`` in a task file; in Python,
+    ``Agent(delegate=True, settings={"swarm": {...}})``). Sub-agents are child runs."""
+
+    model_config = SPEC_CONFIG
+
+    max_children: int = Field(default=100, ge=1, le=10_000)
+    """Sub-agents one run may start in all (every turn, every delegate call)."""
+    max_per_turn: int = Field(default=100, ge=1, le=10_000)
+    """Sub-agents one turn may start, over all its delegate calls (the fan-out cap)."""
+    concurrency: int = Field(default=16, ge=1, le=1_000)
+    """Sub-agents of one run that run at once; the rest wait for a place."""
+    max_depth: int = Field(default=2, ge=1, le=8)
+    """How deep sub-agents nest: 1 lets only the lead delegate, 2 lets its sub-agents delegate too."""
+    max_steps: int = Field(default=40, ge=1)
+    """A sub-agent's step limit, unless its subtask asks for fewer (never above its parent's)."""

@@ -1,5 +1,6 @@
 """Heavy mode: N trajectories of one task as child runs, then one aggregated answer.
-Also the ``delegate`` tool, which hands a sub-question to a child agent with a fresh context.
+The ``delegate`` tool (the swarm: sub-agents as child runs) lives in :mod:`agentkit._swarm`;
+both reach the Agent through :mod:`agentkit._ensemble`. Trajectories may delegate.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 import anyio
-from pydantic import BaseModel, Field
 
 from agentkit import _ensemble
 from agentkit._limits import ChargedModel, LimitReached, SharedBudget
 from agentkit._runs import RunBook, RunResult, stored_result
 from agentkit._state import RunState, load_state
+from agentkit._swarm import DelegateTool as DelegateTool
+from agentkit._swarm import swarm_spec
 from agentkit.live import EventHandler, Notice, RunEnded, dispatch
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model, ModelRequest, Usage
-from agentkit.store.events import Aggregated, RunInfo, RunStarted, UsageCharged
-from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
+from agentkit.store.events import Aggregated, RunInfo, RunStarted
+from agentkit.tools.base import Tool, ToolRegistry
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
@@ -63,6 +65,8 @@ def child_agent(agent: Agent, index: int, *, budget: SharedBudget | None, delega
     child.shared_budget = budget
     if delegate is False:
         child.tools = ToolRegistry(t for t in agent.tools if t.name != "delegate")
+    elif isinstance(agent.tools.get("delegate"), DelegateTool):  # its sub-agents hang off the trajectory
+        child.tools = ToolRegistry(t.bound_to(child) if isinstance(t, DelegateTool) else t for t in agent.tools)
     return child
 
 
@@ -238,54 +242,6 @@ async def aggregate(
     return Aggregated(method=method, answer=turn.content.strip() or answer, children=children, votes=votes, turn=turn)
 
 
-class _DelegateArgs(BaseModel):
-    question: str = Field(description="A self-contained sub-question: the sub-agent sees nothing else.", min_length=1)
-    context: str = Field("", description="Facts or constraints the sub-agent needs (optional).")
-
-
-class DelegateTool(Tool[_DelegateArgs]):
-    """Hands a sub-question to a child agent with a fresh context; several run in parallel."""
-
-    def __init__(self, agent: Agent, *, max_steps: int = 40) -> None:
-        super().__init__(
-            "delegate",
-            "Hand a self-contained sub-question to a sub-agent with its own fresh context and tools; "
-            "it researches it and returns its answer and sources. Call it several times in one turn "
-            "to research independent parts in parallel.",
-            _DelegateArgs,
-            timeout_s=None,
-        )
-        self._agent = agent
-        self.max_steps = max_steps
-
-    async def invoke(self, args: _DelegateArgs, ctx: ToolContext) -> ToolOutput:
-        parent = self._agent
-        child = child_agent(parent, 0, budget=parent.shared_budget, delegate=False)
-        child.max_steps = min(parent.max_steps, self.max_steps)
-        child.limits = parent.limits.model_copy(update={"max_steps": child.max_steps})
-        child_id = f"{ctx.run_id}.{re.sub(r'[^A-Za-z0-9]+', '-', ctx.call_id).strip('-')}"
-        task = args.question + (f"\n\nContext from the lead agent:\n{args.context}" if args.context else "")
-        try:
-            await parent.store.get_run(child_id)
-            result = await child.resume(child_id)
-        except KeyError:
-            result = await child.run(task, run_id=child_id, parent_id=ctx.run_id, label="delegate")
-        sources = [s for s in await parent.store.list_sources(child_id) if s.kind != "report"]
-        for s in sources:  # the lead can cite what its sub-agent read
-            await parent.store.add_source(ctx.run_id, s)
-        listed = "\n".join(f"[{s.id}] {s.title or s.url}" for s in sources[:20])
-        text = f"Sub-agent answer ({result.status}, {result.steps} steps):\n{result.answer}" + (
-            f"\n\nSources it read:\n{listed}" if listed else ""
-        )
-        return ToolOutput(
-            text=text,
-            is_error=result.status == "failed",
-            sources=[s.id for s in sources],
-            meta={"child_run": child_id},
-            effects=[UsageCharged(phase="delegate", usage=result.usage, cost_usd=result.cost_usd, child_run=child_id)],
-        )
-
-
 class _Ensembles:
     """Heavy mode and delegation, as the Agent reaches them (:mod:`agentkit._ensemble`)."""
 
@@ -295,6 +251,7 @@ class _Ensembles:
         return await run_heavy(agent, task, run_id=run_id, on_event=on_event, resumed=resumed)
 
     def delegate_tool(self, agent: Agent) -> Tool:
+        swarm_spec(agent)  # a bad swarm section fails when the Agent is built, not mid-run
         return DelegateTool(agent)
 
 

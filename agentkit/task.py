@@ -48,6 +48,7 @@ from agentkit.config import (
     PricesSpec,
     SandboxSpec,
     SearchSpec,
+    SwarmSpec,
     check_http_url,
     fail,
     num,
@@ -147,6 +148,8 @@ class Task(BaseModel):
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     context: ContextSpec = Field(default_factory=ContextSpec)
     heavy: HeavySpec = Field(default_factory=HeavySpec)
+    swarm: SwarmSpec = Field(default_factory=SwarmSpec)
+    """How far the delegate tool may fan out (see :class:`~agentkit.config.SwarmSpec`)."""
     output: OutputSpec = Field(default_factory=OutputSpec)
     mcp: list[MCPServerSpec] = Field(default_factory=list)
     """MCP servers whose tools the agent uses (see :class:`~agentkit.config.MCPServerSpec`)."""
