@@ -103,3 +103,22 @@ async def stored_data_is_not_aliased(backend: Backend) -> None:
     event.meta["m"].append(2)
     (stored,) = await store.events("alias")
     assert isinstance(stored.event, ToolResultEvent) and stored.event.meta == {"m": [1]}
+
+
+@round_trip
+async def nul_characters_in_text_round_trip(backend: Backend) -> None:
+    # A fetched page or a model's answer may hold U+0000 (ids are the store's own: not here).
+    store = await backend.open()
+    await store.create_run(make_run("nul", task="a\x00b", label="l\x00"))
+    await store.update_run("nul", answer="x\x00y", stop_reason="\x00")
+    run = await store.get_run("nul")
+    assert (run.task, run.label, run.answer, run.stop_reason) == ("a\x00b", "l\x00", "x\x00y", "\x00")
+    source = Source(id="S1", url="https://a.example/\x00", title="t\x00", meta={"k\x00": "v\x00"})
+    await store.add_source("nul", source)
+    assert await store.list_sources("nul") == [source]
+    events: list[TraceEvent] = [
+        NoteAdded(text="\x00"),
+        ToolResultEvent(step=1, call_id="c", name="fetch", text="\x00" + "p" * 10_000, meta={"\x00": ["\x00"]}),
+    ]
+    await store.append_many("nul", events)
+    assert [s.event for s in await store.events("nul")] == events
