@@ -1,0 +1,118 @@
+"""``agentkit view RUN_ID``: a run's trace as one self-contained HTML page (read-only)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from agentkit.view import RunView
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def view(
+        run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+        output: Annotated[
+            Path | None,
+            typer.Option(
+                "-o",
+                "--output",
+                help="Write the page to this file. Default: on a terminal, a temporary file opened in the "
+                "browser; otherwise the page on stdout.",
+            ),
+        ] = None,
+        store: Annotated[
+            str | None,
+            typer.Option("--store", help="Trace store (default: $AGENTKIT_STORE or .agentkit/agentkit.db)"),
+        ] = None,
+        open_page: Annotated[bool, typer.Option("--open", help="Open the page in the browser (also with -o).")] = False,
+        watch: Annotated[
+            bool,
+            typer.Option(
+                "--watch",
+                help="While the run is in progress, rewrite the page every --interval seconds (the page reloads "
+                "itself) until the run ends.",
+            ),
+        ] = False,
+        interval: Annotated[
+            float, typer.Option("--interval", min=1.0, help="Seconds between rewrites with --watch.")
+        ] = 5.0,
+    ) -> None:
+        """Show a run's trace as an HTML page: steps, tool calls, plan, context and cost charts,
+        trajectories and sub-agents, report claims. The page works offline."""
+        _view(run_id, output, store, open_page=open_page, watch=watch, interval=interval)
+
+
+def _view(
+    run_id: str, output: Path | None, store: str | None, *, open_page: bool, watch: bool, interval: float
+) -> None:
+    from agentkit.cli import fail_input, say
+
+    to_stdout = output is None and not open_page and not sys.stdout.isatty()
+    if to_stdout and watch:
+        fail_input("--watch rewrites a file: give it one with -o FILE")
+    refresh = max(1, round(interval)) if watch else None
+    run, page = _build(run_id, store, refresh)
+    if to_stdout:
+        sys.stdout.write(page)
+        return
+    target = output if output is not None else _temp_page(run.info.id)
+    _write(target, page)
+    if output is None or open_page:
+        import webbrowser
+
+        if webbrowser.open(target.resolve().as_uri()):
+            say(f"opened {target}")
+        else:
+            say(f"no browser to open it with; the page is at {target}")
+    else:
+        say(f"wrote {target}")
+    if not watch:
+        return
+    if run.in_progress:
+        say(f"run {run.info.id} is in progress: rewriting {target} every {interval:g} s until it ends (Ctrl-C stops)")
+    while run.in_progress:
+        time.sleep(interval)
+        run, page = _build(run.info.id, store, refresh)
+        _write(target, page)
+    say(f"run {run.info.id} is {run.info.status}: {target} shows its whole trace")
+
+
+def _build(run_id: str, store: str | None, refresh: int | None) -> tuple[RunView, str]:
+    from agentkit.cli import read_store
+    from agentkit.view import gather, render_page
+
+    run = read_store(store, lambda s: gather(s, run_id))
+    return run, render_page(run, refresh_s=refresh)
+
+
+def _temp_page(run_id: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f"agentkit-view-{run_id[:24]}-", suffix=".html")
+    os.close(fd)
+    return Path(name)
+
+
+def _write(target: Path, page: str) -> None:
+    """Replace the file in one step, so a browser reloading it never reads half a page."""
+    from agentkit.cli import fail_input
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".agentkit-view-", suffix=".html", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(page)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        fail_input(f"-o {target}: cannot write the page: {exc.strerror or exc}")
