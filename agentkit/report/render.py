@@ -11,20 +11,83 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
 
 from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinels
-from agentkit.report.models import Report
+from agentkit.report.models import ClaimCheck, Report, Verification
+from agentkit.report.verify import checkable_parts
 
 _SAFE_URL = re.compile(r"^(?:https?://|mailto:)[^\s\"'<>`]*$", re.IGNORECASE)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_FIGURE_BYTES = 16 * 1024 * 1024
 """Larger "figures" are not read (the sandbox saves at most 8 MB per figure)."""
 _CITE = re.compile("\ue000(\\d+)(u?)\ue001")
+_UNCITED = "\ue000nc\ue001"
+_SOURCE_ID = re.compile(r"^S[0-9a-f]{6,16}$")
+
+# One vocabulary in the text, the tables and the JSON: a claim's verdict is ``supported``, ``weak``
+# or ``unsupported`` (the words of :class:`~agentkit.report.models.ClaimCheck`); a citation whose
+# source does not support its sentence is marked ``unsupported``, a factual sentence without any
+# citation ``unsupported: no citation``, a citation of an id that is no source of the run is
+# replaced by ``citation removed: unknown source S…``.
+UNSUPPORTED_MARK = "unsupported"
+UNCITED_MARK = "unsupported: no citation"
+_REMOVED_BASE = 1_000_000
+"""Pseudo citation numbers for removed ids, so the rewrite leaves a mark where each one was."""
+_LABELS = {"unverified_citations": "unsupported citations"}
+
+
+def removed_mark(source_id: str) -> str:
+    return f"citation removed: unknown source {source_id}"
+
+
+def marking_numbers(numbers: dict[str, int], removed: list[str]) -> tuple[Numbering, dict[int, str]]:
+    """A numbering for rewriting a section: the references' numbers, plus a pseudo number for
+    each removed source id (returned by number), so its place in the text gets a mark."""
+    numbering = Numbering(numbers.keys())
+    numbering.numbers = dict(numbers)
+    gone: dict[int, str] = {}
+    for sid in dict.fromkeys(r for r in removed if _SOURCE_ID.match(r) and r not in numbers):
+        n = _REMOVED_BASE + len(gone)
+        numbering.numbers[sid] = n
+        gone[n] = sid
+    return numbering, gone
+
+
+def md_marker(gone: dict[int, str]) -> Callable[[int, bool], str]:
+    """Markdown for citation ``n``: a link to its reference, marked when unsupported; the mark
+    of a removed citation in its place."""
+
+    def marker(n: int, unsupported: bool) -> str:
+        if n in gone:
+            return f" \\[{removed_mark(gone[n])}\\]"
+        return f"[[{n}]](#ref-{n})" + (f"\\[{UNSUPPORTED_MARK}\\]" if unsupported else "")
+
+    return marker
+
+
+def md_uncited(text: str) -> str:
+    """A sentence that cites nothing but asserts something checkable, marked at its end."""
+    body = text.rstrip()
+    return f"{body} \\[{UNCITED_MARK}\\]{text[len(body) :]}"
+
+
+def why(claim: ClaimCheck) -> str:
+    """The reasons for a claim's verdict, for the verification list and the HTML tooltips."""
+    if not claim.citations:
+        return "; ".join(["no citation", *checkable_parts(claim.sentence)])
+    return "; ".join(r for c in claim.citations for r in c.reasons) or "low support"
+
+
+def summary_rows(verification: Verification) -> list[tuple[str, int]]:
+    """The verification table: the summary's counts under the report's own words."""
+    rows = [(_LABELS.get(k, k).replace("_", " "), v) for k, v in verification.summary().items()]
+    rows.insert(4, ("uncited claims", sum(1 for c in verification.claims if not c.citations)))
+    return rows
 
 
 def _date(ts: float) -> str:
@@ -68,13 +131,12 @@ def render_markdown(report: Report, figure_paths: Sequence[str] | None = None) -
     if not report.references:
         out.append("No sources were cited.")
     out += ["", "## Verification", "", "| Check | Count |", "|---|---|"]
-    out += [f"| {k.replace('_', ' ')} | {v} |" for k, v in report.verification.summary().items()]
+    out += [f"| {label} | {v} |" for label, v in summary_rows(report.verification)]
     doubtful = [c for c in report.verification.claims if c.verdict != "supported"]
     if doubtful:
-        out += ["", "Claims not (fully) supported by their cited sources:", ""]
+        out += ["", "Claims not (fully) supported by a cited source:", ""]
         for claim in doubtful:
-            why = "; ".join(r for c in claim.citations for r in c.reasons) or "low support"
-            out.append(f"- **{claim.verdict}**: {_md_escape(claim.sentence)} ({_md_escape(why)})")
+            out.append(f"- **{claim.verdict}**: {_md_escape(claim.sentence)} ({_md_escape(why(claim))})")
     if report.verification.removed_citations:
         out += [
             "",
@@ -108,17 +170,17 @@ def _markdown_it() -> MarkdownIt:
     return md
 
 
-def _highlight(text: str, css: str, tip: str) -> str:
+def _highlight(text: str, css: str, tip: str, after: str = "") -> str:
     m = re.match(r"^(\s*(?:(?:[-*+>]|\d+[.)])\s+)?)(.*?)(\s*)$", text, re.DOTALL)
     if not m or not m.group(2):
         return text
-    return f"{m.group(1)}\ue002{css}|{tip}\ue003{m.group(2)}\ue002/\ue003{m.group(3)}"
+    return f"{m.group(1)}\ue002{css}|{tip}\ue003{m.group(2)}\ue002/\ue003{after}{m.group(3)}"
 
 
 def _section_html(report: Report, s_index: int, md: MarkdownIt) -> str:
     section = report.sections[s_index]
-    numbering = Numbering({r.source_id for r in report.references})
-    numbering.numbers = {r.source_id: r.number for r in report.references}
+    numbers = {r.source_id: r.number for r in report.references}
+    numbering, gone = marking_numbers(numbers, report.verification.removed_citations)
     claims = {c.sentence: c for c in report.verification.claims if c.section == s_index}
     by_index = {i: claims.get(seg.plain) for i, seg in iter_claims(section.raw)}
 
@@ -130,19 +192,24 @@ def _section_html(report: Report, s_index: int, md: MarkdownIt) -> str:
         claim = by_index.get(i)
         if claim is None or claim.verdict == "supported":
             return text
-        tip = "; ".join(r for c in claim.citations for r in c.reasons) or claim.verdict
-        tip = re.sub(r"[\ue000-\ue003|]", " ", tip)
-        return _highlight(text, "unsupported" if claim.verdict == "unsupported" else "weak", tip)
+        tip = re.sub(r"[\ue000-\ue003|]", " ", why(claim))
+        after = _UNCITED if not claim.citations else ""
+        return _highlight(text, "unsupported" if claim.verdict == "unsupported" else "weak", tip, after)
 
     source = rewrite(section.raw, numbering, unverified, lambda n, u: f"\ue000{n}{'u' if u else ''}\ue001", highlight)
     rendered = md.render(source)
 
     def cite(m: re.Match[str]) -> str:
         n = m.group(1)
-        mark = '<sup class="unverified" title="not supported by this source">unverified</sup>' if m.group(2) else ""
+        if int(n) in gone:
+            return f' <span class="removed">[{html.escape(removed_mark(gone[int(n)]))}]</span>'
+        title = "this source does not support the sentence"
+        mark = f'<sup class="unsupported" title="{title}">{UNSUPPORTED_MARK}</sup>' if m.group(2) else ""
         return f'<a class="cite" href="#ref-{n}">[{n}]</a>{mark}'
 
     rendered = _CITE.sub(cite, re.sub("[ \t]+(?=\ue000)", "", rendered))
+    badge = f'<sup class="unsupported" title="a checkable claim without a citation">{UNCITED_MARK}</sup>'
+    rendered = rendered.replace(_UNCITED, badge)
 
     def mark_open(m: re.Match[str]) -> str:
         css, _, tip = m.group(1).partition("|")
@@ -160,12 +227,14 @@ main{max-width:42rem;margin:0 auto;padding:3rem 1.25rem 5rem}
 h1{font-size:2rem;line-height:1.2;margin:0 0 .3rem}
 h2{font-size:1.35rem;margin:2.4rem 0 .6rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 h3{font-size:1.1rem;margin:1.6rem 0 .4rem}
-h1,h2,h3,.meta,table,figcaption,.refs,sup.unverified{font-family:system-ui,-apple-system,'Segoe UI',sans-serif}
+h1,h2,h3,.meta,table,figcaption,.refs,sup.unsupported,span.removed{
+font-family:system-ui,-apple-system,'Segoe UI',sans-serif}
 .meta{color:#666;font-size:.85rem;margin-bottom:2rem}
 a{color:#0b5cad}
 a.cite{text-decoration:none;font-size:.8em;vertical-align:super;line-height:0;padding:0 .05em}
 a.cite:hover{text-decoration:underline}
-sup.unverified{color:#b42318;font-size:.65em;font-weight:600;margin-left:.1em;text-transform:uppercase}
+sup.unsupported{color:#b42318;font-size:.65em;font-weight:600;margin-left:.1em}
+span.removed{color:#8a5a00;font-size:.75em;background:#fff4c2;padding:0 .2em}
 mark.unsupported{background:#fde2e1;box-shadow:0 0 0 1px #f5b5b1;padding:0 .1em}
 mark.weak{background:none;border-bottom:2px dotted #d4a72c}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88em}
@@ -282,9 +351,7 @@ def render_html(report: Report) -> str:
 def _verification_html(report: Report) -> str:
     esc = html.escape
     v = report.verification
-    rows = "".join(
-        f'<tr><td>{esc(k.replace("_", " "))}</td><td class="num">{n}</td></tr>' for k, n in v.summary().items()
-    )
+    rows = "".join(f'<tr><td>{esc(label)}</td><td class="num">{n}</td></tr>' for label, n in summary_rows(v))
     out = [
         f'<section><h2 id="verification">Verification</h2><table><tr><th>Check</th><th>Count</th></tr>{rows}</table>'
     ]
@@ -292,10 +359,9 @@ def _verification_html(report: Report) -> str:
     if doubtful:
         out.append("<table><tr><th>Verdict</th><th>Claim</th><th>Why</th></tr>")
         for claim in doubtful:
-            why = "; ".join(r for c in claim.citations for r in c.reasons) or "low support"
             out.append(
                 f'<tr><td class="verdict-{claim.verdict}">{claim.verdict}</td><td>{esc(claim.sentence)}</td>'
-                f"<td>{esc(why)}</td></tr>"
+                f"<td>{esc(why(claim))}</td></tr>"
             )
         out.append("</table>")
     if v.removed_citations:

@@ -291,3 +291,164 @@ def unsourced_numbers(sentences: Iterable[str], corpus: Iterable[str]) -> list[F
                 seen.add(canon)
                 flagged.append(FlaggedNumber(number=raw, sentence=sentence))
     return flagged
+
+
+# -- uncited claims ---------------------------------------------------------------------------
+# A sentence of the report's body with no (valid) citation is flagged when it asserts something a
+# reader could check against a source: a number, a superlative, a date or a named entity. Not
+# flagged: questions, sentences that only introduce what follows, very short fragments, table
+# rows, and in a conclusion the hedged restatements ("Overall, ridership appears to have grown")
+# and restatements of facts the report cites elsewhere.
+
+_PERCENT = re.compile(r"\d(?:[\d.,]*\d)?\s?(?:%|per ?cent\b)", re.IGNORECASE)
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_DATE = re.compile(rf"\b(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})\b)")
+_SUPERLATIVE = re.compile(
+    r"\b(?:the|its|their|his|her|our|a|an)\s+((?:second|third)[- ])?"
+    r"((?:most|least)\s+[a-z][\w-]+|[a-z][\w-]*?est\b|best|worst|first|only|largest|record(?:[- ]high|[- ]low)?)",
+    re.IGNORECASE,
+)
+_NOT_SUPERLATIVE = frozenset(
+    {
+        "interest",
+        "forest",
+        "honest",
+        "modest",
+        "test",
+        "rest",
+        "west",
+        "latest",
+        "harvest",
+        "request",
+        "guest",
+        "quest",
+        "nest",
+        "chest",
+        "contest",
+        "protest",
+        "digest",
+        "manifest",
+        "arrest",
+        "earnest",
+        "conquest",
+        "inquest",
+        "behest",
+        "bequest",
+        "unrest",
+        "pest",
+        "vest",
+        "zest",
+        "crest",
+        "jest",
+        "fest",
+        "priest",
+        "midwest",
+        "northwest",
+        "southwest",
+        "suggest",
+        "invest",
+        "attest",
+        "detest",
+        "divest",
+        "infest",
+        "ingest",
+        "congest",
+    }
+)
+_INTRODUCES = re.compile(
+    r"^(?:in\s+)?(?:this|the\s+following|the\s+next|the\s+sections?\s+below|below|here|next|we|let\s+us|let's)\b"
+    r"[^.]{0,60}?\b(?:describ|summari[sz]|review|cover|present|outlin|discuss|examin|look|turn|consider|compar|"
+    r"show|explor|set\s+out|focus)",
+    re.IGNORECASE,
+)
+_HEDGES = re.compile(
+    r"\b(?:may|might|could|likely|unlikely|suggests?|suggesting|appears?|seems?|possibly|perhaps|probably|"
+    r"indicates?|tends?|overall|in\s+summary|in\s+conclusion|taken\s+together|broadly|generally|roughly)\b",
+    re.IGNORECASE,
+)
+_ABOUT_THE_REPORT = re.compile(
+    r"\b(?:this\s+report|listed\s+(?:under|in|below|above)|(?:see|under)\s+(?:the\s+)?references)\b", re.IGNORECASE
+)
+_CONCLUSION = re.compile(r"conclu|summary|outlook|takeaway|closing|final", re.IGNORECASE)
+MIN_CLAIM_WORDS = 4
+
+
+def checkable_parts(sentence: str) -> list[str]:
+    """What a sentence asserts that a source could confirm: ``number: 1.2 million``,
+    ``superlative: largest``, ``date: March 3``, ``name: world health organization``."""
+    parts: list[str] = []
+    numbers = [m.group(0) for m in _PERCENT.finditer(sentence)]
+    numbers += [raw for raw in significant_numbers(sentence).values() if not any(raw in n for n in numbers)]
+    parts += [f"number: {n}" for n in numbers]
+    parts += [f"date: {m.group(0)}" for m in _DATE.finditer(sentence)]
+    for m in _SUPERLATIVE.finditer(sentence):
+        word = m.group(2)
+        if word.casefold() not in _NOT_SUPERLATIVE:
+            parts.append(f"superlative: {' '.join(word.split())}")
+    parts += [f"name: {name}" for name in _names(sentence)]
+    return parts
+
+
+_CALENDAR = frozenset(w.casefold() for w in _MONTHS.split("|")) | frozenset(
+    ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+)
+
+
+def _names(sentence: str) -> list[str]:
+    """Capitalised names as written (``World Health Organization``), not a sentence's first word
+    alone, not month or day names (dates are their own part)."""
+    names: list[str] = []
+    for m in _NAME.finditer(sentence):
+        words = [w for w in m.group(0).split() if w.casefold() not in STOP_WORDS]
+        at_start = not sentence[: m.start()].strip(" \"'(*_-#>0123456789.")
+        if not words or (at_start and len(m.group(0).split()) == 1 and not m.group(0).isupper()):
+            continue
+        if all(w.casefold().rstrip(".") in _CALENDAR for w in words):
+            continue
+        names.append(" ".join(words))
+    return list(dict.fromkeys(names))
+
+
+def is_conclusion(heading: str) -> bool:
+    return bool(_CONCLUSION.search(heading))
+
+
+def uncited_claim(
+    sentence: str, *, conclusion: bool = False, cited: Iterable[str] = (), computed: Iterable[str] = ()
+) -> list[str]:
+    """Why ``sentence``, which cites nothing, should have: its checkable parts (see
+    :func:`checkable_parts`), or ``[]`` when it asserts nothing checkable or is exempt.
+
+    Exempt: questions, introductions (of a section, of a list), sentences about the report
+    itself (its references, its method), and a figure the run computed: every number of the
+    sentence is in ``computed`` (the run's Python outputs), which stand behind it as a source
+    would. ``conclusion``: the sentence is in a concluding section, where hedged sentences and
+    restatements of what ``cited`` (the report's cited sentences) already says are exempt too.
+    """
+    text = " ".join(sentence.split())
+    if len(text.split()) < MIN_CLAIM_WORDS or text.endswith(("?", ":")) or text.startswith("|"):
+        return []
+    if _INTRODUCES.match(text) or _ABOUT_THE_REPORT.search(text):
+        return []
+    parts = checkable_parts(text)
+    percents = " ".join(m.group(0) for m in _PERCENT.finditer(text))
+    numbers = set(significant_numbers(text)) | set(numbers_in(percents))
+    if numbers and not any(p.startswith("superlative") for p in parts):
+        outputs: set[str] = set()
+        for output in computed:
+            outputs |= numbers_in(output, lenient=True).keys()
+        if outputs and numbers <= outputs:
+            return []
+    if not parts or not conclusion:
+        return parts
+    if _HEDGES.search(text):
+        return []
+    said = normalize_text(" ".join(cited))
+    facts = [p.split(": ", 1)[1] for p in parts if not p.startswith("superlative")]
+    restated = all(normalize_text(f) in said for f in facts) and all(
+        canon in numbers_in(" ".join(cited)) for canon in significant_numbers(text)
+    )
+    return [] if restated else parts

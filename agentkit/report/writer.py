@@ -12,7 +12,14 @@ from agentkit._state import RunState, load_state
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinels
 from agentkit.report.models import ClaimCheck, Reference, Report, ReportSection, Verification
-from agentkit.report.verify import SourceText, check_sentence, judge_citation, unsourced_numbers
+from agentkit.report.verify import (
+    SourceText,
+    check_sentence,
+    is_conclusion,
+    judge_citation,
+    uncited_claim,
+    unsourced_numbers,
+)
 from agentkit.store.base import Store
 from agentkit.store.events import CellExecuted, Source
 
@@ -220,21 +227,25 @@ async def assemble(
     judge: Model | None = None,
     meter: _Meter | None = None,
 ) -> Report:
-    """Number citations, verify every cited sentence and render the final markdown."""
-    from agentkit.report.render import render_markdown
+    """Number citations, verify every cited sentence, flag the factual sentences that cite
+    nothing, and render the final markdown (removed citations leave a mark in the text)."""
+    from agentkit.report.render import marking_numbers, md_marker, md_uncited, render_markdown
 
     meter = meter or _Meter()
     numbering = Numbering(material.sources.keys())
     for section in sections:
         numbering.scan(section.raw)
     claims: list[ClaimCheck] = []
+    places: list[tuple[int, int]] = []  # (section, segment) of each claim, to keep text order
     flagged: dict[tuple[int, int], set[str]] = {}
+    uncited: list[tuple[int, int, str]] = []
     sentences: list[str] = []
     for s_index, section in enumerate(sections):
         for index, seg in iter_claims(section.raw):
             sentences.append(seg.plain)
             ids = [sid for sid in seg.source_ids if sid in numbering.numbers]
             if not ids:
+                uncited.append((s_index, index, seg.plain))
                 continue
             checks = check_sentence(seg.plain, ids, material.texts)
             if judge is not None:
@@ -247,9 +258,26 @@ async def assemble(
                         check.verdict = "supported" if yes else "unsupported"
                         check.reasons.append(f"judge: {'yes' if yes else 'no'}")
             claims.append(ClaimCheck(section=s_index, sentence=seg.plain, citations=checks))
+            places.append((s_index, index))
             flagged[(s_index, index)] = {c.source_id for c in checks if c.verdict == "unsupported"}
+    cited = [c.sentence for c in claims]
+    unmarked: set[tuple[int, int]] = set()
+    for s_index, index, sentence in uncited:
+        conclusion = is_conclusion(sections[s_index].heading)
+        if uncited_claim(sentence, conclusion=conclusion, cited=cited, computed=material.python_outputs):
+            claims.append(ClaimCheck(section=s_index, sentence=sentence))  # no citation: unsupported
+            places.append((s_index, index))
+            unmarked.add((s_index, index))
+    claims = [claim for _, claim in sorted(zip(places, claims, strict=True), key=lambda pc: pc[0])]
+    marks, gone = marking_numbers(numbering.numbers, numbering.removed)
     for s_index, section in enumerate(sections):
-        section.markdown = rewrite(section.raw, numbering, lambda i, sid, s=s_index: sid in flagged.get((s, i), set()))  # type: ignore[misc]
+        section.markdown = rewrite(
+            section.raw,
+            marks,
+            lambda i, sid, s=s_index: sid in flagged.get((s, i), set()),  # type: ignore[misc]
+            md_marker(gone),
+            lambda i, text, s=s_index: md_uncited(text) if (s, i) in unmarked else text,  # type: ignore[misc]
+        )
     corpus = [t.text for t in material.texts.values() if t is not None] + material.python_outputs + [material.task]
     verification = Verification(
         claims=claims, removed_citations=numbering.removed, unsourced_numbers=unsourced_numbers(sentences, corpus)

@@ -24,10 +24,15 @@ def test_demo_runs_end_to_end_and_the_report_regenerates_offline(tmp_path: Path)
     html = (tmp_path / "out" / "report.html").read_text()
     assert "## References" in md and "Annual Report 2024" in md
     assert "[[1]](#ref-1)" in md and "S0badc0de" in md  # the invented id was removed and reported
-    # the planted claim, and only it, is marked: every other cited sentence is supported
-    assert "| supported | 6 |" in md and "| weak | 0 |" in md and "| unsupported | 1 |" in md
-    assert md.count("\\[unverified\\]") == 1
-    assert "students commuting to the campus [[3]](#ref-3)\\[unverified\\]" in md
+    # the planted claims, and only they, are marked: every other cited sentence is supported
+    assert "| supported | 6 |" in md and "| weak | 0 |" in md and "| unsupported | 2 |" in md
+    assert md.count("\\[unsupported\\]") == 1 and md.count("\\[unsupported: no citation\\]") == 1
+    # the invented id leaves a mark where it was, and its sentence, now without a citation, is flagged
+    assert (
+        "The scheme is the largest in the region \\[citation removed: unknown source S0badc0de\\]. "
+        "\\[unsupported: no citation\\]" in md
+    )
+    assert "students commuting to the campus [[3]](#ref-3)\\[unsupported\\]" in md
     assert "<script" not in html and 'id="ref-1"' in html and "data:image/png;base64," in html
     run_id = re.search(r"agentkit show (\w+)", result.output).group(1)  # type: ignore[union-attr]
 

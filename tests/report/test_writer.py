@@ -55,14 +55,20 @@ async def test_write_report_citations(tmp_path: Path) -> None:
     assert [(r.number, r.source_id) for r in report.references] == [(1, S_WHO), (2, S_NASA)]
     assert S_UNUSED not in {r.source_id for r in report.references}
     body = "".join(s.markdown for s in report.sections)
-    assert S_GHOST not in body and "S1a2b3c4d" not in body and "[1]." not in body
+    assert "S1a2b3c4d" not in body and "[1]." not in body
+    assert body.count(S_GHOST) == 1  # the invented id is not cited: a mark says it was removed
     assert f"`{S_GHOST}`" in report.markdown  # listed in the verification summary
     assert report.verification.removed_citations == [S_GHOST, "[1]"]
     md = report.sections[0].markdown
     assert "World Health Organization [[1]](#ref-1)." in md
-    assert "per decade since 1979 [[2]](#ref-2)[[1]](#ref-1)\\[unverified\\]." in md
-    assert "learned to fly in 1975 [[2]](#ref-2)\\[unverified\\]." in md
-    assert "between 2000 and 2019." in md  # the ghost citation is gone, not renumbered
+    assert "per decade since 1979 [[2]](#ref-2)[[1]](#ref-1)\\[unsupported\\]." in md
+    assert "learned to fly in 1975 [[2]](#ref-2)\\[unsupported\\]." in md
+    # the ghost citation is not renumbered: a mark stands where it was, and the sentence, which
+    # now cites nothing, is flagged
+    assert (
+        f"between 2000 and 2019 \\[citation removed: unknown source {S_GHOST}\\]. \\[unsupported: no citation\\]" in md
+    )
+    assert "About 42,000 researchers agree. \\[unsupported: no citation\\]" in report.sections[1].markdown
     assert "made-up list" not in report.markdown
     # the reference list: title, URL, retrieval date
     assert "1. World health statistics 2020. <https://www.who.int/data/stats>. Retrieved 2023-11-14." in report.markdown
@@ -75,8 +81,13 @@ async def test_write_report_citations(tmp_path: Path) -> None:
     assert report.figures and report.figures[0].endswith("fig1.png")
     assert report.usage.calls == 3 and report.usage.prompt_tokens > 0
     summary = report.verification.summary()
-    assert summary["claims_checked"] == 5 and summary["removed_citations"] == 2
-    assert summary["unsupported"] == 2 and summary["unsourced_numbers"] == 2
+    assert summary["claims_checked"] == 7 and summary["removed_citations"] == 2
+    assert summary["unsupported"] == 4 and summary["unsourced_numbers"] == 2
+    uncited = [c.sentence for c in report.verification.claims if not c.citations]
+    assert uncited == [
+        "Life expectancy increased by more than 6 years between 2000 and 2019.",
+        "About 42,000 researchers agree.",
+    ]
 
 
 async def test_a_heavy_runs_material_includes_its_trajectories_notes_and_python(tmp_path: Path) -> None:
@@ -144,11 +155,11 @@ async def test_save_report_files(tmp_path: Path) -> None:
     assert [p.name for p in paths] == ["report.md", "report.html"]
     md = paths[0].read_text()
     assert "![Figure 1](figures/figure-1.png)" in md and (tmp_path / "out/figures/figure-1.png").is_file()
-    assert "## Verification" in md and "| unsupported | 2 |" in md
+    assert "## Verification" in md and "| unsupported | 4 |" in md
     page = paths[1].read_text()
     assert re.search(r'<img src="data:image/png;base64,iVBORw0KGgo[^"]+"', page)
     assert 'href="#ref-1"' in page and 'id="ref-1"' in page and 'id="ref-2"' in page
     assert '<mark class="unsupported"' in page and "Penguins" in page
-    assert '<sup class="unverified"' in page
+    assert '<sup class="unsupported"' in page
     with pytest.raises(ValueError):
         save_report(report, tmp_path, formats=("pdf",))
