@@ -1,54 +1,38 @@
-"""The ``agentkit`` command: run, resume, runs, show (typer + rich)."""
+"""The ``agentkit`` command: run, resume, runs, show (typer + rich).
+
+Module level imports only typer, rich's console and the standard library: what a command
+needs (the store, the task loader, the agent, the model client) is imported inside it, so
+``agentkit --help`` does not load them, and ``runs`` and ``show`` never load the model client
+(tests/cli/test_startup.py checks; tools/bench/startup.py measures).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import json
 import os
-import signal
 import sys
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
-import anyio
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from agentkit import _cli_view
-from agentkit._cli_runs import report_pending, saved_run, shown_status
-from agentkit._live_view import LiveView, err
-from agentkit._runs import RunResult, stored_result
-from agentkit._state import RunState
+from agentkit import _cli_eval, _cli_view
+from agentkit._live_view import err
 from agentkit._text import clean_text
-from agentkit.context.builder import learned_window
-from agentkit.llm.client import ConfigurationError
-from agentkit.store import (
-    RunBusy,
-    RunInfo,
-    RunNotFound,
-    Store,
-    StoreCorrupt,
-    StoreError,
-    StoreFull,
-    StoreUnavailable,
-)
-from agentkit.store._codec import clean_model
-from agentkit.store._location import open_store, resolve_store_location
-from agentkit.store.events import (
-    AssistantMessage,
-    PlanUpdated,
-    RunStarted,
-    ToolResultEvent,
-    UserMessage,
-)
-from agentkit.task import Task, TaskFileError, load_task
+
+if TYPE_CHECKING:
+    import anyio
+
+    from agentkit._live_view import LiveView
+    from agentkit._runs import RunResult
+    from agentkit.store import RunInfo, Store, StoreError
+    from agentkit.task import Task
 
 app = typer.Typer(
     add_completion=False,
@@ -103,12 +87,17 @@ def runs_dir(store_location: str | Path) -> Path:
 
 
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:
+    import anyio
+
     return anyio.run(fn)
 
 
 def read_store(store_opt: str | None, read: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store read-only (it is never created), read from it, close it. An unknown run
     id or a store that is missing, damaged or not an agentkit store is an input error (exit 2)."""
+    from agentkit.store import RunNotFound, StoreError
+    from agentkit.store._location import open_store, resolve_store_location
+
     location = resolve_store_location(store_opt)
 
     async def go() -> T:
@@ -127,6 +116,10 @@ def read_store(store_opt: str | None, read: Callable[[Store], Awaitable[T]]) -> 
 
 
 def report_result(result: RunResult, as_json: bool, files: list[Path] | None = None) -> NoReturn:
+    from rich.text import Text
+
+    from agentkit.store._codec import clean_model
+
     result = clean_model(result)  # a provider's lone surrogate must not break the output
     if as_json:
         data = result_json(result)
@@ -161,7 +154,11 @@ def result_json(result: RunResult) -> dict[str, Any]:
 
 
 async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool) -> RunResult:
+    import anyio
+
+    import agentkit.heavy  # noqa: F401  (heavy mode and delegation register with the Agent)
     from agentkit._from_task import agent_from_task
+    from agentkit.store import StoreError
 
     agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
     try:
@@ -197,6 +194,9 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
 def _sigterm_cancels(scope: anyio.CancelScope) -> Iterator[None]:
     """While the run goes, SIGTERM cancels ``scope`` from the event loop (the loop marks the
     run interrupted, as for Ctrl-C); the default disposition is back afterwards."""
+    import asyncio
+    import signal
+
     loop = asyncio.get_running_loop()
     try:
         loop.add_signal_handler(signal.SIGTERM, scope.cancel)
@@ -218,6 +218,9 @@ def _broken_run(
 ) -> NoReturn:
     """A run ended by an error outside the loop's own handling: one line, its ``--json``
     object, exit 1. The store keeps everything committed before the error."""
+    from agentkit._cli_runs import saved_run
+    from agentkit.store import StoreCorrupt, StoreUnavailable
+
     saved = saved_run(location, run_id)
     if saved is None and isinstance(exc, StoreCorrupt | StoreUnavailable):
         fail_input(str(exc))  # a bad store, found at the run's first write: nothing started
@@ -249,6 +252,8 @@ def _stopped_from_outside(
     run_id: str, location: str | Path, store_opt: str | None, as_json: bool, how: str, code: int
 ) -> NoReturn:
     """Ctrl-C or SIGTERM: the loop marked the run interrupted; one line says how to go on."""
+    from agentkit._cli_runs import saved_run
+
     saved = saved_run(location, run_id)
     if saved is None:
         say(f"{how}: run {run_id} had not started; nothing was saved")
@@ -263,6 +268,8 @@ def _stopped_from_outside(
 
 
 def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool) -> NoReturn:
+    from agentkit.store._location import open_store, resolve_store_location
+
     location = resolve_store_location(store_opt)
     try:
         store = open_store(location)
@@ -281,6 +288,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
 
 def _view_of(task: Task, run_id: str) -> LiveView:
     """The live view, its header filled from the task before the run's first event."""
+    from agentkit._live_view import LiveView
     from agentkit.llm.client import shown_url
     from agentkit.llm.profiles import get_profile
 
@@ -298,6 +306,9 @@ def _view_of(task: Task, run_id: str) -> LiveView:
 
 
 def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool) -> NoReturn:
+    from agentkit.llm.errors import ConfigurationError
+    from agentkit.store import RunBusy, StoreError, StoreFull
+
     if isinstance(exc, Terminated):
         _stopped_from_outside(run_id, location, store_opt, as_json, "terminated (SIGTERM)", EXIT_TERMINATED)
     if isinstance(exc, BadStore):
@@ -327,6 +338,8 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run a task file."""
+    from agentkit.task import TaskFileError, load_task
+
     overrides: dict[str, object] = {}
     if max_steps is not None:
         overrides["limits.max_steps"] = max_steps
@@ -350,7 +363,10 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Resume a run that was interrupted or crashed (or write the report a finished run still owes)."""
+    from agentkit._cli_runs import report_pending, shown_status
     from agentkit._from_task import task_of_run
+    from agentkit._runs import stored_result
+    from agentkit.task import TaskFileError
 
     async def find(s: Store) -> tuple[RunInfo, Task | None]:
         from agentkit.report import load_report
@@ -383,6 +399,9 @@ def runs(
     limit: Annotated[int, typer.Option(help="How many runs to list.")] = 50,
 ) -> None:
     """List runs, newest first (a run whose process died shows as interrupted)."""
+    from rich.table import Table
+
+    from agentkit._cli_runs import shown_status
 
     async def fetch(s: Store) -> list[RunInfo]:
         return [await shown_status(s, r) for r in await s.list_runs(limit=limit)]
@@ -405,6 +424,12 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a run: plan, steps, answer, usage and cost."""
+    from rich.text import Text
+
+    from agentkit._cli_runs import report_pending, shown_status
+    from agentkit._state import RunState
+    from agentkit.context.builder import learned_window
+    from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
 
     async def fetch(s: Store) -> tuple[RunInfo, list[Any], bool]:
         from agentkit.report import load_report
@@ -477,6 +502,9 @@ def demo(
 ) -> None:
     """A complete research run offline, no key: the model is SCRIPTED, everything else is real."""
     from agentkit._demo import run_demo
+    from agentkit._live_view import LiveView
+    from agentkit.store import StoreError
+    from agentkit.store._location import open_store, resolve_store_location
 
     location = resolve_store_location(store)
     err.print(
@@ -520,6 +548,7 @@ def report(
     store: StoreOpt = None,
 ) -> None:
     """Print or save a run's report, from the store (no network)."""
+    from agentkit._cli_runs import report_pending, shown_status
     from agentkit.report import load_report, render_html, render_markdown
 
     if fmt not in ("md", "html"):
@@ -580,6 +609,7 @@ def index(
 # heavy parts inside the command, so `agentkit --help` stays fast) and adds itself to `app`.
 # One line per module below.
 _cli_view.register(app)
+_cli_eval.register(app)
 
 
 def main() -> None:
