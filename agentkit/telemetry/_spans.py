@@ -93,6 +93,8 @@ class _PresetIds(IdGenerator):
 @dataclass
 class _Session:
     span: Span
+    context: Context
+    """The span as the parent of the session's model and tool call spans."""
     seq: int
     usage: Usage
     """The run's usage when the session began (the span reports what was used during it)."""
@@ -113,6 +115,10 @@ class _Run:
     sessions: list[int] = field(default_factory=list)
     """Seqs of the events that began the run's sessions, oldest first."""
     session: _Session | None = None
+    base: Attributes | None = None
+    """Attributes every span of the run has (from its configuration, which does not change)."""
+    call_base: Attributes | None = None
+    """And those of its model calls (server, request settings)."""
 
     @property
     def agent_name(self) -> str:
@@ -129,6 +135,7 @@ class RunTracer:
             version = metadata.version("agentkit")
         except metadata.PackageNotFoundError:
             version = ""
+        self.provider = provider
         self._tracer = provider.get_tracer(SCOPE, version, schema_url=SCHEMA_URL)
         generator = getattr(self._tracer, "id_generator", None)
         if not isinstance(generator, IdGenerator):
@@ -257,12 +264,15 @@ class RunTracer:
         kind: SpanKind,
         run: _Run,
         seq: int,
-        parent: SpanContext | None,
+        parent: SpanContext | Context | None,
         start: float,
         attributes: Attributes,
         links: Sequence[Link] = (),
     ) -> Span:
-        context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else Context()
+        if isinstance(parent, SpanContext):
+            context = trace.set_span_in_context(NonRecordingSpan(parent), Context())
+        else:
+            context = parent if parent is not None else Context()
         with self._lock:
             self._ids.trace_id, self._ids.span_id = run.trace_id, span_id_of(run.run_id, seq)
             try:
@@ -273,15 +283,20 @@ class RunTracer:
                 self._ids.trace_id = self._ids.span_id = None
 
     def _common(self, run: _Run, state: RunState, operation: str) -> Attributes:
-        config = state.config
-        attrs: Attributes = {
-            "gen_ai.operation.name": operation,
-            "gen_ai.conversation.id": run.run_id,
-        }
-        provider = config.get("provider")
-        if isinstance(provider, str) and provider:
-            attrs["gen_ai.provider.name"] = PROVIDERS.get(provider, provider)
-        return attrs
+        if run.base is None:
+            run.base = {"gen_ai.conversation.id": run.run_id}
+            provider = state.config.get("provider")
+            if isinstance(provider, str) and provider:
+                run.base["gen_ai.provider.name"] = PROVIDERS.get(provider, provider)
+        return {"gen_ai.operation.name": operation, **run.base}
+
+    def _call_common(self, run: _Run, state: RunState) -> Attributes:
+        if run.call_base is None:
+            run.call_base = {**self._server(state), **_request_attributes(state)}
+            model = state.config.get("model")
+            if isinstance(model, str) and model:
+                run.call_base["gen_ai.request.model"] = model
+        return {**self._common(run, state, "chat"), **run.call_base}
 
     def _server(self, state: RunState) -> Attributes:
         base_url = state.config.get("base_url")
@@ -330,7 +345,8 @@ class RunTracer:
             attrs["gen_ai.input.messages"] = self.scrub.json(_content.user_messages(state.task, []))
         name = f"invoke_agent {run.agent_name}"
         span = self._start(name, SpanKind.INTERNAL, run, stored.seq, run.parent, stored.event.ts, attrs, links)
-        run.session = _Session(span=span, seq=stored.seq, usage=state.usage, cost_usd=state.cost_usd)
+        context = trace.set_span_in_context(span, Context())
+        run.session = _Session(span, context, seq=stored.seq, usage=state.usage, cost_usd=state.cost_usd)
 
     def _end(self, run: _Run, state: RunState, stored: StoredEvent) -> None:
         session, event = run.session, stored.event
@@ -371,9 +387,7 @@ class RunTracer:
     def _chat(self, run: _Run, state: RunState, stored: StoredEvent, turn: AssistantTurn, phase: str) -> None:
         model = state.config.get("model")
         requested = model if isinstance(model, str) and model else turn.model
-        attrs = self._common(run, state, "chat")
-        attrs.update(self._server(state))
-        attrs.update(_request_attributes(state))
+        attrs = self._call_common(run, state)
         if requested:
             attrs["gen_ai.request.model"] = requested
         if turn.model:
@@ -396,10 +410,7 @@ class RunTracer:
 
     def _summary_call(self, run: _Run, state: RunState, stored: StoredEvent, usage: Usage) -> None:
         model = state.config.get("model")
-        attrs = self._common(run, state, "chat")
-        attrs.update(self._server(state))
-        if isinstance(model, str) and model:
-            attrs["gen_ai.request.model"] = model
+        attrs = self._call_common(run, state)
         attrs.update(_usage_attributes(usage))
         attrs["agentkit.phase"] = "summary"
         self._call_span(run, stored, f"chat {model or ''}".rstrip(), attrs)
@@ -407,8 +418,7 @@ class RunTracer:
     def _call_span(self, run: _Run, stored: StoredEvent, name: str, attrs: Attributes) -> None:
         assert run.session is not None
         end = stored.event.ts
-        parent = run.session.span.get_span_context()
-        span = self._start(name, SpanKind.CLIENT, run, stored.seq, parent, min(run.last_ts, end), attrs)
+        span = self._start(name, SpanKind.CLIENT, run, stored.seq, run.session.context, min(run.last_ts, end), attrs)
         span.end(end_time=_ns(end))
 
     def _new_input(self, state: RunState, event: TraceEvent) -> list[dict[str, Any]] | None:
@@ -452,9 +462,9 @@ class RunTracer:
             if call is not None:
                 attrs["gen_ai.tool.call.arguments"] = self.scrub.json(_content.tool_arguments(call))
             attrs["gen_ai.tool.call.result"] = self.scrub(event.text)
-        parent = run.session.span.get_span_context()
         start = min(event.ts - event.duration_s, event.ts)
-        span = self._start(f"execute_tool {event.name}", SpanKind.INTERNAL, run, stored.seq, parent, start, attrs)
+        name = f"execute_tool {event.name}"
+        span = self._start(name, SpanKind.INTERNAL, run, stored.seq, run.session.context, start, attrs)
         if event.is_error:
             span.set_status(Status(StatusCode.ERROR, self.scrub(event.text[:200]) if self.capture else TOOL_ERROR))
         span.end(end_time=_ns(event.ts))

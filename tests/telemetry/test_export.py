@@ -124,3 +124,11 @@ def test_on_for_the_python_api_when_an_exporter_is_named(tmp_path: Path) -> None
     proc = _python(RUN, env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"name": "invoke_agent agentkit"' in proc.stdout and '"service.name": "agentkit"' in proc.stdout
+
+
+def test_the_variables_without_the_otel_extra_warn_once_and_the_run_goes_on(tmp_path: Path) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}, "OTEL_EXPORTER_OTLP_ENDPOINT": "x"}
+    hide = "import sys\nsys.modules['opentelemetry.sdk.trace'] = None  # as if the extra were not installed\n"
+    proc = _python(hide + RUN, env, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stderr.count("pip install 'agentkit[otel]'") == 1

@@ -3,12 +3,16 @@ taken from the trace events, content only on opt-in, and no credential in any sp
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from agentkit import Agent, tool
-from agentkit.store.events import AssistantMessage, ErrorEvent, PlanUpdated, RunStarted, ToolResultEvent
+from agentkit.context.summary import SUMMARY_SYSTEM
+from agentkit.store.events import AssistantMessage, BudgetDecision, ErrorEvent, PlanUpdated, RunStarted, ToolResultEvent
 from agentkit.telemetry import CAPTURE_CONTENT_ENV
 from agentkit.telemetry._content import Scrubber
 from agentkit.telemetry._ids import span_id_of, trace_id_of
@@ -168,3 +172,70 @@ def test_the_scrubber_masks_credentials_it_was_not_told_about() -> None:
         assert secret not in text, (secret, text)
     assert "q=ok" in text and "https://***@host/x" in text
     assert Scrubber(["a-key-passed-in-code"], env={})("use a-key-passed-in-code now") == "use *** now"
+
+
+async def test_delegated_sub_agents_are_child_spans_of_the_lead_run(spans: Spans) -> None:
+    questions = ["population of Lyon", "population of Nice"]
+
+    def respond(req: FakeRequest) -> Turn:
+        task = req.messages[1]["content"]
+        if any(task.startswith(q) for q in questions):
+            return Turn(content=f"{task.split(chr(10))[0]} is large.")
+        if not any(m["role"] == "tool" for m in req.messages):
+            return Turn(tool_calls=[call("delegate", question=q) for q in questions])
+        return Turn(content="Both are large.")
+
+    with FakeProvider(respond) as fake:
+        async with Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False, delegate=True) as agent:
+            result = await agent.run("Compare Lyon and Nice.")
+    assert result.status == "finished"
+    (lead,) = [s for s in spans.named("invoke_agent") if s.parent is None]
+    subs = [s for s in spans.named("invoke_agent") if s.parent is not None]
+    assert sorted(s.name for s in subs) == ["invoke_agent delegate"] * 2
+    assert all(s.parent and s.parent.span_id == lead.context.span_id for s in subs)
+    assert {s.context.trace_id for s in spans.all} == {trace_id_of(result.run_id)}
+    delegate_calls = spans.named("execute_tool delegate")
+    assert len(delegate_calls) == 2
+    children = {(s.attributes or {})["agentkit.run.id"] for s in subs}
+    assert {(s.attributes or {})["agentkit.child_run"] for s in delegate_calls} == children
+    for sub in subs:  # each sub-agent ran inside its delegate call
+        (call_span,) = [
+            s
+            for s in delegate_calls
+            if (s.attributes or {})["agentkit.child_run"] == (sub.attributes or {})["agentkit.run.id"]
+        ]
+        assert (call_span.start_time or 0) <= (sub.start_time or 0) <= (sub.end_time or 0) <= (call_span.end_time or 0)
+        assert len([s for s in spans.named("chat") if s.parent and s.parent.span_id == sub.context.span_id]) == 1
+
+
+async def test_a_summary_call_of_the_context_builder_is_a_chat_span(spans: Spans) -> None:
+    window, reads = 8192, 12
+
+    def respond(req: FakeRequest) -> Turn:
+        if req.messages[0]["content"] == SUMMARY_SYSTEM:
+            return Turn(content="- read some pages; nothing found")
+        done = sum(1 for m in req.messages if m["role"] == "tool")
+        last = max([int(n) for n in re.findall(r"page (\d+):", req.text())], default=0)
+        if last < reads and done < 3 * reads:
+            return Turn(reasoning=f"next {last + 1}", tool_calls=[call("read", n=last + 1)])
+        return Turn(content="done")
+
+    @tool
+    def read(n: int) -> str:
+        """Read page n."""
+        rng = random.Random(n)
+        return f"page {n}: " + " ".join(f"t{rng.randrange(10**5)}" for _ in range(900))
+
+    with FakeProvider(respond, context_window=window) as fake:
+        agent = Agent(provider="moonshot", base_url=fake.base_url, api_key="k", tools=[read], plan=False)
+        agent.context_window, agent.max_tokens = window, 1024
+        async with agent:
+            result = await agent.run("Read the pages.")
+    assert result.status == "finished", result.error
+    summaries = [e for e in await agent.store.events(result.run_id) if isinstance(e.event, BudgetDecision)]
+    summaries = [e for e in summaries if isinstance(e.event.detail.get("usage"), dict)]
+    assert summaries  # the window forced a summary
+    spans_of = [s for s in spans.named("chat") if (s.attributes or {}).get("agentkit.phase") == "summary"]
+    assert {s.context.span_id for s in spans_of} == {span_id_of(result.run_id, e.seq) for e in summaries}
+    for span, stored in zip(sorted(spans_of, key=lambda s: s.end_time or 0), summaries, strict=True):
+        assert span.end_time == ns(stored.event.ts) and (span.attributes or {})["gen_ai.usage.input_tokens"] > 0

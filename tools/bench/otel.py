@@ -8,6 +8,11 @@ over HTTP), and on with message content (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_ME
 Per-step CPU is the process's (the export thread included) between one tool call and the next;
 figures are medians over a window of steps around 10 and near the end, over several runs.
 
+On a shared, loaded machine those differences drown in noise, so the script also measures the
+cost it can attribute exactly: the CPU (``thread_time``) spent inside agentkit's span
+observer (on the event loop) and inside the exporter's ``export`` (the batch thread:
+protobuf encoding and the HTTP POST), per step, next to the off run's CPU per step.
+
     python tools/bench/otel.py [--steps 300] [--runs 3]
 """
 
@@ -22,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, fake_provider_process, median
@@ -101,6 +107,61 @@ def run_once(base_url: str, steps: int, env: dict[str, str]) -> dict[str, object
     return result
 
 
+def attributed(base_url: str, steps: int) -> None:
+    """The driver with the CPU of the observer and of the exporter accounted (run with the
+    ``OTEL_*`` variables set); prints one JSON line."""
+    import asyncio
+    import time
+
+    from _overhead_clock import StepClock
+    from _overhead_driver import run_agentkit
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from agentkit import telemetry
+    from agentkit.telemetry._spans import RunTracer
+
+    spent = {"observer": 0.0, "export": 0.0}
+    observe, export = RunTracer.__call__, OTLPSpanExporter.export
+
+    async def timed_observe(self: RunTracer, *args: Any) -> None:
+        t = time.thread_time()
+        try:
+            await observe(self, *args)
+        finally:
+            spent["observer"] += time.thread_time() - t
+
+    def timed_export(self: OTLPSpanExporter, *args: Any) -> Any:
+        t = time.thread_time()
+        try:
+            return export(self, *args)
+        finally:
+            spent["export"] += time.thread_time() - t
+
+    RunTracer.__call__ = timed_observe  # type: ignore[method-assign]
+    OTLPSpanExporter.export = timed_export  # type: ignore[method-assign]
+    clock = StepClock()
+    asyncio.run(run_agentkit(base_url, steps, clock))
+    (tracer,) = telemetry.run_observers()
+    assert isinstance(tracer, RunTracer)
+    tracer.provider.force_flush()  # type: ignore[attr-defined]
+    print(json.dumps({**spent, "steps": len(clock.starts), "per_step": clock.per_step()}))
+
+
+def attributed_once(base_url: str, steps: int, env: dict[str, str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--attributed", base_url, str(steps)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": f"{ROOT}:{Path(__file__).resolve().parent}", "PATH": "/usr/bin:/bin", **env},
+        timeout=1800,
+    )
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return {"error": (out.stderr or out.stdout)[-400:]}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
 def window(values: list[float], at: int, half: int = 5) -> list[float]:
     lo, hi = max(0, at - half - 1), min(len(values), at + half - 1)
     return values[lo:hi]
@@ -110,36 +171,46 @@ def main() -> None:
     if "--receive" in sys.argv:
         receive()
         return
+    if "--attributed" in sys.argv:
+        attributed(sys.argv[2], int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     late = args.steps - 5
-    figures: dict[str, tuple[float, float, float]] = {}
-    print(f"{'tracing':12} {'step 10':>10} {f'step {late}':>10} {'mean/step':>10} {'spans':>7}  notes")
+    per_mode: dict[str, dict[str, list[float]]] = {m: {"early": [], "tail": [], "mean": []} for m in MODES}
+    notes: dict[str, list[str]] = {m: [] for m in MODES}
+    spans: dict[str, int] = dict.fromkeys(MODES, 0)
     with receiver_process() as endpoint, fake_provider_process("_overhead_scenario:make") as base_url:
-        for mode, template in MODES.items():
-            env = {k: v.format(endpoint=endpoint) for k, v in template.items()}
-            early, tail, mean, notes = [], [], [], []
-            before = spans_received(endpoint)
-            # runs alternate with the other modes' only across invocations; interleave by running
-            # this script twice if the machine's load drifts
-            for _ in range(args.runs):
+        for _ in range(args.runs):
+            for mode, template in MODES.items():  # modes interleaved: load drifting on the machine hits all alike
+                env = {k: v.format(endpoint=endpoint) for k, v in template.items()}
+                before = spans_received(endpoint)
                 r = run_once(base_url, args.steps, env)
+                spans[mode] += spans_received(endpoint) - before
                 per_step = [float(x) for x in r.get("per_step") or []]  # type: ignore[attr-defined]
                 if r.get("error") or len(per_step) < late:
-                    notes.append(str(r.get("error") or f"only {len(per_step)} steps")[:120])
+                    notes[mode].append(str(r.get("error") or f"only {len(per_step)} steps")[:120])
                     continue
-                early.append(median(window(per_step, 10)))
-                tail.append(median(window(per_step, late)))
-                mean.append(sum(per_step) / len(per_step))
-            spans = spans_received(endpoint) - before
-            if not early:
-                print(f"{mode:12} {'failed':>10}  {'; '.join(sorted(set(notes)))}")
-                continue
-            figures[mode] = (median(early), median(tail), median(mean))
-            e, t, m = figures[mode]
-            print(f"{mode:12} {e * 1000:8.2f}ms {t * 1000:8.2f}ms {m * 1000:8.2f}ms {spans:7d}  {'; '.join(notes)}")
+                per_mode[mode]["early"].append(median(window(per_step, 10)))
+                per_mode[mode]["tail"].append(median(window(per_step, late)))
+                per_mode[mode]["mean"].append(sum(per_step) / len(per_step))
+        attributed_runs = {
+            mode: attributed_once(
+                base_url, args.steps, {k: v.format(endpoint=endpoint) for k, v in MODES[mode].items()}
+            )
+            for mode in ("on", "on+content")
+        }
+    figures: dict[str, tuple[float, float, float]] = {}
+    print(f"{'tracing':12} {'step 10':>10} {f'step {late}':>10} {'mean/step':>10} {'spans':>7}  notes")
+    for mode, got in per_mode.items():
+        if not got["early"]:
+            print(f"{mode:12} {'failed':>10}  {'; '.join(sorted(set(notes[mode])))}")
+            continue
+        e, t, m = figures[mode] = (median(got["early"]), median(got["tail"]), median(got["mean"]))
+        note = "; ".join(sorted(set(notes[mode])))
+        print(f"{mode:12} {e * 1000:8.2f}ms {t * 1000:8.2f}ms {m * 1000:8.2f}ms {spans[mode]:7d}  {note}")
     if "off" in figures:
         base = figures["off"]
         for mode, (e, t, m) in figures.items():
@@ -148,6 +219,20 @@ def main() -> None:
                     f"{mode}: {100 * (e / base[0] - 1):+.1f}% at step 10, {100 * (t / base[1] - 1):+.1f}% at step "
                     f"{late}, {100 * (m / base[2] - 1):+.1f}% on the mean step (CPU per step vs tracing off)"
                 )
+    off_mean = figures["off"][2] if "off" in figures else float("nan")
+    print(
+        f"attributed CPU per step (observer on the loop + exporter thread), vs {off_mean * 1000:.2f} ms per step off:"
+    )
+    for mode, r in attributed_runs.items():
+        if r.get("error"):
+            print(f"  {mode}: failed: {r['error']}")
+            continue
+        per = (float(r["observer"]) + float(r["export"])) / max(1, int(r["steps"]))
+        print(
+            f"  {mode:11} observer {float(r['observer']) / int(r['steps']) * 1e6:6.0f} us + exporter "
+            f"{float(r['export']) / int(r['steps']) * 1e6:6.0f} us = {per * 1e6:6.0f} us/step "
+            f"({100 * per / off_mean:.1f}% of the off run's CPU per step)"
+        )
 
 
 if __name__ == "__main__":
