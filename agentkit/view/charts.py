@@ -92,7 +92,7 @@ def context_chart(series: Sequence[ContextSeries], *, chart_id: str) -> str:
         ax.grid(axis="y", color="#e5e5e5", linewidth=0.6)
         ax.set_axisbelow(True)
         ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncols=5 if single else 8)
-        fig.tight_layout(pad=0.4)
+        fig.subplots_adjust(left=0.065, right=0.99, bottom=0.17, top=0.87)  # no tight_layout: it draws twice
         return _svg(fig, chart_id, "Context tokens per request against the window, with prunes and summaries")
 
 
@@ -136,7 +136,7 @@ def cost_chart(
         handles = ax.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
         ax.set_axisbelow(True)
         ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
-        fig.tight_layout(pad=0.4)
+        fig.subplots_adjust(left=0.075, right=0.935, bottom=0.17, top=0.87)
         return _svg(fig, chart_id, f"Cost and cached share of the prompt per {xlabel}")
 
 
