@@ -15,7 +15,6 @@ from pydantic import BaseModel
 
 from agentkit.llm.errors import RetryNotice, seconds
 from agentkit.llm.types import Model, StreamDelta, ToolCall, Usage
-from agentkit.store.events import PlanUpdated
 
 
 class _AgentEvent(BaseModel):
@@ -180,6 +179,8 @@ def run_began(
 
 def plan_events(run_id: str, events: Sequence[object]) -> list[PlanMade]:
     """The live events for the plans among committed trace events (a tool's revision)."""
+    from agentkit.store.events import PlanUpdated  # here: importing agentkit must not load the store
+
     return [
         PlanMade(run_id=run_id, plan=e.plan, revised=e.reason == "update") for e in events if isinstance(e, PlanUpdated)
     ]

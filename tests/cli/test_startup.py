@@ -1,5 +1,5 @@
 """The `agentkit` command starts without loading what it does not need: `--help` loads neither
-the model client, the agent, the task loader nor rich's live display; `runs` and `show` never
+the model client, the agent, the store, the task loader nor rich's live display; `runs` and `show` never
 load the model client. Checked by structure (the modules a fresh process imported), not by a
 clock: the figures are tools/bench/startup.py's."""
 
@@ -24,6 +24,7 @@ NEVER_AT_START = (
     "agentkit.llm.client",
     "agentkit.task",
     "agentkit.heavy",
+    "agentkit.store",
 )
 MODEL_CLIENT = ("openai", "tenacity", "agentkit.llm.client", "agentkit.agent", "rich.live")
 
