@@ -103,7 +103,8 @@ class LiveView:
         self.console = console or err
         self.tty = (self.console.is_terminal if terminal is None else terminal) and enabled
         self.quiet = not enabled
-        self._held: Notice | None = None
+        self._held: dict[str, Notice] = {}
+        """Error notices held back, by run: the run's end usually says the same (said once)."""
         self.live: Live | None = None
         if self.tty:
             from rich.live import Live
@@ -116,7 +117,8 @@ class LiveView:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._release()
+        for run_id in list(self._held):
+            self._release(run_id)
         if self.live:
             self.live.refresh()
             self.live.stop()
@@ -209,24 +211,21 @@ class LiveView:
             stamp = _dt.datetime.now().strftime("%H:%M:%S")
             self.console.print(f"{stamp} {line}", highlight=False, markup=False, soft_wrap=True)
 
-    def _release(self) -> None:
-        """Print an error notice held back to see whether the run's end repeats it."""
-        held, self._held = self._held, None
+    def _release(self, run_id: str) -> None:
+        """Print the error notice held back to see whether the run's end repeats it."""
+        held = self._held.pop(run_id, None)
         if held is not None:
-            self.log(f"[{held.level}] {held.message}")
+            p = f"[{_short(run_id)}] " if "." in run_id else ""
+            self.log(f"{p}[{held.level}] {held.message}")
 
     # what happens
     def __call__(self, event: AgentEvent) -> None:
-        if self._held is not None:
-            repeated = (
-                event.kind == "run_ended"
-                and event.run_id == self._held.run_id
-                and event.stop_reason == self._held.message
-            )
-            if repeated:  # the command's last line says it
-                self._held = None
+        held = self._held.get(event.run_id)
+        if held is not None:
+            if event.kind == "run_ended" and event.stop_reason == held.message:
+                del self._held[event.run_id]  # its end says it (the run itself: the command's last line)
             else:
-                self._release()
+                self._release(event.run_id)
         now = self.clock()
         run = self.runs.setdefault(event.run_id, _Run())
         child = "." in event.run_id
@@ -273,8 +272,8 @@ class LiveView:
                 self.context = event.context_tokens
                 self.window = event.window or self.window
         elif event.kind == "notice":
-            if event.level == "error" and not child:
-                self._held = event  # shown unless the run's end says the same
+            if event.level == "error":
+                self._held[event.run_id] = event  # shown unless the run's end says the same
             else:
                 self.log(f"{p}[{event.level}] {event.message}")
         elif event.kind == "run_ended":

@@ -155,9 +155,14 @@ def test_an_error_the_run_ends_with_is_said_once_by_the_command_not_twice() -> N
     view(Notice(run_id="r", level="error", message=message))
     view(RunEnded(run_id="r", status="failed", answer="", stop_reason=message))
     view(Notice(run_id="r", level="error", message="report not written: no money"))
+    # a trajectory's: said once, when it ends, though another trajectory speaks in between
+    view(Notice(run_id="r.t1", level="error", message=message))
+    view(TurnStarted(run_id="r.t2", step=3, max_steps=10))
+    view(RunEnded(run_id="r.t1", status="failed", answer="", stop_reason=message))
     view.__exit__(None, None, None)
-    assert message not in lines.getvalue()  # the command's last line says it
-    assert "[error] report not written: no money" in lines.getvalue()
+    shown = lines.getvalue()
+    assert shown.count(message) == 1 and f"[t1] failed: {message}" in shown  # the run's own: the command's
+    assert "[error] report not written: no money" in shown  # an error the run's end does not repeat
 
 
 @tool
