@@ -13,7 +13,7 @@ result (``UsageCharged``); the sources they read are registered in the parent ru
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -36,7 +36,7 @@ from agentkit._swarm_parts import (
 from agentkit.config import SwarmSpec, settings_section
 from agentkit.llm.types import ModelRequest
 from agentkit.store.base import Store
-from agentkit.store.events import AssistantMessage, RunInfo, ToolEffect, UsageCharged
+from agentkit.store.events import AssistantMessage, RunInfo, RunStarted, ToolEffect, UsageCharged
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
 
 if TYPE_CHECKING:
@@ -168,13 +168,13 @@ class DelegateTool(Tool[DelegateArgs]):
             info: RunInfo | None = await store.get_run(child_id)
         except KeyError:
             info = None
-        own = 0.0
+        own, begun = 0.0, False
         if info is not None:
             state = await load_state(store, child_id)
             if state.finished is not None:  # finished before: its stored result, never a second run
                 outcome.result, outcome.reused = stored_result(info, state.finished), True
                 return
-            own = state.cost_usd
+            own, begun = state.cost_usd, bool(state.config)
         limit = self._agent.limits.max_cost_usd
         async with swarm.limiter:
             child = self._sub_agent(outcome.subtask, budget, own)
@@ -185,6 +185,8 @@ class DelegateTool(Tool[DelegateArgs]):
                 swarm.children.discard(child_id)
                 return
             try:
+                if info is not None and not begun:  # killed between creating its row and its first event
+                    await store.append(child_id, RunStarted(task=task, config=start_config(child)))
                 if info is None:
                     outcome.result = await child.run(task, run_id=child_id, parent_id=ctx.run_id, label="delegate")
                 else:
@@ -252,6 +254,13 @@ def _fan_out_error(total: int, before: int, asked: int, spec: SwarmSpec) -> str:
         f"{left} places were left for it. Nothing was started by this call: send fewer subtasks "
         "(merge small ones), or delegate the rest in a later turn."
     )
+
+
+def start_config(child: Agent) -> dict[str, Any]:
+    """The configuration a run starts with, as :meth:`Agent.run` stores it."""
+    config = child.describe()
+    config["system_prompt"] = system_prompt(child.instructions)
+    return config
 
 
 def first_call_cost(child: Agent, task: str) -> float:

@@ -4,16 +4,31 @@ resumes without running a finished sub-agent twice."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from agentkit import Agent, RetryPolicy, tool
 from agentkit.llm.client import OpenAICompatibleModel
-from agentkit.store import AssistantMessage, ToolResultEvent
+from agentkit.store import (
+    AssistantMessage,
+    PlanUpdated,
+    RunFinished,
+    RunStarted,
+    SQLiteStore,
+    StatusChanged,
+    ToolResultEvent,
+)
 from agentkit.store.base import Store
-from agentkit.store.events import Source, UsageCharged
+from agentkit.store.events import RunInfo, Source, UsageCharged
 from agentkit.testing import FakeProvider, FakeRequest, ScriptedModel, Turn, call
 from agentkit.tools.base import ToolContext, ToolOutput
 
@@ -226,3 +241,161 @@ async def test_a_sub_agent_keeps_within_its_cost_share() -> None:
     poor, rich = sorted(await agent.store.list_runs(parent_id="lead"), key=lambda r: r.id)
     assert poor.status == "stopped" and "max_cost_usd" in (poor.stop_reason or "") and poor.cost_usd <= 0.0005
     assert rich.status == "finished" and rich.answer == "part 1 = 1 [sp1]"
+
+
+async def test_a_child_killed_before_its_first_event_is_started_on_resume() -> None:
+    """A kill between creating a child's row and writing its first event leaves a run with no
+    task: the replayed call must start it on its subtask, not drive an empty run."""
+
+    def respond(req: FakeRequest) -> Turn:
+        worker = part_worker(req)
+        if worker is not None:
+            return worker
+        if not tool_texts(req):
+            return Turn(tool_calls=[call("delegate", subtasks=parts(2))])
+        return Turn(content="done")
+
+    agent = Agent(llm=ScriptedModel(respond), tools=[cite], plan=False, delegate=True)
+    await agent.store.create_run(RunInfo(id="lead.delegate-0.1", task="", parent_id="lead", label="delegate"))
+    await agent.run("Read the atlas.", run_id="lead")
+    (delegated,) = await results_of(agent.store, "lead")
+    assert "part 0 = 0 [sp0]" in delegated.text and "part 1 = 1 [sp1]" in delegated.text
+    events = [e.event for e in await agent.store.events("lead.delegate-0.1")]
+    assert isinstance(events[0], RunStarted) and events[0].task.startswith("Part 1:")
+
+
+async def test_heavy_trajectories_delegate_to_swarms_of_their_own() -> None:
+    def respond(req: FakeRequest) -> Turn:
+        worker = part_worker(req)
+        if worker is not None:
+            return worker
+        done = tool_texts(req)
+        if not done:
+            return Turn(tool_calls=[call("delegate", subtasks=parts(3))])
+        squares = re.findall(r"part \d+ = (\d+) ", done[0])
+        return Turn(content=f"sum={sum(int(v) for v in squares)}")
+
+    agent = Agent(llm=ScriptedModel(respond), tools=[cite], plan=False, delegate=True, heavy=2, aggregate="vote")
+    result = await agent.run("Add the squares of parts 0-2.", run_id="heavy")
+    assert result.status == "finished" and result.answer == "sum=5"
+    store = agent.store
+    trajectories = sorted(await store.list_runs(parent_id="heavy"), key=lambda r: r.id)
+    assert [t.id for t in trajectories] == ["heavy.0", "heavy.1"]
+    for t in trajectories:
+        children = await store.list_runs(parent_id=t.id)
+        assert sorted(c.id for c in children) == [f"{t.id}.delegate-0.{k}" for k in range(3)]
+        assert t.cost_usd == pytest.approx(
+            sum(e.event.turn.cost_usd for e in await store.events(t.id) if isinstance(e.event, AssistantMessage))
+            + sum(c.cost_usd for c in children)
+        )
+    assert result.cost_usd == pytest.approx(sum(t.cost_usd for t in trajectories))
+
+
+# -- kill -9 mid-swarm, then resume: no sub-agent runs twice ---------------------------------
+
+SWARM = 12
+
+
+def swarm_responder(req: FakeRequest) -> Turn:
+    if not req.tools:
+        return Turn(content="1. Split the work.\n2. Answer.")  # every run's plan
+    m = re.match(r"Part (\d+):", task_of(req))
+    if m is not None:
+        k = int(m.group(1))
+        return Turn(content=f"part {k} = {k * k}")
+    done = tool_texts(req)
+    if not done:
+        subtasks = [{"question": f"Part {k}: square {k}."} for k in range(SWARM)]
+        return Turn(tool_calls=[call("delegate", subtasks=subtasks)])
+    squares = re.findall(r"part \d+ = (\d+)", done[0])
+    return Turn(content=f"total={sum(int(v) for v in squares)}")
+
+
+async def _swarm_state(db: Path) -> tuple[str | None, set[str], set[str]]:
+    """The lead run, its children that finished, and those part-way (planned, not finished)."""
+    store = SQLiteStore(db)
+    try:
+        leads = await store.list_runs()
+        if not leads:
+            return None, set(), set()
+        finished, midway = set(), set()
+        for child in await store.list_runs(parent_id=leads[0].id):
+            events = [e.event for e in await store.events(child.id)]
+            if any(isinstance(e, RunFinished) for e in events):
+                finished.add(child.id)
+            elif any(isinstance(e, PlanUpdated) for e in events):
+                midway.add(child.id)
+        return leads[0].id, finished, midway
+    finally:
+        await store.aclose()
+
+
+def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    command = [sys.executable, "-m", "agentkit", *args]
+    return subprocess.Popen(command, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_swarm_then_resume_runs_no_sub_agent_twice(tmp_path: Path) -> None:
+    db = tmp_path / "store.db"
+    with FakeProvider(swarm_responder, latency_s=0.3) as fake:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            "task: 'Square the numbers 0 to 11 and add them up.'\n"
+            f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
+            "tools: [delegate]\nswarm: {concurrency: 3}\noutput: {report: false}\n"
+        )
+        proc = cli("run", str(task), "--store", str(db), "--json", cwd=tmp_path)
+        # SIGKILL once 4 sub-agents have finished and another is part-way (an event in the store)
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "the swarm did not get part-way in 120 s"
+            try:
+                lead, finished, midway = anyio.run(_swarm_state, db)
+            except Exception:  # the other process is creating the store
+                lead, finished, midway = None, set(), set()
+            if len(finished) >= 4 and midway:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        lead, finished, midway = anyio.run(_swarm_state, db)  # what the dead process left
+        assert lead is not None and 4 <= len(finished) < SWARM and midway
+        seen = len(fake.requests)
+        proc = cli("resume", lead, "--store", str(db), "--json", cwd=tmp_path)
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-3000:]
+        assert f'"answer": "total={sum(k * k for k in range(SWARM))}"' in out
+        assert fake.errors == []
+        after = fake.requests[seen:]
+        requests = fake.requests
+
+    async def children() -> dict[str, list[object]]:
+        store = SQLiteStore(db)
+        try:
+            runs = await store.list_runs(parent_id=lead)
+            assert len(await store.list_runs()) == 1  # one lead, no second top-level run
+            return {r.id: [e.event for e in await store.events(r.id)] for r in runs}
+        finally:
+            await store.aclose()
+
+    traces = anyio.run(children)
+    assert len(traces) == SWARM  # one child run per subtask, none started twice
+    for child_id, events in traces.items():
+        assert sum(isinstance(e, RunStarted) for e in events) == 1, child_id
+        assert sum(isinstance(e, RunFinished) for e in events) == 1, child_id
+        assert sum(isinstance(e, PlanUpdated) for e in events) == 1, child_id  # resumed, not started over
+    index = {c.rsplit(".", 1)[1]: c for c in traces}
+
+    def asked_by(req: FakeRequest) -> str | None:
+        m = re.match(r"Part (\d+):", task_of(req))
+        return index[str(m.group(1))] if m else None
+
+    for child_id in finished:  # finished before the kill: read back, never asked again
+        assert not [r for r in after if asked_by(r) == child_id], child_id
+    for child_id in midway:  # interrupted: resumed once, not planned again
+        events = traces[child_id]
+        assert any(isinstance(e, StatusChanged) and e.reason == "resumed" for e in events), child_id
+        assert sum(1 for r in requests if asked_by(r) == child_id and not r.tools) == 1, child_id
