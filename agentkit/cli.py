@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from agentkit import _cli_eval, _cli_view
+from agentkit import _cli_eval, _cli_mcp, _cli_view
 from agentkit._live_view import err
 from agentkit._text import clean_text
 
@@ -610,6 +610,7 @@ def index(
 # One line per module below.
 _cli_view.register(app)
 _cli_eval.register(app)
+_cli_mcp.register(app)
 
 
 def main() -> None:
