@@ -125,7 +125,9 @@ def pg_error(exc: BaseException, target: PgTarget, *, readonly: bool = False) ->
     """The typed store error for a psycopg error (``exc`` itself for a programming error)."""
     where, why = target.where, target.reason(exc)
     if isinstance(exc, PoolTimeout):
-        return StoreUnavailable(f"cannot reach the PostgreSQL store, {where}: {why}", location=target.display)
+        return StoreUnavailable(
+            f"no free connection to the PostgreSQL store in time, {where}: {why}", location=target.display
+        )
     if not isinstance(exc, psycopg.Error):
         return exc
     state = exc.sqlstate or ""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import socket
 import time
@@ -61,7 +62,13 @@ from agentkit.store.base import RunNotFound, Store, StoreCorrupt, StoreUnavailab
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 from agentkit.store.sqlite import StoreClosed
 
+# The pool reports connections it discards as warnings: an application that configures
+# logging sees them; a CLI user, who gets the store's typed error, is not shown them.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
 T = TypeVar("T")
+_PATIENCE_S = 2.0
+"""How long an operation waits for a pooled connection before it checks the server is there."""
 Conn = AsyncConnection[Any]
 
 _RUN_FIELDS = frozenset(RunInfo.model_fields)
@@ -91,6 +98,8 @@ class PostgresStore(Store):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Lock | None = None
         self._closed = False
+        self._probing: asyncio.Lock | None = None
+        self._reachable_at = 0.0
         self._leases = LeaseSession(self.target.schema, partial(self._connect, lease=True), self._error)
 
     def __repr__(self) -> str:
@@ -164,6 +173,7 @@ class PostgresStore(Store):
                     max_size=self._pool_size,
                     open=False,
                     configure=self._configure,
+                    check=AsyncConnectionPool.check_connection,  # after a server restart: a new one
                     timeout=self._pool_timeout_s,
                     name="agentkit-store",
                 )
@@ -174,28 +184,40 @@ class PostgresStore(Store):
     def _error(self, exc: BaseException) -> BaseException:
         return pg_error(exc, self.target, readonly=self.readonly)
 
-    async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        pool = await self._ready()
-        try:
-            async with pool.connection() as conn:
-                return await fn(conn)
-        except (psycopg.Error, PoolTimeout) as exc:
-            mapped = self._error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+    async def _checkout(self, pool: AsyncConnectionPool[Any]) -> Conn:
+        """A pooled connection. While none comes, the server is probed every few seconds, so
+        an unreachable server is reported at once (typed), not after the pool's timeout."""
+        deadline = time.monotonic() + self._pool_timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                conn: Conn = await pool.getconn(timeout=max(0.01, min(_PATIENCE_S, left)))
+                return conn
+            except PoolTimeout:
+                if left <= _PATIENCE_S:
+                    raise
+                await self._probe()
 
-    async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        """Once it has a connection, the write runs to its end even if the caller is cancelled."""
-        if self.readonly:
-            raise StoreUnavailable(f"the store at {self.location} is opened read-only", location=self.location)
+    async def _probe(self) -> None:
+        """Raise the typed error if the server cannot be reached now (one probe at a time;
+        a server found reachable is not asked again for a while)."""
+        if self._probing is None:
+            self._probing = asyncio.Lock()
+        async with self._probing:
+            if time.monotonic() - self._reachable_at < _PATIENCE_S:
+                return
+            await (await self._connect()).close()
+            self._reachable_at = time.monotonic()
+
+    async def _use(self, fn: Callable[[Conn], Awaitable[T]], *, shielded: bool) -> T:
         pool = await self._ready()
         try:
-            conn = await pool.getconn()
-            with anyio.CancelScope(shield=True):
-                try:
+            conn = await self._checkout(pool)
+            try:
+                with anyio.CancelScope(shield=shielded):
                     result = await fn(conn)
-                finally:
+            finally:
+                with anyio.CancelScope(shield=True):  # back to the pool even when cancelled
                     await pool.putconn(conn)
             return result
         except (psycopg.Error, PoolTimeout) as exc:
@@ -203,6 +225,16 @@ class PostgresStore(Store):
             if mapped is exc:
                 raise
             raise mapped from exc
+
+    async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        return await self._use(fn, shielded=False)
+
+    async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Once it has a connection, the write runs to its end even if the caller is
+        cancelled (one still waiting for a connection is dropped unwritten)."""
+        if self.readonly:
+            raise StoreUnavailable(f"the store at {self.location} is opened read-only", location=self.location)
+        return await self._use(fn, shielded=True)
 
     async def open(self) -> Self:
         """Connect now (and create the schema, unless read-only); a writer also checks that

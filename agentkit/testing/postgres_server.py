@@ -229,14 +229,36 @@ class PostgresServer:
                 raise PostgresServerError(f"the PostgreSQL server never accepted connections\n{self.log_tail()}")
             time.sleep(0.05)
 
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server, keeping its data (``mode``: ``fast``, or ``immediate`` as a crash)."""
+        if self._running:
+            self._run("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self.data_dir), check=False)
+            self._running = False
+
+    def start_server(self) -> None:
+        """Start the stopped server again, on the same port."""
+        self._run(
+            "pg_ctl",
+            "start",
+            "-w",
+            "-t",
+            "120",
+            "-D",
+            str(self.data_dir),
+            "-l",
+            str(self.log_file),
+            "-o",
+            f"-p {self.port}",
+        )
+        self._running = True
+        self.wait_ready()
+
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its directory."""
         if self.root is None:
             return
         try:
-            if self._running:
-                self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir), check=False)
-                self._running = False
+            self.stop_server()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None

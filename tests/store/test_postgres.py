@@ -339,6 +339,20 @@ async def test_the_leases_of_one_store_share_one_session(postgres_url: str) -> N
     assert scalar(postgres_url, lease_sessions) == 0  # aclose ended the session
 
 
+async def test_a_server_that_goes_away_is_store_unavailable_and_its_return_is_used() -> None:
+    with PostgresServer(settings={"fsync": "off"}) as server:  # commits reach the WAL: a crash keeps them
+        url = server.create_database()
+        async with PostgresStore(url) as store:
+            await store.create_run(make_run("r"))
+            await store.append("r", NoteAdded(text="before"))
+            server.stop_server("immediate")  # as a crash of the server
+            with pytest.raises(StoreUnavailable, match=f"PostgreSQL store, database '.*' at 127.0.0.1:{server.port}"):
+                await store.append("r", NoteAdded(text="lost"))
+            server.start_server()
+            assert await store.append("r", NoteAdded(text="after")) == 2  # the failed append took no seq
+            assert [getattr(e.event, "text", "") for e in await store.events("r")] == ["before", "after"]
+
+
 # -- several OS processes ---------------------------------------------------------------------------
 
 
