@@ -34,7 +34,11 @@ class _Pages(BaseHTTPRequestHandler):
         return
 
     def do_GET(self) -> None:
-        n = int(self.path.strip("/p") or 0)
+        m = re.fullmatch(r"/p(\d+)", self.path)
+        if not m:  # robots.txt and anything else
+            self.send_error(404)
+            return
+        n = int(m.group(1))
         body = f"Page {n}: value={n * 3}.\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
