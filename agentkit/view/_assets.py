@@ -128,12 +128,34 @@ SCRIPT = """(function () {
     openAround(el);
     el.scrollIntoView();
   }
+  // A page that reloads itself (agentkit view --watch) keeps the filter, the open steps and
+  // the scroll position across the reload, in this tab's session storage.
+  var key = "agentkit-view:" + location.pathname;
+  function save() {
+    var open = steps.filter(function (s) { return s.open; }).map(function (s) { return s.id; });
+    try {
+      sessionStorage.setItem(key, JSON.stringify({ q: box.value, open: open, y: window.scrollY }));
+    } catch (e) { /* no storage here: nothing is kept */ }
+  }
+  function restore() {
+    var kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(key) || "null"); } catch (e) { kept = null; }
+    if (!kept || typeof kept !== "object") { return null; }
+    box.value = typeof kept.q === "string" ? kept.q : "";
+    (Array.isArray(kept.open) ? kept.open : []).forEach(function (id) {
+      var el = typeof id === "string" ? document.getElementById(id) : null;
+      if (el && el.tagName === "DETAILS") { el.open = true; }
+    });
+    return typeof kept.y === "number" ? kept.y : null;
+  }
   box.addEventListener("input", filter);
   document.getElementById("expand").addEventListener("click", function () { setAll(true); });
   document.getElementById("collapse").addEventListener("click", function () { setAll(false); });
   window.addEventListener("hashchange", showTarget);
+  window.addEventListener("pagehide", save);
+  var y = restore();
   filter();
-  showTarget();
+  if (y !== null && !location.hash) { window.scrollTo(0, y); } else { showTarget(); }
 })();
 """
 

@@ -136,6 +136,12 @@ class Chromium:
         self.eval("1")  # a round trip: events logged during load have arrived
         return self.loaded()
 
+    def reloaded(self) -> Loaded:
+        """Wait for the page's next load event (it reloaded itself)."""
+        self._wait("Page.loadEventFired")
+        self.eval("1")
+        return self.loaded()
+
     def loaded(self) -> Loaded:
         out = Loaded()
         for event in self._events:

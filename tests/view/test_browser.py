@@ -22,13 +22,16 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not on PATH (
 SHOTS = Path("/tmp")
 
 
-def page_of(built: Built, out: Path) -> Path:
+def page_of(built: Built, out: Path, *, reloading_every: int | None = None) -> Path:
     async def go() -> str:
         store = open_store(built.store, readonly=True)
         try:
-            return render_page(await gather(store, built.run_id))
+            view = await gather(store, built.run_id)
         finally:
             await store.aclose()
+        if reloading_every:
+            view.in_progress = True  # as agentkit view --watch renders a run still going
+        return render_page(view, refresh_s=reloading_every)
 
     out.write_text(anyio.run(go), encoding="utf-8")
     return out
@@ -130,3 +133,18 @@ def test_hostile_text_is_shown_and_never_runs(browser: Chromium, hostile_built: 
     assert body.count(HOSTILE) >= 4  # task, plan, reasoning, tool result... all shown verbatim as text
     assert browser.eval("document.querySelector('#sources a')") is None  # a javascript: URL is no link
     assert browser.loaded().errors == []
+
+
+def test_a_page_that_reloads_itself_keeps_the_filter_and_the_open_steps(
+    browser: Chromium, demo_built: Built, tmp_path: Path
+) -> None:
+    html = page_of(demo_built, tmp_path / "live.html", reloading_every=2)
+    assert browser.load(html).errors == []
+    browser.type_into("#q", "update_plan")
+    browser.eval("document.getElementById('r0-s4').open = true")
+    loaded = browser.reloaded()  # the page's meta refresh
+    assert loaded.errors == []
+    assert browser.eval("document.getElementById('q').value") == "update_plan"
+    assert visible_steps(browser) == ["r0-s4"]
+    assert browser.eval("document.getElementById('r0-s4').open") is True
+    assert "In progress." in browser.eval("document.body.textContent")
