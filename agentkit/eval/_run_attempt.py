@@ -15,7 +15,7 @@ import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from pydantic import BaseModel
@@ -25,9 +25,11 @@ from agentkit._state import load_state
 from agentkit.eval.graders import Grade, JudgeGrader, grade
 from agentkit.eval.results import AttemptRow, RowStatus
 from agentkit.eval.suites import SuiteTask
-from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.store import RunBusy, RunInfo, RunNotFound, Store
 from agentkit.task import Task
+
+if TYPE_CHECKING:
+    from agentkit.llm.client import OpenAICompatibleModel
 
 EVAL_KEY = "eval"
 """The key of an attempt's eval record in its run row's ``config``."""

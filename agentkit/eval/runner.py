@@ -2,12 +2,13 @@
 (anyio, bounded concurrency, one shared model client) or as Ray tasks on a cluster.
 
     outcome = await run_eval(load_suite("suite.jsonl"), load_task("config.yaml", require_task=False),
-                             store="postgresql://...", attempts=3, concurrency=32)
+                             store="postgresql://...", workdir=".agentkit/runs", attempts=3)
 
 Each attempt's run id derives from (suite content hash, task id, attempt index), so running the
 same eval again skips finished attempts (their stored grade is read back), resumes interrupted
-ones and starts the rest. The grade is kept in the attempt's run row, so the results can always
-be rebuilt from the store. A suite-level cost budget (``eval.max_cost_usd`` or
+ones, tries failed ones again as a new run (``<id>-2``, ``<id>-3``...) and starts the rest.
+The grade is kept in the attempt's run row, so the results can always be rebuilt from the
+store; runs are labelled ``eval <suite> <task id> #<attempt>``. A suite-level cost budget (``eval.max_cost_usd`` or
 ``max_cost_usd=``) stops new attempts from starting once it is spent; running ones finish.
 Results go to ``results.jsonl``, ``summary.md`` and ``summary.html`` in ``out_dir``
 (default ``.agentkit/eval/<suite>-<hash8>/``).
