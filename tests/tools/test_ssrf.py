@@ -201,7 +201,7 @@ async def test_guarded_fetch_reaches_a_public_host(
     await tool.aclose()
     assert not out.is_error, out.text
     assert "Public page text." in out.text
-    assert public_alias == [PUBLIC_IP]
+    assert public_alias == [PUBLIC_IP, PUBLIC_IP]  # robots.txt, then the page
 
 
 @pytest.mark.parametrize(
@@ -235,7 +235,7 @@ async def test_redirect_to_a_private_target_is_refused(
     assert out.is_error and out.text.startswith("Refused"), out.text
     assert secret_web.hits["/hop"] == 1  # the first hop was really served …
     assert secret_web.hits["/secret"] == 0  # … and the redirect target never was
-    assert public_alias == [PUBLIC_IP]
+    assert public_alias == [PUBLIC_IP, PUBLIC_IP]  # robots.txt, then the first hop
 
 
 async def test_dns_rebinding_between_check_and_connect_is_caught(
@@ -333,7 +333,7 @@ async def test_https_through_the_guard_verifies_the_host_name(
     out = await tool.invoke(FetchArgs(url=f"https://other.example:{web.port}/tls"), ctx)
     await tool.aclose()
     assert out.is_error and "CERTIFICATE_VERIFY_FAILED" in out.text, out.text
-    assert public_alias == [PUBLIC_IP, PUBLIC_IP]
+    assert public_alias == [PUBLIC_IP] * 3  # robots.txt, then the page twice
 
 
 async def test_a_shared_cache_never_leaks_private_pages_to_guarded_runs(secret_web: Any, make_ctx: Any) -> None:
