@@ -410,3 +410,20 @@ def test_wilson_interval_and_pass_at_k() -> None:
     assert pass_at_k(3, 0, 3) == 0.0 and pass_at_k(5, 4, 2) == 1.0
     with pytest.raises(ValueError):
         pass_at_k(2, 1, 3)
+
+
+def test_live_progress_on_a_terminal(tmp_path: Path) -> None:
+    """On a terminal the bar shows done/total, running, failed, accuracy and cost so far."""
+    import io
+
+    from rich.console import Console
+
+    from agentkit.eval._run_progress import LiveProgress
+
+    screen = io.StringIO()
+    progress = LiveProgress(Console(file=screen, force_terminal=True, width=160))
+    with FakeProvider(SuiteModel()) as fake, progress:
+        run(tmp_path, config_of(tmp_path, fake), progress=progress)
+    shown = screen.getvalue()
+    assert "20/20" in shown and "accuracy 15/20 = 75.0%" in shown and "failed 0" in shown
+    assert "\x1b[" in shown  # drawn in place
