@@ -85,6 +85,20 @@ async def test_schema_created_on_first_open_in_its_own_schema(postgres_url: str)
     assert {"agentkit", "other"} <= schemas(postgres_url)
 
 
+async def test_stores_racing_to_create_the_schema_all_open(postgres_url: str) -> None:
+    for round_no in range(10):
+        stores = [PostgresStore(f"{postgres_url}?schema=race{round_no}") for _ in range(6)]
+        try:
+            async with anyio.create_task_group() as tg:
+                for store in stores:
+                    tg.start_soon(store.open)
+            await stores[0].create_run(make_run("r"))
+            assert [r.id for r in await stores[-1].list_runs()] == ["r"]
+        finally:
+            for store in stores:
+                await store.aclose()
+
+
 async def test_readonly_on_an_empty_database_says_there_is_no_store_and_creates_nothing(postgres_url: str) -> None:
     reader = open_store(postgres_url, readonly=True)
     assert isinstance(reader, PostgresStore)
