@@ -14,7 +14,7 @@ import pytest
 from agentkit.llm.client import OpenAICompatibleModel, RetryPolicy
 from agentkit.llm.errors import ConnectionFailed, ModelRetriesExhausted, RetryNotice, observing_retries
 from agentkit.llm.types import ModelRequest
-from agentkit.testing import FakeProvider, RateLimited, ServerError, Turn
+from agentkit.testing import Delay, FakeProvider, RateLimited, ServerError, Turn
 
 pytestmark = pytest.mark.anyio
 Q = [{"role": "user", "content": "question"}]
@@ -96,3 +96,17 @@ async def test_an_unresolvable_host_keeps_the_retry_policy_and_names_the_url() -
     assert caught.value.attempts == 3 and len(seen) == 2
     assert f"cannot connect to {url}: " in str(caught.value)
     assert all(n.reason == "host name not resolved" for n in seen)
+
+
+async def test_a_timeout_keeps_the_retry_policy_and_each_retry_is_reported() -> None:
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=3)
+    seen: list[RetryNotice] = []
+    with FakeProvider([Delay(1.0), Turn(content="late"), Turn(content="on time")]) as fake:
+        url = fake.base_url
+        m = OpenAICompatibleModel(provider="custom", base_url=url, retry=policy, timeout=0.3)
+        with observing_retries(seen.append):
+            out = await m.complete(ModelRequest(messages=Q))
+        await m.aclose()
+    assert out.content == "on time" and out.attempts == 2
+    assert [(n.attempt, n.retries, n.reason) for n in seen] == [(1, 2, "timed out")]
+    assert f"request to {url} timed out" in seen[0].detail
