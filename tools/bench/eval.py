@@ -171,35 +171,40 @@ def main() -> None:
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, fake_provider_process("eval:responder", latency=args.latency) as url:
+    with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        suite = write_suite(folder, args.tasks)
-        local = run_once(
-            url, suite, str(folder / "eval.db"), folder / "local", concurrency=args.concurrency, ray=None, ray_cpus=1
-        )
+        with fake_provider_process("eval:responder", latency=args.latency) as url:
+            suite = write_suite(folder, args.tasks)
+            store, workdir = str(folder / "eval.db"), folder / "local"
+            local = run_once(url, suite, store, workdir, concurrency=args.concurrency, ray=None, ray_cpus=1)
         report("in-process (SQLite)", args.tasks, args.concurrency, args.latency, local, memory=True)
-        if args.no_ray:
-            return
-        (folder / "ray").mkdir()
-        ray_suite = write_suite(folder / "ray", args.ray_tasks)
-        with _ray_store(folder) as (store, kind):
-            import ray
+        fake = resource.getrusage(resource.RUSAGE_CHILDREN)  # the fake provider's process, ended now
+        print(f"  the fake provider's own CPU: {fake.ru_utime + fake.ru_stime:.1f} s (a process of its own)")
+        if not args.no_ray:
+            (folder / "ray").mkdir()
+            run_ray(args, folder)
 
-            ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
-            try:
-                remote = run_once(
-                    url,
-                    ray_suite,
-                    store,
-                    folder / "ray",
-                    concurrency=args.ray_concurrency,
-                    ray="local",
-                    ray_cpus=args.ray_cpus,
-                )
-            finally:
-                ray.shutdown()
-        title = f"local Ray, 2 CPUs, {args.ray_cpus:g} CPU per attempt ({kind})"
-        report(title, args.ray_tasks, args.ray_concurrency, args.latency, remote, memory=False)
+
+def run_ray(args: argparse.Namespace, folder: Path) -> None:
+    ray_suite = write_suite(folder / "ray", args.ray_tasks)
+    with fake_provider_process("eval:responder", latency=args.latency) as url, _ray_store(folder) as (store, kind):
+        import ray
+
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        try:
+            remote = run_once(
+                url,
+                ray_suite,
+                store,
+                folder / "ray",
+                concurrency=args.ray_concurrency,
+                ray="local",
+                ray_cpus=args.ray_cpus,
+            )
+        finally:
+            ray.shutdown()
+    title = f"local Ray, 2 CPUs, {args.ray_cpus:g} CPU per attempt ({kind})"
+    report(title, args.ray_tasks, args.ray_concurrency, args.latency, remote, memory=False)
 
 
 class _ray_store:
