@@ -86,3 +86,21 @@ def test_the_public_names_load_on_first_use_with_heavy_mode_registered() -> None
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "module 'agentkit' has no attribute 'NoSuchName'" in proc.stdout
+
+
+def test_heavy_mode_works_when_nothing_imported_agentkit_heavy() -> None:
+    """The Agent hands a heavy run to the stand-in `import agentkit` registers; it loads heavy mode."""
+    code = (
+        "import sys, anyio\n"
+        "from agentkit.agent import Agent\n"
+        "from agentkit.testing import ScriptedModel, Turn\n"
+        "assert 'agentkit.heavy' not in sys.modules\n"
+        "agent = Agent(llm=ScriptedModel(lambda req: Turn(content='42')), tools=[], plan=False, heavy=2,"
+        " aggregate='vote')\n"
+        "result = anyio.run(agent.run, 'question')\n"
+        "assert 'agentkit.heavy' in sys.modules\n"
+        "print(result.status, result.answer)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "finished 42"
