@@ -71,6 +71,14 @@ def instrument(
     _env_checked = True
 
 
+def force_flush(timeout_millis: int = 30_000) -> bool:
+    """Export the spans waiting in the batch processor now (they are at exit anyway); for
+    long-lived processes, notebooks. ``True`` when done (or nothing is traced)."""
+    provider = getattr(_active, "provider", None)
+    flush = getattr(provider, "force_flush", None)
+    return bool(flush(timeout_millis)) if flush is not None else True
+
+
 def uninstrument() -> None:
     """Stop tracing runs (spans of runs still open are not exported)."""
     global _active, _env_checked
@@ -78,4 +86,12 @@ def uninstrument() -> None:
     _env_checked = True
 
 
-__all__ = ["CAPTURE_CONTENT_ENV", "RunObserver", "instrument", "run_observers", "tracing_requested", "uninstrument"]
+__all__ = [
+    "CAPTURE_CONTENT_ENV",
+    "RunObserver",
+    "force_flush",
+    "instrument",
+    "run_observers",
+    "tracing_requested",
+    "uninstrument",
+]

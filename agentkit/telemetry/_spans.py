@@ -162,10 +162,13 @@ class RunTracer:
                 run = await self._open(store, state, events[0])
             for stored in events:
                 self._on_event(run, state, stored)
-        except Exception:  # tracing never breaks a run
+        except Exception as exc:  # tracing never breaks a run (nor prints a traceback to a CLI user)
             if not self._warned:
                 self._warned = True
-                log.warning("agentkit: a trace span could not be made; tracing goes on", exc_info=True)
+                log.warning(
+                    "agentkit: a trace span could not be made (%s: %s); tracing goes on", type(exc).__name__, exc
+                )
+            log.debug("trace span failure", exc_info=True)
 
     # -- finding a run's place in its trace (the only awaits: all before any state changes) --
 

@@ -16,6 +16,7 @@ from agentkit.store.events import AssistantMessage, BudgetDecision, ErrorEvent, 
 from agentkit.telemetry import CAPTURE_CONTENT_ENV
 from agentkit.telemetry._content import Scrubber
 from agentkit.telemetry._ids import span_id_of, trace_id_of
+from agentkit.telemetry._spans import RunTracer
 from agentkit.testing import FakeProvider, FakeRequest, HttpError, Turn, call
 from tests.telemetry.conftest import Spans
 
@@ -239,3 +240,20 @@ async def test_a_summary_call_of_the_context_builder_is_a_chat_span(spans: Spans
     assert {s.context.span_id for s in spans_of} == {span_id_of(result.run_id, e.seq) for e in summaries}
     for span, stored in zip(sorted(spans_of, key=lambda s: s.end_time or 0), summaries, strict=True):
         assert span.end_time == ns(stored.event.ts) and (span.attributes or {})["gen_ai.usage.input_tokens"] > 0
+
+
+async def test_a_failing_span_never_breaks_the_run(
+    spans: Spans, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("exporter bug")
+
+    monkeypatch.setattr(RunTracer, "_chat", broken)
+    with FakeProvider(script()) as fake:
+        async with Agent(provider="custom", base_url=fake.base_url, tools=[lookup]) as agent:
+            result = await agent.run("What is the answer?")
+    assert result.status == "finished" and result.answer == "The answer is 42."
+    warnings = [r for r in caplog.records if r.name == "agentkit.telemetry" and r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "RuntimeError: exporter bug" in warnings[0].getMessage()
+    assert not warnings[0].exc_info  # no traceback for the user
+    assert [s.name for s in spans.all] == ["execute_tool lookup", "invoke_agent agentkit"]
