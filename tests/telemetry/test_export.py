@@ -124,6 +124,8 @@ def test_on_for_the_python_api_when_an_exporter_is_named(tmp_path: Path) -> None
     proc = _python(RUN, env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"name": "invoke_agent agentkit"' in proc.stdout and '"service.name": "agentkit"' in proc.stdout
+    proc = _python(RUN, {**env, "OTEL_SERVICE_NAME": "research-bot"}, tmp_path)  # the standard variable wins
+    assert '"service.name": "research-bot"' in proc.stdout and '"service.name": "agentkit"' not in proc.stdout
 
 
 def test_the_variables_without_the_otel_extra_warn_once_and_the_run_goes_on(tmp_path: Path) -> None:
