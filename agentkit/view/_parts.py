@@ -90,24 +90,23 @@ class Links:
 def timeline(run: RunView, links: Links) -> str:
     """The run's steps in order, with what happened between them: plan revisions, context
     prunes and summaries, harness notices, errors and status changes."""
-    between: dict[int, list[str]] = {}
-    for mark in run.context_marks:
-        between.setdefault(mark.before_step, []).append(context_mark(mark))
-    for marker in run.markers:
-        between.setdefault(marker.before_step, []).append(_marker(marker))
+    between: dict[int, list[str]] = {}  # in the order they happen after a step's calls
     for i, plan in enumerate(run.plans):
-        if plan.step:  # revisions show after the step that made them
+        if plan.step:  # a revision shows after the step whose call made it
             previous = run.plans[i - 1].plan if i else ""
             between.setdefault(plan.step + 1, []).append(_plan_mark(plan, previous))
+    for marker in run.markers:
+        between.setdefault(marker.before_step, []).append(_marker(marker))
+    for mark in run.context_marks:  # made while the next request was built
+        between.setdefault(mark.before_step, []).append(context_mark(mark))
     out: list[str] = []
-    last = run.steps[-1].step if run.steps else 0
     for step in run.steps:
         out.extend(between.pop(step.step, []))
         out.append(step_html(run, step, links))
     for key in sorted(between):  # after the last step (a run in progress, an end)
         out.extend(between[key])
     if not run.steps:
-        out.append('<p class="meta">No steps recorded yet.</p>' if last == 0 else "")
+        out.append('<p class="meta">No steps recorded yet.</p>')
     return f'<div class="timeline">{"".join(out)}</div>'
 
 

@@ -77,7 +77,7 @@ def context_chart(series: Sequence[ContextSeries], *, chart_id: str) -> str:
             if not single:
                 _mark_points(ax, s, color)
         if far:
-            ax.plot([], [], color="#1f2328", linewidth=1.0, label=f"window {_tokens(window)} (far above)")
+            ax.plot([], [], color="#1f2328", linewidth=1.0, label=f"window {window:,} tokens (far above)")
         elif window:
             s = next(s for s in series if any(s.windows))
             w_steps = [x for x, w in zip(s.steps, s.windows, strict=True) if w]
@@ -112,7 +112,6 @@ def cost_chart(
         else:
             ax.bar(x, cost, width=0.8, color="#3b6ea8", linewidth=0, label="cost (USD)")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _dollars(v)))
-        ax.set_ylabel("cost")
         ax.set_xlabel(xlabel)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, max([*cost, 1e-6]) * 1.15)

@@ -18,7 +18,7 @@ from agentkit._cli_runs import shown_status
 from agentkit._state import RunState, TurnRecord
 from agentkit.report.models import Report
 from agentkit.report.persist import load_report
-from agentkit.report.render import read_figure
+from agentkit.report.render import read_figure, why
 from agentkit.report.writer import REPORT_KIND
 from agentkit.store.base import Store
 from agentkit.store.events import (
@@ -308,7 +308,8 @@ def _report_view(report: Report, sources: dict[str, SourceView], found: dict[str
                     found=found.get(check.source_id, []),
                 )
             )
-        claims.append(ClaimView(heading, claim.sentence, claim.verdict, citations))
+        reasons = why(claim) if claim.verdict != "supported" else ""
+        claims.append(ClaimView(heading, claim.sentence, claim.verdict, citations, reasons))
     v = report.verification
     return ReportView(report.title, claims, v.summary(), list(v.removed_citations))
 

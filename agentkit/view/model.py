@@ -171,6 +171,8 @@ class ClaimView:
     sentence: str
     verdict: str
     citations: list[CitationView]
+    why: str = ""
+    """The reasons for a verdict other than supported (as the report's verification says them)."""
 
 
 @dataclass

@@ -298,6 +298,7 @@ def _claims(view: RunView, links: Links) -> str:
         return "".join(out)
     rows = []
     for claim in report.claims:
+        section = f'<span class="meta">{esc(claim.section)}</span><br>' if claim.section else ""
         cites = []
         for c in claim.citations:
             found = ", ".join(_ref(r, view, links) for r in c.found) or "no step of this run found it"
@@ -306,10 +307,12 @@ def _claims(view: RunView, links: Links) -> str:
                 f"<li>{links.source(c.source_id)}{title} — <span class='verdict-{esc(c.verdict)}'>{esc(c.verdict)}"
                 f"</span> ({c.score:.2f})<br><span class='found'>found at: {found}</span></li>"
             )
-        section = f'<span class="meta">{esc(claim.section)}</span><br>' if claim.section else ""
+        if not cites:
+            cites.append("<li>cites no source</li>")
+        why = f"<br><span class='meta'>why: {esc(claim.why)}</span>" if claim.why else ""
         rows.append(
             f"<tr><td class='verdict verdict-{esc(claim.verdict)}'>{esc(claim.verdict)}</td>"
-            f"<td>{section}{esc(claim.sentence)}</td><td><ul class='effects'>{''.join(cites)}</ul></td></tr>"
+            f"<td>{section}{esc(claim.sentence)}{why}</td><td><ul class='effects'>{''.join(cites)}</ul></td></tr>"
         )
     out.append(f"<table><tr><th>verdict</th><th>claim</th><th>cited sources</th></tr>{''.join(rows)}</table>")
     if report.removed_citations:

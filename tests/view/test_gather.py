@@ -11,6 +11,7 @@ import pytest
 
 from agentkit import Agent
 from agentkit.report import load_report
+from agentkit.report.render import why
 from agentkit.store import AssistantMessage, BudgetDecision, SQLiteStore, open_store
 from agentkit.store.base import RunNotFound
 from agentkit.testing import FakeProvider
@@ -92,6 +93,8 @@ async def test_the_report_claims_link_to_the_steps_whose_results_brought_their_s
     assert view.report is not None and report is not None and report.verification.claims
     shown = [(c.sentence, c.verdict, [x.source_id for x in c.citations]) for c in view.report.claims]
     assert shown == [(c.sentence, c.verdict, [x.source_id for x in c.citations]) for c in report.verification.claims]
+    reasons = [why(c) if c.verdict != "supported" else "" for c in report.verification.claims]
+    assert [c.why for c in view.report.claims] == reasons and any(reasons)
     by_source: dict[str, set[int]] = {}
     for step in view.steps:
         for call in step.calls:
