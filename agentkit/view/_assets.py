@@ -77,6 +77,7 @@ overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .mark pre{margin-top:.4rem}
 pre.diff .add{background:#dafbe1;display:block}
 pre.diff .del{background:#ffebe9;display:block;text-decoration:line-through;color:#6e3630}
+.card+.children{margin-top:.8rem}
 .children{display:grid;grid-template-columns:repeat(auto-fill,minmax(19rem,1fr));gap:.8rem;align-items:start}
 .children.nested{grid-template-columns:1fr;margin-top:.4rem}
 .card h3{display:flex;justify-content:space-between;gap:.5rem;align-items:baseline}
