@@ -3,7 +3,7 @@
 An image given to a run (``agent.run(task, images=[...])``, ``images:`` in a task file) or
 produced by a tool (a figure of the Python sandbox) is decoded with Pillow before anything
 else sees it: a file that is not an image, a decompression bomb or a truncated file is
-refused with a clear message. It is re-encoded (PNG, or JPEG for large photos) with its
+refused with a clear message. It is re-encoded (PNG, or JPEG when a large photo is smaller so) with its
 longer side at most :data:`MAX_SIDE` pixels, which also drops whatever else the file carried
 (metadata, trailing bytes). The trace keeps the bytes as a blob by content hash and only an
 :class:`~agentkit.vocabulary.ImageRef` inline; the data URL is built when a request is sent.
@@ -83,17 +83,17 @@ def prepare(data: bytes, label: str) -> tuple[bytes, str, int, int]:
         raise ImageError(f"{label}: the image is damaged or truncated ({exc})") from None
     if max(image.size) > MAX_SIDE:
         image.thumbnail((MAX_SIDE, MAX_SIDE), Image.Resampling.LANCZOS)
-    photo = image.mode in ("RGB", "CMYK", "YCbCr") and image.width * image.height > 1_000_000
+    if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+        image = image.convert("RGBA")
     out = io.BytesIO()
-    if photo:
-        image.convert("RGB").save(out, format="JPEG", quality=88)
-        mime = "image/jpeg"
-    else:
-        if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
-            image = image.convert("RGBA")
-        image.save(out, format="PNG", optimize=True)
-        mime = "image/png"
-    return out.getvalue(), mime, image.width, image.height
+    image.save(out, format="PNG", optimize=True)
+    encoded, mime = out.getvalue(), "image/png"
+    if len(encoded) > 1_000_000 and image.mode in ("RGB", "L"):  # a photo: JPEG when it is smaller
+        jpeg = io.BytesIO()
+        image.save(jpeg, format="JPEG", quality=88)
+        if jpeg.tell() < len(encoded):
+            encoded, mime = jpeg.getvalue(), "image/jpeg"
+    return encoded, mime, image.width, image.height
 
 
 async def read_source(source: str | Path | bytes) -> tuple[bytes, str]:

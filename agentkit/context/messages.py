@@ -82,21 +82,22 @@ def task_message(task: str, images: Sequence[ImageRef], vision: bool) -> Message
 
 
 def figures_message(record: TurnRecord) -> list[Message]:
-    """After a turn's tool results: the figures its calls produced, as image parts of one user
+    """After a turn's tool results: the images its calls produced (sandbox figures, fetched or
+    MCP images), as image parts of one user
     message (the chat-completions protocol takes only text in ``role: tool`` messages). At
     most :data:`MAX_TURN_IMAGES`, the newest; the others stay named in the tool results."""
-    refs = [
-        effect.image
-        for call in record.event.turn.tool_calls
-        for effect in record.effects.get(call.id, [])
-        if isinstance(effect, FigureProduced) and effect.image is not None
-    ]
+    refs: list[ImageRef] = []
+    for call in record.event.turn.tool_calls:
+        refs += [e.image for e in record.effects.get(call.id, []) if isinstance(e, FigureProduced) and e.image]
+        result = record.results.get(call.id)
+        if result is not None:
+            refs += result.images
     if not refs:
         return []
     shown = refs[-MAX_TURN_IMAGES:]
     note = "" if len(shown) == len(refs) else f" (the newest {len(shown)} of {len(refs)})"
     names = ", ".join(ref.label for ref in shown)
-    text = f"[Images produced by the tool calls above{note}: {names}.]"
+    text = f"[Images from the tool calls above{note}: {names}.]"
     return [{"role": "user", "content": [{"type": "text", "text": text}, *(image_part(ref) for ref in shown)]}]
 
 

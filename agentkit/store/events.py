@@ -63,6 +63,8 @@ class ToolResultEvent(_Event):
     duration_s: float = 0.0
     attachments: list[dict[str, Any]] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
+    images: list[ImageRef] = Field(default_factory=list)
+    """Images the result carries (blobs in the store), for vision models."""
     meta: dict[str, Any] = Field(default_factory=dict)
     effects: int | None = None
     """How many typed effects (:data:`ToolEffect` events with this ``call_id``) were committed

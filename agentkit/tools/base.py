@@ -23,6 +23,7 @@ from typing_extensions import TypeVar
 from agentkit.config import ToolSettings
 from agentkit.llm.types import ToolCall
 from agentkit.store.events import ToolEffect, ToolResultEvent, TraceEvent
+from agentkit.vocabulary import ImageRef
 
 if TYPE_CHECKING:
     from agentkit.store.base import Store
@@ -47,6 +48,10 @@ class ToolOutput(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     """Ids of sources (registered in the store) this result came from."""
+    images: list[ImageRef] = Field(default_factory=list)
+    """Images the result carries (checked and stored with
+    :func:`agentkit.context.images.store_image`): shown to a vision model after the turn's
+    results, named in the text for any other."""
     meta: dict[str, Any] = Field(default_factory=dict)
     """Facts about the call for people and tools reading the trace; the run's state never
     depends on them (that is what ``effects`` are for)."""
@@ -335,6 +340,7 @@ class ToolResult:
             duration_s=self.duration_s,
             attachments=[a.model_dump() for a in out.attachments],
             sources=out.sources,
+            images=out.images,
             meta=out.meta,
             effects=len(out.effects),
         )

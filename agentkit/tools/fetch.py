@@ -23,6 +23,7 @@ import anyio.to_thread
 import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentkit.context.images import ImageError, store_image
 from agentkit.store.events import Source
 from agentkit.tools._extract import Extracted, ExtractionError, extract, paginate
 from agentkit.tools._http import LoopLocal, make_client
@@ -30,6 +31,7 @@ from agentkit.tools._robots import RobotsCache, RobotsVerdict
 from agentkit.tools._sources import looks_like_source_id, normalize_url, source_id_for, with_default_scheme
 from agentkit.tools._ssrf import BlockedURLError, ResolutionError, check_url
 from agentkit.tools.base import DEFAULT_MAX_RESULT_CHARS, Tool, ToolContext, ToolOutput
+from agentkit.vocabulary import ImageRef
 
 DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 DEFAULT_PAGE_CHARS = 12_000
@@ -330,6 +332,8 @@ class FetchTool(Tool[FetchArgs]):
 
     async def _fetch_new(self, url: str, ctx: ToolContext, allow_private: bool, robots: bool) -> CachedDocument:
         download = await self._download(url, allow_private, robots=robots)
+        if _is_image(download.content_type, download.data):
+            return await _image_document(url, download.final_url, download.data, ctx, allow_private)
         extracted: Extracted = await anyio.to_thread.run_sync(
             partial(extract, download.data, download.content_type, download.final_url, download.charset),
             abandon_on_cancel=True,
@@ -453,11 +457,38 @@ class FetchTool(Tool[FetchArgs]):
             lines.append(f'[page {page} of {n} — call fetch("{source.id}", page={page + 1}) to read on]')
         else:
             lines.append(f"[end of document — page {page} of {n}]")
+        image = source.meta.get("image")
         return ToolOutput(
             text="\n".join(lines),
             sources=[source.id],
+            images=[ImageRef.model_validate(image)] if isinstance(image, dict) else [],
             meta={"source_id": source.id, "page": page, "pages": n, "url": source.url, "origin": origin},
         )
+
+
+_IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF")
+
+
+def _is_image(content_type: str, data: bytes) -> bool:
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    return (ctype.startswith("image/") and ctype != "image/svg+xml") or data.startswith(_IMAGE_MAGIC)
+
+
+async def _image_document(url: str, final_url: str, data: bytes, ctx: ToolContext, private: bool) -> CachedDocument:
+    """An image URL: checked, downscaled and stored (a vision model is shown it with the
+    result); its text is a line describing it. Raises ``ExtractionError`` for a bad image."""
+    try:
+        image = await store_image(ctx.store, data, "the image")
+    except ImageError as exc:
+        raise ExtractionError(str(exc)) from None
+    image = image.model_copy(update={"label": final_url})
+    text = f"[image, {image.width}x{image.height} pixels after downscaling, {image.mime_type}: {final_url}]"
+    key = await ctx.store.put_blob(text.encode("utf-8"))
+    name = final_url.rstrip("/").rsplit("/", 1)[-1] or final_url
+    meta: dict[str, Any] = {"content_type": image.mime_type, "final_url": final_url, "image": image.model_dump()}
+    return CachedDocument(
+        url=url, final_url=final_url, title=name, kind="image", content_hash=key, meta=meta, text=text, private=private
+    )
 
 
 def _error(text: str) -> ToolOutput:

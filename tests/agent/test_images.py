@@ -13,7 +13,8 @@ from PIL import Image
 
 from agentkit import Agent
 from agentkit._state import load_state
-from agentkit.context.images import MAX_SIDE, ImageError, image_tokens, prepare
+from agentkit.context.images import MAX_SIDE, ImageError, image_tokens, prepare, store_image
+from agentkit.context.policy import BatchPrune
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.models import model_traits
 from agentkit.llm.types import ModelRequest
@@ -21,6 +22,7 @@ from agentkit.store import SQLiteStore
 from agentkit.store.events import FigureProduced, RunStarted
 from agentkit.testing import FakeProvider, Turn, call
 from agentkit.testing.script import FakeRequest
+from agentkit.tools import ToolContext, ToolOutput, tool
 from agentkit.tools.python import PythonTool
 
 pytestmark = pytest.mark.anyio
@@ -232,3 +234,24 @@ def test_k25_thinking_never_sends_a_tool_choice_it_forbids() -> None:
     )
     body = instant.build_body(ModelRequest(messages=[{"role": "user", "content": "x"}], tools=tools))
     assert body["tool_choice"] == "required"  # instant mode has no such limit
+
+
+async def test_any_tool_can_return_images(tmp_path: Path) -> None:
+    @tool
+    async def snapshot(ctx: ToolContext) -> ToolOutput:
+        """Take a snapshot."""
+        ref = await store_image(ctx.store, png(50, 50), "snapshot")
+        return ToolOutput(text="[snapshot taken]", images=[ref])
+
+    script = [Turn(reasoning=f"r{i}", tool_calls=[call("snapshot")]) for i in range(3)] + [Turn(content="done")]
+    with FakeProvider(script, model="kimi-k2.5") as fake:
+        llm = OpenAICompatibleModel("kimi-k2.5", "custom", base_url=fake.base_url)
+        async with SQLiteStore(tmp_path / "t.db") as store:
+            agent = Agent(llm=llm, store=store, tools=[snapshot], plan=False, context_policy=BatchPrune(keep=1))
+            result = await agent.run("watch")
+            await agent.aclose()
+    assert result.status == "finished", (result.error, fake.errors)
+    # Each turn's image follows its results; when the policy hides old results, their images go too.
+    assert [len(image_parts(r)) for r in fake.requests] == [0, 1, 2, 1]
+    tool_texts = [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] == "tool"]
+    assert sum("hidden to save context" in t for t in tool_texts) == 2
