@@ -12,6 +12,7 @@ result (``UsageCharged``); the sources they read are registered in the parent ru
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +159,10 @@ class DelegateTool(Tool[DelegateArgs]):
             swarm.budget = parent.shared_budget
             return
         charged = {e.child_run for e in events if isinstance(e, UsageCharged) and e.child_run}
-        uncharged = sum(r.cost_usd for r in await _children(ctx.store, ctx.run_id) if r.id not in charged)
+        uncharged = 0.0  # children of a call a resume runs again: spent, not yet charged to the run
+        for child in await _children(ctx.store, ctx.run_id):
+            if child.id not in charged:
+                uncharged += (await load_state(ctx.store, child.id)).cost_usd
         state = await load_state(ctx.store, ctx.run_id)
         swarm.budget = SharedBudget(spent=state.cost_usd + uncharged)
 
@@ -172,7 +176,9 @@ class DelegateTool(Tool[DelegateArgs]):
         if info is not None:
             state = await load_state(store, child_id)
             if state.finished is not None:  # finished before: its stored result, never a second run
-                outcome.result, outcome.reused = stored_result(info, state.finished), True
+                totals = {"usage": state.usage, "cost_usd": state.cost_usd, "steps": state.step}  # the trace's
+                outcome.result = stored_result(info, state.finished).model_copy(update=totals)
+                outcome.reused = True
                 return
             own, begun = state.cost_usd, bool(state.config)
         limit = self._agent.limits.max_cost_usd
@@ -193,6 +199,9 @@ class DelegateTool(Tool[DelegateArgs]):
                     outcome.result = await child.resume(child_id)
             except Exception as exc:  # one broken sub-agent must not take its siblings down
                 outcome.error = f"failed: {type(exc).__name__}: {exc}"
+                with contextlib.suppress(Exception):  # what it spent before it broke is still charged
+                    spent = await load_state(store, child_id)
+                    outcome.usage, outcome.cost_usd = spent.usage, spent.cost_usd
 
     def _sub_agent(self, sub: Subtask, budget: SharedBudget, own: float) -> Agent:
         """A copy of the agent for one subtask: same model client (one rate limiter), store and
@@ -223,6 +232,10 @@ class DelegateTool(Tool[DelegateArgs]):
         effects: list[ToolEffect] = []
         for o in outcomes:
             if o.result is None:
+                if o.cost_usd or o.usage.calls:
+                    effects.append(
+                        UsageCharged(phase="delegate", usage=o.usage, cost_usd=o.cost_usd, child_run=o.run_id)
+                    )
                 continue
             o.sources = [s for s in await store.list_sources(o.run_id) if s.kind != "report"]
             for s in o.sources:  # the lead can cite what its sub-agents read

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from agentkit._limits import SharedBudget
 from agentkit._runs import RunResult
+from agentkit.llm.types import Usage
 from agentkit.store.events import Source
 
 NOT_STARTED = "not started"
@@ -173,6 +174,9 @@ class Outcome:
     error: str | None = None
     reused: bool = False
     sources: list[Source] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    """Spent by a sub-agent that broke (``error``), from its trace: charged all the same."""
 
     @property
     def ok(self) -> bool:

@@ -377,12 +377,18 @@ def test_sigkill_mid_swarm_then_resume_runs_no_sub_agent_twice(tmp_path: Path) -
         try:
             runs = await store.list_runs(parent_id=lead)
             assert len(await store.list_runs()) == 1  # one lead, no second top-level run
-            return {r.id: [e.event for e in await store.events(r.id)] for r in runs}
+            return {r.id: [e.event for e in await store.events(r.id)] for r in [*runs, await store.get_run(lead)]}
         finally:
             await store.aclose()
 
     traces = anyio.run(children)
+    charged = {e.child_run: e.usage.calls for e in traces.pop(lead) if isinstance(e, UsageCharged)}
     assert len(traces) == SWARM  # one child run per subtask, none started twice
+    calls = {
+        c: sum(e.turn.usage.calls for e in t if isinstance(e, AssistantMessage | PlanUpdated))
+        for c, t in traces.items()
+    }
+    assert charged == calls  # each child's calls charged to the lead once, the reused ones too
     for child_id, events in traces.items():
         assert sum(isinstance(e, RunStarted) for e in events) == 1, child_id
         assert sum(isinstance(e, RunFinished) for e in events) == 1, child_id
