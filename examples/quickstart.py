@@ -14,7 +14,7 @@ import sys
 
 from rich.console import Console
 
-from agentkit import Agent, AgentEvent, tool
+from agentkit import Agent, AgentEvent, ConfigurationError, tool
 from agentkit.testing import FakeProvider, Turn, call
 
 console = Console()
@@ -102,7 +102,11 @@ def main() -> None:
     live = "--live" in sys.argv
     question = "How did the populations of Japan and Nigeria change between 2000 and 2024?"
     if live:
-        result = make_agent(None, live=True).run_sync(question, on_event=show)
+        try:
+            agent = make_agent(None, live=True)
+        except ConfigurationError as exc:  # no API key: one line, not a traceback
+            sys.exit(f"quickstart: {exc}")
+        result = agent.run_sync(question, on_event=show)
     else:
         console.print(
             "[bold magenta]SCRIPTED DEMO[/] — the model is agentkit's fake provider replaying a "

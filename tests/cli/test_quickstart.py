@@ -7,17 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 QUICKSTART = Path(__file__).parents[2] / "examples" / "quickstart.py"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs examples/quickstart.py (not this area's file) to catch agentkit.ConfigurationError around "
-    "make_agent(None, live=True) and exit with its message (sys.exit(f'quickstart: {exc}')); remove this "
-    "marker when it lands",
-)
 def test_live_without_a_key_says_so_in_one_line() -> None:
     env = {k: v for k, v in os.environ.items() if k != "MOONSHOT_API_KEY"}
     proc = subprocess.run(
