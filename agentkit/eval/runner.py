@@ -42,6 +42,9 @@ from agentkit.eval.suites import Suite
 from agentkit.store import RunInfo, RunNotFound, Store
 from agentkit.task import Task
 
+LOOKUPS = 16
+"""Store reads in flight while the eval looks for attempts it already made."""
+
 
 class Progress(Protocol):
     """What the runner tells a display (see :mod:`agentkit.eval._run_progress`)."""
@@ -219,20 +222,28 @@ async def _latest_tries(store: Store, specs: list[AttemptSpec]) -> tuple[list[At
     is tried again as a new run, ``<id>-2``, ``<id>-3``...: deterministic ids, so a re-run finds
     the latest try and resumes it."""
     found: dict[str, RunInfo] = {}
-    latest: list[AttemptSpec] = []
-    for spec in specs:
+    latest: list[AttemptSpec] = list(specs)
+    lookups = anyio.CapacityLimiter(LOOKUPS)
+
+    async def walk(index: int, spec: AttemptSpec) -> None:
         run_id, tries = spec.run_id, 1
-        while True:
-            try:
-                info = await store.get_run(run_id)
-            except RunNotFound:
-                break
-            found[run_id] = info
-            if info.status != "failed":
-                break
-            tries += 1
-            run_id = retry_run_id(spec.run_id, tries)
-        latest.append(spec if run_id == spec.run_id else spec.model_copy(update={"run_id": run_id}))
+        async with lookups:
+            while True:
+                try:
+                    info = await store.get_run(run_id)
+                except RunNotFound:
+                    break
+                found[run_id] = info
+                if info.status != "failed":
+                    break
+                tries += 1
+                run_id = retry_run_id(spec.run_id, tries)
+        if run_id != spec.run_id:
+            latest[index] = spec.model_copy(update={"run_id": run_id})
+
+    async with anyio.create_task_group() as tg:
+        for index, spec in enumerate(specs):
+            tg.start_soon(walk, index, spec)
     return latest, found
 
 
