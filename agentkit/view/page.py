@@ -121,11 +121,11 @@ def _plans(view: RunView) -> str:
     if not view.plans:
         why = "its child runs made their own (see their cards)" if view.children else "no plan was recorded"
         return f'<section id="plan"><h2>Plan</h2><p class="meta">This run has no plan of its own: {why}.</p></section>'
-    out = [f'<section id="plan"><h2>Plan <span class="num">{len(view.plans)} revision(s)</span></h2>']
+    out = [f'<section id="plan"><h2>Plan <span class="num">{len(view.plans)} version(s)</span></h2>']
     current = view.plans[-1]
     out.append(text_block(current.plan))
     if len(view.plans) > 1:
-        out.append("<h4>Revisions</h4>")
+        out.append("<h4>Versions</h4>")
         for i, plan in enumerate(view.plans):
             where = "initial plan" if plan.step == 0 else f"revised at step {plan.step}"
             link = f' (<a href="#{run_anchor(view.index)}-s{plan.step}">step</a>)' if plan.step else ""
