@@ -133,7 +133,7 @@ class Connection:
             exc = _leaf(raised)
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
-            reason = exc if isinstance(exc, ServerFailed) else ServerFailed(self._why(_describe(exc)))
+            reason = exc if isinstance(exc, ServerFailed) else ServerFailed(self._why(self._describe(exc)))
             if not started:
                 raise reason from None
             self.died = str(reason)
@@ -213,9 +213,16 @@ class Connection:
             raise
         except Exception as exc:
             await self.close()
-            raise ServerFailed(self._why(_describe(exc))) from None
+            raise ServerFailed(self._why(self._describe(exc))) from None
 
     # -- messages --------------------------------------------------------------------------
+
+    def _describe(self, exc: BaseException) -> str:
+        import httpx2
+
+        if self.spec.url is not None and isinstance(exc, httpx2.TransportError):
+            return f"cannot connect to {self.spec.url}: {_describe(exc)}"
+        return _describe(exc)
 
     def _why(self, what: str) -> str:
         parts = [what]

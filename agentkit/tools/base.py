@@ -454,10 +454,10 @@ class ToolRegistry:
         warnings: list[str] = []
         for t in list(self._tools.values()):
             warnings += await t.open_run(run_id, ctx)
-        for source, previous in list(self._sources.items()):
+        for source in list(self._sources):
             tools, notes = await source.open_run(run_id, ctx)
             warnings += notes
-            for name in previous:
+            for name in self._sources[source]:  # read after the await: runs of one agent open concurrently
                 self._tools.pop(name, None)
             for t in tools:
                 if t.name in self._tools:

@@ -222,3 +222,21 @@ async def test_a_third_party_server_from_pypi_works_offline() -> None:
         assert not converted.is_error and "21:00" in converted.text
     finally:
         await h.close()
+
+
+async def test_an_http_server_that_goes_away_is_a_tool_error_naming_it(tmp_path: Path) -> None:
+    from conftest import start_http_server
+
+    proc, url = start_http_server(tmp_path)
+    h = Harness([{"name": "web", "url": url}])
+    try:
+        await h.open()
+        assert not (await h.call("web__pid")).output.is_error
+        proc.kill()
+        proc.wait()
+        lost = (await h.call("web__pid")).output  # the open session breaks
+        assert lost.is_error and "MCP server 'web' failed" in lost.text
+        again = (await h.call("web__pid")).output  # a new connection is tried, and refused
+        assert again.is_error and f"cannot connect to {url}" in again.text
+    finally:
+        await h.close()
