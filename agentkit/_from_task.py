@@ -34,6 +34,8 @@ def model_from_task(task: Task) -> OpenAICompatibleModel:
         options["prices"] = Prices(input_miss=spec.prices.input, input_hit=cached, output=spec.prices.output)
     if spec.tool_choice is not None:
         options["tool_choice"] = spec.tool_choice
+    if spec.thinking is not None:
+        options["thinking"] = spec.thinking
     return OpenAICompatibleModel(
         spec.name, spec.provider, base_url=spec.base_url, api_key_env=spec.api_key_env, stream=spec.stream, **options
     )

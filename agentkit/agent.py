@@ -37,6 +37,7 @@ from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import
 from agentkit._state import RunState, TurnRecord, load_state
 from agentkit.config import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
+from agentkit.context.images import load_images, resolve_parts, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.live import (
@@ -174,8 +175,12 @@ class Agent:
         run_id: str | None = None,
         parent_id: str | None = None,
         label: str | None = None,
+        images: Sequence[str | Path | bytes] = (),
     ) -> RunResult:
-        """Start a new run of ``task`` and drive it to the end."""
+        """Start a new run of ``task`` and drive it to the end. ``images`` (paths, URLs or
+        bytes) go with the task: checked, downscaled and stored when the run starts, shown to a
+        vision model as image parts and named in text to any other. A bad image raises
+        :class:`~agentkit.context.images.ImageError` before the run is created."""
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
         async with self.store.lease(run_id):
@@ -184,10 +189,11 @@ class Agent:
                 return await self._with_report(result, on_event)
             config = self.describe()
             config["system_prompt"] = system_prompt(self.instructions)
+            refs = await load_images(self.store, images)
             await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config))
             book = RunBook(self.store, RunState(run_id=run_id))
             try:
-                await book.commit(RunStarted(task=task, config=config))
+                await book.commit(RunStarted(task=task, config=config, images=refs))
             except Exception as exc:  # the row exists: it must not stay `running`
                 with anyio.CancelScope(shield=True):
                     await book.fail_quietly(exc)
@@ -320,6 +326,7 @@ class _RunLoop:
             default_max_tokens=profile.default_max_tokens,
             policy=agent.context_policy or BatchPrune(keep=agent.keep_tool_results or 10),
             tools_bytes=len(orjson.dumps(agent.tools.schemas())),
+            vision=sees_images(agent.llm),
         )
         self.book = RunBook(agent.store, state)
         self.started = time.monotonic()
@@ -491,7 +498,7 @@ class _RunLoop:
         )
         prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
         request = ModelRequest(
-            messages=messages,
+            messages=await resolve_parts(messages, agent.store),  # image blobs become data URLs here
             tools=agent.tools.schemas() if tools else [],
             temperature=agent.temperature,
             max_tokens=self.context.answer_tokens(prompt_tokens),

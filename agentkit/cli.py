@@ -80,8 +80,17 @@ class BadStore(Exception):
         self.error = error
 
 
+def _shown(location: str | Path) -> str:
+    """A store location as messages show it (a URL's password masked)."""
+    from agentkit.store._location import display_location
+
+    return display_location(location)
+
+
 def runs_dir(store_location: str | Path) -> Path:
     """Run files (figures, downloads) live beside the store, so resume finds them anywhere."""
+    if "://" in str(store_location):  # a database server: run files stay on this machine
+        return Path(".agentkit") / "runs"
     loc = Path(str(store_location))
     return (loc.parent if loc.suffix else Path(".agentkit")) / "runs"
 
@@ -110,7 +119,7 @@ def read_store(store_opt: str | None, read: Callable[[Store], Awaitable[T]]) -> 
     try:
         return run_async(go)
     except RunNotFound as exc:
-        fail_input(f"{exc} in the store {location}")
+        fail_input(f"{exc} in the store {_shown(location)}")
     except (StoreError, ValueError) as exc:  # ValueError: no backend for the URL's scheme
         fail_input(str(exc))
 
@@ -167,7 +176,7 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
         except StoreError as exc:
             raise BadStore(exc) from exc
         with anyio.CancelScope() as scope, _sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
-            result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id))
+            result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id, images=task.images))
         if scope.cancelled_caught:
             raise Terminated(run_id)
         if result.report is not None:
@@ -210,7 +219,10 @@ def _sigterm_cancels(scope: anyio.CancelScope) -> Iterator[None]:
 
 
 def _store_flag(store_opt: str | None) -> str:
-    return f" --store {store_opt}" if store_opt else ""
+    if not store_opt:
+        return ""
+    shown = _shown(store_opt)
+    return f" --store {shown}" + (" (with the password: set PGPASSWORD)" if shown != store_opt else "")
 
 
 def _broken_run(
@@ -274,7 +286,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
     try:
         store = open_store(location)
     except ValueError as exc:
-        fail_input(f"cannot open the store at {location}: {exc}")
+        fail_input(f"cannot open the store at {_shown(location)}: {exc}")
     view = _view_of(task, run_id)
     try:
         with view:

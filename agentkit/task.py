@@ -36,6 +36,7 @@ from agentkit._task_read import HugeNumber, decode, parse_yaml, read_bytes, yaml
 from agentkit._task_read import TaskFileError as TaskFileError
 from agentkit.config import (
     DEFAULT_TOOLS,
+    MAX_RUN_IMAGES,
     SPEC_CONFIG,
     TOOL_CHOICES,
     TOOL_NAMES,
@@ -84,6 +85,9 @@ class ModelSpec(BaseModel):
         Literal["auto", "none"] | None, BeforeValidator(one_of_or_null(TOOL_CHOICES, "tool_choice"))
     ] = None
     """Sent on tool turns; the final-answer turn always asks for no tools, whatever this says."""
+    thinking: bool | None = None
+    """Thinking on or off for models that can switch (K2.5 and successors); null: the model's
+    default. Sent as the provider's ``thinking`` object, never a bare boolean."""
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -151,6 +155,8 @@ class Task(BaseModel):
     swarm: SwarmSpec = Field(default_factory=SwarmSpec)
     """How far the delegate tool may fan out (see :class:`~agentkit.config.SwarmSpec`)."""
     output: OutputSpec = Field(default_factory=OutputSpec)
+    images: list[str] = Field(default_factory=list, max_length=MAX_RUN_IMAGES)
+    """Images that go with the task: file paths (relative to the task file) or http(s) URLs."""
     mcp: list[MCPServerSpec] = Field(default_factory=list)
     """MCP servers whose tools the agent uses (see :class:`~agentkit.config.MCPServerSpec`)."""
     eval: EvalSpec | None = None
@@ -170,6 +176,24 @@ class Task(BaseModel):
         if not value.strip():
             raise fail("must not be empty: write the research question or instructions")
         return value
+
+    @field_validator("images")
+    @classmethod
+    def _images_exist(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        base = (info.context or {}).get("base_dir")
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if item.startswith(("http://", "https://")):
+                check_http_url(item)
+                out.append(item)
+                continue
+            path = Path(item).expanduser()
+            if base is not None and not path.is_absolute():
+                path = Path(base) / path
+            if not path.is_file():
+                raise fail(f"image not found: {path}", at=f"[{i}]")
+            out.append(str(path.absolute()))
+        return out
 
     @field_validator("tools")
     @classmethod

@@ -135,10 +135,6 @@ def test_a_run_into_postgres_then_runs_and_show(
     assert sum(e["type"] == "tool_result" for e in shown["events"]) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs cli.read_store to name the store with display_location(location) (cli.py is not this area's)",
-)
 def test_an_unknown_run_in_a_postgres_store_is_named_without_the_password(postgres_url: str) -> None:
     import anyio
 
@@ -151,3 +147,9 @@ def test_an_unknown_run_in_a_postgres_store_is_named_without_the_password(postgr
     line = one_clear_line(result)
     assert result.exit_code == 2 and "no run with id 'nope'" in line
     assert psycopg.conninfo.conninfo_to_dict(postgres_url)["password"] not in result.output
+
+
+def test_run_files_of_a_database_store_stay_on_this_machine() -> None:
+    from agentkit.cli import runs_dir
+
+    assert runs_dir("postgresql://u:secret@db.example/my.db") == Path(".agentkit") / "runs"
