@@ -329,6 +329,8 @@ def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt:
         fail_input(str(exc.error))
     if isinstance(exc, ConfigurationError | RunBusy):
         fail_input(str(exc))
+    if type(exc).__name__ == "ImageError":  # a task's image (agentkit.context.images): bad input, no run made
+        fail_input(f"images: {exc}")
     # a store error, or a bug (internal): one line, the run saved as far as it got
     _broken_run(exc, run_id, location, store_opt, as_json, internal=not isinstance(exc, StoreError))
 

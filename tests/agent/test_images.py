@@ -255,3 +255,17 @@ async def test_any_tool_can_return_images(tmp_path: Path) -> None:
     assert [len(image_parts(r)) for r in fake.requests] == [0, 1, 2, 1]
     tool_texts = [m["content"] for m in fake.requests[-1].body["messages"] if m["role"] == "tool"]
     assert sum("hidden to save context" in t for t in tool_texts) == 2
+
+
+def test_a_task_file_image_that_is_not_an_image_is_bad_input(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agentkit.cli import app
+
+    (tmp_path / "bad.png").write_text("not a picture")
+    spec = tmp_path / "t.yaml"
+    spec.write_text("task: x\nmodel: {provider: custom, base_url: 'http://127.0.0.1:9/v1'}\nimages: [bad.png]\n")
+    result = CliRunner().invoke(app, ["run", str(spec), "--store", str(tmp_path / "s.db")])
+    assert result.exit_code == 2, result.output
+    assert "images: " in result.output and "not an image this framework can read" in result.output
+    assert "Traceback" not in result.output and "internal error" not in result.output
