@@ -10,28 +10,42 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import sys
-import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from agentkit import _cli_eval, _cli_mcp, _cli_view
+from agentkit._cli_common import (
+    DEBUG_ENV,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RUN,
+    EXIT_TERMINATED,
+    BadStore,
+    JsonOpt,
+    StoreOpt,
+    Terminated,
+    debug_traceback,
+    fail_input,
+    first_leaf,
+    out,
+    read_store,
+    run_async,
+    runs_dir,
+    say,
+    shown_location,
+    sigterm_cancels,
+)
 from agentkit._live_view import err
 from agentkit._text import clean_text
 
 if TYPE_CHECKING:
-    import anyio
-
     from agentkit._live_view import LiveView
     from agentkit._runs import RunResult
-    from agentkit.store import RunInfo, Store, StoreError
+    from agentkit.store import RunInfo, Store
     from agentkit.task import Task
 
 app = typer.Typer(
@@ -40,88 +54,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Autonomous research agents for thinking models.",
 )
-out = Console()
-T = TypeVar("T")
-
-StoreOpt = Annotated[
-    str | None, typer.Option("--store", help="Trace store (default: $AGENTKIT_STORE or .agentkit/agentkit.db)")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
-
-EXIT_OK, EXIT_RUN, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
-DEBUG_ENV = "AGENTKIT_DEBUG"
-"""Set to 1 to see the traceback of an internal error (otherwise one line)."""
-
-
-def fail_input(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {clean_text(message)}", highlight=False, soft_wrap=True, markup=True)
-    raise typer.Exit(EXIT_INPUT)
-
-
-def say(line: str) -> None:
-    """One plain line on stderr (no markup: messages quote paths and user text)."""
-    err.print(clean_text(line), highlight=False, markup=False, soft_wrap=True)
-
-
-def debug_traceback(exc: BaseException) -> None:
-    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
-        traceback.print_exception(exc, file=sys.stderr)
-
-
-class Terminated(Exception):
-    """SIGTERM stopped the run (it is saved as ``interrupted``, like Ctrl-C)."""
-
-
-class BadStore(Exception):
-    """The store could not be opened for the run; nothing was started."""
-
-    def __init__(self, error: StoreError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _shown(location: str | Path) -> str:
-    """A store location as messages show it (a URL's password masked)."""
-    from agentkit.store._location import display_location
-
-    return display_location(location)
-
-
-def runs_dir(store_location: str | Path) -> Path:
-    """Run files (figures, downloads) live beside the store, so resume finds them anywhere."""
-    if "://" in str(store_location):  # a database server: run files stay on this machine
-        return Path(".agentkit") / "runs"
-    loc = Path(str(store_location))
-    return (loc.parent if loc.suffix else Path(".agentkit")) / "runs"
-
-
-def run_async(fn: Callable[[], Awaitable[T]]) -> T:
-    import anyio
-
-    return anyio.run(fn)
-
-
-def read_store(store_opt: str | None, read: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store read-only (it is never created), read from it, close it. An unknown run
-    id or a store that is missing, damaged or not an agentkit store is an input error (exit 2)."""
-    from agentkit.store import RunNotFound, StoreError
-    from agentkit.store._location import open_store, resolve_store_location
-
-    location = resolve_store_location(store_opt)
-
-    async def go() -> T:
-        s = open_store(location, readonly=True)
-        try:
-            return await read(s)
-        finally:
-            await s.aclose()
-
-    try:
-        return run_async(go)
-    except RunNotFound as exc:
-        fail_input(f"{exc} in the store {_shown(location)}")
-    except (StoreError, ValueError) as exc:  # ValueError: no backend for the URL's scheme
-        fail_input(str(exc))
 
 
 def report_result(result: RunResult, as_json: bool, files: list[Path] | None = None) -> NoReturn:
@@ -175,7 +107,7 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             await store.open()  # a foreign, damaged or read-only store stops here, before anything runs
         except StoreError as exc:
             raise BadStore(exc) from exc
-        with anyio.CancelScope() as scope, _sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
+        with anyio.CancelScope() as scope, sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
             result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id, images=task.images))
         if scope.cancelled_caught:
             raise Terminated(run_id)
@@ -199,29 +131,10 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             await store.aclose()
 
 
-@contextmanager
-def _sigterm_cancels(scope: anyio.CancelScope) -> Iterator[None]:
-    """While the run goes, SIGTERM cancels ``scope`` from the event loop (the loop marks the
-    run interrupted, as for Ctrl-C); the default disposition is back afterwards."""
-    import asyncio
-    import signal
-
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGTERM, scope.cancel)
-    except (NotImplementedError, RuntimeError):  # no signals here (Windows, not the main thread)
-        yield
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-
-
 def _store_flag(store_opt: str | None) -> str:
     if not store_opt:
         return ""
-    shown = _shown(store_opt)
+    shown = shown_location(store_opt)
     return f" --store {shown}" + (" (with the password: set PGPASSWORD)" if shown != store_opt else "")
 
 
@@ -286,7 +199,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
     try:
         store = open_store(location)
     except ValueError as exc:
-        fail_input(f"cannot open the store at {_shown(location)}: {exc}")
+        fail_input(f"cannot open the store at {shown_location(location)}: {exc}")
     view = _view_of(task, run_id)
     try:
         with view:
@@ -294,7 +207,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
     except KeyboardInterrupt:
         _stopped_from_outside(run_id, location, store_opt, as_json, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except Exception as raised:
-        _run_error(_first_leaf(raised), run_id, location, store_opt, as_json)
+        _run_error(first_leaf(raised), run_id, location, store_opt, as_json)
     report_result(result, as_json, view.files)
 
 
@@ -333,13 +246,6 @@ def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt:
         fail_input(f"images: {exc}")
     # a store error, or a bug (internal): one line, the run saved as far as it got
     _broken_run(exc, run_id, location, store_opt, as_json, internal=not isinstance(exc, StoreError))
-
-
-def _first_leaf(exc: BaseException) -> BaseException:
-    """An error raised in a task group arrives wrapped in an ExceptionGroup: its first leaf."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
 
 
 @app.command()
