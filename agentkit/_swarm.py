@@ -30,6 +30,7 @@ from agentkit._swarm_parts import (
     ShareBudget,
     Subtask,
     child_run_id,
+    inline_defs,
     planned_children,
     result_text,
     room_left,
@@ -70,6 +71,14 @@ class DelegateTool(Tool[DelegateArgs]):
         self._agent = agent
         self.depth = depth
         self._runs: dict[str, RunSwarm] = {}
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        base = super().schema
+        if "$defs" in base["function"]["parameters"]:
+            function = {**base["function"], "parameters": inline_defs(base["function"]["parameters"])}
+            self._schema = {**base, "function": function}
+        return self._schema or base
 
     def bound_to(self, agent: Agent) -> DelegateTool:
         """The same tool for a copy of its agent (a heavy trajectory)."""

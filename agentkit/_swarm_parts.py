@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import anyio
 from pydantic import BaseModel, Field, model_validator
@@ -15,6 +16,8 @@ from agentkit.llm.types import Usage
 from agentkit.store.events import Source
 
 NOT_STARTED = "not started"
+Steps = Annotated[int, Field(ge=1)]
+Cost = Annotated[float, Field(gt=0)]
 
 
 class Subtask(BaseModel):
@@ -31,8 +34,8 @@ class Subtask(BaseModel):
         description='Names of your tools it may use, e.g. ["web_search", "fetch"] (default: all of '
         "yours). Give the fewest that do the job.",
     )
-    max_steps: int | None = Field(None, ge=1, description="Its step limit (optional; capped by the swarm's).")
-    max_cost_usd: float | None = Field(None, gt=0, description="Its share of the run's cost budget in USD (optional).")
+    max_steps: Steps | None = Field(None, description="Its step limit (optional; capped by the swarm's).")
+    max_cost_usd: Cost | None = Field(None, description="Its share of the run's cost budget in USD (optional).")
 
     def task_text(self) -> str:
         return self.question + (f"\n\nContext from the lead agent:\n{self.context}" if self.context else "")
@@ -48,8 +51,8 @@ class DelegateArgs(BaseModel):
     )
     context: str = Field("", description="With `question`: facts or constraints it needs (optional).")
     tools: list[str] | None = Field(None, description="With `question`: names of your tools it may use (default: all).")
-    max_steps: int | None = Field(None, ge=1, description="With `question`: its step limit (optional).")
-    max_cost_usd: float | None = Field(None, gt=0, description="With `question`: its cost share in USD (optional).")
+    max_steps: Steps | None = Field(None, description="With `question`: its step limit (optional).")
+    max_cost_usd: Cost | None = Field(None, description="With `question`: its cost share in USD (optional).")
     subtasks: list[Subtask] | None = Field(
         None,
         description="For SEVERAL independent sub-agents at once: one entry each, with its own question, "
@@ -83,6 +86,29 @@ class DelegateArgs(BaseModel):
                 max_cost_usd=self.max_cost_usd,
             )
         ]
+
+
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as the model reads it best: ``$defs`` written out where they are used (not
+    every provider follows ``$ref``), and an option that may be left out shown as its type
+    alone, not ``anyOf`` it or ``null`` with ``default: null``."""
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return walk(defs[node["$ref"].rsplit("/", 1)[1]])
+            options = node.get("anyOf")
+            if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+                kept = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
+                node = {**next(o for o in options if o != {"type": "null"}), **kept}
+            return {k: walk(v) for k, v in node.items() if k != "$defs" and not (k == "default" and v is None)}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(schema)
+    return out
 
 
 def planned_children(arguments: dict[str, object] | None) -> int:

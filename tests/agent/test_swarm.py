@@ -4,6 +4,7 @@ resumes without running a finished sub-agent twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -289,6 +290,29 @@ async def test_heavy_trajectories_delegate_to_swarms_of_their_own() -> None:
             + sum(c.cost_usd for c in children)
         )
     assert result.cost_usd == pytest.approx(sum(t.cost_usd for t in trajectories))
+
+
+async def test_the_schema_the_model_reads_is_plain_and_bad_arguments_say_where() -> None:
+    def respond(req: FakeRequest) -> Turn:
+        if not tool_texts(req):
+            return Turn(tool_calls=[call("delegate", subtasks=[{"question": "Part 1: x", "max_steps": 0}])])
+        return Turn(content="done")
+
+    agent = Agent(llm=ScriptedModel(respond), tools=[cite], plan=False, delegate=True)
+    schema = agent.tools.get("delegate").schema  # type: ignore[union-attr]
+    text = json.dumps(schema)
+    assert "$ref" not in text and "null" not in text and "anyOf" not in text  # not every provider reads them
+    subtask = schema["function"]["parameters"]["properties"]["subtasks"]["items"]
+    assert subtask["required"] == ["question"] and set(subtask["properties"]) == {
+        "question",
+        "context",
+        "tools",
+        "max_steps",
+        "max_cost_usd",
+    }
+    await agent.run("q", run_id="lead")
+    (refused,) = await results_of(agent.store, "lead")
+    assert refused.is_error and "- subtasks.0.max_steps: Input should be greater than or equal to 1" in refused.text
 
 
 # -- kill -9 mid-swarm, then resume: no sub-agent runs twice ---------------------------------
