@@ -83,8 +83,9 @@ def test_minimal_file_gives_all_defaults(tmp_path: Path) -> None:
     assert task.model.base_url is None and task.model.api_key_env is None
     assert task.model.temperature is None and task.model.max_tokens is None
     assert task.tools == list(DEFAULT_TOOLS) == ["web_search", "fetch", "python"]
-    assert task.search == SearchSpec() and task.search.backend == "duckduckgo" and task.search.url is None
-    assert task.fetch == FetchSpec(allow_private_hosts=False)
+    assert task.search == SearchSpec() and task.search.backend is None and task.search.url is None  # the auto chain
+    assert task.fetch == FetchSpec(allow_private_hosts=False, respect_robots=True)
+    assert (task.model.thinking, task.images, task.mcp) == (None, [], [])
     assert task.sandbox == SandboxSpec(network=False, memory_mb=2048, timeout_s=120, isolation="bwrap")
     assert (task.model.prices, task.model.stream, task.model.tool_choice) == (None, True, None)
     assert task.limits == LimitsSpec(max_steps=300, max_cost_usd=None, max_tokens=None, max_seconds=None)
@@ -108,17 +109,25 @@ model:
   prices: {input: 0.6, cached_input: 0.15, output: 2.5}
   stream: false
   tool_choice: auto
+  thinking: true
 tools: [web_search, fetch, python, note, delegate]
 search:
   backend: [searxng, duckduckgo]
   url: http://localhost:8888
   index: null
-fetch: {allow_private_hosts: true}
+fetch: {allow_private_hosts: true, respect_robots: false}
 sandbox: {network: true, memory_mb: 4096, timeout_s: 30.5, isolation: none}
 limits: {max_steps: 50, max_cost_usd: 2.5, max_tokens: 2000000, max_seconds: 3600}
 context: {window: 128000, keep_tool_results: 8}
 heavy: {trajectories: 8, aggregate: vote}
 output: {dir: out/reports, report: false, format: html}
+swarm: {max_children: 50, max_per_turn: 10, concurrency: 4, max_depth: 1, max_steps: 20}
+images: ["https://example.org/chart.png"]
+mcp:
+  - {name: time, command: mcp-server-time, args: [--local-timezone, UTC], env: {}, cwd: null, url: null,
+     headers: {}, timeout_s: 60.0, startup_timeout_s: 20.0, required: true}
+  - {name: docs, command: null, args: [], env: {}, cwd: null, url: "http://localhost:9000/mcp",
+     headers: {Authorization: {from_env: DOCS_TOKEN}}, timeout_s: 120.0, startup_timeout_s: 30.0, required: false}
 """
 
 
