@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,40 +25,31 @@ from agentkit._limits import (
     LimitReached,
     RunLimits,
     SharedBudget,
-    fit_to_budget,
-    prices_of,
-    with_estimated_usage,
 )
+from agentkit._model_calls import ModelCalls
 from agentkit._prompts import FINAL_ANSWER_PROMPT, system_prompt
 from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
 from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, unfinished_reply
 from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import RunResult` works too
-from agentkit._state import RunState, TurnRecord, load_state
+from agentkit._state import RunState, load_state
 from agentkit.config import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut, learned_window
-from agentkit.context.images import load_images, resolve_parts, sees_images
+from agentkit.context.builder import ContextBuilder, learned_window
+from agentkit.context.images import load_images, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
-from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.live import (
-    AgentEvent,
     EventHandler,
     Notice,
     PlanMade,
     RunEnded,
     ToolCallFinished,
     ToolCallStarted,
-    TurnStarted,
-    UsageReported,
-    delta_event,
-    dispatch,
     plan_events,
-    retry_event,
     run_began,
 )
 from agentkit.llm.client import OpenAICompatibleModel
-from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
-from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta
+from agentkit.llm.errors import ModelError
+from agentkit.llm.types import Model
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
 from agentkit.store.base import Store, StoreError
 from agentkit.store.events import (
@@ -308,7 +299,7 @@ class Agent:
         return loop.result()
 
 
-class _RunLoop:
+class _RunLoop(ModelCalls):
     """One run being driven; small enough to read as a story of the steps."""
 
     def __init__(self, agent: Agent, state: RunState, on_event: EventHandler | None) -> None:
@@ -395,152 +386,14 @@ class _RunLoop:
             Notice(run_id=self.run_id, level="warning", message=f"the model's reply was {problem}; asking again")
         )
 
-    async def probe_window(self) -> None:
-        """With no window declared, a local server's model listing may say its real window."""
-        llm = self.agent.llm
-        if self.agent.window_declared or not getattr(llm.profile, "probe_window", False):
-            return
-        probe = getattr(llm, "probe_context_window", None)
-        window = await probe() if probe is not None else None
-        learned = self.context.learn_window(window) if window else None
-        if learned is not None:  # kept, so the report phase and a resume use it too
-            await self.commit(learned)
-            await self.emit(Notice(run_id=self.run_id, message=f"the server's context window is {window:,} tokens"))
-
     async def make_plan(self) -> None:
         turn = await self.call_fitting(lambda: planning_messages(self.context.head(self.state)), phase="plan")
         plan = PlanUpdated(plan=plan_from_turn(turn), reason="initial", turn=turn)
         await self.commit(plan)
         await self.emit(PlanMade(run_id=self.run_id, plan=plan.plan))
 
-    async def call_fitting(self, make_messages: Callable[[], list[Message]], *, phase: str) -> AssistantTurn:
-        """A call outside the turn view (the plan, a summary): on an overflow answer, learn the
-        server's window, rebuild the messages for it and retry once."""
-        messages = make_messages()
-        try:
-            return await self.call_model(messages, phase=phase, tools=False)
-        except ContextLengthExceeded as exc:
-            tokens = self.context.request_tokens(messages, tools=False)
-            view = View(messages, len(orjson.dumps(messages)), tokens, current_cut(self.state))
-            learned = self.context.overflowed(view, limit=exc.limit, requested=exc.requested)
-            if learned is None:
-                raise
-            await self.commit(learned)
-            return await self.call_model(make_messages(), phase=phase, tools=False)
-
-    async def model_turn(self, *, phase: str, tool_choice: str | None = None) -> AssistantTurn:
-        context = self.context
-        try:
-            view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit)
-            try:
-                turn = await self.call_model(
-                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
-                )
-            except ContextLengthExceeded as exc:
-                # Learn the server's window from its answer. A window it stated prunes the view to
-                # the new water marks; otherwise the estimate or the guess was low: prune hard.
-                learned = context.overflowed(
-                    view, limit=getattr(exc, "limit", None), requested=getattr(exc, "requested", None)
-                )
-                if learned is not None:
-                    await self.commit(learned)
-                stated = learned is not None and learned.detail["stated"]
-                action = f"using a {context.window:,}-token window" if learned else "pruning harder"
-                await self.emit(
-                    Notice(
-                        run_id=self.run_id,
-                        level="warning",
-                        message=f"provider said the context is too long; {action} ({exc})",
-                    )
-                )
-                view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=not stated)
-                turn = await self.call_model(
-                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
-                )
-        except ContextBudgetExceeded as exc:
-            raise ModelError(str(exc)) from exc
-        if turn.usage.prompt_tokens > 0 and getattr(turn, "usage_reported", True):
-            context.calibrate(view, turn.usage.prompt_tokens)  # never on a server's missing or made-up usage
-        return turn
-
-    async def summarise(self, records: list[TurnRecord], previous: str | None) -> tuple[str, dict[str, object]]:
-        """One model call that condenses the oldest turns into the pinned summary."""
-
-        def messages() -> list[Message]:  # ~3+ bytes per token: the transcript fits the budget
-            return summary_messages(previous, summary_transcript(records, limit_chars=self.context.budget))
-
-        turn = await self.call_fitting(messages, phase="summary")
-        text = turn.content.strip() or previous or "(no summary)"
-        return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd}
-
     def elapsed(self) -> float:
         return self.elapsed_base + (time.monotonic() - self.started)
-
-    async def call_model(
-        self,
-        messages: list[dict[str, Any]],
-        *,
-        phase: str,
-        tools: bool,
-        tool_choice: str | None = None,
-        context_tokens: int = 0,
-    ) -> AssistantTurn:
-        agent = self.agent
-        await self.emit(
-            TurnStarted(
-                run_id=self.run_id,
-                step=self.state.step + (phase != "plan"),
-                max_steps=agent.max_steps,
-                phase=phase,  # type: ignore[arg-type]
-                context_tokens=context_tokens,
-                window=self.context.window,
-            )
-        )
-        prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
-        request = ModelRequest(
-            messages=await resolve_parts(messages, agent.store),  # image blobs become data URLs here
-            tools=agent.tools.schemas() if tools else [],
-            temperature=agent.temperature,
-            max_tokens=self.context.answer_tokens(prompt_tokens),
-            seed=agent.seed,
-            tool_choice=tool_choice,  # type: ignore[arg-type]
-            tool_call_index=self.state.tool_calls,
-        )
-        request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
-        with observing_retries(self.on_retry if self.on_event else None):
-            turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
-        if not getattr(turn, "usage_reported", True):
-            turn = await self.estimate_usage(turn, prompt_tokens)
-        if agent.shared_budget is not None:
-            agent.shared_budget.add(turn.cost_usd)
-        total = self.state.usage + turn.usage
-        await self.emit(
-            UsageReported(
-                run_id=self.run_id,
-                turn=turn.usage,
-                total=total,
-                cost_usd=self.state.cost_usd + turn.cost_usd,
-                context_tokens=turn.usage.prompt_tokens,
-                window=self.context.window,
-            )
-        )
-        return turn
-
-    def cost_room(self) -> float | None:
-        """Dollars left under ``max_cost_usd`` (shared with sibling trajectories in heavy mode)."""
-        limit = self.agent.limits.max_cost_usd
-        if limit is None:
-            return None
-        shared = self.agent.shared_budget
-        return limit - (shared.spent if shared is not None else self.state.cost_usd)
-
-    async def estimate_usage(self, turn: AssistantTurn, prompt_tokens: int) -> AssistantTurn:
-        """The server sent no usage: count the turn locally, and say so once."""
-        if not self.usage_estimated:
-            self.usage_estimated = True
-            message = "the server sends no token usage: cost and context use are estimated locally"
-            await self.emit(Notice(run_id=self.run_id, level="warning", message=message))
-        return with_estimated_usage(turn, prompt_tokens, prices_of(self.agent.llm))
 
     async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
         agent = self.agent
@@ -624,15 +477,3 @@ class _RunLoop:
 
     def result(self) -> RunResult:
         return self.book.result(self.context.window)
-
-    async def on_retry(self, notice: RetryNotice) -> None:
-        await self.emit(retry_event(self.run_id, notice))
-
-    async def on_delta(self, delta: StreamDelta) -> None:
-        event = delta_event(self.run_id, delta)
-        if event is not None:
-            await self.emit(event)
-
-    async def emit(self, event: AgentEvent) -> None:
-        if self.on_event is not None:
-            await dispatch(self.on_event, event)

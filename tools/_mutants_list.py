@@ -126,9 +126,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         id="task-limit-dropped",
         file="agentkit/_from_task.py",
-        old="        max_seconds=task.limits.max_seconds,\n",
+        old="        limits=task.limits,\n",
         new="",
-        description="the task file's limits.max_seconds is not passed to the agent",
+        description="the task file's limits section is not passed to the agent",
         tests=("tests/test_task.py", "tests/cli/test_mutant_gaps_launch.py"),
     ),
     Mutant(
@@ -328,9 +328,9 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="python-default-unisolated",
-        file="agentkit/tools/python.py",
-        old='value = section.get("isolation", "bwrap") if isinstance(section, dict) else "bwrap"',
-        new='value = section.get("isolation", "bwrap") if isinstance(section, dict) else "none"',
+        file="agentkit/config.py",
+        old='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "bwrap"',
+        new='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "none"',
         description="a run whose settings name no sandbox section runs code without isolation",
         tests=("tests/sandbox/test_isolation.py",),
     ),

@@ -1,0 +1,201 @@
+"""How the run loop talks to the model: one call under the context budget and the cost limit
+(the view built, images resolved, ``max_tokens`` fitted, retries and deltas reported, usage
+estimated where the server sends none), the overflow answer that teaches the window, calls
+outside the turn view (plan, summary), and the live events they produce.
+
+A base of the loop in :mod:`agentkit.agent` (``_RunLoop``), kept apart so the loop itself reads
+as the story of a run's steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from agentkit._limits import fit_to_budget, prices_of, with_estimated_usage
+from agentkit._state import RunState, TurnRecord
+from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut
+from agentkit.context.images import resolve_parts
+from agentkit.context.summary import summary_messages, summary_transcript
+from agentkit.live import (
+    AgentEvent,
+    EventHandler,
+    Notice,
+    TurnStarted,
+    UsageReported,
+    delta_event,
+    dispatch,
+    retry_event,
+)
+from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
+from agentkit.llm.types import AssistantTurn, Message, ModelRequest, StreamDelta
+from agentkit.store.events import TraceEvent
+
+if TYPE_CHECKING:
+    from agentkit.agent import Agent
+
+
+class ModelCalls:
+    """The model-facing half of a run loop (see the module docstring)."""
+
+    agent: Agent
+    state: RunState
+    context: ContextBuilder
+    run_id: str
+    on_event: EventHandler | None
+    usage_estimated: bool
+
+    async def commit(self, event: TraceEvent) -> None:
+        raise NotImplementedError
+
+    async def probe_window(self) -> None:
+        """With no window declared, a local server's model listing may say its real window."""
+        llm = self.agent.llm
+        if self.agent.window_declared or not getattr(llm.profile, "probe_window", False):
+            return
+        probe = getattr(llm, "probe_context_window", None)
+        window = await probe() if probe is not None else None
+        learned = self.context.learn_window(window) if window else None
+        if learned is not None:  # kept, so the report phase and a resume use it too
+            await self.commit(learned)
+            await self.emit(Notice(run_id=self.run_id, message=f"the server's context window is {window:,} tokens"))
+
+    async def call_fitting(self, make_messages: Callable[[], list[Message]], *, phase: str) -> AssistantTurn:
+        """A call outside the turn view (the plan, a summary): on an overflow answer, learn the
+        server's window, rebuild the messages for it and retry once."""
+        messages = make_messages()
+        try:
+            return await self.call_model(messages, phase=phase, tools=False)
+        except ContextLengthExceeded as exc:
+            tokens = self.context.request_tokens(messages, tools=False)
+            view = View(messages, len(orjson.dumps(messages)), tokens, current_cut(self.state))
+            learned = self.context.overflowed(view, limit=exc.limit, requested=exc.requested)
+            if learned is None:
+                raise
+            await self.commit(learned)
+            return await self.call_model(make_messages(), phase=phase, tools=False)
+
+    async def model_turn(self, *, phase: str, tool_choice: str | None = None) -> AssistantTurn:
+        context = self.context
+        try:
+            view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit)
+            try:
+                turn = await self.call_model(
+                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                )
+            except ContextLengthExceeded as exc:
+                # Learn the server's window from its answer. A window it stated prunes the view to
+                # the new water marks; otherwise the estimate or the guess was low: prune hard.
+                learned = context.overflowed(
+                    view, limit=getattr(exc, "limit", None), requested=getattr(exc, "requested", None)
+                )
+                if learned is not None:
+                    await self.commit(learned)
+                stated = learned is not None and learned.detail["stated"]
+                action = f"using a {context.window:,}-token window" if learned else "pruning harder"
+                await self.emit(
+                    Notice(
+                        run_id=self.run_id,
+                        level="warning",
+                        message=f"provider said the context is too long; {action} ({exc})",
+                    )
+                )
+                view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=not stated)
+                turn = await self.call_model(
+                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                )
+        except ContextBudgetExceeded as exc:
+            raise ModelError(str(exc)) from exc
+        if turn.usage.prompt_tokens > 0 and getattr(turn, "usage_reported", True):
+            context.calibrate(view, turn.usage.prompt_tokens)  # never on a server's missing or made-up usage
+        return turn
+
+    async def summarise(self, records: list[TurnRecord], previous: str | None) -> tuple[str, dict[str, object]]:
+        """One model call that condenses the oldest turns into the pinned summary."""
+
+        def messages() -> list[Message]:  # ~3+ bytes per token: the transcript fits the budget
+            return summary_messages(previous, summary_transcript(records, limit_chars=self.context.budget))
+
+        turn = await self.call_fitting(messages, phase="summary")
+        text = turn.content.strip() or previous or "(no summary)"
+        return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd}
+
+    async def call_model(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        phase: str,
+        tools: bool,
+        tool_choice: str | None = None,
+        context_tokens: int = 0,
+    ) -> AssistantTurn:
+        agent = self.agent
+        await self.emit(
+            TurnStarted(
+                run_id=self.run_id,
+                step=self.state.step + (phase != "plan"),
+                max_steps=agent.max_steps,
+                phase=phase,  # type: ignore[arg-type]
+                context_tokens=context_tokens,
+                window=self.context.window,
+            )
+        )
+        prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
+        request = ModelRequest(
+            messages=await resolve_parts(messages, agent.store),  # image blobs become data URLs here
+            tools=agent.tools.schemas() if tools else [],
+            temperature=agent.temperature,
+            max_tokens=self.context.answer_tokens(prompt_tokens),
+            seed=agent.seed,
+            tool_choice=tool_choice,  # type: ignore[arg-type]
+            tool_call_index=self.state.tool_calls,
+        )
+        request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
+        with observing_retries(self.on_retry if self.on_event else None):
+            turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
+        if not getattr(turn, "usage_reported", True):
+            turn = await self.estimate_usage(turn, prompt_tokens)
+        if agent.shared_budget is not None:
+            agent.shared_budget.add(turn.cost_usd)
+        total = self.state.usage + turn.usage
+        await self.emit(
+            UsageReported(
+                run_id=self.run_id,
+                turn=turn.usage,
+                total=total,
+                cost_usd=self.state.cost_usd + turn.cost_usd,
+                context_tokens=turn.usage.prompt_tokens,
+                window=self.context.window,
+            )
+        )
+        return turn
+
+    def cost_room(self) -> float | None:
+        """Dollars left under ``max_cost_usd`` (shared with sibling trajectories in heavy mode)."""
+        limit = self.agent.limits.max_cost_usd
+        if limit is None:
+            return None
+        shared = self.agent.shared_budget
+        return limit - (shared.spent if shared is not None else self.state.cost_usd)
+
+    async def estimate_usage(self, turn: AssistantTurn, prompt_tokens: int) -> AssistantTurn:
+        """The server sent no usage: count the turn locally, and say so once."""
+        if not self.usage_estimated:
+            self.usage_estimated = True
+            message = "the server sends no token usage: cost and context use are estimated locally"
+            await self.emit(Notice(run_id=self.run_id, level="warning", message=message))
+        return with_estimated_usage(turn, prompt_tokens, prices_of(self.agent.llm))
+
+    async def on_retry(self, notice: RetryNotice) -> None:
+        await self.emit(retry_event(self.run_id, notice))
+
+    async def on_delta(self, delta: StreamDelta) -> None:
+        event = delta_event(self.run_id, delta)
+        if event is not None:
+            await self.emit(event)
+
+    async def emit(self, event: AgentEvent) -> None:
+        if self.on_event is not None:
+            await dispatch(self.on_event, event)
