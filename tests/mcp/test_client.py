@@ -156,6 +156,7 @@ async def test_a_server_that_cannot_start_fails_the_run_start_or_is_left_out_whe
         warnings = await optional.open()
         assert len(warnings) == 1 and "MCP server 'h' could not start; going on without its tools" in warnings[0]
         assert "loc__lookup" in optional.registry.names
+        assert not (await optional.call("loc__lookup", term="a")).output.is_error  # the failure harmed no other server
     finally:
         await optional.close()
 
