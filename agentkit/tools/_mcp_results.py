@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from agentkit.context.images import ImageError, store_image
 from agentkit.store.events import Source
 from agentkit.tools._sources import source_id_for
 from agentkit.tools.base import ToolContext, ToolOutput
+from agentkit.vocabulary import ImageRef
 
 if TYPE_CHECKING:
     import mcp_types
@@ -86,12 +88,14 @@ async def render(
     result: mcp_types.CallToolResult, *, server: str, remote: str, name: str, ctx: ToolContext
 ) -> ToolOutput:
     """A call's result as a tool output: text kept, images stored as blobs (a placeholder in the
-    text, the key in ``meta["blobs"]``), embedded resources registered as sources; the whole
+    text, the key in ``meta["blobs"]``; a checked, downscaled copy in ``images`` for a vision
+    model), embedded resources registered as sources; the whole
     text is a source of its own, so a citation or a capped result can point at it."""
     import mcp_types as t
 
     parts: list[str] = []
     blobs: list[dict[str, Any]] = []
+    images: list[ImageRef] = []
     sources: list[str] = []
     for block in result.content:
         if isinstance(block, t.TextContent):
@@ -105,6 +109,11 @@ async def render(
             key = await ctx.store.put_blob(data)
             blobs.append({"key": key, "mime_type": block.mime_type, "bytes": len(data), "kind": kind})
             parts.append(f"[{kind} {len(blobs)}: {block.mime_type}, {len(data):,} bytes, stored as blob {key[:12]}]")
+            if kind == "image":  # checked and downscaled for a vision model; a bad one stays a blob only
+                try:
+                    images.append(await store_image(ctx.store, data, f"image {len(blobs)} from {name}"))
+                except ImageError as exc:
+                    parts.append(f"[image {len(blobs)} cannot be shown: {exc}]")
         elif isinstance(block, t.ResourceLink):
             sid = await _add_source(ctx, block.uri, block.title or block.name, None, server, remote)
             sources.append(sid)
@@ -140,7 +149,7 @@ async def render(
         sources.insert(0, sid)
         meta["source_id"] = sid
         text = f"[source {sid}] {name}\n{text}"
-    return ToolOutput(text=text, is_error=bool(result.is_error), sources=sources, meta=meta)
+    return ToolOutput(text=text, is_error=bool(result.is_error), sources=sources, images=images, meta=meta)
 
 
 async def _add_source(

@@ -73,6 +73,8 @@ async def test_results_are_sources_images_are_blobs_and_big_text_is_capped() -> 
         assert blob["mime_type"] == "image/png" and blob["kind"] == "image"
         assert (await h.store.get_blob(blob["key"])) is not None
         assert f"stored as blob {blob['key'][:12]}" in pic.text
+        [image] = pic.images  # checked and kept for a vision model
+        assert (image.width, image.height) == (1, 1) and await h.store.get_blob(image.key) is not None
         sources = {s.id: s for s in await h.store.list_sources("r1")}
         assert set(pic.sources) <= set(sources)
         assert sources[pic.meta["source_id"]].kind == "mcp_result"
