@@ -16,6 +16,8 @@ from agentkit import _ensemble
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent, RunResult
+    from agentkit.config import LimitsSpec, MCPServerSpec, ToolSettings
+    from agentkit.context.images import ImageError
     from agentkit.live import (
         AgentEvent,
         ContentDelta,
@@ -55,11 +57,15 @@ if TYPE_CHECKING:
         UsageCharged,
     )
     from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
+    from agentkit.vocabulary import ImageRef
 
 __version__ = "0.1.0"
 
 _HOMES: dict[str, tuple[str, ...]] = {
     "agentkit.agent": ("Agent", "RunResult"),
+    "agentkit.config": ("LimitsSpec", "MCPServerSpec", "ToolSettings"),
+    "agentkit.context.images": ("ImageError",),
+    "agentkit.vocabulary": ("ImageRef",),
     "agentkit.live": (
         "AgentEvent",
         "ContentDelta",
@@ -151,6 +157,10 @@ __all__ = [
     "ContextLengthExceeded",
     "FigureProduced",
     "FunctionTool",
+    "ImageError",
+    "ImageRef",
+    "LimitsSpec",
+    "MCPServerSpec",
     "MemoryStore",
     "Model",
     "ModelError",
@@ -181,6 +191,7 @@ __all__ = [
     "ToolEffect",
     "ToolOutput",
     "ToolRegistry",
+    "ToolSettings",
     "TurnStarted",
     "Usage",
     "UsageCharged",

@@ -78,7 +78,9 @@ class Agent:
     keywords (``max_steps``, ``max_cost_usd``, ``max_run_tokens`` for the whole run's tokens,
     ``max_seconds``); ``max_tokens`` is the model's output cap per call, as ``model.max_tokens``
     in a task file. ``settings`` holds the tool sections (``search``, ``fetch``, ``sandbox``) as
-    a mapping or :class:`~agentkit.config.ToolSettings`, checked here.
+    a mapping or :class:`~agentkit.config.ToolSettings`, checked here. ``mcp`` lists MCP servers
+    (:class:`~agentkit.config.MCPServerSpec` or the task file's dicts) whose tools each run
+    starts with.
     """
 
     def __init__(
