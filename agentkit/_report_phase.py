@@ -15,8 +15,8 @@ from agentkit._limits import ChargedModel, LimitReached, RunLimits
 from agentkit._runs import RunResult
 from agentkit._state import load_state
 from agentkit.context.builder import learned_window
-from agentkit.live import EventHandler, Notice, dispatch
-from agentkit.llm.errors import ModelError
+from agentkit.live import EventHandler, Notice, dispatch, retry_event
+from agentkit.llm.errors import ModelError, RetryNotice, observing_retries
 from agentkit.llm.types import Model
 from agentkit.store.base import Store
 from agentkit.store.events import UsageCharged
@@ -72,7 +72,12 @@ async def _write(
         return None, f"limits.max_seconds={max_seconds:g} was reached before the report phase"
     if on_event is not None:
         await dispatch(on_event, Notice(run_id=run_id, message="writing the report"))
-    with anyio.move_on_after(left):
+
+    async def on_retry(notice: RetryNotice) -> None:
+        if on_event is not None:
+            await dispatch(on_event, retry_event(run_id, notice))
+
+    with anyio.move_on_after(left), observing_retries(on_retry if on_event is not None else None):
         try:
             report = await write_report(store, run_id, model)
         except (LimitReached, ModelError) as exc:

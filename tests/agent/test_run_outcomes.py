@@ -9,11 +9,11 @@ import pytest
 
 from agentkit import Agent, tool
 from agentkit.context.policy import ContextPolicy, Sizer, ViewCut
-from agentkit.live import AgentEvent, Notice
+from agentkit.live import AgentEvent, ModelRetrying, Notice
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
 from agentkit.store.events import ErrorEvent, RunFinished, UsageCharged, UserMessage
-from agentkit.testing import Delay, FakeProvider, HttpError, ScriptedModel, StreamError, Turn, call
+from agentkit.testing import Delay, FakeProvider, HttpError, RateLimited, ScriptedModel, StreamError, Turn, call
 
 pytestmark = pytest.mark.anyio
 
@@ -217,3 +217,18 @@ async def test_the_report_phase_fits_a_small_window_the_run_learned() -> None:
     assert result.report is not None and refused == []
     assert len(sent) == len(prompts) > 2  # the run's turns and the report's calls
     assert all(p + m <= 8192 for p, m in zip(prompts, sent, strict=True))
+
+
+async def test_retries_while_the_report_is_written_are_reported_live() -> None:
+    seen: list[AgentEvent] = []
+    script: list[Any] = [Turn(tool_calls=[call("lookup", term="x")]), Turn(content="x is a fact.")]
+    script += [RateLimited(retry_after=0.01)]
+    script += [Turn(content='["Findings"]' if i == 0 else "x is a fact.", reasoning="") for i in range(6)]
+    with FakeProvider(script) as fake:
+        llm = OpenAICompatibleModel("m", "custom", base_url=fake.base_url, prices=PRICES)
+        agent = Agent(llm=llm, tools=[lookup], plan=False, report=True, on_event=seen.append)
+        result = await agent.run("q")
+        await agent.aclose()
+    assert result.report is not None
+    retries = [e for e in seen if isinstance(e, ModelRetrying)]
+    assert len(retries) == 1 and "429" in retries[0].reason
