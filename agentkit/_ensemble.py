@@ -28,7 +28,8 @@ class Ensembles(Protocol):
         """Run (or resume) ``agent.heavy`` trajectories of ``task`` as child runs and aggregate them."""
 
     def delegate_tool(self, agent: Agent) -> Tool:
-        """The ``delegate`` tool: sub-questions handed to child Agents."""
+        """The ``delegate`` tool: subtasks handed to sub-agents, each a child run
+        (:mod:`agentkit._swarm`); checks the agent's ``swarm`` settings."""
 
 
 _registered: list[Ensembles] = []
