@@ -263,6 +263,10 @@ class Agent:
     # the loop
     async def _drive(self, run_id: str, on_event: EventHandler | None, *, resumed: bool) -> RunResult:
         state = await load_state(self.store, run_id)
+        if not state.task and not state.records:  # killed between creating the row and its first event
+            row = await self.store.get_run(run_id)
+            if row.task:
+                await RunBook(self.store, state).commit(RunStarted(task=row.task, config=row.config))
         loop = _RunLoop(self, state, on_event)
         if state.finished is not None:
             fin = state.finished
@@ -334,6 +338,8 @@ class _RunLoop(ModelCalls):
             await self.make_plan()
         if state.pending_calls:
             await self.run_tools(state.records[-1].event.step, state.pending_calls, replay=True)
+        if await self.finish_with_committed_answer():
+            return
         while state.finished is None:
             notice = state.last_notice
             if notice is not None and notice.kind == "final_request":
@@ -362,6 +368,23 @@ class _RunLoop(ModelCalls):
                 await self.finish("finished", turn.content)
                 return
             await self.ask_again(unfinished)
+
+    async def finish_with_committed_answer(self) -> bool:
+        """A run that died after committing its answer turn, before finishing: finish with that
+        turn (as the loop would have) instead of asking the model again."""
+        records = self.state.records
+        if not records or records[-1].notices or records[-1].event.turn.tool_calls:
+            return False
+        turn = records[-1].event.turn
+        before = records[-2].notices if len(records) > 1 else self.state.head_notices
+        final = next((n for n in before if n.kind == "final_request"), None)
+        if final is not None:
+            await self.finish("stopped", turn.content, stop_reason=final.reason or "limit")
+        elif unfinished_reply(turn) is None:
+            await self.finish("finished", turn.content)
+        else:
+            return False
+        return True
 
     async def open_tools(self) -> None:
         """Tools that start with the run (MCP servers) are ready, and listed, before the first model call."""

@@ -258,6 +258,27 @@ class OutputSpec(BaseModel):
     format: Annotated[OutputFormat, BeforeValidator(one_of(OUTPUT_FORMATS, "output format"))] = "md"
 
 
+# --- the swarm (delegate) -------------------------------------------------------------------
+
+
+class SwarmSpec(BaseModel):
+    """How far the ``delegate`` tool may fan out (``swarm:`` in a task file; in Python,
+    ``Agent(delegate=True, settings={"swarm": {...}})``). Sub-agents are child runs."""
+
+    model_config = SPEC_CONFIG
+
+    max_children: int = Field(default=100, ge=1, le=10_000)
+    """Sub-agents one run may start in all (every turn, every delegate call)."""
+    max_per_turn: int = Field(default=100, ge=1, le=10_000)
+    """Sub-agents one turn may start, over all its delegate calls (the fan-out cap)."""
+    concurrency: int = Field(default=16, ge=1, le=1_000)
+    """Sub-agents of one run that run at once; the rest wait for a place."""
+    max_depth: int = Field(default=2, ge=1, le=8)
+    """How deep sub-agents nest: 1 lets only the lead delegate, 2 lets its sub-agents delegate too."""
+    max_steps: int = Field(default=40, ge=1)
+    """A sub-agent's step limit, unless its subtask asks for fewer (never above its parent's)."""
+
+
 SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
@@ -277,6 +298,7 @@ class ToolSettings(Mapping[str, Any]):
         "search": SearchSpec,
         "fetch": FetchSpec,
         "sandbox": SandboxSpec,
+        "swarm": SwarmSpec,
     }
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
@@ -317,6 +339,10 @@ class ToolSettings(Mapping[str, Any]):
     @property
     def sandbox(self) -> SandboxSpec:
         return self.section("sandbox", SandboxSpec)
+
+    @property
+    def swarm(self) -> SwarmSpec:
+        return self.section("swarm", SwarmSpec)
 
     def validated(self) -> ToolSettings:
         """Self, after checking every typed section (raises ``ValueError`` on the first bad one)."""
@@ -523,24 +549,3 @@ class MCPServerSpec(BaseModel):
     def as_data(self) -> dict[str, Any]:
         """JSON-ready, as stored in a run's config: variable names, never their values."""
         return self.model_dump(mode="json", exclude_defaults=True)
-
-
-# --- the swarm (delegate) -------------------------------------------------------------------
-
-
-class SwarmSpec(BaseModel):
-    """How far the ``delegate`` tool may fan out (``swarm:`` in a task file; in Python,
-    ``Agent(delegate=True, settings={"swarm": {...}})``). Sub-agents are child runs."""
-
-    model_config = SPEC_CONFIG
-
-    max_children: int = Field(default=100, ge=1, le=10_000)
-    """Sub-agents one run may start in all (every turn, every delegate call)."""
-    max_per_turn: int = Field(default=100, ge=1, le=10_000)
-    """Sub-agents one turn may start, over all its delegate calls (the fan-out cap)."""
-    concurrency: int = Field(default=16, ge=1, le=1_000)
-    """Sub-agents of one run that run at once; the rest wait for a place."""
-    max_depth: int = Field(default=2, ge=1, le=8)
-    """How deep sub-agents nest: 1 lets only the lead delegate, 2 lets its sub-agents delegate too."""
-    max_steps: int = Field(default=40, ge=1)
-    """A sub-agent's step limit, unless its subtask asks for fewer (never above its parent's)."""

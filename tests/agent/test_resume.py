@@ -49,3 +49,44 @@ async def test_resume_runs_the_unanswered_call_once_before_the_next_request() ->
     assert seen_at_request == [["b"]]  # and it ran before the model was asked again
     results = [e.event for e in await store.events("r1") if isinstance(e.event, ToolResultEvent)]
     assert sorted(r.call_id for r in results) == ["lookup:0", "lookup:1"]
+
+
+async def _crashed_after(events: list[object], task: str = "q") -> tuple[MemoryStore, str]:
+    store = MemoryStore()
+    await store.create_run(RunInfo(id="dead", task=task, config={}))
+    for event in events:
+        await store.append("dead", event)  # type: ignore[arg-type]
+    return store, "dead"
+
+
+async def test_an_answer_committed_before_the_crash_is_not_asked_for_again() -> None:
+    from agentkit.store.events import UserMessage
+
+    store, run_id = await _crashed_after(
+        [RunStarted(task="q"), AssistantMessage(step=1, turn=AssistantTurn(content="42"))]
+    )
+    model = ScriptedModel([])  # any request would exhaust it
+    result = await Agent(llm=model, store=store, tools=[], plan=False).resume(run_id)
+    assert (result.status, result.answer, len(model.requests)) == ("finished", "42", 0)
+
+    final = UserMessage(text="answer now", kind="final_request", reason="max_steps=1")
+    call = ToolCall(id="c1", name="lookup", arguments="{}", parsed={})
+    store, run_id = await _crashed_after(
+        [
+            RunStarted(task="q"),
+            AssistantMessage(step=1, turn=AssistantTurn(tool_calls=[call])),
+            ToolResultEvent(step=1, call_id="c1", name="lookup", text="x", effects=0),
+            final,
+            AssistantMessage(step=2, turn=AssistantTurn(content="best so far")),
+        ]
+    )
+    result = await Agent(llm=ScriptedModel([]), store=store, tools=[], plan=False).resume(run_id)
+    assert (result.status, result.answer, result.stop_reason) == ("stopped", "best so far", "max_steps=1")
+
+
+async def test_a_run_killed_before_its_first_event_resumes_from_its_row() -> None:
+    store, run_id = await _crashed_after([], task="What is six times seven?")
+    model = ScriptedModel([Turn(content="42")])
+    result = await Agent(llm=model, store=store, tools=[], plan=False).resume(run_id)
+    assert (result.status, result.answer) == ("finished", "42")
+    assert "six times seven" in str(model.requests[0].messages)
