@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
-from test_runner import SUITE20, WRONG, SuiteModel, write_config
+from test_runner import SUITE20, TASKS, WRONG, SuiteModel, write_config
 
 from agentkit.eval.runner import LOCAL_RAY, EvalOutcome, run_eval
 from agentkit.eval.suites import load_suite
@@ -94,7 +94,7 @@ def test_ray_eval_survives_a_killed_worker(local_ray: None, postgres_url: str, t
         outcome = evaluate(tmp_path, postgres_url, fake)
         thread.join()
     s = outcome.summary
-    assert (s.graded, s.correct, s.failed, s.complete) == (20, 15, 0, True)
+    assert (s.graded, s.correct, s.failed, s.complete) == (20, 15, 0, True), [r.error for r in outcome.rows if r.error]
     assert {r.id for r in outcome.rows if r.grade != "correct"} == WRONG
     t03 = outcome.rows[2]
 
@@ -109,3 +109,43 @@ def test_ray_eval_survives_a_killed_worker(local_ray: None, postgres_url: str, t
     assert sum(isinstance(e, RunStarted) for e in events) == 1  # the killed attempt was resumed
     assert any(isinstance(e, StatusChanged) and e.reason == "resumed" for e in events)
     assert model.answers["t03"] == 1
+
+
+def test_killing_the_driver_loses_nothing(local_ray: None, postgres_url: str, tmp_path: Path) -> None:
+    """`agentkit eval --ray ADDRESS` (a driver joining this test's cluster) SIGKILLed mid-suite:
+    Ray ends its tasks with it; the same command again finishes the suite, without running the
+    attempts graded before the kill."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from agentkit.eval.results import read_rows
+
+    address = ray.get_runtime_context().gcs_address
+    model = SuiteModel()
+    with FakeProvider(model, latency_s=0.1) as fake:
+        config = write_config(tmp_path, fake)
+        args = [sys.executable, "-m", "agentkit", "eval", str(SUITE20), "--ray", address, "--config", str(config)]
+        args += ["--store", postgres_url, "--out", "out", "--json", "--concurrency", "2"]
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        results = tmp_path / "out" / "results.jsonl"
+        deadline = time.monotonic() + 240
+        while not results.exists() or len(read_rows(results)) < 5:  # five attempts graded
+            assert proc.poll() is None, "the eval ended before it was killed"
+            assert time.monotonic() < deadline, "no progress in 240 s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        finished = {r.id for r in read_rows(results)}
+        answered = dict(model.answers)
+        while attempt_workers():  # Ray ends the dead driver's tasks (their runs stay interrupted)
+            assert time.monotonic() < deadline, "Ray kept the dead driver's tasks running"
+            time.sleep(0.05)
+        again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    data = json.loads(again.stdout)
+    assert (data["graded"], data["correct"], data["complete"]) == (20, 15, True)
+    assert all(model.answers[t] == answered[t] == 1 for t in finished)  # not asked again
+    assert set(model.answers) == set(TASKS)  # (an answer in flight at the kill is asked for again)

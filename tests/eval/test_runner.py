@@ -20,7 +20,7 @@ from agentkit.eval.results import pass_at_k, read_rows, wilson_interval
 from agentkit.eval.runner import EvalError, EvalOutcome, attempt_run_id, run_eval
 from agentkit.eval.suites import load_suite
 from agentkit.store import SQLiteStore
-from agentkit.store.events import RunStarted, StatusChanged
+from agentkit.store.events import RunInfo, RunStarted, StatusChanged
 from agentkit.task import Task, load_task
 from agentkit.testing import FakeProvider, FakeRequest, HttpError, Turn
 
@@ -350,6 +350,26 @@ def test_interrupted_attempts_are_resumed_not_restarted(tmp_path: Path) -> None:
         trace = anyio.run(events, run_id)
         assert sum(isinstance(e, RunStarted) for e in trace) == 1
         assert any(isinstance(e, StatusChanged) and e.reason == "resumed" for e in trace)
+
+
+def test_an_attempt_killed_before_its_first_event_is_started_on_its_question(tmp_path: Path) -> None:
+    """A process killed between creating an attempt's run row and writing its first event (seen
+    on Ray when a worker is SIGKILLed): the run is started on its question, not resumed as an
+    empty run (which would send the model no question at all)."""
+    suite = load_suite(SUITE20)
+    run_id = attempt_run_id(suite.content_hash, "t01", 0)
+
+    async def orphan_row() -> None:
+        async with SQLiteStore(tmp_path / "store.db") as store:
+            await store.create_run(RunInfo(id=run_id, task=TASKS["t01"]["question"]))
+
+    anyio.run(orphan_row)
+    model = SuiteModel()
+    with FakeProvider(model) as fake:
+        outcome = run(tmp_path, config_of(tmp_path, fake), concurrency=1)
+        assert not fake.errors
+    assert outcome.rows[0].run_id == run_id and outcome.rows[0].grade == "correct"
+    assert outcome.summary.complete and outcome.summary.correct == 15
 
 
 def test_concurrency_is_bounded(tmp_path: Path) -> None:
