@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from agentkit import _ensemble
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from agentkit.agent import Agent, RunResult
     from agentkit.config import LimitsSpec, MCPServerSpec, ToolSettings
     from agentkit.context.images import ImageError
@@ -118,9 +120,18 @@ class _EnsemblesOnDemand:
         return _ensemble.ensembles()
 
     async def run_heavy(
-        self, agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool
+        self,
+        agent: Agent,
+        task: str,
+        *,
+        run_id: str,
+        on_event: EventHandler | None,
+        resumed: bool,
+        images: Sequence[ImageRef] = (),
     ) -> RunResult:
-        return await self._loaded().run_heavy(agent, task, run_id=run_id, on_event=on_event, resumed=resumed)
+        return await self._loaded().run_heavy(
+            agent, task, run_id=run_id, on_event=on_event, resumed=resumed, images=images
+        )
 
     def delegate_tool(self, agent: Agent) -> Tool:
         return self._loaded().delegate_tool(agent)

@@ -14,16 +14,26 @@ from typing import TYPE_CHECKING, Protocol
 from agentkit.live import EventHandler
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from agentkit._runs import RunResult
     from agentkit.agent import Agent
     from agentkit.tools.base import Tool
+    from agentkit.vocabulary import ImageRef
 
 
 class Ensembles(Protocol):
     """What the layer above the loop offers the Agent."""
 
     async def run_heavy(
-        self, agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool
+        self,
+        agent: Agent,
+        task: str,
+        *,
+        run_id: str,
+        on_event: EventHandler | None,
+        resumed: bool,
+        images: Sequence[ImageRef] = (),
     ) -> RunResult:
         """Run (or resume) ``agent.heavy`` trajectories of ``task`` as child runs and aggregate them."""
 

@@ -35,7 +35,7 @@ from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import
 from agentkit._state import RunState, load_state
 from agentkit.config import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
 from agentkit.context.builder import ContextBuilder, learned_window
-from agentkit.context.images import load_images, sees_images
+from agentkit.context.images import ImageSource, load_images, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.live import (
     EventHandler,
@@ -168,7 +168,7 @@ class Agent:
         run_id: str | None = None,
         parent_id: str | None = None,
         label: str | None = None,
-        images: Sequence[str | Path | bytes] = (),
+        images: Sequence[ImageSource] = (),
     ) -> RunResult:
         """Start a new run of ``task`` and drive it to the end. ``images`` (paths, URLs or
         bytes) go with the task: checked, downscaled and stored when the run starts, shown to a
@@ -177,12 +177,14 @@ class Agent:
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
         async with self.store.lease(run_id):
+            refs = await load_images(self.store, images)
             if self.heavy > 1:
-                result = await ensembles().run_heavy(self, task, run_id=run_id, on_event=on_event, resumed=False)
+                result = await ensembles().run_heavy(
+                    self, task, run_id=run_id, on_event=on_event, resumed=False, images=refs
+                )
                 return await self._with_report(result, on_event)
             config = self.describe()
             config["system_prompt"] = system_prompt(self.instructions)
-            refs = await load_images(self.store, images)
             await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config))
             book = RunBook(self.store, RunState(run_id=run_id))
             try:

@@ -9,6 +9,7 @@ import copy
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -24,6 +25,7 @@ from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.store.events import Aggregated, RunInfo, RunStarted
 from agentkit.tools.base import Tool, ToolRegistry
+from agentkit.vocabulary import ImageRef
 
 if TYPE_CHECKING:
     from agentkit.agent import Agent
@@ -83,19 +85,27 @@ async def rationale(agent: Agent, run_id: str) -> str:
     return "\n".join(p for p in parts if p)
 
 
-async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool) -> RunResult:
+async def run_heavy(
+    agent: Agent,
+    task: str,
+    *,
+    run_id: str,
+    on_event: EventHandler | None,
+    resumed: bool,
+    images: Sequence[ImageRef] = (),
+) -> RunResult:
     store, n = agent.store, agent.heavy
     if not resumed:
         config = agent.describe()
         await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}"))
         book = RunBook(store, RunState(run_id=run_id))
-        await book.commit(RunStarted(task=task, config=config))
+        await book.commit(RunStarted(task=task, config=config, images=list(images)))
     else:
         state = await load_state(store, run_id)
         done = state.finished
         if done is not None:
             return stored_result(await store.get_run(run_id), done)
-        task = state.task
+        task, images = state.task, state.images
         book = RunBook(store, state)
         await book.resumed()
     existing = {r.id: r for r in await store.list_runs(parent_id=run_id, limit=10_000)}
@@ -112,7 +122,12 @@ async def run_heavy(agent: Agent, task: str, *, run_id: str, on_event: EventHand
                 result = await child.resume(child_id, on_event=on_event)
             else:
                 result = await child.run(
-                    task, run_id=child_id, parent_id=run_id, label=f"trajectory {index}", on_event=on_event
+                    task,
+                    run_id=child_id,
+                    parent_id=run_id,
+                    label=f"trajectory {index}",
+                    on_event=on_event,
+                    images=images,  # stored once, with the parent run
                 )
         except Exception as exc:  # a broken trajectory must not take the others down
             failures[child_id] = f"{type(exc).__name__}: {exc}"
@@ -246,9 +261,16 @@ class _Ensembles:
     """Heavy mode and delegation, as the Agent reaches them (:mod:`agentkit._ensemble`)."""
 
     async def run_heavy(
-        self, agent: Agent, task: str, *, run_id: str, on_event: EventHandler | None, resumed: bool
+        self,
+        agent: Agent,
+        task: str,
+        *,
+        run_id: str,
+        on_event: EventHandler | None,
+        resumed: bool,
+        images: Sequence[ImageRef] = (),
     ) -> RunResult:
-        return await run_heavy(agent, task, run_id=run_id, on_event=on_event, resumed=resumed)
+        return await run_heavy(agent, task, run_id=run_id, on_event=on_event, resumed=resumed, images=images)
 
     def delegate_tool(self, agent: Agent) -> Tool:
         swarm_spec(agent)  # a bad swarm section fails when the Agent is built, not mid-run

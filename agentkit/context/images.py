@@ -152,12 +152,20 @@ async def store_image(store: Store, data: bytes, label: str) -> ImageRef:
     return ImageRef(key=key, mime_type=mime, width=width, height=height, label=label)
 
 
-async def load_images(store: Store, sources: Sequence[str | Path | bytes]) -> list[ImageRef]:
+ImageSource = str | Path | bytes | ImageRef
+"""An image as a caller gives it: a path, an http(s) or data: URL, raw bytes, or an image
+already checked and stored (an :class:`ImageRef`, passed through)."""
+
+
+async def load_images(store: Store, sources: Sequence[ImageSource]) -> list[ImageRef]:
     """The images given with a task, stored. Raises :class:`ImageError` on the first bad one."""
     if len(sources) > MAX_RUN_IMAGES:
         raise ImageError(f"{len(sources)} images given; at most {MAX_RUN_IMAGES} per task")
     refs: list[ImageRef] = []
     for source in sources:
+        if isinstance(source, ImageRef):
+            refs.append(source)
+            continue
         data, label = await read_source(source)
         refs.append(await store_image(store, data, label))
     return refs

@@ -269,3 +269,17 @@ def test_a_task_file_image_that_is_not_an_image_is_bad_input(tmp_path: Path) -> 
     assert result.exit_code == 2, result.output
     assert "images: " in result.output and "not an image this framework can read" in result.output
     assert "Traceback" not in result.output and "internal error" not in result.output
+
+
+async def test_heavy_trajectories_see_the_task_images(tmp_path: Path) -> None:
+    script = [Turn(content="red")] * 2 + [Turn(content="All trajectories say red. red")]
+    with FakeProvider(script, model="kimi-k2.5") as fake:
+        llm = OpenAICompatibleModel("kimi-k2.5", "custom", base_url=fake.base_url)
+        async with SQLiteStore(tmp_path / "t.db") as store:
+            agent = Agent(llm=llm, store=store, tools=[], plan=False, heavy=2)
+            result = await agent.run("What colour is it?", images=[png(40, 40)])
+            await agent.aclose()
+            blobs = {r.id: (await load_state(store, r.id)).images for r in await store.list_runs(limit=10)}
+    assert result.status == "finished", (result.error, fake.errors)
+    assert [len(image_parts(r)) for r in fake.requests[:2]] == [1, 1]  # each trajectory saw it
+    assert len({ref.key for refs in blobs.values() for ref in refs}) == 1  # stored once, referenced by each run
