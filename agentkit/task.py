@@ -125,13 +125,16 @@ class ModelSpec(BaseModel):
 
 class EvalSpec(BaseModel):
     """``agentkit eval`` settings (``agentkit run`` ignores this section): the suite's cost
-    budget (no new attempt starts once it is spent) and the judge model's endpoint."""
+    budget (no new attempt starts once it is spent), the judge model's endpoint, and the CPUs
+    Ray reserves for each attempt (``--ray``)."""
 
     model_config = SPEC_CONFIG
 
     max_cost_usd: float | None = Field(default=None, gt=0)
     judge: ModelSpec | None = None
     """The judge grader's model (default: the task's ``model``)."""
+    cpus_per_attempt: float = Field(default=1.0, gt=0)
+    """With ``--ray``: fractions let several attempts share a core (they mostly wait on the model)."""
 
 
 EVAL_TASK = "(each suite task's question; `task:` is not used by agentkit eval)"

@@ -120,10 +120,12 @@ async def run_eval(
     ray: str | None = None,
     max_cost_usd: float | None = None,
     progress: Progress | None = None,
-    ray_cpus: float = 1.0,
+    ray_cpus: float | None = None,
 ) -> EvalOutcome:
     """Run (or resume) ``attempts`` attempts of every task of ``suite`` with ``config``.
-    Raises :class:`EvalError` when the eval cannot start as asked (nothing is run then)."""
+    ``ray``: ``None`` (this process), :data:`LOCAL_RAY` or a cluster's address; ``ray_cpus``:
+    the CPUs Ray reserves per attempt (default ``eval.cpus_per_attempt``, else 1). Raises
+    :class:`EvalError` when the eval cannot start as asked (nothing is run then)."""
     if attempts < 1 or concurrency < 1:
         raise EvalError("--attempts and --concurrency must be at least 1")
     location = str(store)
@@ -133,7 +135,11 @@ async def run_eval(
     specs = attempt_specs(suite, attempts)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
     results = ResultsFile(out / "results.jsonl")
-    executor_cm = _ray_executor(plan, ray, ray_cpus) if ray is not None else _local_executor(plan)
+    if ray is not None:
+        cpus = ray_cpus if ray_cpus is not None else (config.eval.cpus_per_attempt if config.eval else 1.0)
+        executor_cm = _ray_executor(plan, ray, cpus)
+    else:
+        executor_cm = _local_executor(plan)
     async with executor_cm as (executor, st):
         specs, existing = await _latest_tries(st, specs)
         _check_same_config(config, existing)

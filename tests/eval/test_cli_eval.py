@@ -85,6 +85,7 @@ BAD_SUITE = '{"id": "a", "question": "q", "answer": "x"}\n{"id": "b", "question"
         ("bad suite line", "bad.jsonl:2"),
         ("unknown config key", "eval.max_cost: unknown key; did you mean 'max_cost_usd'?"),
         ("bad budget", "eval.max_cost_usd: must be greater than 0"),
+        ("bad cpus", "eval.cpus_per_attempt: must be greater than 0"),
         ("bad grader", "--grader: unknown grader 'fuzzy'"),
         ("remote ray with sqlite", "cannot share the SQLite store"),
         ("address without --ray", "a Ray address goes with --ray"),
@@ -106,6 +107,9 @@ def test_invalid_input_is_one_line_and_exit_2(tmp_path: Path, case: str, expecte
         elif case == "bad budget":
             extra[1] = str(write_config(tmp_path, fake, "", name="c3.yaml"))
             Path(extra[1]).write_text(Path(extra[1]).read_text().replace("eval: {", "eval: {max_cost_usd: -1, "))
+        elif case == "bad cpus":
+            extra[1] = str(write_config(tmp_path, fake, "", name="c4.yaml"))
+            Path(extra[1]).write_text(Path(extra[1]).read_text().replace("eval: {", "eval: {cpus_per_attempt: 0, "))
         elif case == "bad grader":
             extra += ["--grader", "fuzzy"]
         elif case == "remote ray with sqlite":

@@ -112,7 +112,8 @@ def test_ray_eval_survives_a_killed_worker(local_ray: None, postgres_url: str, t
 
 
 def test_killing_the_driver_loses_nothing(local_ray: None, postgres_url: str, tmp_path: Path) -> None:
-    """`agentkit eval --ray ADDRESS` (a driver joining this test's cluster) SIGKILLed mid-suite:
+    """`agentkit eval --ray ADDRESS` (a driver joining this test's cluster, half a CPU per attempt
+    from the config's eval.cpus_per_attempt) SIGKILLed mid-suite:
     Ray ends its tasks with it; the same command again finishes the suite, without running the
     attempts graded before the kill."""
     import json
@@ -124,10 +125,11 @@ def test_killing_the_driver_loses_nothing(local_ray: None, postgres_url: str, tm
 
     address = ray.get_runtime_context().gcs_address
     model = SuiteModel()
-    with FakeProvider(model, latency_s=0.1) as fake:
+    with FakeProvider(model, latency_s=0.3) as fake:
         config = write_config(tmp_path, fake)
+        config.write_text(config.read_text().replace("eval: {", "eval: {cpus_per_attempt: 0.5, "))
         args = [sys.executable, "-m", "agentkit", "eval", str(SUITE20), "--ray", address, "--config", str(config)]
-        args += ["--store", postgres_url, "--out", "out", "--json", "--concurrency", "2"]
+        args += ["--store", postgres_url, "--out", "out", "--json", "--concurrency", "4"]
         env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         results = tmp_path / "out" / "results.jsonl"
@@ -144,6 +146,7 @@ def test_killing_the_driver_loses_nothing(local_ray: None, postgres_url: str, tm
             assert time.monotonic() < deadline, "Ray kept the dead driver's tasks running"
             time.sleep(0.05)
         again = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert fake.max_in_flight > 2  # half a CPU per attempt: 4 at once on the 2-CPU cluster
     assert again.returncode == 0, again.stderr[-2000:]
     data = json.loads(again.stdout)
     assert (data["graded"], data["correct"], data["complete"]) == (20, 15, True)
