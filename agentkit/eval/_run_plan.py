@@ -42,9 +42,12 @@ class WorkerPlan(BaseModel):
 
 
 def eval_config(config: Task) -> Task:
-    """The config each attempt runs with: its ``eval`` section is the eval's own, and no report
-    is written (grading reads the answer; a report would cost model calls nobody grades)."""
-    return config.model_copy(update={"output": config.output.model_copy(update={"report": False}), "eval": None})
+    """The config each attempt runs with: its ``eval`` section is the eval's own, and a report
+    is written only when the config asks for one in so many words (``output: {report: true}``):
+    grading reads the answer, and a report costs model calls nobody grades."""
+    asked = "report" in config.output.model_fields_set
+    output = config.output.model_copy(update={"report": config.output.report and asked})
+    return config.model_copy(update={"output": output, "eval": None})
 
 
 def judge_spec(config: Task, name: str | None = None) -> ModelSpec:

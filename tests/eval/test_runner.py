@@ -233,6 +233,26 @@ def test_attempts_are_runs_tagged_with_the_suite_and_task(tmp_path: Path) -> Non
     assert t01[0].config["task_spec"]["output"]["report"] is False  # no report phase in an eval
 
 
+def test_a_report_is_written_only_when_the_config_asks(tmp_path: Path) -> None:
+    from agentkit.report import load_report
+
+    with FakeProvider(SuiteModel()) as fake:
+        asked = config_of(tmp_path, fake, "output: {report: true}\n")
+        outcome = run(tmp_path, asked, suite=one_task_suite(tmp_path))
+
+    async def report_of(run_id: str) -> object:
+        async with SQLiteStore(tmp_path / "store.db") as store:
+            return await load_report(store, run_id)
+
+    assert outcome.summary.correct == 1 and anyio.run(report_of, outcome.rows[0].run_id) is not None
+
+
+def one_task_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "one.jsonl"
+    path.write_text(SUITE20.read_text().splitlines()[0] + "\n")
+    return path
+
+
 def test_pass_at_k_over_attempts(tmp_path: Path) -> None:
     """K=3: t01 is right only on its second try, t02 never, the rest always (one attempt at a
     time, so the attempts of a task come in order)."""
