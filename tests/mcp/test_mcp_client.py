@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import hostile_spec, stdio_spec
+from mcp_helpers import hostile_spec, stdio_spec
 
 from agentkit.llm.types import ToolCall
 from agentkit.store.events import RunInfo
@@ -228,7 +228,7 @@ async def test_a_third_party_server_from_pypi_works_offline() -> None:
 
 
 async def test_an_http_server_that_goes_away_is_a_tool_error_naming_it(tmp_path: Path) -> None:
-    from conftest import start_http_server
+    from mcp_helpers import start_http_server
 
     proc, url = start_http_server(tmp_path)
     h = Harness([{"name": "web", "url": url}])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from conftest import TOOLS_SERVER, start_http_server, stdio_spec
+from mcp_helpers import TOOLS_SERVER, start_http_server, stdio_spec
 
 from agentkit import Agent
 from agentkit.store import SQLiteStore

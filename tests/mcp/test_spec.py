@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HOSTILE_SERVER
+from mcp_helpers import HOSTILE_SERVER
 
 from agentkit.config import MCPServerSpec
 from agentkit.task import TaskFileError, load_task
