@@ -75,13 +75,18 @@ _SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "billion": 1e9, "trillion":
 _NOISE = str.maketrans({"\u2212": "-", "\u2013": "-", "$": None, "%": None, "€": None, "£": None, "¥": None})
 
 
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:[\s,_]\d{3})+(?:\.\d+)?|[+-]?[\d.]+(?:e[+-]?\d+)?", re.IGNORECASE)
+
+
 def parse_number(text: str) -> float | None:
     """The number ``text`` states: the whole text once currency signs, ``%``, thousands
     commas and spaces are removed, else its one numeric token, scaled by a word after it
     (``about 42 km`` is 42, ``3.5 million`` is 3500000, ``120k`` is 120000); ``None`` when
     it holds no number or several different ones."""
     cleaned = text.translate(_NOISE).strip()
-    compact = re.sub(r"[\s,_]", "", cleaned)
+    # Separators are thousands separators only between groups of three digits: "1,234,567"
+    # and "1 000 000" are one number, "2, 3, 5, 7" is a list of four.
+    compact = re.sub(r"[\s,_]", "", cleaned) if _GROUPED.fullmatch(cleaned) else cleaned
     try:
         value = float(compact)
     except ValueError:

@@ -7,6 +7,7 @@ import pytest
 
 from agentkit.eval import GraderError, JudgeGrader, SuiteTask, exact_match, grade, normalize_answer, number_match
 from agentkit.eval._grade_judge import load_template, parse_browsecomp, parse_simpleqa
+from agentkit.eval.graders import parse_number
 from agentkit.llm.client import OpenAICompatibleModel, RetryPolicy
 from agentkit.llm.profiles import Prices
 from agentkit.testing import FakeProvider, Turn
@@ -289,3 +290,9 @@ async def test_grade_dispatches_judge_tasks_to_the_judge() -> None:
         g = await grade(task, "Paris", judge=JudgeGrader(model))
         await model.aclose()
     assert (g.verdict, g.grader) == ("correct", "judge")
+
+
+def test_a_list_of_numbers_is_not_read_as_one_number() -> None:
+    assert parse_number("2, 3, 5, 7, 11") is None
+    assert parse_number("1,234,567") == 1_234_567 and parse_number("1 000 000") == 1_000_000
+    assert number_match("235711", "2, 3, 5, 7, 11").verdict == "incorrect"
