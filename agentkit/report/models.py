@@ -65,7 +65,8 @@ class Verification(BaseModel):
         return sum(1 for c in self.claims if c.verdict == verdict)
 
     @property
-    def unverified_citations(self) -> int:
+    def unsupported_citations(self) -> int:
+        """Citations whose source does not support their sentence."""
         return sum(1 for c in self.claims for x in c.citations if x.verdict == "unsupported")
 
     def summary(self) -> dict[str, int]:
@@ -74,7 +75,7 @@ class Verification(BaseModel):
             "supported": self.count("supported"),
             "weak": self.count("weak"),
             "unsupported": self.count("unsupported"),
-            "unverified_citations": self.unverified_citations,
+            "unsupported_citations": self.unsupported_citations,
             "removed_citations": len(self.removed_citations),
             "unsourced_numbers": len(self.unsourced_numbers),
         }
@@ -85,7 +86,7 @@ class ReportSection(BaseModel):
     raw: str
     """The model's text with citations by source id (``[S1a2b3c4d]``), as written."""
     markdown: str = ""
-    """The final text: numbered citations, unknown ids removed, unverified ones marked."""
+    """The final text: numbered citations, unknown ids removed, unsupported ones marked."""
 
 
 class Report(BaseModel):

@@ -38,7 +38,6 @@ UNSUPPORTED_MARK = "unsupported"
 UNCITED_MARK = "unsupported: no citation"
 _REMOVED_BASE = 1_000_000
 """Pseudo citation numbers for removed ids, so the rewrite leaves a mark where each one was."""
-_LABELS = {"unverified_citations": "unsupported citations"}
 
 
 def removed_mark(source_id: str) -> str:
@@ -85,7 +84,7 @@ def why(claim: ClaimCheck) -> str:
 
 def summary_rows(verification: Verification) -> list[tuple[str, int]]:
     """The verification table: the summary's counts under the report's own words."""
-    rows = [(_LABELS.get(k, k).replace("_", " "), v) for k, v in verification.summary().items()]
+    rows = [(k.replace("_", " "), v) for k, v in verification.summary().items()]
     rows.insert(4, ("uncited claims", sum(1 for c in verification.claims if not c.citations)))
     return rows
 
