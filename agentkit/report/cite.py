@@ -104,23 +104,19 @@ class Numbering:
 
 
 Marker = Callable[[int, bool], str]
-"""Renders citation number ``n``; the flag says whether the citation is unverified."""
-
-
-def markdown_marker(n: int, unverified: bool) -> str:
-    return f"[[{n}]](#ref-{n})" + (r"\[unverified\]" if unverified else "")
+"""Renders citation number ``n``; the flag says whether the citation is unsupported."""
 
 
 def rewrite(
     markdown: str,
     numbering: Numbering,
-    unverified: Callable[[int, str], bool],
-    marker: Marker = markdown_marker,
+    unsupported: Callable[[int, str], bool],
+    marker: Marker,
     highlight: Callable[[int, str], str] | None = None,
 ) -> str:
     """Replace id citations with numbered markers; drop unknown ids and model-made numbers.
 
-    ``unverified(segment_index, source_id)`` says whether to mark a citation;
+    ``unsupported(segment_index, source_id)`` says whether to mark a citation;
     ``highlight(segment_index, text)`` may wrap a claim's text (the HTML renderer's mark).
     """
     parts: list[str] = []
@@ -131,7 +127,7 @@ def rewrite(
 
         def replace(group: re.Match[str], index: int = index) -> str:
             nums = sorted({(numbering.numbers[s], s) for s in ids_in(group) if s in numbering.numbers})
-            return "".join(marker(n, unverified(index, sid)) for n, sid in nums)
+            return "".join(marker(n, unsupported(index, sid)) for n, sid in nums)
 
         text = MODEL_NUMBERS.sub("", seg.text)
         text = CITATION_GROUP.sub(replace, text) if seg.source_ids else text

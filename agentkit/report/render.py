@@ -183,7 +183,7 @@ def _section_html(report: Report, s_index: int, md: MarkdownIt) -> str:
     claims = {c.sentence: c for c in report.verification.claims if c.section == s_index}
     by_index = {i: claims.get(seg.plain) for i, seg in iter_claims(section.raw)}
 
-    def unverified(i: int, sid: str) -> bool:
+    def unsupported(i: int, sid: str) -> bool:
         claim = by_index.get(i)
         return bool(claim and any(c.source_id == sid and c.verdict == "unsupported" for c in claim.citations))
 
@@ -195,7 +195,7 @@ def _section_html(report: Report, s_index: int, md: MarkdownIt) -> str:
         after = _UNCITED if not claim.citations else ""
         return _highlight(text, "unsupported" if claim.verdict == "unsupported" else "weak", tip, after)
 
-    source = rewrite(section.raw, numbering, unverified, lambda n, u: f"\ue000{n}{'u' if u else ''}\ue001", highlight)
+    source = rewrite(section.raw, numbering, unsupported, lambda n, u: f"\ue000{n}{'u' if u else ''}\ue001", highlight)
     rendered = md.render(source)
 
     def cite(m: re.Match[str]) -> str:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from agentkit.report.cite import Numbering, rewrite, segments
+from agentkit.report.render import md_marker
 from agentkit.report.verify import (
     SourceText,
     check_sentence,
@@ -83,8 +84,8 @@ def test_segments_and_rewrite() -> None:
     numbering = Numbering({S_WHO, S_NASA})
     numbering.scan(md)
     assert numbering.numbers == {S_WHO: 1, S_NASA: 2} and numbering.removed == ["S99999999"]
-    out = rewrite(md, numbering, lambda i, sid: sid == S_NASA)
-    assert "First claim [[1]](#ref-1). Second. [[2]](#ref-2)\\[unverified\\]" in out
+    out = rewrite(md, numbering, lambda i, sid: sid == S_NASA, md_marker({}))
+    assert "First claim [[1]](#ref-1). Second. [[2]](#ref-2)\\[unsupported\\]" in out
     assert "S99999999" not in out
 
 
