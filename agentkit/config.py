@@ -83,6 +83,16 @@ def show(value: object, limit: int = 60) -> str:
     return f"a {type(value).__name__}"
 
 
+def from_base_dir(value: str | Path, info: ValidationInfo) -> Path:
+    """A path from a task file, made absolute against the file's folder (validation context
+    ``base_dir``; the working directory when there is none); ``~`` is expanded."""
+    path = Path(value).expanduser()
+    base = (info.context or {}).get("base_dir")
+    if base is not None and not path.is_absolute():
+        path = Path(base) / path
+    return path.absolute()
+
+
 def check_http_url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -171,13 +181,10 @@ class SearchSpec(BaseModel):
     def _index_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None:
             return None
-        base = (info.context or {}).get("base_dir")
-        path = value.expanduser()
-        if base is not None and not path.is_absolute():
-            path = Path(base) / path
+        path = from_base_dir(value, info)
         if not path.exists():
             raise fail(f"offline index not found: {path}")
-        return path.absolute()
+        return path
 
     @model_validator(mode="after")
     def _backends_have_their_settings(self) -> SearchSpec:
@@ -495,13 +502,7 @@ class MCPServerSpec(BaseModel):
     @field_validator("cwd")
     @classmethod
     def _cwd_from_base(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        base = (info.context or {}).get("base_dir")
-        path = value.expanduser()
-        if base is not None and not path.is_absolute():
-            path = Path(base) / path
-        return path.absolute()
+        return None if value is None else from_base_dir(value, info)
 
     @model_validator(mode="after")
     def _one_transport(self) -> MCPServerSpec:

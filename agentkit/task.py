@@ -52,6 +52,7 @@ from agentkit.config import (
     SwarmSpec,
     check_http_url,
     fail,
+    from_base_dir,
     num,
     one_of,
     one_of_or_null,
@@ -183,19 +184,16 @@ class Task(BaseModel):
     @field_validator("images")
     @classmethod
     def _images_exist(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        base = (info.context or {}).get("base_dir")
         out: list[str] = []
         for i, item in enumerate(value):
             if item.startswith(("http://", "https://")):
                 check_http_url(item)
                 out.append(item)
                 continue
-            path = Path(item).expanduser()
-            if base is not None and not path.is_absolute():
-                path = Path(base) / path
+            path = from_base_dir(item, info)
             if not path.is_file():
                 raise fail(f"image not found: {path}", at=f"[{i}]")
-            out.append(str(path.absolute()))
+            out.append(str(path))
         return out
 
     @field_validator("tools")
