@@ -180,4 +180,5 @@ def test_sigkill_mid_suite_then_the_same_command_finishes_without_rerunning(tmp_
         status, events = after[run_id]
         assert status == "finished"
         assert sum(isinstance(e, RunStarted) for e in events) == 1
-        assert any(isinstance(e, StatusChanged) and e.reason == "resumed" for e in events)
+        if at_kill[run_id][1]:  # killed after its first event (not between its row and that event: then started)
+            assert any(isinstance(e, StatusChanged) and e.reason == "resumed" for e in events)
