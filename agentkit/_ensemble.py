@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from agentkit.live import EventHandler
-
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from agentkit._runs import RunResult
     from agentkit.agent import Agent
+    from agentkit.live import EventHandler
     from agentkit.tools.base import Tool
     from agentkit.vocabulary import ImageRef
 
