@@ -36,4 +36,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 # A real throwaway PostgreSQL cluster per session; `postgres_url` is a new database per test.
+# A loopback web server of numbered pages (`pages`), for runs that fetch.
+from _pages import pages  # noqa: E402, F401
 from _postgres import postgres_server, postgres_url  # noqa: E402, F401

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +34,9 @@ def store_schemas(url: str) -> set[str]:
         return {str(n) for (n,) in conn.execute("SELECT nspname FROM pg_namespace").fetchall()}
 
 
-class _Page(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def do_GET(self) -> None:
-        body = b"The measured value=42 units.\n"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
 @pytest.fixture
-def page() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/p1"
-    server.shutdown()
-    server.server_close()
+def page(pages: str) -> str:
+    return f"{pages}/p14"  # "The measured value=42 units."
 
 
 def reader(page: str) -> Any:

@@ -9,15 +9,11 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
-import pytest
 
 from agentkit.store import SQLiteStore
 from agentkit.store.events import StoredEvent, ToolResultEvent
@@ -27,33 +23,6 @@ from agentkit.testing import FakeProvider, FakeRequest, Turn, call
 from tests.telemetry.receiver import OtlpReceiver
 
 PAGES = 8
-
-
-class _Pages(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-    def do_GET(self) -> None:
-        m = re.fullmatch(r"/p(\d+)", self.path)
-        if not m:  # robots.txt and anything else
-            self.send_error(404)
-            return
-        n = int(m.group(1))
-        body = f"Page {n}: value={n * 3}.\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def pages() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def respond(req: FakeRequest) -> Turn:

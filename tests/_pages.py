@@ -1,3 +1,6 @@
+"""A loopback web server for tests that fetch: ``/pN`` answers "Page N. The measured
+value=3N units." (text/plain); anything else, robots.txt included, is a 404."""
+
 from __future__ import annotations
 
 import re
@@ -29,7 +32,7 @@ class _Pages(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def pages() -> Iterator[str]:
-    """A loopback server: /pN answers 'value=3N'."""
+    """The server's base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Pages)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
