@@ -8,14 +8,15 @@ its row brought in step with the fold. :class:`RunResult` is what a run returns.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import anyio
 from pydantic import BaseModel, Field
 
-from agentkit._state import RunState
+from agentkit._state import RunState, load_state
 from agentkit.store import clean_model
-from agentkit.store.base import Store
+from agentkit.store.base import Store, StoreError
 from agentkit.store.events import ErrorEvent, RunFinished, RunInfo, RunStatus, StatusChanged, StoredEvent, TraceEvent
 from agentkit.telemetry import run_observers
 from agentkit.vocabulary import AssistantTurn, Usage
@@ -173,3 +174,25 @@ class RunBook:
             context_tokens=s.records[-1].event.turn.usage.prompt_tokens if s.records else 0,
             context_window=window,
         )
+
+
+@contextlib.asynccontextmanager
+async def never_left_running(store: Store, run_id: str) -> AsyncIterator[None]:
+    """Whatever ends the block early (a cancellation, Ctrl-C, a bug, a refused write), a run
+    whose row still says ``running`` is marked ``interrupted`` (it can resume) or ``failed``
+    (an error) before the exception goes on. The loop settles its runs itself; this catches
+    what escapes around it (while the run is created, its state read, or heavy mode set up)."""
+    try:
+        yield
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+            if (await store.get_run(run_id)).status == "running":
+                book = RunBook(store, await load_state(store, run_id))
+                stopped = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt | StoreError)
+                if stopped:
+                    await book.interrupt(
+                        "cancelled" if not isinstance(exc, StoreError) else f"the store refused a write: {exc}"
+                    )
+                else:
+                    await book.fail_quietly(exc)
+        raise

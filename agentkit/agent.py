@@ -30,7 +30,7 @@ from agentkit._model_calls import ModelCalls
 from agentkit._prompts import FINAL_ANSWER_PROMPT, system_prompt
 from agentkit._redact import redact_config
 from agentkit._report_phase import report_phase
-from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, unfinished_reply
+from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, never_left_running, unfinished_reply
 from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import RunResult` works too
 from agentkit._state import RunState, load_state
 from agentkit.config import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
@@ -176,7 +176,7 @@ class Agent:
         :class:`~agentkit.context.images.ImageError` before the run is created."""
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
-        async with self.store.lease(run_id):
+        async with self.store.lease(run_id), never_left_running(self.store, run_id):
             refs = await load_images(self.store, images)
             if self.heavy > 1:
                 result = await ensembles().run_heavy(
@@ -203,7 +203,7 @@ class Agent:
         or task is driving the same run.
         """
         on_event = on_event or self.on_event
-        async with self.store.lease(run_id):
+        async with self.store.lease(run_id), never_left_running(self.store, run_id):
             if int((await self.store.get_run(run_id)).config.get("heavy", 1)) > 1:
                 result = await ensembles().run_heavy(self, "", run_id=run_id, on_event=on_event, resumed=True)
             else:

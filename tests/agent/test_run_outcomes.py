@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import pytest
 
 from agentkit import Agent, tool
@@ -12,7 +13,8 @@ from agentkit.context.policy import ContextPolicy, Sizer, ViewCut
 from agentkit.live import AgentEvent, ModelRetrying, Notice
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
-from agentkit.store.events import ErrorEvent, RunFinished, UsageCharged, UserMessage
+from agentkit.store.events import ErrorEvent, RunFinished, RunStarted, UsageCharged, UserMessage
+from agentkit.store.memory import MemoryStore
 from agentkit.testing import Delay, FakeProvider, HttpError, RateLimited, ScriptedModel, StreamError, Turn, call
 
 pytestmark = pytest.mark.anyio
@@ -232,3 +234,31 @@ async def test_retries_while_the_report_is_written_are_reported_live() -> None:
     assert result.report is not None
     retries = [e for e in seen if isinstance(e, ModelRetrying)]
     assert len(retries) == 1 and "429" in retries[0].reason
+
+
+class _StartsSlowly(MemoryStore):
+    """A store whose first run's first event waits until the test cancels: the window between
+    creating a run's row and writing its first event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = anyio.Event()
+
+    async def append(self, run_id: str, event: Any) -> int:
+        if isinstance(event, RunStarted) and not self.entered.is_set():
+            self.entered.set()
+            await anyio.sleep_forever()
+        return await super().append(run_id, event)
+
+
+async def test_a_run_cancelled_before_its_first_event_is_not_left_running() -> None:
+    store = _StartsSlowly()
+    agent = Agent(llm=ScriptedModel([Turn(content="42")]), store=store, tools=[], plan=False)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: agent.run("q", run_id="cut"))
+        await store.entered.wait()
+        tg.cancel_scope.cancel()
+    row = await store.get_run("cut")
+    assert row.status == "interrupted" and row.stop_reason == "cancelled"
+    result = await Agent(llm=ScriptedModel([Turn(content="42")]), store=store, tools=[], plan=False).resume("cut")
+    assert (result.status, result.answer) == ("finished", "42")  # resumed from the row's task
