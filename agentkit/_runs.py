@@ -178,21 +178,23 @@ class RunBook:
 
 @contextlib.asynccontextmanager
 async def never_left_running(store: Store, run_id: str) -> AsyncIterator[None]:
-    """Whatever ends the block early (a cancellation, Ctrl-C, a bug, a refused write), a run
-    whose row still says ``running`` is marked ``interrupted`` (it can resume) or ``failed``
-    (an error) before the exception goes on. The loop settles its runs itself; this catches
-    what escapes around it (while the run is created, its state read, or heavy mode set up)."""
+    """Whatever ends the block early, a run whose row still says ``running`` is settled before
+    the exception goes on, wherever it struck (in the loop, while the run's row and first event
+    were written, its state read, heavy mode set up): ``interrupted`` for a cancellation,
+    Ctrl-C or a refused write (a full disk: what was committed stays, and the run can resume),
+    ``failed`` for an error (a bug, an encoding)."""
     try:
         yield
     except BaseException as exc:
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             if (await store.get_run(run_id)).status == "running":
                 book = RunBook(store, await load_state(store, run_id))
-                stopped = isinstance(exc, anyio.get_cancelled_exc_class() | KeyboardInterrupt | StoreError)
-                if stopped:
-                    await book.interrupt(
-                        "cancelled" if not isinstance(exc, StoreError) else f"the store refused a write: {exc}"
-                    )
+                if isinstance(exc, StoreError):
+                    await book.interrupt(f"the store refused a write: {exc}")
+                elif isinstance(exc, KeyboardInterrupt):
+                    await book.interrupt("interrupted by the user")
+                elif isinstance(exc, anyio.get_cancelled_exc_class()):
+                    await book.interrupt("cancelled")
                 else:
                     await book.fail_quietly(exc)
         raise

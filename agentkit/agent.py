@@ -9,7 +9,6 @@ on an existing log.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -51,7 +50,7 @@ from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model
 from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
-from agentkit.store.base import Store, StoreError
+from agentkit.store.base import Store
 from agentkit.store.events import (
     AssistantMessage,
     PlanUpdated,
@@ -285,22 +284,8 @@ class Agent:
             await loop.finish("stopped", loop.best_answer(), stop_reason=str(exc))
         except (ModelError, ToolsUnavailable) as exc:
             await loop.fail(type(exc).__name__, str(exc))
-        except anyio.get_cancelled_exc_class():
-            with anyio.CancelScope(shield=True):
-                await loop.book.interrupt("cancelled")
-            raise
-        except KeyboardInterrupt:
-            with anyio.CancelScope(shield=True):
-                await loop.book.interrupt("interrupted by the user")
-            raise
-        except StoreError as exc:  # a full disk, say: what was committed stays, and the run can resume
-            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await loop.book.interrupt(f"the store refused a write: {exc}")
-            raise
-        except Exception as exc:  # a bug, an encoding: never leave the run `running`
-            with anyio.CancelScope(shield=True):
-                await loop.book.fail_quietly(exc)
-            raise
+        # A cancellation, Ctrl-C, a refused write or a bug goes on to run()/resume(), whose
+        # never_left_running settles the run (interrupted, or failed for a bug).
         finally:
             with anyio.CancelScope(shield=True):
                 await self.tools.close_run(run_id)

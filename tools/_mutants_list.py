@@ -76,8 +76,8 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="error-leaves-running",
-        file="agentkit/agent.py",
-        old="            with anyio.CancelScope(shield=True):\n                await loop.book.fail_quietly(exc)\n",
+        file="agentkit/_runs.py",
+        old="                else:\n                    await book.fail_quietly(exc)\n",
         new="",
         description="an unexpected error in the loop leaves the run `running`",
         tests=("tests/agent/test_run_outcomes.py",),
