@@ -50,10 +50,12 @@ class ImageError(ValueError):
 
 
 def sees_images(model: object) -> bool:
-    """Whether ``model`` takes image parts: its traits say so (a model without traits, such
-    as a scripted test model, may declare ``vision = True``)."""
-    traits = getattr(model, "traits", None)
-    return bool(getattr(traits, "vision", False) or getattr(model, "vision", False))
+    """Whether ``model`` takes image parts: its ``vision`` attribute when it has one (the
+    client's is its family's trait unless set), else its traits."""
+    vision = getattr(model, "vision", None)
+    if isinstance(vision, bool):
+        return vision
+    return bool(getattr(getattr(model, "traits", None), "vision", False))
 
 
 def image_tokens(width: int, height: int) -> int:

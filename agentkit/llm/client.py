@@ -123,6 +123,7 @@ class OpenAICompatibleModel:
         extra_body: dict[str, Any] | None = None,
         tool_choice: Literal["auto", "none"] | None = None,
         thinking: bool | None = None,
+        vision: bool | None = None,
     ) -> None:
         self._profile = provider if isinstance(provider, ProviderProfile) else get_profile(provider)
         self._model = self._profile.resolve_model(model)
@@ -156,6 +157,8 @@ class OpenAICompatibleModel:
         self._thinking = thinking
         self.traits = model_traits(self._model)
         """What the model can do (vision, thinking switch) and the request rules it obeys."""
+        self.vision = self.traits.vision if vision is None else vision
+        """Images go to the model as image parts (its family's trait unless ``vision=`` says)."""
         if isinstance(concurrency, int):
             concurrency = anyio.CapacityLimiter(concurrency)
         self._limiter = concurrency

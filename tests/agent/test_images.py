@@ -283,3 +283,12 @@ async def test_heavy_trajectories_see_the_task_images(tmp_path: Path) -> None:
     assert result.status == "finished", (result.error, fake.errors)
     assert [len(image_parts(r)) for r in fake.requests[:2]] == [1, 1]  # each trajectory saw it
     assert len({ref.key for refs in blobs.values() for ref in refs}) == 1  # stored once, referenced by each run
+
+
+def test_vision_follows_the_family_unless_the_client_says() -> None:
+    from agentkit.context.images import sees_images
+
+    assert sees_images(OpenAICompatibleModel("kimi-k2.5", "moonshot", api_key="sk-x"))
+    assert not sees_images(OpenAICompatibleModel("my-vlm", "custom", base_url="http://127.0.0.1:9/v1"))
+    assert sees_images(OpenAICompatibleModel("my-vlm", "custom", base_url="http://127.0.0.1:9/v1", vision=True))
+    assert not sees_images(OpenAICompatibleModel("kimi-k2.5", "moonshot", api_key="sk-x", vision=False))
