@@ -15,15 +15,12 @@ from typing import TYPE_CHECKING, Any
 from agentkit import _ensemble
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from agentkit.agent import Agent, RunResult
     from agentkit.config import LimitsSpec, MCPServerSpec, ToolSettings
     from agentkit.context.images import ImageError
     from agentkit.live import (
         AgentEvent,
         ContentDelta,
-        EventHandler,
         ModelRetrying,
         Notice,
         PlanMade,
@@ -119,19 +116,8 @@ class _EnsemblesOnDemand:
         importlib.import_module("agentkit.heavy")
         return _ensemble.ensembles()
 
-    async def run_heavy(
-        self,
-        agent: Agent,
-        task: str,
-        *,
-        run_id: str,
-        on_event: EventHandler | None,
-        resumed: bool,
-        images: Sequence[ImageRef] = (),
-    ) -> RunResult:
-        return await self._loaded().run_heavy(
-            agent, task, run_id=run_id, on_event=on_event, resumed=resumed, images=images
-        )
+    async def run_heavy(self, *args: Any, **kwargs: Any) -> RunResult:  # as _ensemble.Ensembles.run_heavy
+        return await self._loaded().run_heavy(*args, **kwargs)
 
     def delegate_tool(self, agent: Agent) -> Tool:
         return self._loaded().delegate_tool(agent)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from agentkit._limits import fit_to_budget, prices_of, with_estimated_usage
+from agentkit._runs import RunBook
 from agentkit._state import RunState, TurnRecord
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut
 from agentkit.context.images import resolve_parts
@@ -46,9 +47,10 @@ class ModelCalls:
     run_id: str
     on_event: EventHandler | None
     usage_estimated: bool
+    book: RunBook
 
     async def commit(self, event: TraceEvent) -> None:
-        raise NotImplementedError
+        await self.book.commit(event)
 
     async def probe_window(self) -> None:
         """With no window declared, a local server's model listing may say its real window."""

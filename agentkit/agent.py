@@ -58,7 +58,6 @@ from agentkit.store.events import (
     RunStarted,
     RunStatus,
     ToolResultEvent,
-    TraceEvent,
     UserMessage,
 )
 from agentkit.store.memory import MemoryStore
@@ -480,9 +479,6 @@ class _RunLoop(ModelCalls):
         await self.emit(
             RunEnded(run_id=self.run_id, status="failed", answer=fin.answer if fin else "", stop_reason=message)
         )
-
-    async def commit(self, event: TraceEvent) -> None:
-        await self.book.commit(event)
 
     def best_answer(self) -> str:
         return self.book.best_answer()

@@ -10,7 +10,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -260,17 +260,8 @@ async def aggregate(
 class _Ensembles:
     """Heavy mode and delegation, as the Agent reaches them (:mod:`agentkit._ensemble`)."""
 
-    async def run_heavy(
-        self,
-        agent: Agent,
-        task: str,
-        *,
-        run_id: str,
-        on_event: EventHandler | None,
-        resumed: bool,
-        images: Sequence[ImageRef] = (),
-    ) -> RunResult:
-        return await run_heavy(agent, task, run_id=run_id, on_event=on_event, resumed=resumed, images=images)
+    async def run_heavy(self, *args: Any, **kwargs: Any) -> RunResult:  # as _ensemble.Ensembles.run_heavy
+        return await run_heavy(*args, **kwargs)
 
     def delegate_tool(self, agent: Agent) -> Tool:
         swarm_spec(agent)  # a bad swarm section fails when the Agent is built, not mid-run

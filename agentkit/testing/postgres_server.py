@@ -196,25 +196,13 @@ class PostgresServer:
     def _start_on_a_free_port(self) -> None:
         for _attempt in range(5):
             self.port = _free_port()  # another process may take it first: then try another
-            proc = self._run(
-                "pg_ctl",
-                "start",
-                "-w",
-                "-t",
-                "120",
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-o",
-                f"-p {self.port}",
-                check=False,
-            )
+            proc = self._pg_ctl_start(check=False)
             if proc.returncode == 0:
                 self._running = True
                 self.wait_ready()
                 return
-            if "could not bind" not in self.log_tail(50) and "already in use" not in self.log_tail(50):
+            tail = self.log_tail(50)
+            if "could not bind" not in tail and "already in use" not in tail:
                 break
         raise PostgresServerError(f"the PostgreSQL server did not start: {proc.stderr.strip()}\n{self.log_tail()}")
 
@@ -237,21 +225,13 @@ class PostgresServer:
 
     def start_server(self) -> None:
         """Start the stopped server again, on the same port."""
-        self._run(
-            "pg_ctl",
-            "start",
-            "-w",
-            "-t",
-            "120",
-            "-D",
-            str(self.data_dir),
-            "-l",
-            str(self.log_file),
-            "-o",
-            f"-p {self.port}",
-        )
+        self._pg_ctl_start(check=True)
         self._running = True
         self.wait_ready()
+
+    def _pg_ctl_start(self, *, check: bool) -> subprocess.CompletedProcess[str]:
+        data, log, port = str(self.data_dir), str(self.log_file), f"-p {self.port}"
+        return self._run("pg_ctl", "start", "-w", "-t", "120", "-D", data, "-l", log, "-o", port, check=check)
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its directory."""
