@@ -41,7 +41,11 @@ DEBUG_ENV = "AGENTKIT_DEBUG"
 
 
 def fail_input(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {clean_text(message)}", highlight=False, soft_wrap=True, markup=True)
+    """One line on stderr, ``error: MESSAGE``, then exit 2. The message is text, never markup:
+    it quotes paths, user input and install hints such as ``pip install "agentkit[ray]"``."""
+    from rich.text import Text
+
+    err.print(Text.assemble(("error:", "bold red"), " ", clean_text(message)), highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_INPUT)
 
 

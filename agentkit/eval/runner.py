@@ -93,10 +93,15 @@ def needs_judge(suite: Suite, default_grader: str) -> bool:
 
 
 def check_ray_store(ray: str | None, store: str) -> None:
-    """Ray workers open the store by its location: a remote cluster needs a shared server
-    (PostgreSQL); a local cluster may share a SQLite file; nobody shares ``:memory:``."""
+    """Ray is installed, and its workers can open the store by its location: a remote cluster
+    needs a shared server (PostgreSQL); a local cluster may share a SQLite file; nobody shares
+    ``:memory:``."""
     if ray is None:
         return
+    try:
+        import ray as _ray  # noqa: F401 - only whether the extra is installed
+    except ImportError:
+        raise EvalError('--ray needs Ray, an optional extra: pip install "agentkit[ray]"') from None
     if store == ":memory:":
         raise EvalError("--ray needs a store the workers can open: a SQLite file (local Ray) or a postgresql:// URL")
     if ray != LOCAL_RAY and not store.startswith(("postgresql://", "postgres://")):

@@ -182,3 +182,24 @@ def test_sigkill_mid_suite_then_the_same_command_finishes_without_rerunning(tmp_
         assert sum(isinstance(e, RunStarted) for e in events) == 1
         if at_kill[run_id][1]:  # killed after its first event (not between its row and that event: then started)
             assert any(isinstance(e, StatusChanged) and e.reason == "resumed" for e in events)
+
+
+def test_ray_without_its_extra_is_one_line_naming_the_install(tmp_path: Path) -> None:
+    with FakeProvider(SuiteModel()) as fake:
+        config = write_config(tmp_path, fake)
+        code = (
+            "import sys; sys.modules['ray'] = None  # as on a machine without the ray extra\n"
+            "from agentkit.cli import main; sys.argv = ['agentkit', *sys.argv[1:]]; main()"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code, *eval_args(tmp_path, config, "--ray")],
+            cwd=tmp_path,
+            env=env(),
+            text=True,
+            capture_output=True,
+            timeout=300,
+        )
+        assert fake.request_count == 0  # nothing ran
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert 'pip install "agentkit[ray]"' in done.stderr and "internal error" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
