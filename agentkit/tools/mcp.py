@@ -23,6 +23,7 @@ import anyio
 from pydantic import RootModel
 
 from agentkit.config import MCPServerSpec
+from agentkit.llm.errors import ConfigurationError
 from agentkit.tools._mcp_host import Connection, Host, Listing, ServerFailed
 from agentkit.tools._mcp_results import argument_problems, description, input_schema, render, tool_name
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolSource, ToolsUnavailable
@@ -50,7 +51,7 @@ class MCPTools(ToolSource):
             if names.count(name) > 1:
                 raise ValueError(f"mcp: server name {name!r} is used twice")
         if self.specs and importlib.util.find_spec("mcp") is None:
-            raise ValueError("mcp: MCP servers need the mcp package: pip install 'agentkit[mcp]'")
+            raise ConfigurationError("mcp: MCP servers need the mcp package: pip install 'agentkit[mcp]'")
         self._environ = environ
         self._runs: dict[str, dict[str, Connection]] = {}
         self._locks: dict[tuple[str, str], anyio.Lock] = {}

@@ -100,3 +100,25 @@ def test_a_run_whose_server_cannot_start_fails_with_one_clear_line(tmp_path: Pat
     assert out["status"] == "failed"
     assert out["error"].startswith("MCP server 'db' could not start: the server closed the connection")
     assert "hostile: cannot open my database /nonexistent/db" in out["error"]  # the end of its stderr
+
+
+def test_a_task_with_mcp_servers_but_no_mcp_extra_is_bad_input_not_an_internal_error(tmp_path: Path) -> None:
+    spec = tmp_path / "t.yaml"
+    spec.write_text(
+        "task: x\nmodel: {provider: custom, base_url: 'http://127.0.0.1:9/v1'}\nmcp: [{name: t, command: x}]\n"
+    )
+    code = (
+        "import sys; sys.modules['mcp'] = None  # as on a machine without the mcp extra\n"
+        "from agentkit.cli import main; sys.argv = ['agentkit', *sys.argv[1:]]; main()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "AGENTKIT_STORE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, "run", str(spec), "--store", str(tmp_path / "s.db")],
+        cwd=tmp_path,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "pip install 'agentkit[mcp]'" in done.stderr and "internal error" not in done.stderr
