@@ -347,9 +347,24 @@ def _bwrap_args(status: BwrapStatus, config: SandboxConfig, *, workdir: Path | N
         conn = str(private / "conn")
         a.bind(conn, conn, writable=True)
     if workdir is not None:
-        a.bind(str(workdir), SANDBOX_WORKDIR, writable=True)
-        a.add("--chdir", SANDBOX_WORKDIR)
+        inside = sandbox_workdir(python_paths(), [os.path.realpath(e) for e in config.extra_ro_binds])
+        a.bind(str(workdir), inside, writable=True)
+        a.add("--chdir", inside)
     return a.argv
+
+
+_WORKDIR_FALLBACKS = ("/sandbox/work", "/agentkit-sandbox/work")
+
+
+def sandbox_workdir(host_paths: tuple[str, ...] | list[str], extra: tuple[str, ...] | list[str] = ()) -> str:
+    """Where the work dir appears inside the sandbox: ``/work``, unless the interpreter (or an
+    extra bind) lives there, e.g. a venv in ``/work/venv``: mounting the work dir on top would
+    hide the Python the kernel starts with."""
+    taken = [*host_paths, *extra]  # real paths: where they appear inside the sandbox
+    for candidate in (SANDBOX_WORKDIR, *_WORKDIR_FALLBACKS):
+        if not any(t == candidate or t.startswith(candidate + "/") or candidate.startswith(t + "/") for t in taken):
+            return candidate
+    raise RuntimeError(f"no free mount point for the sandbox's work dir among {SANDBOX_WORKDIR}, {_WORKDIR_FALLBACKS}")
 
 
 def _is_sensitive(path: str) -> bool:

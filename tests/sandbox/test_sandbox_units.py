@@ -191,3 +191,13 @@ def test_isolation_setting_is_checked() -> None:
         SandboxConfig(isolation="off")
     with pytest.raises(ValueError, match="isolation"):
         PythonTool(config=SandboxConfig(), isolation="none")
+
+
+def test_work_dir_mount_point_never_hides_the_interpreter() -> None:
+    """A venv in /work/venv (a checkout's sibling) must stay visible: the work dir moves aside."""
+    from agentkit.sandbox._launch import sandbox_workdir
+
+    assert sandbox_workdir(("/usr/local", "/root/.pyenv/versions/3.11.7")) == "/work"
+    moved = sandbox_workdir(("/work/venv", "/root/.pyenv/versions/3.11.7"))
+    assert moved != "/work" and not "/work/venv".startswith(moved + "/")
+    assert sandbox_workdir(("/opt/py",), ("/work",)) != "/work"
