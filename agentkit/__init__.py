@@ -3,7 +3,7 @@
 The public names below are loaded on first use (PEP 562), so ``import agentkit.cli`` (the
 ``agentkit`` command) does not pay for the model client, the store backends and their pydantic
 models before it knows what it will do. ``from agentkit import Agent, tool`` works as always.
-Heavy mode and delegation (:mod:`agentkit.heavy`, a layer above the Agent) are available to
+Heavy mode and delegation (:mod:`agentkit.ensembles.heavy`, a layer above the Agent) are available to
 every Agent as soon as ``agentkit`` is imported: they load when a run first needs them.
 """
 
@@ -12,13 +12,22 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from agentkit import _ensemble
+from agentkit.run import _ensemble
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent, RunResult
-    from agentkit.config import LimitsSpec, MCPServerSpec, ToolSettings
     from agentkit.context.images import ImageError
-    from agentkit.live import (
+    from agentkit.llm.client import ConfigurationError, OpenAICompatibleModel, RetryPolicy
+    from agentkit.llm.errors import (
+        AuthenticationFailed,
+        ConnectionFailed,
+        ContextLengthExceeded,
+        ModelError,
+        ModelRetriesExhausted,
+    )
+    from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
+    from agentkit.llm.types import AssistantTurn, Model, ModelRequest, ToolCall, Usage
+    from agentkit.run.agent import Agent, RunResult
+    from agentkit.run.live import (
         AgentEvent,
         ContentDelta,
         ModelRetrying,
@@ -33,16 +42,6 @@ if TYPE_CHECKING:
         TurnStarted,
         UsageReported,
     )
-    from agentkit.llm.client import ConfigurationError, OpenAICompatibleModel, RetryPolicy
-    from agentkit.llm.errors import (
-        AuthenticationFailed,
-        ConnectionFailed,
-        ContextLengthExceeded,
-        ModelError,
-        ModelRetriesExhausted,
-    )
-    from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
-    from agentkit.llm.types import AssistantTurn, Model, ModelRequest, ToolCall, Usage
     from agentkit.store import (
         CellExecuted,
         FigureProduced,
@@ -55,17 +54,18 @@ if TYPE_CHECKING:
         ToolEffect,
         UsageCharged,
     )
+    from agentkit.task.sections import LimitsSpec, MCPServerSpec, ToolSettings
     from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
     from agentkit.vocabulary import ImageRef
 
 __version__ = "0.1.0"
 
 _HOMES: dict[str, tuple[str, ...]] = {
-    "agentkit.agent": ("Agent", "RunResult"),
-    "agentkit.config": ("LimitsSpec", "MCPServerSpec", "ToolSettings"),
+    "agentkit.run.agent": ("Agent", "RunResult"),
+    "agentkit.task.sections": ("LimitsSpec", "MCPServerSpec", "ToolSettings"),
     "agentkit.context.images": ("ImageError",),
     "agentkit.vocabulary": ("ImageRef",),
-    "agentkit.live": (
+    "agentkit.run.live": (
         "AgentEvent",
         "ContentDelta",
         "ModelRetrying",
@@ -108,12 +108,12 @@ _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 
 class _EnsemblesOnDemand:
-    """Stands in for :mod:`agentkit.heavy` until a run needs it: importing it registers the real
+    """Stands in for :mod:`agentkit.ensembles.heavy` until a run needs it: importing it registers the real
     ensembles with the Agent, which then serve this call and every later one."""
 
     @staticmethod
     def _loaded() -> _ensemble.Ensembles:
-        importlib.import_module("agentkit.heavy")
+        importlib.import_module("agentkit.ensembles.heavy")
         return _ensemble.ensembles()
 
     async def run_heavy(self, *args: Any, **kwargs: Any) -> RunResult:  # as _ensemble.Ensembles.run_heavy
@@ -123,7 +123,7 @@ class _EnsemblesOnDemand:
         return self._loaded().delegate_tool(agent)
 
 
-if not _ensemble._registered:  # agentkit.heavy registers itself when it is imported
+if not _ensemble._registered:  # agentkit.ensembles.heavy registers itself when it is imported
     _ensemble.register(_EnsemblesOnDemand())
 
 

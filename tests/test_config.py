@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agentkit import Agent
-from agentkit.config import LimitsSpec, SandboxSpec, SearchSpec, ToolSettings
 from agentkit.store import MemoryStore
+from agentkit.task.sections import LimitsSpec, SandboxSpec, SearchSpec, ToolSettings
 from agentkit.testing import ScriptedModel
 from agentkit.tools import ToolContext
 

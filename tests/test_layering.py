@@ -1,18 +1,24 @@
 """The import rules of agentkit (README/DESIGN "Layout"), checked mechanically.
 
-The rules, one test each (a failure names the rule, the module, the import and its line):
-1. Imports point down: cli -> eval -> heavy -> agent -> planner/context/tools/report/llm ->
-   store -> vocabulary; no module reaches a layer above its own.
-2. ``agentkit.vocabulary`` and ``agentkit._text`` import nothing of agentkit.
-3. ``agentkit.store.*`` imports only store, vocabulary and ``_text``.
-4. ``agentkit.llm.*`` reaches nothing of tools, agent, heavy, store, context, planner, report.
-5. ``agentkit.context.*`` reaches nothing of planner, agent, heavy.
-6. ``agentkit.tools.*`` reaches nothing of agent, heavy, planner.
-7. ``agentkit.agent`` never reaches ``agentkit.heavy`` (the Agent does not know ensembles).
+One folder per layer. The rules, one test each (a failure names the rule, the module, the
+import and its line):
+1. Each package imports only the packages its row of ``ALLOWED`` names (its own modules
+   always): the table is the architecture, package by package.
+2. Imports point down: cli -> eval -> ensembles -> run -> context/tools/report/llm -> store
+   -> the bottom (vocabulary, _text, _redact, the task file's sections); no module reaches,
+   even through helpers, a layer above its own.
+3. The bottom modules import nothing of agentkit but each other.
+4. ``agentkit.llm.*`` reaches nothing of tools, the loop, ensembles, store, context, report.
+5. ``agentkit.context.*`` reaches nothing of the loop or the ensembles.
+6. ``agentkit.tools.*`` reaches nothing of the loop or the ensembles.
+7. ``agentkit.run`` never reaches ``agentkit.ensembles`` (the Agent does not know ensembles).
 8. No import cycles between agentkit modules.
-9. Runtime code never imports ``agentkit.testing`` or ``agentkit._demo``; only the CLI's demo
-   command does, inside its function.
+9. Runtime code never imports ``agentkit.testing`` or ``agentkit.cli._demo``; only the CLI's
+   demo command does, inside its function.
 10. Only ``agentkit.testing.conformance`` imports pytest.
+11. Telemetry reaches only the store (and its fold) and the bottom; nothing below it reaches it.
+12. The root holds at most a dozen entries besides packages, and no private root module is
+    imported by only one package.
 
 Every ``.py`` file under ``agentkit/`` is parsed (not imported) and every import in it is
 collected: module-level ones, ones inside functions (lazy), ``importlib.import_module("...")``
@@ -204,20 +210,120 @@ def direct_problems(sources: Iterable[str], allowed: Callable[[str, Import], boo
 
 # -- the rules ----------------------------------------------------------------------------
 
+BOTTOM = ("agentkit.vocabulary", "agentkit._text", "agentkit._redact", "agentkit.task.sections", "agentkit.task._read")
+"""Modules every layer stands on: they import nothing of agentkit but each other."""
+
+ALLOWED: dict[str, tuple[str, ...]] = {
+    # package (its modules)     -> the packages it may import (besides itself and BOTTOM)
+    "agentkit.store": (),
+    "agentkit.llm": (),
+    "agentkit.sandbox": (),
+    "agentkit.telemetry": ("agentkit.store",),
+    "agentkit.context": ("agentkit.llm", "agentkit.store"),
+    "agentkit.tools": ("agentkit.context", "agentkit.llm", "agentkit.sandbox", "agentkit.store"),
+    "agentkit.report": ("agentkit.llm", "agentkit.store"),
+    "agentkit.task": ("agentkit.llm",),
+    "agentkit.run": (
+        "agentkit.context",
+        "agentkit.tools",
+        "agentkit.report",
+        "agentkit.llm",
+        "agentkit.telemetry",
+        "agentkit.task",
+        "agentkit.store",
+        "agentkit.sandbox",
+    ),
+    "agentkit.ensembles": (
+        "agentkit.run",
+        "agentkit.context",
+        "agentkit.tools",
+        "agentkit.report",
+        "agentkit.llm",
+        "agentkit.telemetry",
+        "agentkit.task",
+        "agentkit.store",
+    ),
+    "agentkit.view": ("agentkit.report", "agentkit.store"),
+    "agentkit.eval": (
+        "agentkit.ensembles",
+        "agentkit.run",
+        "agentkit.tools",
+        "agentkit.report",
+        "agentkit.llm",
+        "agentkit.task",
+        "agentkit.store",
+        "agentkit.sandbox",
+    ),
+    "agentkit.testing": (
+        "agentkit.run",
+        "agentkit.context",
+        "agentkit.tools",
+        "agentkit.llm",
+        "agentkit.task",
+        "agentkit.store",
+    ),
+    "agentkit.cli": (
+        "agentkit.eval",
+        "agentkit.view",
+        "agentkit.ensembles",
+        "agentkit.run",
+        "agentkit.context",
+        "agentkit.tools",
+        "agentkit.report",
+        "agentkit.llm",
+        "agentkit.telemetry",
+        "agentkit.task",
+        "agentkit.store",
+        "agentkit.sandbox",
+        "agentkit.testing",  # the demo only (rule 9)
+    ),
+    "agentkit.__main__": ("agentkit.cli",),
+}
+"""``agentkit`` itself (its ``__init__``) re-exports the public names lazily and may import any package."""
+
+
+def package_of(module: str) -> str:
+    """The row of ALLOWED a module belongs to (BOTTOM modules are their own row)."""
+    if within(module, *BOTTOM):
+        return next(b for b in BOTTOM if within(module, b))
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else module
+
+
+def test_each_package_imports_only_what_its_row_allows() -> None:
+    rows = set(ALLOWED) | set(BOTTOM) | {"agentkit"}
+    unknown = sorted({package_of(m) for m in MODULES} - rows)
+    assert not unknown, f"packages with no row in ALLOWED (add one, placed in the layer order): {unknown}"
+
+    def allowed(source: str, imp: Import) -> bool:
+        home, target = package_of(source), package_of(imp.target)
+        if home == "agentkit" or target == home or (home == "agentkit.task" and within(imp.target, "agentkit.task")):
+            return True
+        if within(home, *BOTTOM):
+            return within(imp.target, *BOTTOM)
+        return within(imp.target, *BOTTOM) or target in ALLOWED[home]
+
+    problems = direct_problems(agentkit_modules("agentkit"), allowed)
+    assert not problems, explain(
+        "each package imports only the packages its row of ALLOWED names",
+        "one folder per layer: the table is the architecture, package by package",
+        "move the shared piece down to the lowest package that needs it, or let the upper package pass it in; "
+        "change the table only when the architecture changes (and DESIGN.md with it)",
+        problems,
+    )
+
+
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("agentkit.cli", "agentkit.__main__")),
     ("eval", ("agentkit.eval",)),
-    ("heavy (ensembles)", ("agentkit.heavy",)),
-    ("agent (the loop)", ("agentkit.agent",)),
-    (
-        "planner, context, tools, report, llm",
-        ("agentkit.planner", "agentkit.context", "agentkit.tools", "agentkit.report", "agentkit.llm"),
-    ),
+    ("ensembles", ("agentkit.ensembles",)),
+    ("run (the loop)", ("agentkit.run",)),
+    ("context, tools, report, llm", ("agentkit.context", "agentkit.tools", "agentkit.report", "agentkit.llm")),
     ("store", ("agentkit.store",)),
-    ("vocabulary", ("agentkit.vocabulary", "agentkit._text")),
+    ("bottom", BOTTOM),
 ]
-"""Top to bottom. Modules in no layer (``_state``, ``sandbox``, ``events``, ...) are helpers:
-imports are followed through them."""
+"""Top to bottom. Packages in no layer (``sandbox``, ``telemetry``, ``view``, ``task``, ...) are
+helpers: imports are followed through them."""
 
 
 def test_imports_point_down() -> None:
@@ -229,7 +335,7 @@ def test_imports_point_down() -> None:
         for line in reach_problems(agentkit_modules(*prefixes), lambda t, above=above: within(t, *above)):
             problems.append(f"[{layer}] {line}")
     assert not problems, explain(
-        "imports point down: cli -> eval -> heavy -> agent -> planner/context/tools/report/llm -> store -> vocabulary",
+        "imports point down: cli -> eval -> ensembles -> run -> context/tools/report/llm -> store -> bottom",
         "a module never reaches, directly or through helpers, a module of a layer above its own",
         "move the shared piece down to the lowest layer that needs it, or let the upper layer pass it in "
         "(a parameter, a registration, a protocol in the lower layer)",
@@ -237,23 +343,12 @@ def test_imports_point_down() -> None:
     )
 
 
-def test_vocabulary_and_text_import_nothing_of_agentkit() -> None:
-    problems = direct_problems(agentkit_modules("agentkit.vocabulary", "agentkit._text"), lambda s, i: False)
+def test_the_bottom_imports_nothing_above_it() -> None:
+    problems = direct_problems(agentkit_modules(*BOTTOM), lambda s, i: within(i.target, *BOTTOM))
     assert not problems, explain(
-        "agentkit.vocabulary and agentkit._text import nothing of agentkit",
-        "they are the bottom every layer stands on: turns, tool calls, usage, messages; clean text",
+        "agentkit.vocabulary, _text, _redact and the task file's sections import nothing of agentkit but each other",
+        "they are the bottom every layer stands on: turns, tool calls, usage; clean text; redaction; typed sections",
         "keep them to the standard library and pydantic; code that needs more belongs in a higher layer",
-        problems,
-    )
-
-
-def test_store_imports_only_store_vocabulary_and_text() -> None:
-    allowed = ("agentkit.store", "agentkit.vocabulary", "agentkit._text")
-    problems = direct_problems(agentkit_modules("agentkit.store"), lambda s, i: within(i.target, *allowed))
-    assert not problems, explain(
-        "agentkit.store.* imports only agentkit.store, agentkit.vocabulary and agentkit._text",
-        "the store imports nothing above it, so any layer can keep its trace there",
-        "a type the store's events need goes into agentkit.vocabulary; store-specific code stays in agentkit.store",
         problems,
     )
 
@@ -261,27 +356,26 @@ def test_store_imports_only_store_vocabulary_and_text() -> None:
 def test_llm_knows_no_tools_loop_or_store() -> None:
     forbidden = (
         "agentkit.tools",
-        "agentkit.agent",
-        "agentkit.heavy",
+        "agentkit.run",
+        "agentkit.ensembles",
         "agentkit.store",
         "agentkit.context",
-        "agentkit.planner",
         "agentkit.report",
     )
     problems = reach_problems(agentkit_modules("agentkit.llm"), lambda t: within(t, *forbidden))
     assert not problems, explain(
-        "agentkit.llm.* reaches nothing of tools, agent, heavy, store, context, planner, report",
+        "agentkit.llm.* reaches nothing of tools, run, ensembles, store, context, report",
         "the model client knows no tools, loop or store: it turns requests into assistant turns",
         "take what the client needs as data (tool schemas, messages) from agentkit.vocabulary or llm.types",
         problems,
     )
 
 
-def test_context_does_not_reach_the_planner_or_the_loop() -> None:
-    forbidden = ("agentkit.planner", "agentkit.agent", "agentkit.heavy")
+def test_context_does_not_reach_the_loop() -> None:
+    forbidden = ("agentkit.run", "agentkit.ensembles")
     problems = reach_problems(agentkit_modules("agentkit.context"), lambda t: within(t, *forbidden))
     assert not problems, explain(
-        "agentkit.context.* reaches nothing of planner, agent, heavy",
+        "agentkit.context.* reaches nothing of the run (the loop, the planner) or the ensembles",
         "the context is a view of the trace; the planner and the loop use it, not the other way round",
         "message builders live in agentkit.context.messages; move what the view needs there",
         problems,
@@ -289,22 +383,22 @@ def test_context_does_not_reach_the_planner_or_the_loop() -> None:
 
 
 def test_tools_never_reach_the_loop() -> None:
-    forbidden = ("agentkit.agent", "agentkit.heavy", "agentkit.planner")
+    forbidden = ("agentkit.run", "agentkit.ensembles")
     problems = reach_problems(agentkit_modules("agentkit.tools"), lambda t: within(t, *forbidden))
     assert not problems, explain(
-        "agentkit.tools.* reaches nothing of agent, heavy, planner",
+        "agentkit.tools.* reaches nothing of the run (the loop, the planner) or the ensembles",
         "tools never import the loop: they get what they need through ToolContext",
         "add what the tool needs to ToolContext (agentkit.tools.base), filled in by the loop",
         problems,
     )
 
 
-def test_the_agent_does_not_know_about_ensembles() -> None:
-    problems = reach_problems(["agentkit.agent"], lambda t: within(t, "agentkit.heavy"))
+def test_the_run_does_not_know_about_ensembles() -> None:
+    problems = reach_problems(agentkit_modules("agentkit.run"), lambda t: within(t, "agentkit.ensembles"))
     assert not problems, explain(
-        "agentkit.agent, and everything it imports, never reaches agentkit.heavy",
+        "agentkit.run, and everything it imports, never reaches agentkit.ensembles",
         "heavy mode, delegation and swarms sit above the loop and drive it",
-        "let heavy register with the Agent (agentkit._ensemble) instead of the Agent importing it",
+        "let the ensembles register with the loop (agentkit.run._ensemble) instead of the loop importing them",
         problems,
     )
 
@@ -378,7 +472,7 @@ def test_no_import_cycles() -> None:
     )
 
 
-TEST_SUPPORT = ("agentkit.testing", "agentkit._demo")
+TEST_SUPPORT = ("agentkit.testing", "agentkit.cli._demo")
 
 
 def test_runtime_never_imports_test_support() -> None:
@@ -387,11 +481,11 @@ def test_runtime_never_imports_test_support() -> None:
             return True
         if within(source, *TEST_SUPPORT):
             return True
-        return source == "agentkit.cli" and imp.kind == "inside a function"  # the `demo` command
+        return source == "agentkit.cli.app" and imp.kind == "inside a function"  # the `demo` command
 
     problems = direct_problems(MODULES, allowed)
     assert not problems, explain(
-        "runtime code never imports agentkit.testing or agentkit._demo (only the CLI's demo command may, inside "
+        "runtime code never imports agentkit.testing or agentkit.cli._demo (only the CLI's demo command may, inside "
         "its function)",
         "test support - fake providers, scripted models, conformance specs - is not part of a run",
         "move what runtime code needs out of agentkit.testing into the layer that uses it",
@@ -446,16 +540,20 @@ def test_collector_sees_every_kind_of_import(module: str, code: str, expected: l
 
 
 def test_the_checker_sees_the_whole_package() -> None:
-    assert {"agentkit", "agentkit.vocabulary", "agentkit.store.events", "agentkit.agent", "agentkit.cli"} <= set(
-        MODULES
-    )
+    assert {
+        "agentkit",
+        "agentkit.vocabulary",
+        "agentkit.store.events",
+        "agentkit.run.agent",
+        "agentkit.cli.app",
+    } <= set(MODULES)
     assert any(i.target == "agentkit.vocabulary" for i in GRAPH["agentkit.store.events"])
     assert all(within(m, "agentkit") for m in MODULES)
 
 
 def test_telemetry_sits_beside_the_agent() -> None:
     # agent -> telemetry -> store: traces are made from the store's events and the run's fold
-    above = ("agentkit.agent", "agentkit.heavy", "agentkit.cli", "agentkit.eval", "agentkit.planner")
+    above = ("agentkit.run", "agentkit.ensembles", "agentkit.cli", "agentkit.eval", "agentkit.view")
     beside = ("agentkit.llm", "agentkit.tools", "agentkit.context", "agentkit.report")
     problems = reach_problems(agentkit_modules("agentkit.telemetry"), lambda t: within(t, *above, *beside))
     problems += reach_problems(
@@ -467,7 +565,26 @@ def test_telemetry_sits_beside_the_agent() -> None:
         "client and the vocabulary never reach agentkit.telemetry",
         "spans are made from committed trace events (RunBook tells the observers), so telemetry needs "
         "nothing of the loop, and what it traces must not depend on it",
-        "give telemetry what it needs through the events or the fold (agentkit._state); let the upper layer "
+        "give telemetry what it needs through the events or the fold (agentkit.store.fold); let the upper layer "
         "call telemetry, never the store or the llm",
+        problems,
+    )
+
+
+def test_the_root_holds_little_besides_packages() -> None:
+    entries = [p for p in PACKAGE.iterdir() if p.name != "__pycache__" and not (p / "__init__.py").exists()]
+    assert len(entries) <= 12, f"agentkit/ has {len(entries)} entries besides packages: {sorted(e.name for e in entries)}"
+    problems = []
+    for path in entries:
+        name = module_name(path) if path.suffix == ".py" else ""
+        if not name.startswith("agentkit._") or name == "agentkit.__main__":
+            continue
+        users = {package_of(m) for m, imps in GRAPH.items() for i in imps if i.target == name and m != name}
+        if len(users - {"agentkit"}) <= 1:
+            problems.append(f"{module_file(name)} is imported only by {sorted(users) or 'nothing'}")
+    assert not problems, explain(
+        "no private module at the root is imported by only one package",
+        "the root holds what every layer shares; a module one package uses lives in that package",
+        "move the module into the package that uses it",
         problems,
     )

@@ -343,7 +343,7 @@ def test_numbers_and_nesting_have_limits() -> None:
 
 
 def _parse(text: str) -> object:
-    from agentkit._task_read import parse_yaml
+    from agentkit.task._read import parse_yaml
 
     return parse_yaml(text)
 

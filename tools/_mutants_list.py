@@ -60,7 +60,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- the loop ---------------------------------------------------------------------------
     Mutant(
         id="resume-skips-pending",
-        file="agentkit/agent.py",
+        file="agentkit/run/agent.py",
         old="        if state.pending_calls:\n            await self.run_tools(",
         new="        if False:\n            await self.run_tools(",
         description="resume does not run the tool calls left unanswered",
@@ -68,7 +68,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="cut-off-is-answer",
-        file="agentkit/_runs.py",
+        file="agentkit/run/_runs.py",
         old='    if turn.finish_reason == "length":\n        return CUT_OFF\n',
         new="",
         description="a reply cut off by max_tokens is taken as the final answer",
@@ -76,7 +76,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="error-leaves-running",
-        file="agentkit/_runs.py",
+        file="agentkit/run/_runs.py",
         old="                else:\n                    await book.fail_quietly(exc)\n",
         new="",
         description="an unexpected error in the loop leaves the run `running`",
@@ -93,7 +93,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- limits and cost --------------------------------------------------------------------
     Mutant(
         id="cost-cap-not-fitted",
-        file="agentkit/_limits.py",
+        file="agentkit/run/_limits.py",
         old='            return request.model_copy(update={"max_tokens": allowed})',
         new="            return request",
         description="max_tokens is not lowered to fit the cost left under max_cost_usd",
@@ -101,7 +101,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="report-cost-uncharged",
-        file="agentkit/_report_phase.py",
+        file="agentkit/run/_report_phase.py",
         old="    if model.usage.calls:\n",
         new="    if False:\n",
         description="the report phase's model calls are not charged to the run",
@@ -125,7 +125,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="task-limit-dropped",
-        file="agentkit/_from_task.py",
+        file="agentkit/run/_from_task.py",
         old="        limits=task.limits,\n",
         new="",
         description="the task file's limits section is not passed to the agent",
@@ -133,7 +133,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="task-keep-results-dropped",
-        file="agentkit/_from_task.py",
+        file="agentkit/run/_from_task.py",
         old="        keep_tool_results=task.context.keep_tool_results,\n",
         new="",
         description="the task file's context.keep_tool_results is not passed to the agent",
@@ -207,7 +207,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- heavy mode -------------------------------------------------------------------------
     Mutant(
         id="vote-takes-first",
-        file="agentkit/heavy.py",
+        file="agentkit/ensembles/heavy.py",
         old="    best = votes.most_common(1)[0][0]\n",
         new="    best = normalise_answer(results[min(results)].answer)\n",
         description="vote returns the first trajectory's answer, not the majority",
@@ -215,7 +215,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="early-stop-off",
-        file="agentkit/heavy.py",
+        file="agentkit/ensembles/heavy.py",
         old="            if top and top[0][1] >= need:\n",
         new="            if False:\n",
         description="heavy mode never stops early once a majority agrees",
@@ -223,7 +223,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="select-ignores-pick",
-        file="agentkit/heavy.py",
+        file="agentkit/ensembles/heavy.py",
         old="            chosen = children[pick - 1]\n",
         new="            chosen = children[0]\n",
         description="select ignores the trajectory the model picked",
@@ -265,7 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- task files -------------------------------------------------------------------------
     Mutant(
         id="task-reads-pseudo-file",
-        file="agentkit/_task_read.py",
+        file="agentkit/task/_read.py",
         old="    if stat.S_ISREG(st.st_mode) and size != st.st_size:\n",
         new="    if False:\n",
         description="task `file:` reads /proc pseudo-files (/proc/self/environ)",
@@ -273,7 +273,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="task-text-reads-fifo",
-        file="agentkit/_task_read.py",
+        file="agentkit/task/_read.py",
         old="        return stat.S_ISREG(mode) or (allow_pipe and stat.S_ISFIFO(mode))",
         new="        return stat.S_ISREG(mode) or stat.S_ISFIFO(mode)",
         description="task `file:` accepts a FIFO (which can hang the read)",
@@ -320,7 +320,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="config-default-unisolated",
-        file="agentkit/config.py",
+        file="agentkit/task/sections.py",
         old='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "bwrap"',
         new='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "none"',
         description="the built-in python tool runs code unisolated when the task names no isolation",
@@ -328,7 +328,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="python-default-unisolated",
-        file="agentkit/config.py",
+        file="agentkit/task/sections.py",
         old='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "bwrap"',
         new='BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "none"',
         description="a run whose settings name no sandbox section runs code without isolation",

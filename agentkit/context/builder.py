@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 
 import orjson
 
-from agentkit._state import RunState, TurnRecord
 from agentkit.context.images import count_image_tokens
 from agentkit.context.messages import (
     assistant_message,
@@ -32,6 +31,7 @@ from agentkit.context.policy import BatchPrune, ContextPolicy, FullHistory, View
 from agentkit.context.tokens import TokenEstimator
 from agentkit.llm.types import Message
 from agentkit.store.events import BudgetDecision, ToolResultEvent
+from agentkit.store.fold import RunState, TurnRecord
 
 ELIDED_REASONING = "(reasoning of this earlier turn elided to save context)"
 SAFETY_MARGIN = 1024

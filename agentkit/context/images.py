@@ -28,8 +28,8 @@ import anyio.to_thread
 import httpx2
 from PIL import Image, UnidentifiedImageError
 
-from agentkit.config import MAX_RUN_IMAGES
 from agentkit.store.base import Store
+from agentkit.task.sections import MAX_RUN_IMAGES
 from agentkit.vocabulary import ImageRef
 
 MAX_SIDE = 2048

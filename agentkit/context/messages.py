@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from agentkit._state import PLAN_TOOL, TurnRecord
 from agentkit.context.images import MAX_TURN_IMAGES, image_part
 from agentkit.store.events import AssistantMessage, FigureProduced, ToolResultEvent
+from agentkit.store.fold import PLAN_TOOL, TurnRecord
 from agentkit.vocabulary import ImageRef, Message
 
 EXECUTE_PROMPT = (

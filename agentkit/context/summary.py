@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agentkit._state import TurnRecord
 from agentkit.llm.types import Message
+from agentkit.store.fold import TurnRecord
 
 SUMMARY_SYSTEM = (
     "You condense the transcript of a research agent's earlier steps. The agent will continue "

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pydantic import BaseModel
 
-from agentkit._runs import RunResult, stored_result
-from agentkit._state import load_state
 from agentkit.eval.graders import Grade, JudgeGrader, grade
 from agentkit.eval.results import AttemptRow, RowStatus
 from agentkit.eval.suites import SuiteTask
+from agentkit.run._runs import RunResult, stored_result
 from agentkit.store import RunBusy, RunInfo, RunNotFound, Store
+from agentkit.store.fold import load_state
 from agentkit.task import Task
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ async def settle(ctx: AttemptContext, spec: AttemptSpec) -> AttemptRow:
 
 
 async def _drive(ctx: AttemptContext, spec: AttemptSpec, info: RunInfo | None) -> RunResult:
-    from agentkit._from_task import agent_from_task
+    from agentkit.run._from_task import agent_from_task
 
     if info is not None and info.status in ENDED:
         return stored_result(info)  # ended, not graded yet: the eval died between the two

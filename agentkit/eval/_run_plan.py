@@ -61,8 +61,8 @@ def judge_spec(config: Task, name: str | None = None) -> ModelSpec:
 async def open_context(plan: WorkerPlan) -> AsyncIterator[AttemptContext]:
     """One process's context: the store opened by location, one model client shared by its
     attempts and one judge; all closed on exit."""
-    from agentkit._from_task import model_from_task
     from agentkit.eval.graders import JudgeGrader
+    from agentkit.run._from_task import model_from_task
     from agentkit.store import open_store
 
     config = plan.task()

@@ -19,12 +19,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agentkit._limits import estimate_prompt_tokens, prices_of, with_estimated_usage
 from agentkit.eval import _grade_gaia
 from agentkit.eval._grade_judge import TemplateName, parse_verdict, render
 from agentkit.eval.suites import SuiteTask
 from agentkit.llm.profiles import Prices
 from agentkit.llm.types import AssistantTurn, Model, ModelRequest
+from agentkit.run._limits import estimate_prompt_tokens, prices_of, with_estimated_usage
 
 Verdict = Literal["correct", "incorrect", "not_attempted"]
 

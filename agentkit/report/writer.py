@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agentkit._state import RunState, load_state
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinels
 from agentkit.report.models import ClaimCheck, Reference, Report, ReportSection, Verification
@@ -22,6 +21,7 @@ from agentkit.report.verify import (
 )
 from agentkit.store.base import Store
 from agentkit.store.events import CellExecuted, Source
+from agentkit.store.fold import RunState, load_state
 
 MAX_SECTIONS = 8
 EXCERPT_CHARS = 220

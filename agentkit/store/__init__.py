@@ -1,5 +1,8 @@
-"""Durable trace storage. ``PostgresStore`` is imported on first use (it needs the optional
-``postgres`` extra)."""
+"""Durable trace storage: events, the Store interface and its backends (sqlite, postgres,
+memory), and the fold (``fold``: a run's state from its events). Imports: the vocabulary, ``_text``.
+
+``PostgresStore`` is imported on first use (it needs the optional ``postgres`` extra).
+"""
 
 from typing import TYPE_CHECKING, Any
 

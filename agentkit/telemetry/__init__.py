@@ -1,6 +1,6 @@
 """OpenTelemetry traces of runs, made from their trace events (GenAI semantic conventions).
 
-A run's spans come from the events it commits (:class:`agentkit._runs.RunBook` tells the
+A run's spans come from the events it commits (:class:`agentkit.run._runs.RunBook` tells the
 observers here after each commit), so a resumed run continues the same trace: the trace id
 derives from the root run's id and each span id from (run id, event seq); start and end
 times are the events' own. ``invoke_agent`` for each stretch of a run in one process (one
@@ -27,9 +27,9 @@ from agentkit.telemetry._env import CAPTURE_CONTENT_ENV, tracing_requested
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-    from agentkit._state import RunState
     from agentkit.store.base import Store
     from agentkit.store.events import StoredEvent
+    from agentkit.store.fold import RunState
 
 RunObserver = Callable[["Store", "RunState", "Sequence[StoredEvent]"], Awaitable[None]]
 """Told of events right after a run committed them: (store, the run's fold, the events)."""

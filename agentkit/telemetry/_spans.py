@@ -30,7 +30,6 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
-from agentkit._state import RunState
 from agentkit.store.base import Store
 from agentkit.store.events import (
     Aggregated,
@@ -45,6 +44,7 @@ from agentkit.store.events import (
     ToolResultEvent,
     TraceEvent,
 )
+from agentkit.store.fold import RunState
 from agentkit.telemetry import _content
 from agentkit.telemetry._content import Scrubber
 from agentkit.telemetry._ids import span_id_of, trace_id_of

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agentkit.config import ToolSettings
+from agentkit.task.sections import ToolSettings
 from agentkit.tools.base import (
     Attachment,
     FunctionTool,
@@ -24,7 +24,7 @@ def builtin_tools(
     settings: ToolSettings | Mapping[str, Any] | None = None, names: Sequence[str] | None = None
 ) -> list[Tool]:
     """The built-in tools configured from a task's sections (``search``, ``fetch``, ``sandbox``),
-    each validated with its one definition in :mod:`agentkit.config` (a bad value raises).
+    each validated with its one definition in :mod:`agentkit.task.sections` (a bad value raises).
 
     ``names`` picks and orders them (default: web_search, fetch, python). Names the loop
     provides itself (``note``, ``delegate``) are skipped here.

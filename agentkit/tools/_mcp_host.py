@@ -22,7 +22,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.from_thread import BlockingPortal
 
-from agentkit.config import MCPServerSpec
+from agentkit.task.sections import MCPServerSpec
 
 if TYPE_CHECKING:
     import mcp_types

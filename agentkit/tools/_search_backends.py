@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from agentkit.config import SearchSpec
+from agentkit.task.sections import SearchSpec
 from agentkit.tools._index import build_index, search_index
 from agentkit.tools._search_base import (
     AuthFailure,

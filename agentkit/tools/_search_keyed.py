@@ -1,7 +1,7 @@
 """Search services that need an API key: Tavily, Exa, Brave, Serper and Jina.
 
 Each is a plain JSON call over httpx2 (no vendor SDK). The key is read from the environment
-variable(s) in :data:`agentkit.config.SEARCH_KEY_VARS` when the backend is made, and nowhere
+variable(s) in :data:`agentkit.task.sections.SEARCH_KEY_VARS` when the backend is made, and nowhere
 else; it travels only in a request header, never in a URL, and is masked out of every message.
 ``base_url`` points a backend at another endpoint (a proxy, or a loopback server in tests).
 """
@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from agentkit.config import SEARCH_KEY_VARS
+from agentkit.task.sections import SEARCH_KEY_VARS
 from agentkit.tools._search_base import AuthFailure, BackendFailure, SearchHit
 from agentkit.tools._search_http import HttpSearchBackend
 
@@ -220,4 +220,4 @@ def _untag(value: Any) -> str:
 KEYED_BACKENDS: dict[str, type[KeyedBackend]] = {
     cls.name: cls for cls in (TavilyBackend, ExaBackend, BraveBackend, SerperBackend, JinaBackend)
 }
-"""Every keyed backend by name (the names of :data:`agentkit.config.SEARCH_KEY_VARS`)."""
+"""Every keyed backend by name (the names of :data:`agentkit.task.sections.SEARCH_KEY_VARS`)."""

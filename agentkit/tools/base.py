@@ -20,9 +20,9 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from typing_extensions import TypeVar
 
-from agentkit.config import ToolSettings
 from agentkit.llm.types import ToolCall
 from agentkit.store.events import ToolEffect, ToolResultEvent, TraceEvent
+from agentkit.task.sections import ToolSettings
 from agentkit.vocabulary import ImageRef
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class ToolContext:
     workdir: Path
     settings: ToolSettings = field(default_factory=ToolSettings)
     """The task's tool sections, typed (``settings.search``, ``.fetch``, ``.sandbox``); a mapping
-    given here is wrapped in :class:`~agentkit.config.ToolSettings`."""
+    given here is wrapped in :class:`~agentkit.task.sections.ToolSettings`."""
     replay: bool = False
     """True when a resumed run re-executes a call that had no committed result."""
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pydantic import RootModel
 
-from agentkit.config import MCPServerSpec
 from agentkit.llm.errors import ConfigurationError
+from agentkit.task.sections import MCPServerSpec
 from agentkit.tools._mcp_host import Connection, Host, Listing, ServerFailed
 from agentkit.tools._mcp_results import argument_problems, description, input_schema, render, tool_name
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolSource, ToolsUnavailable

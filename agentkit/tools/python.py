@@ -24,7 +24,6 @@ import anyio
 import anyio.to_thread
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentkit._state import load_state
 from agentkit.context.images import MAX_INPUT_BYTES, ImageError, store_image
 from agentkit.sandbox import (
     ISOLATION_MODES,
@@ -38,6 +37,7 @@ from agentkit.sandbox import (
 from agentkit.sandbox._output import cap_middle
 from agentkit.store.base import RunNotFound
 from agentkit.store.events import CellExecuted, FigureProduced, ToolEffect
+from agentkit.store.fold import load_state
 from agentkit.tools.base import Attachment, Tool, ToolContext, ToolOutput
 
 log = logging.getLogger("agentkit.tools.python")

@@ -26,9 +26,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentkit.config import SearchSpec
 from agentkit.store.base import StoreError
 from agentkit.store.events import Source
+from agentkit.task.sections import SearchSpec
 from agentkit.tools._search_backends import (
     AuthFailure,
     BackendFailure,

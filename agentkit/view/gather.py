@@ -14,8 +14,6 @@ from collections.abc import Iterator
 
 import orjson
 
-from agentkit._cli_runs import shown_status
-from agentkit._state import RunState, TurnRecord
 from agentkit.report.models import Report
 from agentkit.report.persist import load_report
 from agentkit.report.render import read_figure, why
@@ -37,6 +35,8 @@ from agentkit.store.events import (
     ToolResultEvent,
     UsageCharged,
 )
+from agentkit.store.fold import RunState, TurnRecord
+from agentkit.store.status import shown_status
 from agentkit.view.model import (
     IMAGE_TYPES,
     CallView,

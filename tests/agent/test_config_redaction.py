@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from agentkit import Agent
-from agentkit._from_task import task_of_run
 from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.run._from_task import task_of_run
 from agentkit.store import SQLiteStore
 from agentkit.store.events import RunStarted
 from agentkit.testing import FakeProvider, Turn

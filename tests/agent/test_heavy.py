@@ -8,9 +8,9 @@ import anyio
 import pytest
 
 from agentkit import Agent, RetryPolicy, tool
-from agentkit.heavy import AGGREGATE_SYSTEM, SELECT_SYSTEM, normalise_answer
-from agentkit.live import ToolCallFinished
+from agentkit.ensembles.heavy import AGGREGATE_SYSTEM, SELECT_SYSTEM, normalise_answer
 from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.run.live import ToolCallFinished
 from agentkit.store import Aggregated, AssistantMessage, SQLiteStore, ToolResultEvent
 from agentkit.testing import FakeProvider, FakeRequest, HttpError, ScriptedModel, Turn, call
 

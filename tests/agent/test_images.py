@@ -12,7 +12,6 @@ import pytest
 from PIL import Image
 
 from agentkit import Agent
-from agentkit._state import load_state
 from agentkit.context.images import MAX_SIDE, ImageError, image_tokens, prepare, store_image
 from agentkit.context.policy import BatchPrune
 from agentkit.llm.client import OpenAICompatibleModel
@@ -20,6 +19,7 @@ from agentkit.llm.models import model_traits
 from agentkit.llm.types import ModelRequest
 from agentkit.store import SQLiteStore
 from agentkit.store.events import FigureProduced, RunStarted
+from agentkit.store.fold import load_state
 from agentkit.testing import FakeProvider, Turn, call
 from agentkit.testing.script import FakeRequest
 from agentkit.tools import ToolContext, ToolOutput, tool
@@ -135,7 +135,7 @@ async def test_task_images_are_sent_as_parts_and_counted_in_the_budget(tmp_path:
 
 
 async def test_a_task_file_with_images_runs(tmp_path: Path) -> None:
-    from agentkit._from_task import agent_from_task
+    from agentkit.run._from_task import agent_from_task
     from agentkit.task import load_task
 
     (tmp_path / "chart.png").write_bytes(png(64, 64))

@@ -10,9 +10,9 @@ import pytest
 
 from agentkit import Agent, tool
 from agentkit.context.policy import ContextPolicy, Sizer, ViewCut
-from agentkit.live import AgentEvent, ModelRetrying, Notice
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
+from agentkit.run.live import AgentEvent, ModelRetrying, Notice
 from agentkit.store.events import ErrorEvent, RunFinished, RunStarted, UsageCharged, UserMessage
 from agentkit.store.memory import MemoryStore
 from agentkit.testing import Delay, FakeProvider, HttpError, RateLimited, ScriptedModel, StreamError, Turn, call

@@ -11,7 +11,6 @@ import orjson
 import pytest
 
 from agentkit import Agent
-from agentkit._state import RunState, load_state
 from agentkit.llm.types import AssistantTurn, ToolCall, Usage
 from agentkit.store import SQLiteStore
 from agentkit.store.events import (
@@ -27,6 +26,7 @@ from agentkit.store.events import (
     TraceEvent,
     UsageCharged,
 )
+from agentkit.store.fold import RunState, load_state
 from agentkit.testing import FakeRequest, ScriptedModel, Turn, call
 
 pytestmark = pytest.mark.anyio

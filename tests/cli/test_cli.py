@@ -166,9 +166,9 @@ def test_stream_prices_and_isolation_reach_the_run(tmp_path: Path, pages: str) -
 def test_tool_choice_is_passed_to_the_client(tmp_path: Path) -> None:
     import inspect
 
-    from agentkit._from_task import agent_from_task
     from agentkit.llm.client import OpenAICompatibleModel
     from agentkit.llm.types import ModelRequest
+    from agentkit.run._from_task import agent_from_task
     from agentkit.store import MemoryStore
     from agentkit.task import Task
 

@@ -14,8 +14,10 @@ import pytest
 from rich.console import Console
 
 from agentkit import Agent, tool
-from agentkit._live_view import LiveView
-from agentkit.live import (
+from agentkit.cli._live_view import LiveView
+from agentkit.llm.client import RetryPolicy
+from agentkit.llm.types import ToolCall, Usage
+from agentkit.run.live import (
     AgentEvent,
     ModelRetrying,
     Notice,
@@ -28,8 +30,6 @@ from agentkit.live import (
     TurnStarted,
     UsageReported,
 )
-from agentkit.llm.client import RetryPolicy
-from agentkit.llm.types import ToolCall, Usage
 from agentkit.testing import FakeProvider, RateLimited, ServerError, Turn, call
 
 HOSTILE = "[/python] [error] [source S1] [bold]x"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agentkit._from_task import agent_from_task
-from agentkit._limits import RunLimits
+from agentkit.run._from_task import agent_from_task
+from agentkit.run._limits import RunLimits
 from agentkit.store import MemoryStore
 from agentkit.task import Task
 from agentkit.testing import FakeProvider, FakeRequest, Turn

@@ -20,13 +20,13 @@ NEVER_AT_START = (
     "tenacity",
     "yaml",
     "rich.live",
-    "agentkit.agent",
+    "agentkit.run.agent",
     "agentkit.llm.client",
     "agentkit.task",
-    "agentkit.heavy",
+    "agentkit.ensembles.heavy",
     "agentkit.store",
 )
-MODEL_CLIENT = ("openai", "tenacity", "agentkit.llm.client", "agentkit.agent", "rich.live")
+MODEL_CLIENT = ("openai", "tenacity", "agentkit.llm.client", "agentkit.run.agent", "rich.live")
 
 
 def modules_after(*args: str) -> set[str]:
@@ -71,13 +71,13 @@ def test_the_public_names_load_on_first_use_with_heavy_mode_registered() -> None
     code = (
         "import sys\n"
         "import agentkit\n"
-        "assert 'agentkit.agent' not in sys.modules and 'openai' not in sys.modules\n"
+        "assert 'agentkit.run.agent' not in sys.modules and 'openai' not in sys.modules\n"
         "from agentkit import Agent, ConnectionFailed, ModelRetrying, PlanMade, tool\n"
-        "from agentkit._ensemble import ensembles\n"
+        "from agentkit.run._ensemble import ensembles\n"
         "ensembles()  # heavy mode and delegation registered with the Agent\n"
-        "import agentkit.agent, agentkit.live, agentkit.llm.errors, agentkit.tools.base\n"
-        "assert Agent is agentkit.agent.Agent and tool is agentkit.tools.base.tool\n"
-        "assert ConnectionFailed is agentkit.llm.errors.ConnectionFailed and PlanMade is agentkit.live.PlanMade\n"
+        "import agentkit.run.agent, agentkit.run.live, agentkit.llm.errors, agentkit.tools.base\n"
+        "assert Agent is agentkit.run.agent.Agent and tool is agentkit.tools.base.tool\n"
+        "assert ConnectionFailed is agentkit.llm.errors.ConnectionFailed and PlanMade is agentkit.run.live.PlanMade\n"
         "assert set(agentkit.__all__) <= set(dir(agentkit))\n"
         "missing = [n for n in agentkit.__all__ if getattr(agentkit, n, None) is None]\n"
         "assert not missing, missing\n"
@@ -92,13 +92,13 @@ def test_heavy_mode_works_when_nothing_imported_agentkit_heavy() -> None:
     """The Agent hands a heavy run to the stand-in `import agentkit` registers; it loads heavy mode."""
     code = (
         "import sys, anyio\n"
-        "from agentkit.agent import Agent\n"
+        "from agentkit.run.agent import Agent\n"
         "from agentkit.testing import ScriptedModel, Turn\n"
-        "assert 'agentkit.heavy' not in sys.modules\n"
+        "assert 'agentkit.ensembles.heavy' not in sys.modules\n"
         "agent = Agent(llm=ScriptedModel(lambda req: Turn(content='42')), tools=[], plan=False, heavy=2,"
         " aggregate='vote')\n"
         "result = anyio.run(agent.run, 'question')\n"
-        "assert 'agentkit.heavy' in sys.modules\n"
+        "assert 'agentkit.ensembles.heavy' in sys.modules\n"
         "print(result.status, result.answer)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

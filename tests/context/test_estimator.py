@@ -9,7 +9,7 @@ import pytest
 
 from agentkit import Agent, tool
 from agentkit.context.tokens import TokenEstimator
-from agentkit.live import AgentEvent, TurnStarted, UsageReported
+from agentkit.run.live import AgentEvent, TurnStarted, UsageReported
 from agentkit.testing import FakeRequest, ScriptedModel, Turn, call
 from agentkit.testing.script import count_tokens
 

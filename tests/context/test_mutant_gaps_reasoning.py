@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from agentkit._state import RunState
 from agentkit.context.builder import ELIDED_REASONING, ContextBuilder, current_cut
 from agentkit.context.policy import BatchPrune
 from agentkit.llm.types import AssistantTurn, ToolCall
 from agentkit.store.events import AssistantMessage, BudgetDecision, RunStarted, ToolResultEvent
+from agentkit.store.fold import RunState
 
 pytestmark = pytest.mark.anyio
 TURNS = 30

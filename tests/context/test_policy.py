@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from agentkit import Agent, tool
-from agentkit._state import RunState
 from agentkit.context.builder import ContextBuilder, current_cut
 from agentkit.context.summary import SUMMARY_SYSTEM
 from agentkit.context.tokens import TokenEstimator
 from agentkit.store.events import BudgetDecision
+from agentkit.store.fold import RunState
 from agentkit.testing import FakeRequest, HttpError, ScriptedModel, Turn, call
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,6 @@ import pytest
 from context_live import Reader, check_requests, page
 
 from agentkit import Agent, RetryPolicy, tool
-from agentkit._state import RunState
 from agentkit.context.builder import (
     ELIDED_REASONING,
     ContextBudgetExceeded,
@@ -21,6 +20,7 @@ from agentkit.context.policy import BatchPrune
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.types import AssistantTurn, ToolCall
 from agentkit.store.events import AssistantMessage, BudgetDecision, RunStarted, ToolResultEvent
+from agentkit.store.fold import RunState
 from agentkit.testing import FakeProvider
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from mcp_helpers import HOSTILE_SERVER
 
-from agentkit.config import MCPServerSpec
 from agentkit.task import TaskFileError, load_task
+from agentkit.task.sections import MCPServerSpec
 
 HEAD = "task: x\nmodel: {provider: custom, base_url: 'http://127.0.0.1:9/v1'}\n"
 

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from agentkit import Agent, RetryPolicy, telemetry, tool
-from agentkit.heavy import AGGREGATE_SYSTEM
+from agentkit.ensembles.heavy import AGGREGATE_SYSTEM
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.telemetry import CAPTURE_CONTENT_ENV
 from agentkit.telemetry._ids import trace_id_of

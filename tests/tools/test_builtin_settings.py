@@ -1,4 +1,4 @@
-"""The built-in tools take their settings through the one definition in agentkit.config."""
+"""The built-in tools take their settings through the one definition in agentkit.task.sections."""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ import anyio
 import orjson
 import pytest
 
-from agentkit._state import load_state
 from agentkit.llm.types import AssistantTurn, ToolCall
 from agentkit.store import SQLiteStore
 from agentkit.store.events import AssistantMessage, CellExecuted, FigureProduced, RunInfo, StatusChanged
+from agentkit.store.fold import load_state
 from agentkit.tools.base import ToolContext, ToolRegistry, ToolResult
 from agentkit.tools.python import PythonTool
 

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from agentkit.config import FetchSpec, ToolSettings
+from agentkit.task.sections import FetchSpec, ToolSettings
 from agentkit.tools import _ssrf
 from agentkit.tools._http import USER_AGENT
 from agentkit.tools._robots import ROBOTS_MAX_BYTES, RobotsCache

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from agentkit import Agent
-from agentkit.config import SEARCH_KEY_VARS, SearchSpec, ToolSettings
 from agentkit.store.sqlite import SQLiteStore
+from agentkit.task.sections import SEARCH_KEY_VARS, SearchSpec, ToolSettings
 from agentkit.testing import ScriptedModel, Turn, call
 from agentkit.tools._search_http import retry_after_s
 from agentkit.tools._search_keyed import KEYED_BACKENDS

@@ -12,7 +12,7 @@ import anyio
 import pytest
 from pydantic import ValidationError
 
-from agentkit.config import SEARCH_KEY_VARS
+from agentkit.task.sections import SEARCH_KEY_VARS
 from agentkit.tools._search_backends import CircuitBreaker, RateLimiter
 from agentkit.tools._sources import source_id_for
 from agentkit.tools.fetch import FetchArgs, FetchTool

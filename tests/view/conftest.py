@@ -50,7 +50,7 @@ def hostile_built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture(scope="session")
 def demo_built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    from agentkit._demo import run_demo
+    from agentkit.cli._demo import run_demo
 
     tmp = tmp_path_factory.mktemp("demo")
 

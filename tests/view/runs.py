@@ -13,7 +13,7 @@ import orjson
 
 from agentkit import Agent, RetryPolicy, tool
 from agentkit.context.summary import SUMMARY_SYSTEM
-from agentkit.heavy import AGGREGATE_SYSTEM, SELECT_SYSTEM
+from agentkit.ensembles.heavy import AGGREGATE_SYSTEM, SELECT_SYSTEM
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.report import store_report, write_report
 from agentkit.store import Source, SQLiteStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from agentkit.heavy import AGGREGATE_SYSTEM
+from agentkit.ensembles.heavy import AGGREGATE_SYSTEM
 from agentkit.testing import FakeRequest, Turn, call
 
 STEPS = 10

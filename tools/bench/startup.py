@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-HEAVY = ("openai", "httpx2", "pydantic", "agentkit.agent", "agentkit.store.sqlite", "rich.live", "yaml", "tenacity")
+HEAVY = ("openai", "httpx2", "pydantic", "agentkit.run.agent", "agentkit.store.sqlite", "rich.live", "yaml", "tenacity")
 
 
 def cpu_of(argv: list[str]) -> float:

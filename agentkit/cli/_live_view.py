@@ -20,7 +20,7 @@ from rich.text import Text
 if TYPE_CHECKING:  # imported by the CLI at start-up: nothing heavy at module level
     from rich.live import Live
 
-    from agentkit.live import AgentEvent, ModelRetrying, Notice
+    from agentkit.run.live import AgentEvent, ModelRetrying, Notice
 
 err = Console(stderr=True)
 

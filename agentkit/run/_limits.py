@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import orjson
 
-from agentkit._state import RunState
-from agentkit.config import LimitsSpec
 from agentkit.context.builder import answer_room
 from agentkit.context.tokens import TokenEstimator
 from agentkit.llm.profiles import Prices, ProviderProfile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, Model, ModelRequest, Usage
+from agentkit.store.fold import RunState
+from agentkit.task.sections import LimitsSpec
 
 NEAR = 0.85
 WRAP_UP_PROMPT = (

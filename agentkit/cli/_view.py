@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
 def _view(
     run_id: str, output: Path | None, store: str | None, *, open_page: bool, watch: bool, interval: float
 ) -> None:
-    from agentkit._cli_common import fail_input, say
+    from agentkit.cli._common import fail_input, say
 
     to_stdout = output is None and not open_page and not sys.stdout.isatty()
     if to_stdout and watch:
@@ -86,7 +86,7 @@ def _view(
 
 
 def _build(run_id: str, store: str | None, refresh: int | None) -> tuple[RunView, str]:
-    from agentkit._cli_common import read_store
+    from agentkit.cli._common import read_store
     from agentkit.view import gather, render_page
 
     run = read_store(store, lambda s: gather(s, run_id))
@@ -101,7 +101,7 @@ def _temp_page(run_id: str) -> Path:
 
 def _write(target: Path, page: str) -> None:
     """Replace the file in one step, so a browser reloading it never reads half a page."""
-    from agentkit._cli_common import fail_input
+    from agentkit.cli._common import fail_input
 
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

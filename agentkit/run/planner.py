@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agentkit._state import NOTE_TOOL, PLAN_TOOL
 from agentkit.llm.types import AssistantTurn, Message
 from agentkit.store.events import NoteAdded, PlanUpdated
+from agentkit.store.fold import NOTE_TOOL, PLAN_TOOL
 from agentkit.tools.base import Tool, ToolContext, ToolOutput
 
 PLANNING_PROMPT = (

@@ -17,8 +17,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from agentkit import _cli_eval, _cli_mcp, _cli_view
-from agentkit._cli_common import (
+from agentkit._text import clean_text
+from agentkit.cli import _eval as _cli_eval
+from agentkit.cli import _mcp as _cli_mcp
+from agentkit.cli import _view as _cli_view
+from agentkit.cli._common import (
     DEBUG_ENV,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -39,12 +42,11 @@ from agentkit._cli_common import (
     shown_location,
     sigterm_cancels,
 )
-from agentkit._live_view import err
-from agentkit._text import clean_text
+from agentkit.cli._live_view import err
 
 if TYPE_CHECKING:
-    from agentkit._live_view import LiveView
-    from agentkit._runs import RunResult
+    from agentkit.cli._live_view import LiveView
+    from agentkit.run._runs import RunResult
     from agentkit.store import RunInfo, Store
     from agentkit.task import Task
 
@@ -97,8 +99,8 @@ def result_json(result: RunResult) -> dict[str, Any]:
 async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool) -> RunResult:
     import anyio
 
-    import agentkit.heavy  # noqa: F401  (heavy mode and delegation register with the Agent)
-    from agentkit._from_task import agent_from_task
+    import agentkit.ensembles.heavy  # noqa: F401  (heavy mode and delegation register with the Agent)
+    from agentkit.run._from_task import agent_from_task
     from agentkit.store import StoreError
 
     agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
@@ -143,7 +145,7 @@ def _broken_run(
 ) -> NoReturn:
     """A run ended by an error outside the loop's own handling: one line, its ``--json``
     object, exit 1. The store keeps everything committed before the error."""
-    from agentkit._cli_runs import saved_run
+    from agentkit.cli._runs import saved_run
     from agentkit.store import StoreCorrupt, StoreUnavailable
 
     saved = saved_run(location, run_id)
@@ -177,7 +179,7 @@ def _stopped_from_outside(
     run_id: str, location: str | Path, store_opt: str | None, as_json: bool, how: str, code: int
 ) -> NoReturn:
     """Ctrl-C or SIGTERM: the loop marked the run interrupted; one line says how to go on."""
-    from agentkit._cli_runs import saved_run
+    from agentkit.cli._runs import saved_run
 
     saved = saved_run(location, run_id)
     if saved is None:
@@ -213,7 +215,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
 
 def _view_of(task: Task, run_id: str) -> LiveView:
     """The live view, its header filled from the task before the run's first event."""
-    from agentkit._live_view import LiveView
+    from agentkit.cli._live_view import LiveView
     from agentkit.llm.client import shown_url
     from agentkit.llm.profiles import get_profile
 
@@ -283,9 +285,10 @@ def resume(
     as_json: JsonOpt = False,
 ) -> None:
     """Resume a run that was interrupted or crashed (or write the report a finished run still owes)."""
-    from agentkit._cli_runs import report_pending, shown_status
-    from agentkit._from_task import task_of_run
-    from agentkit._runs import stored_result
+    from agentkit.cli._runs import report_pending
+    from agentkit.run._from_task import task_of_run
+    from agentkit.run._runs import stored_result
+    from agentkit.store.status import shown_status
     from agentkit.task import TaskFileError
 
     async def find(s: Store) -> tuple[RunInfo, Task | None]:
@@ -321,7 +324,7 @@ def runs(
     """List runs, newest first (a run whose process died shows as interrupted)."""
     from rich.table import Table
 
-    from agentkit._cli_runs import shown_status
+    from agentkit.store.status import shown_status
 
     async def fetch(s: Store) -> list[RunInfo]:
         return [await shown_status(s, r) for r in await s.list_runs(limit=limit)]
@@ -346,10 +349,11 @@ def show(
     """Show a run: plan, steps, answer, usage and cost."""
     from rich.text import Text
 
-    from agentkit._cli_runs import report_pending, shown_status
-    from agentkit._state import RunState
+    from agentkit.cli._runs import report_pending
     from agentkit.context.builder import learned_window
     from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
+    from agentkit.store.fold import RunState
+    from agentkit.store.status import shown_status
 
     async def fetch(s: Store) -> tuple[RunInfo, list[Any], bool]:
         from agentkit.report import load_report
@@ -421,8 +425,8 @@ def demo(
     store: StoreOpt = None,
 ) -> None:
     """A complete research run offline, no key: the model is SCRIPTED, everything else is real."""
-    from agentkit._demo import run_demo
-    from agentkit._live_view import LiveView
+    from agentkit.cli._demo import run_demo
+    from agentkit.cli._live_view import LiveView
     from agentkit.store import StoreError
     from agentkit.store._location import open_store, resolve_store_location
 
@@ -468,8 +472,9 @@ def report(
     store: StoreOpt = None,
 ) -> None:
     """Print or save a run's report, from the store (no network)."""
-    from agentkit._cli_runs import report_pending, shown_status
+    from agentkit.cli._runs import report_pending
     from agentkit.report import load_report, render_html, render_markdown
+    from agentkit.store.status import shown_status
 
     if fmt not in ("md", "html"):
         fail_input(f"--format: unknown report format {fmt!r}; valid formats: md, html")

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         import anyio
 
         try:
-            from agentkit._mcp_server import ResearchServer, build_server
+            from agentkit.cli._mcp_server import ResearchServer, build_server
         except ImportError:
             _fail("agentkit mcp needs the mcp package: pip install 'agentkit[mcp]'")
         from agentkit.task import TaskFileError

@@ -19,11 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from agentkit._demo.report_script import ReportScript
-from agentkit._demo.trajectory import QUESTION, make_responder
-from agentkit.agent import Agent, RunResult
-from agentkit.live import EventHandler
+from agentkit.cli._demo.report_script import ReportScript
+from agentkit.cli._demo.trajectory import QUESTION, make_responder
 from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.run.agent import Agent, RunResult
+from agentkit.run.live import EventHandler
 from agentkit.store.base import Store
 from agentkit.testing import FakeProvider
 from agentkit.tools import builtin_tools

@@ -11,15 +11,15 @@ import math
 
 import anyio
 
-from agentkit._limits import ChargedModel, LimitReached, RunLimits
-from agentkit._runs import RunResult
-from agentkit._state import load_state
 from agentkit.context.builder import learned_window
-from agentkit.live import EventHandler, Notice, dispatch, retry_event
 from agentkit.llm.errors import ModelError, RetryNotice, observing_retries
 from agentkit.llm.types import Model
+from agentkit.run._limits import ChargedModel, LimitReached, RunLimits
+from agentkit.run._runs import RunResult
+from agentkit.run.live import EventHandler, Notice, dispatch, retry_event
 from agentkit.store.base import Store
 from agentkit.store.events import UsageCharged
+from agentkit.store.fold import load_state
 
 
 async def report_phase(

@@ -63,7 +63,7 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Run a suite K times per task, grade the answers, write results and a summary (re-run to resume)."""
-    from agentkit._cli_common import fail_input
+    from agentkit.cli._common import fail_input
     from agentkit.store import open_store, resolve_store_location
 
     if grader is not None and grader not in GRADER_NAMES:
@@ -103,7 +103,7 @@ def eval_command(
 
 
 def _load_suite(path: Path, limit: int | None) -> Suite:
-    from agentkit._cli_common import fail_input
+    from agentkit.cli._common import fail_input
     from agentkit.eval.suites import SuiteError, load_suite
 
     try:
@@ -113,7 +113,7 @@ def _load_suite(path: Path, limit: int | None) -> Suite:
 
 
 def _load_config(path: Path | None) -> Task:
-    from agentkit._cli_common import fail_input
+    from agentkit.cli._common import fail_input
     from agentkit.task import EVAL_TASK, Task, TaskFileError, load_task
 
     try:
@@ -126,7 +126,7 @@ def _load_config(path: Path | None) -> Task:
 
 def _check_keys(config: Task, suite: Suite, default_grader: str, judge_model: str | None) -> None:
     """The model's key, and the judge's when a task is graded by one, before anything runs."""
-    from agentkit._cli_common import fail_input
+    from agentkit.cli._common import fail_input
     from agentkit.eval._run_plan import judge_spec
     from agentkit.eval.runner import needs_judge
     from agentkit.task import TaskFileError
@@ -155,7 +155,7 @@ def _run(
 ) -> EvalOutcome:
     import anyio
 
-    from agentkit._cli_common import (
+    from agentkit.cli._common import (
         EXIT_INTERRUPTED,
         EXIT_TERMINATED,
         Terminated,
@@ -167,7 +167,7 @@ def _run(
         say,
         sigterm_cancels,
     )
-    from agentkit._live_view import err
+    from agentkit.cli._live_view import err
     from agentkit.eval._run_progress import LiveProgress, PlainProgress
     from agentkit.eval.graders import GraderError
     from agentkit.eval.runner import EvalError, run_eval
@@ -226,14 +226,14 @@ def _run(
 
 
 def _stopped(message: str, code: int) -> NoReturn:
-    from agentkit._cli_common import say
+    from agentkit.cli._common import say
 
     say(message)
     raise typer.Exit(code)
 
 
 def _report(outcome: EvalOutcome, as_json: bool) -> NoReturn:
-    from agentkit._cli_common import EXIT_OK, EXIT_RUN, out
+    from agentkit.cli._common import EXIT_OK, EXIT_RUN, out
 
     s = outcome.summary
     if as_json:

@@ -14,10 +14,10 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field
 
-from agentkit._state import RunState, load_state
 from agentkit.store import clean_model
 from agentkit.store.base import Store, StoreError
 from agentkit.store.events import ErrorEvent, RunFinished, RunInfo, RunStatus, StatusChanged, StoredEvent, TraceEvent
+from agentkit.store.fold import RunState, load_state
 from agentkit.telemetry import run_observers
 from agentkit.vocabulary import AssistantTurn, Usage
 

@@ -6,7 +6,7 @@ one is read back (never run twice), an interrupted one is resumed, a missing one
 A run starts at most ``swarm.max_per_turn`` sub-agents in one turn and
 ``swarm.max_children`` in all, runs ``swarm.concurrency`` of them at once, and sub-agents
 nest ``swarm.max_depth`` deep. Their spending counts against the run's ``max_cost_usd``
-while they run (:class:`~agentkit._swarm_parts.ShareBudget`) and is charged to it with the
+while they run (:class:`~agentkit.ensembles._swarm_parts.ShareBudget`) and is charged to it with the
 result (``UsageCharged``); the sources they read are registered in the parent run.
 """
 
@@ -18,11 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from agentkit._limits import MIN_ANSWER_TOKENS, SharedBudget, estimate_prompt_tokens, prices_of
-from agentkit._prompts import system_prompt
-from agentkit._runs import stored_result
-from agentkit._state import load_state
-from agentkit._swarm_parts import (
+from agentkit.ensembles._swarm_parts import (
     NOT_STARTED,
     DelegateArgs,
     Outcome,
@@ -35,14 +31,18 @@ from agentkit._swarm_parts import (
     result_text,
     room_left,
 )
-from agentkit.config import SwarmSpec, settings_section
 from agentkit.llm.types import ModelRequest
+from agentkit.run._limits import MIN_ANSWER_TOKENS, SharedBudget, estimate_prompt_tokens, prices_of
+from agentkit.run._prompts import system_prompt
+from agentkit.run._runs import stored_result
 from agentkit.store.base import Store
 from agentkit.store.events import AssistantMessage, RunInfo, RunStarted, ToolEffect, UsageCharged
+from agentkit.store.fold import load_state
+from agentkit.task.sections import SwarmSpec, settings_section
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent
+    from agentkit.run.agent import Agent
 
 PLANNER_TOOLS = ("update_plan", "note")
 """The loop's own tools: every sub-agent keeps them, whatever its subtask lists."""

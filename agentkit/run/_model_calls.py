@@ -3,7 +3,7 @@
 estimated where the server sends none), the overflow answer that teaches the window, calls
 outside the turn view (plan, summary), and the live events they produce.
 
-A base of the loop in :mod:`agentkit.agent` (``_RunLoop``), kept apart so the loop itself reads
+A base of the loop in :mod:`agentkit.run.agent` (``_RunLoop``), kept apart so the loop itself reads
 as the story of a run's steps.
 """
 
@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from agentkit._limits import fit_to_budget, prices_of, with_estimated_usage
-from agentkit._runs import RunBook
-from agentkit._state import RunState, TurnRecord
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut
 from agentkit.context.images import resolve_parts
 from agentkit.context.summary import summary_messages, summary_transcript
-from agentkit.live import (
+from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
+from agentkit.llm.types import AssistantTurn, Message, ModelRequest, StreamDelta
+from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
+from agentkit.run._runs import RunBook
+from agentkit.run.live import (
     AgentEvent,
     EventHandler,
     Notice,
@@ -30,12 +31,11 @@ from agentkit.live import (
     dispatch,
     retry_event,
 )
-from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
-from agentkit.llm.types import AssistantTurn, Message, ModelRequest, StreamDelta
 from agentkit.store.events import TraceEvent
+from agentkit.store.fold import RunState, TurnRecord
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent
+    from agentkit.run.agent import Agent
 
 
 class ModelCalls:

@@ -1,5 +1,4 @@
-"""What the CLI says about a run it did not see end: the status a reader should be shown
-(a ``running`` run nobody drives was interrupted), whether a report is still owed, and the
+"""What the CLI says about a run it did not see end: whether a report is still owed, and the
 saved state of a run whose driver failed (read with a read-only store that never raises).
 """
 
@@ -8,18 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agentkit.store import RunInfo, Store
+from agentkit.store import RunInfo
 from agentkit.store._location import open_store
-
-DRIVER_GONE = "its driver stopped without ending it (killed or crashed); resume it"
-
-
-async def shown_status(store: Store, run: RunInfo) -> RunInfo:
-    """``run`` as a reader should see it: ``running`` with no live driver (no one holds its
-    lease: the process was killed) is shown as ``interrupted``."""
-    if run.status != "running" or await store.is_leased(run.id) is not False:
-        return run
-    return run.model_copy(update={"status": "interrupted", "stop_reason": run.stop_reason or DRIVER_GONE})
+from agentkit.store.status import shown_status
 
 
 def report_wanted(config: dict[str, Any]) -> bool:

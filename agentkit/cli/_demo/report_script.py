@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from agentkit._demo.trajectory import find_source_ids
+from agentkit.cli._demo.trajectory import find_source_ids
 from agentkit.testing import FakeRequest, Turn
 
 HEADINGS = ["Ridership since 2019", "E-bikes", "Method and limits"]

@@ -32,9 +32,10 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from agentkit._redact import redact_url
-from agentkit._task_read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
-from agentkit._task_read import TaskFileError as TaskFileError
-from agentkit.config import (
+from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
+from agentkit.task._read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
+from agentkit.task._read import TaskFileError as TaskFileError
+from agentkit.task.sections import (
     DEFAULT_TOOLS,
     MAX_RUN_IMAGES,
     SPEC_CONFIG,
@@ -58,7 +59,6 @@ from agentkit.config import (
     one_of_or_null,
     show,
 )
-from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -157,12 +157,12 @@ class Task(BaseModel):
     context: ContextSpec = Field(default_factory=ContextSpec)
     heavy: HeavySpec = Field(default_factory=HeavySpec)
     swarm: SwarmSpec = Field(default_factory=SwarmSpec)
-    """How far the delegate tool may fan out (see :class:`~agentkit.config.SwarmSpec`)."""
+    """How far the delegate tool may fan out (see :class:`~agentkit.task.sections.SwarmSpec`)."""
     output: OutputSpec = Field(default_factory=OutputSpec)
     images: list[str] = Field(default_factory=list, max_length=MAX_RUN_IMAGES)
     """Images that go with the task: file paths (relative to the task file) or http(s) URLs."""
     mcp: list[MCPServerSpec] = Field(default_factory=list)
-    """MCP servers whose tools the agent uses (see :class:`~agentkit.config.MCPServerSpec`)."""
+    """MCP servers whose tools the agent uses (see :class:`~agentkit.task.sections.MCPServerSpec`)."""
     eval: EvalSpec | None = None
 
     @field_validator("mcp")

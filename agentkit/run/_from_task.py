@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any
 
 from agentkit._redact import MASK
-from agentkit._state import load_state
-from agentkit.agent import Agent
-from agentkit.config import ToolSettings
-from agentkit.live import EventHandler
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
+from agentkit.run.agent import Agent
+from agentkit.run.live import EventHandler
 from agentkit.store.base import Store
+from agentkit.store.fold import load_state
 from agentkit.task import Task
+from agentkit.task.sections import ToolSettings
 
 
 def tool_settings(task: Task) -> ToolSettings:

@@ -1,6 +1,6 @@
 """Heavy mode: N trajectories of one task as child runs, then one aggregated answer.
-The ``delegate`` tool (the swarm: sub-agents as child runs) lives in :mod:`agentkit._swarm`;
-both reach the Agent through :mod:`agentkit._ensemble`. Trajectories may delegate.
+The ``delegate`` tool (the swarm: sub-agents as child runs) lives in :mod:`agentkit.ensembles._swarm`;
+both reach the Agent through :mod:`agentkit.run._ensemble`. Trajectories may delegate.
 """
 
 from __future__ import annotations
@@ -14,21 +14,21 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from agentkit import _ensemble
-from agentkit._limits import ChargedModel, LimitReached, SharedBudget
-from agentkit._runs import RunBook, RunResult, stored_result
-from agentkit._state import RunState, load_state
-from agentkit._swarm import DelegateTool as DelegateTool
-from agentkit._swarm import swarm_spec
-from agentkit.live import EventHandler, Notice, RunEnded, dispatch
+from agentkit.ensembles._swarm import DelegateTool as DelegateTool
+from agentkit.ensembles._swarm import swarm_spec
 from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model, ModelRequest, Usage
+from agentkit.run import _ensemble
+from agentkit.run._limits import ChargedModel, LimitReached, SharedBudget
+from agentkit.run._runs import RunBook, RunResult, stored_result
+from agentkit.run.live import EventHandler, Notice, RunEnded, dispatch
 from agentkit.store.events import Aggregated, RunInfo, RunStarted
+from agentkit.store.fold import RunState, load_state
 from agentkit.tools.base import Tool, ToolRegistry
 from agentkit.vocabulary import ImageRef
 
 if TYPE_CHECKING:
-    from agentkit.agent import Agent
+    from agentkit.run.agent import Agent
 
 
 AGGREGATE_SYSTEM = (
@@ -258,7 +258,7 @@ async def aggregate(
 
 
 class _Ensembles:
-    """Heavy mode and delegation, as the Agent reaches them (:mod:`agentkit._ensemble`)."""
+    """Heavy mode and delegation, as the Agent reaches them (:mod:`agentkit.run._ensemble`)."""
 
     async def run_heavy(self, *args: Any, **kwargs: Any) -> RunResult:  # as _ensemble.Ensembles.run_heavy
         return await run_heavy(*args, **kwargs)

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import anyio
 from pydantic import BaseModel, Field, model_validator
 
-from agentkit._limits import SharedBudget
-from agentkit._runs import RunResult
 from agentkit.llm.types import Usage
+from agentkit.run._limits import SharedBudget
+from agentkit.run._runs import RunResult
 from agentkit.store.events import Source
 
 NOT_STARTED = "not started"

@@ -17,9 +17,9 @@ from typing import Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from agentkit._from_task import agent_from_task, task_of_run
-from agentkit._runs import RunResult
-from agentkit.live import AgentEvent, TurnStarted
+from agentkit.run._from_task import agent_from_task, task_of_run
+from agentkit.run._runs import RunResult
+from agentkit.run.live import AgentEvent, TurnStarted
 from agentkit.store import RunNotFound, Store, StoreError
 from agentkit.store._location import open_store, resolve_store_location
 from agentkit.task import EVAL_TASK, Task, TaskFileError, load_task

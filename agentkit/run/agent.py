@@ -18,25 +18,26 @@ from typing import Any
 import anyio
 import orjson
 
-from agentkit._ensemble import ensembles
-from agentkit._limits import (
+from agentkit._redact import redact_config
+from agentkit.context.builder import ContextBuilder, learned_window
+from agentkit.context.images import ImageSource, load_images, sees_images
+from agentkit.context.policy import BatchPrune, ContextPolicy
+from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.llm.errors import ModelError
+from agentkit.llm.types import Model
+from agentkit.run._ensemble import ensembles
+from agentkit.run._limits import (
     WRAP_UP_PROMPT,
     LimitReached,
     RunLimits,
     SharedBudget,
 )
-from agentkit._model_calls import ModelCalls
-from agentkit._prompts import FINAL_ANSWER_PROMPT, system_prompt
-from agentkit._redact import redact_config
-from agentkit._report_phase import report_phase
-from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, never_left_running, unfinished_reply
-from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import RunResult` works too
-from agentkit._state import RunState, load_state
-from agentkit.config import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
-from agentkit.context.builder import ContextBuilder, learned_window
-from agentkit.context.images import ImageSource, load_images, sees_images
-from agentkit.context.policy import BatchPrune, ContextPolicy
-from agentkit.live import (
+from agentkit.run._model_calls import ModelCalls
+from agentkit.run._prompts import FINAL_ANSWER_PROMPT, system_prompt
+from agentkit.run._report_phase import report_phase
+from agentkit.run._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, never_left_running, unfinished_reply
+from agentkit.run._runs import RunResult as RunResult  # `from agentkit.run.agent import RunResult` works too
+from agentkit.run.live import (
     EventHandler,
     Notice,
     PlanMade,
@@ -46,10 +47,7 @@ from agentkit.live import (
     plan_events,
     run_began,
 )
-from agentkit.llm.client import OpenAICompatibleModel
-from agentkit.llm.errors import ModelError
-from agentkit.llm.types import Model
-from agentkit.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
+from agentkit.run.planner import NoteTool, UpdatePlanTool, plan_from_turn, planning_messages
 from agentkit.store.base import Store
 from agentkit.store.events import (
     AssistantMessage,
@@ -60,7 +58,9 @@ from agentkit.store.events import (
     ToolResultEvent,
     UserMessage,
 )
+from agentkit.store.fold import RunState, load_state
 from agentkit.store.memory import MemoryStore
+from agentkit.task.sections import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
 from agentkit.tools.base import Tool, ToolContext, ToolRegistry, ToolResult, ToolsUnavailable
 
 
@@ -76,8 +76,8 @@ class Agent:
     keywords (``max_steps``, ``max_cost_usd``, ``max_run_tokens`` for the whole run's tokens,
     ``max_seconds``); ``max_tokens`` is the model's output cap per call, as ``model.max_tokens``
     in a task file. ``settings`` holds the tool sections (``search``, ``fetch``, ``sandbox``) as
-    a mapping or :class:`~agentkit.config.ToolSettings`, checked here. ``mcp`` lists MCP servers
-    (:class:`~agentkit.config.MCPServerSpec` or the task file's dicts) whose tools each run
+    a mapping or :class:`~agentkit.task.sections.ToolSettings`, checked here. ``mcp`` lists MCP servers
+    (:class:`~agentkit.task.sections.MCPServerSpec` or the task file's dicts) whose tools each run
     starts with.
     """
 

@@ -1,8 +1,8 @@
 """The seam between the loop and the ensembles above it.
 
-An :class:`~agentkit.agent.Agent` takes ``heavy=``, ``aggregate=``, ``early_stop=`` and
+An :class:`~agentkit.run.agent.Agent` takes ``heavy=``, ``aggregate=``, ``early_stop=`` and
 ``delegate=`` as configuration, but heavy mode and delegation live a layer above it
-(:mod:`agentkit.heavy`): they drive Agents. They register themselves here when they are
+(:mod:`agentkit.ensembles.heavy`): they drive Agents. They register themselves here when they are
 imported (``agentkit/__init__.py`` imports them), so the Agent can hand a heavy run over, or
 add the delegate tool, without importing the layer above it.
 """
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from agentkit._runs import RunResult
-    from agentkit.agent import Agent
-    from agentkit.live import EventHandler
+    from agentkit.run._runs import RunResult
+    from agentkit.run.agent import Agent
+    from agentkit.run.live import EventHandler
     from agentkit.tools.base import Tool
     from agentkit.vocabulary import ImageRef
 
@@ -38,18 +38,18 @@ class Ensembles(Protocol):
 
     def delegate_tool(self, agent: Agent) -> Tool:
         """The ``delegate`` tool: subtasks handed to sub-agents, each a child run
-        (:mod:`agentkit._swarm`); checks the agent's ``swarm`` settings."""
+        (:mod:`agentkit.ensembles._swarm`); checks the agent's ``swarm`` settings."""
 
 
 _registered: list[Ensembles] = []
 
 
 def register(ensembles: Ensembles) -> None:
-    """Called once by :mod:`agentkit.heavy` when it is imported."""
+    """Called once by :mod:`agentkit.ensembles.heavy` when it is imported."""
     _registered[:] = [ensembles]
 
 
 def ensembles() -> Ensembles:
     if not _registered:
-        raise RuntimeError("heavy mode and delegation need agentkit.heavy, which `import agentkit` loads")
+        raise RuntimeError("heavy mode and delegation need agentkit.ensembles.heavy, which `import agentkit` loads")
     return _registered[0]

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from agentkit._live_view import err
 from agentkit._text import clean_text
+from agentkit.cli._live_view import err
 
 if TYPE_CHECKING:
     import anyio

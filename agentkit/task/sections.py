@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentkit._redact import redact_url
-from agentkit._task_read import HugeNumber
+from agentkit.task._read import HugeNumber
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
