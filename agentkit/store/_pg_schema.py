@@ -15,11 +15,12 @@ JSON text, so it round-trips exactly (a NUL character included, which a ``TEXT``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from agentkit.store import _pg_search
 from agentkit.store._pg_errors import PgTarget
 from agentkit.store._pg_lease import lock_key
 from agentkit.store.base import StoreCorrupt, StoreMissing, StoreUnavailable
@@ -63,7 +64,19 @@ _V1: tuple[str, ...] = (
     )""",
 )
 
-MIGRATIONS: Sequence[tuple[str, ...]] = (_V1,)
+
+async def _v1_to_v2(conn: AsyncConnection[Any], s: sql.Identifier) -> None:
+    """The full-text index of runs' traces (``search_text``) and run tags; the events and
+    sources already stored are indexed here, once (the connection's search path is the schema)."""
+    for statement in _pg_search.DDL:
+        await conn.execute(sql.SQL(statement).format(s=s))
+    await _pg_search.backfill(conn)
+
+
+Migration = tuple[str, ...] | Callable[[AsyncConnection[Any], sql.Identifier], Awaitable[None]]
+"""Statements (``{s}`` is the schema), or a function of the connection and the schema."""
+
+MIGRATIONS: Sequence[Migration] = (_V1, _v1_to_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -103,13 +116,15 @@ async def check_store(conn: AsyncConnection[Any], target: PgTarget) -> int:
     return version
 
 
-async def require_store(conn: AsyncConnection[Any], target: PgTarget) -> None:
-    """For a reader: the store must exist (nothing is created)."""
-    if await check_store(conn, target) == 0:
+async def require_store(conn: AsyncConnection[Any], target: PgTarget) -> int:
+    """For a reader: the store must exist (nothing is created). Returns its schema version."""
+    version = await check_store(conn, target)
+    if version == 0:
         raise StoreMissing(
             f"no store at {target.display}: the database holds no agentkit store (schema {target.schema})",
             location=target.display,
         )
+    return version
 
 
 async def migrate(conn: AsyncConnection[Any], target: PgTarget) -> None:
@@ -123,8 +138,11 @@ async def migrate(conn: AsyncConnection[Any], target: PgTarget) -> None:
         if version == SCHEMA_VERSION:
             return
         await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
-        for statements in MIGRATIONS[version:]:
-            for statement in statements:
+        for step in MIGRATIONS[version:]:
+            if callable(step):
+                await step(conn, s)
+                continue
+            for statement in step:
                 await conn.execute(sql.SQL(statement).format(s=s))
         await conn.execute(
             sql.SQL(

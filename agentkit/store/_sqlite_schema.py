@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
+from agentkit.store._sqlite_search import create_tables
 from agentkit.store.base import StoreCorrupt, StoreUnavailable
 
 RUN_COLUMNS: tuple[str, ...] = (
@@ -92,7 +93,13 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_v0_to_v1, _v1_to_v2)
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    """The full-text index of runs' traces (``search_text``) and run tags; the events and
+    sources already stored are indexed here, once."""
+    create_tables(conn)
+
+
+MIGRATIONS: Sequence[Callable[[sqlite3.Connection], None]] = (_v0_to_v1, _v1_to_v2, _v2_to_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

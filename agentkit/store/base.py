@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Self
 
+from agentkit.store._search import MAX_K, ScanIndex, TextHit, parse_query
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 
 
@@ -97,6 +98,18 @@ class Store(abc.ABC):
             return matches[0]
         raise RunNotFound(prefix)
 
+    async def tagged_runs(self, tag: str, *, limit: int = 1000) -> list[RunInfo]:
+        """Runs whose ``tags`` hold ``tag`` (matched exactly), newest first, children included.
+
+        This default walks every run; backends answer from an index."""
+        found: list[RunInfo] = []
+        level = await self.list_runs(limit=1_000_000)
+        while level:
+            found += [r for r in level if tag in r.tags]
+            level = [c for r in level for c in await self.list_runs(parent_id=r.id, limit=1_000_000)]
+        found.sort(key=lambda r: r.created_at, reverse=True)
+        return found[:limit]
+
     # events
     @abc.abstractmethod
     async def append(self, run_id: str, event: TraceEvent) -> int:
@@ -107,6 +120,35 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def events(self, run_id: str, *, after: int = 0) -> list[StoredEvent]: ...
+
+    # full-text search
+    async def search_text(self, run_ids: Sequence[str], query: str, *, k: int = 5) -> list[TextHit]:
+        """The ``k`` pieces of the runs' traces that best match ``query``, best first.
+
+        Searched: tool results, reasoning, messages and tool calls, notes, plans, summaries,
+        the task, answers, Python cells and sources' fetched text (see
+        :mod:`agentkit.store._search`); never a run's config. ``query`` is plain words (any
+        text: nothing in it is query syntax); no words, no hits. Only the runs named are
+        searched; an id with no run finds nothing.
+
+        This default reads the runs' events and sources and scans them; backends keep an
+        index filled as events are appended.
+        """
+        parsed = parse_query(query)
+        if parsed.empty or k <= 0:
+            return []
+        index = ScanIndex()
+        wanted = list(dict.fromkeys(run_ids))
+        for run_id in wanted:
+            try:
+                stored = await self.events(run_id)
+            except RunNotFound:
+                continue
+            index.add_events(run_id, 1, [e.event for e in stored])
+            for source in await self.list_sources(run_id):
+                blob = await self.get_blob(source.content_hash) if source.content_hash else None
+                index.set_source(run_id, source, blob)
+        return index.search(wanted, parsed, min(k, MAX_K))
 
     # blobs
     @abc.abstractmethod

@@ -238,6 +238,9 @@ class RunInfo(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     config: dict[str, Any] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)
+    """Names that group runs (``memory: {tag: NAME}`` tags a run and recalls the others so
+    tagged): :meth:`~agentkit.store.base.Store.tagged_runs` finds them."""
 
 
 class Source(BaseModel):

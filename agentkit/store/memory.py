@@ -1,12 +1,16 @@
-"""In-memory Store: for tests and throwaway library runs (nothing survives the process)."""
+"""In-memory Store: for tests and throwaway library runs (nothing survives the process).
+Its full-text search scans chunks of the runs' texts, prepared once per event and source (on
+the first search that reaches them, so runs nobody searches cost nothing)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from agentkit._text import clean_text
 from agentkit.store._codec import clean_model, scrub
+from agentkit.store._search import MAX_K, ScanIndex, TextHit, parse_query
 from agentkit.store.base import RunNotFound, Store, blob_key
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 
@@ -18,6 +22,9 @@ class MemoryStore(Store):
         self._blobs: dict[str, bytes] = {}
         self._sources: dict[str, dict[str, Source]] = {}
         self._cache: dict[tuple[str, str], bytes] = {}
+        self._text = ScanIndex()
+        self._indexed: dict[str, int] = {}  # events of each run already in _text
+        self._unindexed_sources: dict[str, set[str]] = {}
 
     async def create_run(self, run: RunInfo) -> None:
         run = clean_model(run)
@@ -53,13 +60,17 @@ class MemoryStore(Store):
         self._runs[run.id] = run.model_copy(update={**scrub(fields), "updated_at": time.time()})
 
     async def append(self, run_id: str, event: TraceEvent) -> int:
+        return (await self.append_many(run_id, [event]))[0]
+
+    async def append_many(self, run_id: str, events: Sequence[TraceEvent]) -> list[int]:
         run_id = clean_text(run_id)
         log = self._events.get(run_id)
         if log is None:
             raise RunNotFound(run_id)
-        seq = len(log) + 1
-        log.append(StoredEvent(run_id=run_id, seq=seq, event=clean_model(event).model_copy(deep=True)))
-        return seq
+        first = len(log) + 1
+        cleaned = [clean_model(e).model_copy(deep=True) for e in events]
+        log += [StoredEvent(run_id=run_id, seq=first + i, event=e) for i, e in enumerate(cleaned)]
+        return list(range(first, first + len(cleaned)))
 
     async def events(self, run_id: str, *, after: int = 0) -> list[StoredEvent]:
         run_id = clean_text(run_id)
@@ -80,9 +91,31 @@ class MemoryStore(Store):
         if run_id not in self._runs:
             raise RunNotFound(run_id)
         self._sources.setdefault(run_id, {})[source.id] = source.model_copy(deep=True)
+        self._unindexed_sources.setdefault(run_id, set()).add(source.id)
 
     async def list_sources(self, run_id: str) -> list[Source]:
         return [s.model_copy(deep=True) for s in self._sources.get(clean_text(run_id), {}).values()]
+
+    async def search_text(self, run_ids: Sequence[str], query: str, *, k: int = 5) -> list[TextHit]:
+        parsed = parse_query(query)
+        if parsed.empty or k <= 0:
+            return []
+        wanted = [clean_text(r) for r in run_ids]
+        for run_id in wanted:
+            log = self._events.get(run_id, [])
+            done = self._indexed.get(run_id, 0)
+            if len(log) > done:
+                self._text.add_events(run_id, done + 1, [e.event for e in log[done:]])
+                self._indexed[run_id] = len(log)
+            for sid in self._unindexed_sources.pop(run_id, set()):
+                source = self._sources[run_id][sid]
+                self._text.set_source(run_id, source, self._blobs.get(source.content_hash or ""))
+        return self._text.search(wanted, parsed, min(k, MAX_K))
+
+    async def tagged_runs(self, tag: str, *, limit: int = 1000) -> list[RunInfo]:
+        tag = clean_text(tag)
+        runs = sorted((r for r in self._runs.values() if tag in r.tags), key=lambda r: r.created_at, reverse=True)
+        return [r.model_copy(deep=True) for r in runs[:limit]]
 
     async def get_cached(self, namespace: str, key: str) -> bytes | None:
         return self._cache.get((clean_text(namespace), clean_text(key)))

@@ -54,10 +54,13 @@ from psycopg import AsyncConnection, sql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from agentkit._text import clean_text
+from agentkit.store import _pg_search as search
 from agentkit.store._codec import INLINE_LIMIT, MissingBlob, decode_event, encode_event, ref_keys, scrub
 from agentkit.store._pg_errors import PgTarget, parse_target, pg_error
 from agentkit.store._pg_lease import LeaseSession, holder_pid
-from agentkit.store._pg_schema import migrate, require_store
+from agentkit.store._pg_rows import RUN_FIELDS, cache_id, insert_blobs, run_patch, select_blobs, to_json
+from agentkit.store._pg_schema import SCHEMA_VERSION, migrate, require_store
+from agentkit.store._search import MAX_K, TextHit, parse_query
 from agentkit.store.base import RunNotFound, Store, StoreCorrupt, StoreUnavailable
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 from agentkit.store.sqlite import StoreClosed
@@ -70,8 +73,6 @@ T = TypeVar("T")
 _PATIENCE_S = 2.0
 """How long an operation waits for a pooled connection before it checks the server is there."""
 Conn = AsyncConnection[Any]
-
-_RUN_FIELDS = frozenset(RunInfo.model_fields)
 
 
 class PostgresStore(Store):
@@ -100,6 +101,7 @@ class PostgresStore(Store):
         self._closed = False
         self._probing: asyncio.Lock | None = None
         self._reachable_at = 0.0
+        self._version = SCHEMA_VERSION  # of the store's schema (one opened read-only may be older)
         self._leases = LeaseSession(self.target.schema, partial(self._connect, lease=True), self._error)
 
     def __repr__(self) -> str:
@@ -161,7 +163,10 @@ class PostgresStore(Store):
             if self._pool is None:
                 conn = await self._connect()
                 try:
-                    await (require_store(conn, self.target) if self.readonly else migrate(conn, self.target))
+                    if self.readonly:
+                        self._version = await require_store(conn, self.target)
+                    else:
+                        await migrate(conn, self.target)
                 except psycopg.Error as exc:
                     raise self._error(exc) from exc
                 finally:
@@ -286,11 +291,15 @@ class PostgresStore(Store):
 
     async def create_run(self, run: RunInfo) -> None:
         data = scrub(run.model_dump(mode="json"))
-        row = (data["id"], data["parent_id"], data["created_at"], _json(data))
+        row = (data["id"], data["parent_id"], data["created_at"], to_json(data))
 
         async def insert(conn: Conn) -> None:
             try:
-                await conn.execute("INSERT INTO runs (id, parent_id, created_at, data) VALUES (%s, %s, %s, %s)", row)
+                async with conn.transaction():
+                    await conn.execute(
+                        "INSERT INTO runs (id, parent_id, created_at, data) VALUES (%s, %s, %s, %s)", row
+                    )
+                    await search.set_tags(conn, data["id"], data["tags"])
             except psycopg.errors.UniqueViolation:
                 raise ValueError(f"run {run.id!r} exists") from None
 
@@ -321,7 +330,7 @@ class PostgresStore(Store):
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
         run_id = clean_text(run_id)
-        patch = _run_patch(run_id, fields)
+        patch = run_patch(run_id, fields)
 
         async def update(conn: Conn) -> None:
             async with conn.transaction():
@@ -332,8 +341,10 @@ class PostgresStore(Store):
                 merged = {**self._run_data(row[0]), **patch}
                 await conn.execute(
                     "UPDATE runs SET parent_id = %s, created_at = %s, data = %s WHERE id = %s",
-                    (merged["parent_id"], merged["created_at"], _json(merged), run_id),
+                    (merged["parent_id"], merged["created_at"], to_json(merged), run_id),
                 )
+                if "tags" in patch:
+                    await search.set_tags(conn, run_id, patch["tags"])
 
         await self._write(update)
 
@@ -365,7 +376,7 @@ class PostgresStore(Store):
     def _run(self, data: str) -> RunInfo:
         fields = self._run_data(data)
         try:
-            return RunInfo.model_validate({k: v for k, v in fields.items() if k in _RUN_FIELDS})
+            return RunInfo.model_validate({k: v for k, v in fields.items() if k in RUN_FIELDS})
         except ValueError as exc:
             raise self._damaged(f"the row of run {fields.get('id')!r}", exc) from exc
 
@@ -386,6 +397,7 @@ class PostgresStore(Store):
         """Append several events in one transaction (one commit, consecutive seqs)."""
         run_id = clean_text(run_id)
         encoded = [encode_event(e, self._inline_limit) for e in events]
+        prepared = search.prepare(events)
         blobs = sorted({k: v for enc in encoded for k, v in enc.blobs.items()}.items())
 
         async def insert(conn: Conn) -> list[int]:
@@ -393,7 +405,7 @@ class PostgresStore(Store):
                 if not encoded:
                     await self._require_run(conn, run_id)
                     return []
-                await _insert_blobs(conn, blobs)  # before the run's row lock: it is held shorter
+                await insert_blobs(conn, blobs)  # before the run's row lock: it is held shorter
                 cur = await conn.execute(
                     "UPDATE runs SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq", (len(encoded), run_id)
                 )
@@ -407,6 +419,7 @@ class PostgresStore(Store):
                         "INSERT INTO events (run_id, seq, type, ts, data, refs) VALUES (%s, %s, %s, %s, %s, %s)",
                         [(run_id, s, e.type, e.ts, e.data, e.refs) for s, e in zip(seqs, encoded, strict=True)],
                     )
+                await search.index_events(conn, run_id, first, prepared)
             return seqs
 
         return await self._write(insert)
@@ -422,7 +435,7 @@ class PostgresStore(Store):
             if not rows:
                 await self._require_run(conn, run_id)
                 return []
-            blobs = await _select_blobs(conn, {k for _s, _d, refs in rows for k in ref_keys(refs)})
+            blobs = await select_blobs(conn, {k for _s, _d, refs in rows for k in ref_keys(refs)})
             out: list[StoredEvent] = []
             for seq, data, refs in rows:
                 try:
@@ -445,14 +458,14 @@ class PostgresStore(Store):
         key = hashlib.sha256(data).hexdigest()
 
         async def insert(conn: Conn) -> str:
-            await _insert_blobs(conn, [(key, data)])
+            await insert_blobs(conn, [(key, data)])
             return key
 
         return await self._write(insert)
 
     async def get_blob(self, key: str) -> bytes | None:
         async def select(conn: Conn) -> bytes | None:
-            return (await _select_blobs(conn, {key})).get(key)
+            return (await select_blobs(conn, {key})).get(key)
 
         return await self._read(select)
 
@@ -464,11 +477,18 @@ class PostgresStore(Store):
 
         async def upsert(conn: Conn) -> None:
             try:
-                await conn.execute(
-                    "INSERT INTO sources (run_id, id, data) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (run_id, id) DO UPDATE SET data = excluded.data",
-                    (run_id, fields["id"], _json(fields)),
-                )
+                async with conn.transaction():
+                    cur = await conn.execute(
+                        "SELECT data FROM sources WHERE run_id = %s AND id = %s FOR UPDATE", (run_id, fields["id"])
+                    )
+                    before = await cur.fetchone()
+                    await conn.execute(
+                        "INSERT INTO sources (run_id, id, data) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (run_id, id) DO UPDATE SET data = excluded.data",
+                        (run_id, fields["id"], to_json(fields)),
+                    )
+                    old = None if before is None else self._source(before[0])
+                    await search.index_source(conn, run_id, Source.model_validate(fields), old)
             except psycopg.errors.ForeignKeyViolation:
                 raise RunNotFound(run_id) from None
 
@@ -497,10 +517,36 @@ class PostgresStore(Store):
         except ValueError as exc:
             raise self._damaged("a source", exc) from exc
 
+    # -- full-text search and tags ------------------------------------------------------
+
+    async def search_text(self, run_ids: Sequence[str], query: str, *, k: int = 5) -> list[TextHit]:
+        """From the index (``_pg_search``); a store of an older agentkit opened read-only is scanned."""
+        parsed, wanted = parse_query(query), list(dict.fromkeys(clean_text(r) for r in run_ids))
+        if parsed.empty or k <= 0 or not wanted:
+            return []
+        await self._ready()
+        if self._version < 2:
+            return await super().search_text(wanted, query, k=k)
+
+        async def select(conn: Conn) -> list[TextHit]:
+            return await search.search(conn, wanted, parsed, min(k, MAX_K))
+
+        return await self._read(select)
+
+    async def tagged_runs(self, tag: str, *, limit: int = 1000) -> list[RunInfo]:
+        await self._ready()
+        if self._version < 2:
+            return []  # a store of an older agentkit opened read-only: no run has tags
+
+        async def select(conn: Conn) -> list[RunInfo]:
+            return [self._run(data) for data in await search.tagged(conn, clean_text(tag), limit)]
+
+        return await self._read(select)
+
     # -- keyed cache ---------------------------------------------------------------------
 
     async def get_cached(self, namespace: str, key: str) -> bytes | None:
-        ident = _cache_id(namespace, key)[0]
+        ident = cache_id(namespace, key)[0]
 
         async def select(conn: Conn) -> bytes | None:
             row = await (await conn.execute("SELECT value FROM cache WHERE id = %s", (ident,))).fetchone()
@@ -509,7 +555,7 @@ class PostgresStore(Store):
         return await self._read(select)
 
     async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
-        ident, ns, k = _cache_id(namespace, key)
+        ident, ns, k = cache_id(namespace, key)
         row = (ident, ns, k, bytes(value), time.time())
 
         async def upsert(conn: Conn) -> None:
@@ -533,51 +579,6 @@ async def _probe_write(conn: Conn) -> None:
     """Fails as a real write would on a read-only server or without privileges; changes nothing."""
     async with conn.transaction(force_rollback=True):
         await conn.execute("UPDATE meta SET value = value WHERE key = 'application'")
-
-
-def _json(data: dict[str, Any]) -> str:
-    return orjson.dumps(data).decode()
-
-
-def _run_patch(run_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``update_run`` keywords against ``RunInfo``; the JSON fields to set."""
-    unknown = sorted(set(fields) - _RUN_FIELDS)
-    if unknown:
-        raise ValueError(f"RunInfo has no field(s) {', '.join(unknown)}")
-    if "id" in fields:
-        raise ValueError("a run's id cannot be changed")
-    fields = {**fields, "updated_at": time.time()}
-    checked = RunInfo.model_validate({"id": run_id, "task": "", **fields})
-    patch: dict[str, Any] = scrub(checked.model_dump(mode="json", include=set(fields)))
-    return patch
-
-
-def _cache_id(namespace: str, key: str) -> tuple[bytes, bytes, bytes]:
-    """The row id of a cache entry (any namespace and key, NUL included, fit an index) and
-    both as UTF-8."""
-    ns, k = clean_text(namespace).encode(), clean_text(key).encode()
-    return hashlib.sha256(len(ns).to_bytes(8, "big") + ns + k).digest(), ns, k
-
-
-async def _insert_blobs(conn: Conn, blobs: Sequence[tuple[str, bytes]]) -> None:
-    """Store blobs not yet stored (in key order: concurrent writers never deadlock)."""
-    if not blobs:
-        return
-    cur = await conn.execute("SELECT key FROM blobs WHERE key = ANY(%s)", ([k for k, _ in blobs],))
-    have = {str(k) for (k,) in await cur.fetchall()}
-    missing = [(k, len(v), v) for k, v in sorted(blobs) if k not in have]
-    if missing:
-        async with conn.cursor() as c:
-            await c.executemany(
-                "INSERT INTO blobs (key, size, data) VALUES (%s, %s, %s) ON CONFLICT (key) DO NOTHING", missing
-            )
-
-
-async def _select_blobs(conn: Conn, keys: set[str]) -> dict[str, bytes]:
-    if not keys:
-        return {}
-    cur = await conn.execute("SELECT key, data FROM blobs WHERE key = ANY(%s)", (sorted(keys),))
-    return {str(k): bytes(d) for k, d in await cur.fetchall()}
 
 
 __all__ = ["PostgresStore"]

@@ -22,6 +22,8 @@ Design, in short:
   to the ``blobs`` table keyed by SHA-256 (``INSERT OR IGNORE``), so an identical page
   fetched by eight trajectories is stored once; reads restore them transparently.
 * **Schema versioned** with ``PRAGMA user_version`` (see ``_sqlite_schema``).
+* **Full-text search** (``search_text``): an FTS5 index filled in each append's transaction
+  (see ``_sqlite_search``).
 
 Opening is lazy: the constructor touches nothing on disk; the first operation (or
 ``async with``) creates the directory and the file in a worker thread. ``readonly=True``
@@ -56,6 +58,7 @@ import orjson
 
 from agentkit._text import clean_text
 from agentkit.store import _lease
+from agentkit.store import _sqlite_search as search
 from agentkit.store._codec import (
     INLINE_LIMIT,
     EncodedEvent,
@@ -65,8 +68,10 @@ from agentkit.store._codec import (
     ref_keys,
     scrub,
 )
+from agentkit.store._search import MAX_K, TextHit, parse_query
 from agentkit.store._sqlite_errors import os_error, probe_write, store_error, unreadable
-from agentkit.store._sqlite_schema import JSON_RUN_COLUMNS, RUN_COLUMNS, check_store, has_cache, migrate
+from agentkit.store._sqlite_rows import RUN_SELECT, row_run, row_source, run_row, run_update
+from agentkit.store._sqlite_schema import RUN_COLUMNS, check_store, has_cache, migrate
 from agentkit.store.base import (
     RunNotFound,
     Store,
@@ -80,8 +85,6 @@ from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
 T = TypeVar("T")
 Synchronous = Literal["NORMAL", "FULL"]
 
-_RUN_SELECT = f"SELECT {', '.join(RUN_COLUMNS)}, extra FROM runs"
-_EXTRA_FIELDS = frozenset(RunInfo.model_fields) - set(RUN_COLUMNS)
 _SQL_VARS = 500  # keys per IN (...) query, well under SQLite's variable limit
 
 
@@ -113,6 +116,7 @@ class SQLiteStore(Store):
         self._reader: sqlite3.Connection | None = None
         self._closed = False
         self._known_runs: set[str] = set()  # runs are never deleted: a positive cache is safe
+        self._indexing = False  # the writer keeps the full-text index (known once it is open)
         # The limiters keep callers queued in async land (one worker thread per connection);
         # the locks make the connections safe even if the store is driven from two event loops.
         self._write_limiter = anyio.CapacityLimiter(1)
@@ -193,6 +197,7 @@ class SQLiteStore(Store):
             conn = self._connect(write=True)
             try:
                 migrate(conn, str(self.path))
+                self._indexing = search.ensure_index(conn)
             except BaseException:
                 conn.close()
                 raise
@@ -291,13 +296,14 @@ class SQLiteStore(Store):
     # -- runs ----------------------------------------------------------------------------
 
     async def create_run(self, run: RunInfo) -> None:
-        row = _run_row(run)
+        row = run_row(run)
         placeholders = ", ".join("?" * len(row))
 
         def insert(conn: sqlite3.Connection) -> None:
             try:
                 with _transaction(conn):
                     conn.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, extra) VALUES ({placeholders})", row)
+                    search.set_tags(conn, run.id, scrub(run.tags))
             except sqlite3.IntegrityError:
                 raise ValueError(f"run {run.id!r} exists") from None
             self._known_runs.add(run.id)
@@ -306,31 +312,33 @@ class SQLiteStore(Store):
 
     async def get_run(self, run_id: str) -> RunInfo:
         def select(conn: sqlite3.Connection) -> RunInfo:
-            row = conn.execute(f"{_RUN_SELECT} WHERE id = ?", (clean_text(run_id),)).fetchone()
+            row = conn.execute(f"{RUN_SELECT} WHERE id = ?", (clean_text(run_id),)).fetchone()
             if row is None:
                 raise RunNotFound(run_id)
-            return _row_run(row, self.location)
+            return row_run(row, self.location)
 
         return await self._read(select)
 
     async def list_runs(self, *, parent_id: str | None = None, limit: int = 100) -> list[RunInfo]:
         def select(conn: sqlite3.Connection) -> list[RunInfo]:
             rows = conn.execute(
-                f"{_RUN_SELECT} WHERE parent_id IS ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                f"{RUN_SELECT} WHERE parent_id IS ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
                 (None if parent_id is None else clean_text(parent_id), limit),
             ).fetchall()
-            return [_row_run(r, self.location) for r in rows]
+            return [row_run(r, self.location) for r in rows]
 
         return await self._read(select)
 
     async def update_run(self, run_id: str, **fields: Any) -> None:
-        assignments, params = _run_update(run_id, fields)
+        assignments, params = run_update(run_id, fields)
 
         def update(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
                 cur = conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*params, clean_text(run_id)))
                 if cur.rowcount == 0:
                     raise RunNotFound(run_id)
+                if "tags" in fields:
+                    search.set_tags(conn, clean_text(run_id), scrub(list(fields["tags"])))
 
         await self._write(update)
 
@@ -338,8 +346,8 @@ class SQLiteStore(Store):
         """By id or unique id prefix, children included (ids sort next to their prefix)."""
 
         def select(conn: sqlite3.Connection) -> RunInfo:
-            rows = conn.execute(f"{_RUN_SELECT} WHERE id >= ? ORDER BY id LIMIT 2", (clean_text(prefix),)).fetchall()
-            runs = [_row_run(r, self.location) for r in rows]
+            rows = conn.execute(f"{RUN_SELECT} WHERE id >= ? ORDER BY id LIMIT 2", (clean_text(prefix),)).fetchall()
+            runs = [row_run(r, self.location) for r in rows]
             if runs and runs[0].id == prefix:
                 return runs[0]
             matches = [r for r in runs if r.id.startswith(prefix)]
@@ -365,6 +373,7 @@ class SQLiteStore(Store):
 
         def insert(conn: sqlite3.Connection) -> list[int]:
             encoded = [encode_event(e, limit) for e in events]  # hashing 1 MB is off the loop too
+            prepared = search.prepare(events) if self._indexing else None
             with _transaction(conn):
                 self._require_run(conn, run_id)
                 _insert_blobs(conn, ((k, v) for enc in encoded for k, v in enc.blobs.items()))
@@ -378,6 +387,8 @@ class SQLiteStore(Store):
                     "INSERT INTO events (run_id, seq, type, ts, data, refs) VALUES (?, ?, ?, ?, ?, ?)",
                     [_event_row(run_id, seq, enc) for seq, enc in zip(seqs, encoded, strict=True)],
                 )
+                if prepared is not None:
+                    search.index_events(conn, run_id, first, prepared)
             return seqs
 
         return await self._write(insert)
@@ -437,12 +448,17 @@ class SQLiteStore(Store):
         def upsert(conn: sqlite3.Connection) -> None:
             with _transaction(conn):
                 self._require_run(conn, run_id)
+                old = conn.execute("SELECT data FROM sources WHERE run_id = ? AND id = ?", (run_id, fields["id"]))
+                before = old.fetchone()
                 conn.execute(
                     "INSERT INTO sources (run_id, id, url, content_hash, data) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (run_id, id) DO UPDATE SET url = excluded.url, "
                     "content_hash = excluded.content_hash, data = excluded.data",
                     (run_id, fields["id"], fields["url"], fields["content_hash"], data),
                 )
+                if self._indexing:
+                    previous = None if before is None else row_source(before[0], self.location)
+                    search.index_source(conn, run_id, Source.model_validate(fields), previous)
 
         await self._write(upsert)
 
@@ -451,7 +467,7 @@ class SQLiteStore(Store):
             rows = conn.execute(
                 "SELECT data FROM sources WHERE run_id = ? ORDER BY rowid", (clean_text(run_id),)
             ).fetchall()
-            return [_row_source(data, self.location) for (data,) in rows]
+            return [row_source(data, self.location) for (data,) in rows]
 
         return await self._read(select)
 
@@ -460,9 +476,30 @@ class SQLiteStore(Store):
             row = conn.execute(
                 "SELECT data FROM sources WHERE run_id = ? AND id = ?", (clean_text(run_id), clean_text(source_id))
             ).fetchone()
-            return None if row is None else _row_source(row[0], self.location)
+            return None if row is None else row_source(row[0], self.location)
 
         return await self._read(select)
+
+    # -- full-text search and tags ------------------------------------------------------
+
+    async def search_text(self, run_ids: Sequence[str], query: str, *, k: int = 5) -> list[TextHit]:
+        """From the FTS5 index; a store without one (read-only and made by an older agentkit,
+        or this SQLite has no FTS5) is scanned."""
+        parsed, wanted = parse_query(query), list(dict.fromkeys(clean_text(r) for r in run_ids))
+        if parsed.empty or k <= 0 or not wanted:
+            return []
+        if not await self._read(search.has_index):
+            return await super().search_text(wanted, query, k=k)
+        return await self._read(lambda conn: search.search(conn, wanted, parsed, min(k, MAX_K)))
+
+    async def tagged_runs(self, tag: str, *, limit: int = 1000) -> list[RunInfo]:
+        def select(conn: sqlite3.Connection) -> list[RunInfo] | None:
+            if not search.has_tags(conn):
+                return None  # a store of an older agentkit opened read-only: no run has tags
+            return [row_run(r, self.location) for r in search.tagged(conn, RUN_SELECT, clean_text(tag), limit)]
+
+        found = await self._read(select)
+        return [] if found is None else found
 
     # -- keyed cache ---------------------------------------------------------------------
 
@@ -531,67 +568,10 @@ def _event_row(run_id: str, seq: int, enc: EncodedEvent) -> tuple[Any, ...]:
     return (run_id, seq, enc.type, enc.ts, enc.data, enc.refs)
 
 
-def _column_value(name: str, value: Any) -> Any:
-    return orjson.dumps(value).decode() if name in JSON_RUN_COLUMNS else value
-
-
-def _run_row(run: RunInfo) -> tuple[Any, ...]:
-    dumped = scrub(run.model_dump(mode="json"))
-    extra = {k: v for k, v in dumped.items() if k not in RUN_COLUMNS}
-    return (*(_column_value(c, dumped[c]) for c in RUN_COLUMNS), orjson.dumps(extra).decode())
-
-
-def _row_run(row: Sequence[Any], location: str) -> RunInfo:
-    values = dict(zip(RUN_COLUMNS, row[: len(RUN_COLUMNS)], strict=True))
-    try:
-        for name in JSON_RUN_COLUMNS:
-            values[name] = orjson.loads(values[name])
-        extra = orjson.loads(row[len(RUN_COLUMNS)])
-        known = {k: v for k, v in extra.items() if k in _EXTRA_FIELDS}
-        return RunInfo.model_validate({**known, **values})
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise unreadable(location, f"the row of run {values.get('id')!r}", exc) from exc
-
-
-def _row_source(data: str, location: str) -> Source:
-    try:
-        return Source.model_validate_json(data)
-    except ValueError as exc:
-        raise unreadable(location, "a source", exc) from exc
-
-
 @asynccontextmanager
 async def _refuse(error: StoreError) -> AsyncIterator[None]:
     raise error
     yield
-
-
-def _run_update(run_id: str, fields: dict[str, Any]) -> tuple[str, list[Any]]:
-    """Validate ``update_run`` keywords against ``RunInfo``; SET clause and parameters."""
-    unknown = sorted(set(fields) - set(RunInfo.model_fields))
-    if unknown:
-        raise ValueError(f"RunInfo has no field(s) {', '.join(unknown)}")
-    if "id" in fields:
-        raise ValueError("a run's id cannot be changed")
-    fields = {**fields, "updated_at": time.time()}
-    # Only id and task are required: validating the given fields over defaults checks
-    # each value against its annotation (a Usage, a status literal, ...).
-    checked = RunInfo.model_validate({"id": run_id, "task": "", **fields})
-    dumped = scrub(checked.model_dump(mode="json", include=set(fields)))
-    sets: list[str] = []
-    params: list[Any] = []
-    extra_paths: list[str] = []
-    extra_params: list[Any] = []
-    for name, value in dumped.items():
-        if name in RUN_COLUMNS:
-            sets.append(f"{name} = ?")
-            params.append(_column_value(name, value))
-        else:  # a RunInfo field added after this schema: kept in the JSON column
-            extra_paths.append(f"'$.\"{name}\"', json(?)")
-            extra_params.append(orjson.dumps(value).decode())
-    if extra_paths:
-        sets.append(f"extra = json_set(extra, {', '.join(extra_paths)})")
-    return ", ".join(sets), params + extra_params
 
 
 __all__ = ["SQLiteStore", "StoreClosed"]

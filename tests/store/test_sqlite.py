@@ -19,6 +19,7 @@ import pytest
 
 import agentkit
 import agentkit.store._location as location_mod
+import agentkit.store._sqlite_rows as sqlite_rows
 import agentkit.store._sqlite_schema as sqlite_schema
 import agentkit.store.sqlite as sqlite_mod
 from agentkit.store import (
@@ -174,9 +175,11 @@ async def test_find_run_reaches_child_runs_by_prefix(db: Path) -> None:
 async def test_runinfo_fields_without_a_column_live_in_extra(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # What happens once RunInfo grows a field the schema has no column for (``label`` here).
     columns = tuple(c for c in RUN_COLUMNS if c != "label")
-    monkeypatch.setattr(sqlite_mod, "RUN_COLUMNS", columns)
-    monkeypatch.setattr(sqlite_mod, "_RUN_SELECT", f"SELECT {', '.join(columns)}, extra FROM runs")
-    monkeypatch.setattr(sqlite_mod, "_EXTRA_FIELDS", frozenset({"label"}))
+    select = f"SELECT {', '.join(columns)}, extra FROM runs"
+    for module in (sqlite_mod, sqlite_rows):
+        monkeypatch.setattr(module, "RUN_COLUMNS", columns)
+        monkeypatch.setattr(module, "RUN_SELECT", select)
+    monkeypatch.setattr(sqlite_rows, "_EXTRA_FIELDS", frozenset({"label"}))
     async with SQLiteStore(db) as store:
         await store.create_run(make_run("r", label="first"))
         assert (await store.get_run("r")).label == "first"
@@ -288,7 +291,7 @@ async def test_a_store_of_the_first_schema_gains_the_cache(db: Path) -> None:
         assert await reader.get_cached("search", "q") == b"hits"
         assert (await reader.get_run("r")).task == "t"
     with raw(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
 
 

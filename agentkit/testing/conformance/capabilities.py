@@ -30,6 +30,10 @@ class Capability(StrEnum):
     CACHE = "cache"
     """The keyed cache: ``get_cached``/``put_cached`` by namespace and key, the last write
     wins, any bytes under any text key."""
+    SEARCH = "search"
+    """Full-text search over runs' traces (``search_text``: every kind of text, only the runs
+    asked for, ranked, any query text, Unicode folded alike, huge texts, replaced sources) and
+    runs found by tag (``tagged_runs``)."""
     LEASES = "leases"
     """Run leases: exclusive per run, refused at once, released on exit and on error."""
     LEASE_VISIBILITY = "lease_visibility"

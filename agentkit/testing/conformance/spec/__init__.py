@@ -11,6 +11,7 @@ from agentkit.testing.conformance.spec import (  # noqa: F401  (importing regist
     persistence,
     round_trip,
     runs,
+    search,
     sources,
 )
 
