@@ -82,7 +82,8 @@ def test_minimal_file_gives_all_defaults(tmp_path: Path) -> None:
     assert (task.model.provider, task.model.name) == ("moonshot", "kimi-k2-thinking")
     assert task.model.base_url is None and task.model.api_key_env is None
     assert task.model.temperature is None and task.model.max_tokens is None
-    assert task.tools == list(DEFAULT_TOOLS) == ["web_search", "fetch", "python"]
+    # 300 steps is a long run: recall joins the three defaults (see test_recall_defaults.py)
+    assert task.tools == [*DEFAULT_TOOLS, "recall"] == ["web_search", "fetch", "python", "recall"]
     assert task.search == SearchSpec() and task.search.backend is None and task.search.url is None  # the auto chain
     assert task.fetch == FetchSpec(allow_private_hosts=False, respect_robots=True)
     assert (task.model.thinking, task.images, task.mcp) == (None, [], [])
@@ -110,7 +111,7 @@ model:
   stream: false
   tool_choice: auto
   thinking: true
-tools: [web_search, fetch, python, note, delegate]
+tools: [web_search, fetch, python, recall, note, delegate]
 search:
   backend: [searxng, duckduckgo]
   url: http://localhost:8888
@@ -123,6 +124,7 @@ heavy: {trajectories: 8, aggregate: vote}
 output: {dir: out/reports, report: false, format: html}
 swarm: {max_children: 50, max_per_turn: 10, concurrency: 4, max_depth: 1, max_steps: 20}
 images: ["https://example.org/chart.png"]
+memory: {runs: [3f2a9c1b7d04, 5e6f], tag: lfp-nmc}
 mcp:
   - {name: time, command: mcp-server-time, args: [--local-timezone, UTC], env: {}, cwd: null, url: null,
      headers: {}, timeout_s: 60.0, startup_timeout_s: 20.0, required: true}

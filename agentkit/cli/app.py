@@ -235,6 +235,7 @@ def _view_of(task: Task, run_id: str) -> LiveView:
 def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool) -> NoReturn:
     from agentkit.llm.errors import ConfigurationError
     from agentkit.store import RunBusy, StoreError, StoreFull
+    from agentkit.tools.recall import MemoryRunNotFound
 
     if isinstance(exc, Terminated):
         _stopped_from_outside(run_id, location, store_opt, as_json, "terminated (SIGTERM)", EXIT_TERMINATED)
@@ -242,7 +243,7 @@ def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt:
         if isinstance(exc.error, StoreFull):
             _broken_run(exc.error, run_id, location, store_opt, as_json, internal=False)
         fail_input(str(exc.error))
-    if isinstance(exc, ConfigurationError | RunBusy):
+    if isinstance(exc, ConfigurationError | RunBusy | MemoryRunNotFound):
         fail_input(str(exc))
     if type(exc).__name__ == "ImageError":  # a task's image (agentkit.context.images): bad input, no run made
         fail_input(f"images: {exc}")

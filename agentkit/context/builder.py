@@ -34,6 +34,9 @@ from agentkit.store.events import BudgetDecision, ToolResultEvent
 from agentkit.store.fold import RunState, TurnRecord
 
 ELIDED_REASONING = "(reasoning of this earlier turn elided to save context)"
+ELIDED_REASONING_RECALL = "(reasoning of this earlier turn elided to save context; recall can search it)"
+RECALL_HINT = 'recall("words from it") finds it too'
+"""What the notices of hidden, elided and summarised text add when the run has ``recall``."""
 SAFETY_MARGIN = 1024
 """Tokens kept free besides the answer (at most 1/32 of the window)."""
 OUTPUT_FLOOR = 4096
@@ -61,13 +64,16 @@ class View:
     """Estimated tokens of the view's images (included in ``tokens``; not text bytes)."""
 
 
-def placeholder(result: ToolResultEvent) -> str:
+def placeholder(result: ToolResultEvent, *, recall: bool = False) -> str:
+    """What the model sees of a hidden tool result: how to get it back (with ``recall``, the
+    words it holds find it without fetching again)."""
     where = f", source {', '.join(result.sources)}" if result.sources else ""
     how = (
-        f'Re-read it with fetch("{result.sources[0]}") if you need it.'
+        f'Re-read it with fetch("{result.sources[0]}") if you need it'
         if result.sources
-        else "Call the tool again if you need it."
+        else "Call the tool again if you need it"
     )
+    how += f"; {RECALL_HINT}." if recall else "."
     return f"[{result.name} result hidden to save context ({len(result.text):,} characters{where}). {how}]"
 
 
@@ -93,6 +99,7 @@ class ContextBuilder:
         estimator: TokenEstimator | None = None,
         tools_bytes: int = 0,
         vision: bool = False,
+        recall: bool = False,
     ) -> None:
         self.system_prompt = system_prompt
         self.vision = vision
@@ -104,6 +111,8 @@ class ContextBuilder:
         self.policy = policy or BatchPrune()
         self.estimator = estimator or TokenEstimator()
         self.tools_bytes = tools_bytes
+        self.recall = recall
+        """The run has the ``recall`` tool: notices of hidden, elided and summarised text say so."""
         self._cache: dict[tuple[int, bool, bool, int, int], tuple[list[Message], int, int]] = {}
 
     @property
@@ -169,7 +178,10 @@ class ContextBuilder:
             msgs.extend(plan_messages(shown_plan))
         parts: list[str] = []
         if cut.summary:
-            parts.append(f"Summary of the first {cut.drop_before} steps (condensed to save context):\n{cut.summary}")
+            how = "; recall searches their full text" if self.recall else ""
+            parts.append(
+                f"Summary of the first {cut.drop_before} steps (condensed to save context{how}):\n{cut.summary}"
+            )
         if cut.notes:
             parts.append("Your notes so far:\n" + "\n".join(f"- {n}" for n in cut.notes))
         if parts:
@@ -183,11 +195,12 @@ class ContextBuilder:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        msgs = [assistant_message(record.event, self.reasoning_field, ELIDED_REASONING if elided else None)]
+        stub = ELIDED_REASONING_RECALL if self.recall else ELIDED_REASONING
+        msgs = [assistant_message(record.event, self.reasoning_field, stub if elided else None)]
         for call in record.event.turn.tool_calls:
             result = record.results.get(call.id)
             if result is not None:
-                msgs.append(tool_message(result, placeholder(result) if hidden else None))
+                msgs.append(tool_message(result, placeholder(result, recall=self.recall) if hidden else None))
         if self.vision and not hidden:
             msgs.extend(figures_message(record))
         msgs.extend(user_message(n.text) for n in record.notices)

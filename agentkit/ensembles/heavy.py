@@ -97,7 +97,8 @@ async def run_heavy(
     store, n = agent.store, agent.heavy
     if not resumed:
         config = agent.describe()
-        await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}"))
+        tags = agent.settings.memory.own_tags
+        await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}", tags=tags))
         book = RunBook(store, RunState(run_id=run_id))
         await book.commit(RunStarted(task=task, config=config, images=list(images)))
     else:

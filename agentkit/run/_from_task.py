@@ -22,6 +22,8 @@ def tool_settings(task: Task) -> ToolSettings:
     is stored."""
     sections: dict[str, Any] = {"search": task.search, "fetch": task.fetch, "sandbox": task.sandbox}
     sections["swarm"] = task.swarm.model_dump(mode="json", exclude_defaults=True)  # read by delegate
+    if task.memory is not None:
+        sections["memory"] = task.memory  # read by recall
     return ToolSettings(sections)
 
 

@@ -60,8 +60,17 @@ from agentkit.store.events import (
 )
 from agentkit.store.fold import RunState, load_state
 from agentkit.store.memory import MemoryStore
-from agentkit.task.sections import HeavySpec, LimitsSpec, MCPServerSpec, ToolSettings
+from agentkit.task.sections import (
+    HeavySpec,
+    LimitsSpec,
+    MCPServerSpec,
+    MemorySpec,
+    ToolSettings,
+    default_tools,
+    settings_section,
+)
 from agentkit.tools.base import Tool, ToolContext, ToolRegistry, ToolResult, ToolsUnavailable
+from agentkit.tools.recall import RecallTool, check_memory
 
 
 class Agent:
@@ -78,7 +87,8 @@ class Agent:
     in a task file. ``settings`` holds the tool sections (``search``, ``fetch``, ``sandbox``) as
     a mapping or :class:`~agentkit.task.sections.ToolSettings`, checked here. ``mcp`` lists MCP servers
     (:class:`~agentkit.task.sections.MCPServerSpec` or the task file's dicts) whose tools each run
-    starts with.
+    starts with. ``memory`` names earlier runs the ``recall`` tool searches too (a
+    :class:`~agentkit.task.sections.MemorySpec` or ``{"runs": [...]}`` / ``{"tag": NAME}``).
     """
 
     def __init__(
@@ -115,6 +125,7 @@ class Agent:
         delegate: bool = False,
         report: bool = False,
         mcp: Sequence[MCPServerSpec | Mapping[str, Any]] = (),
+        memory: MemorySpec | Mapping[str, Any] | None = None,
     ) -> None:
         self.limits = RunLimits.chosen(limits, max_steps, max_cost_usd, max_run_tokens, max_seconds)
         self.llm: Model = llm or OpenAICompatibleModel(
@@ -128,7 +139,10 @@ class Agent:
         self.max_tokens = max_tokens
         self.seed = seed
         self.workdir = Path(workdir)
-        self.settings = ToolSettings.of(settings).validated()  # a bad section fails here, once
+        settings = ToolSettings.of(settings)
+        if memory is not None:
+            settings = settings.with_section("memory", settings_section({"memory": memory}, "memory", MemorySpec))
+        self.settings = settings.validated()  # a bad section fails here, once
         self.on_event = on_event
         self._api_key_env = api_key_env
         self._task_spec = task_spec
@@ -150,13 +164,16 @@ class Agent:
             self.tools.add(UpdatePlanTool())
         if "note" not in self.tools:
             self.tools.add(NoteTool())
+        if self.settings.memory.active and "recall" not in self.tools:
+            self.tools.add(RecallTool())  # memory is there to be recalled
         if delegate and "delegate" not in self.tools:
             self.tools.add(ensembles().delegate_tool(self))
 
     def _default_tools(self) -> list[Tool]:
         from agentkit.tools import builtin_tools
 
-        return builtin_tools(self.settings)
+        names = default_tools(self.max_steps, self.keep_tool_results, memory=self.settings.memory.active)
+        return builtin_tools(self.settings, names=names)
 
     async def run(
         self,
@@ -175,6 +192,7 @@ class Agent:
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
         async with self.store.lease(run_id), never_left_running(self.store, run_id):
+            await check_memory(self.store, self.settings.memory)
             refs = await load_images(self.store, images)
             if self.heavy > 1:
                 result = await ensembles().run_heavy(
@@ -183,7 +201,10 @@ class Agent:
                 return await self._with_report(result, on_event)
             config = self.describe()
             config["system_prompt"] = system_prompt(self.instructions)
-            await self.store.create_run(RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config))
+            tags = self.settings.memory.own_tags if parent_id is None else []
+            await self.store.create_run(
+                RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config, tags=tags)
+            )
             book = RunBook(self.store, RunState(run_id=run_id))
             try:
                 await book.commit(RunStarted(task=task, config=config, images=refs))
@@ -310,6 +331,7 @@ class _RunLoop(ModelCalls):
             policy=agent.context_policy or BatchPrune(keep=agent.keep_tool_results or 10),
             tools_bytes=len(orjson.dumps(agent.tools.schemas())),
             vision=sees_images(agent.llm),
+            recall="recall" in agent.tools,
         )
         self.book = RunBook(agent.store, state)
         self.started = time.monotonic()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from agentkit.store._codec import clean_model
 from agentkit.store._location import open_store, resolve_store_location
+from agentkit.store._search import TextHit
 from agentkit.store.base import (
     RunBusy,
     RunNotFound,
@@ -83,6 +84,7 @@ __all__ = [
     "StoreMissing",
     "StoreUnavailable",
     "StoredEvent",
+    "TextHit",
     "ToolEffect",
     "ToolResultEvent",
     "TraceEvent",

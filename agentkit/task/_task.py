@@ -46,12 +46,14 @@ from agentkit.task.sections import (
     HeavySpec,
     LimitsSpec,
     MCPServerSpec,
+    MemorySpec,
     OutputSpec,
     PricesSpec,
     SandboxSpec,
     SearchSpec,
     SwarmSpec,
     check_http_url,
+    default_tools,
     fail,
     from_base_dir,
     num,
@@ -150,6 +152,8 @@ class Task(BaseModel):
     task: str
     model: ModelSpec = Field(default_factory=ModelSpec)
     tools: list[_ToolName] = Field(default_factory=lambda: [*DEFAULT_TOOLS])
+    """Unlisted: web_search, fetch, python, and recall in a long run or one with memory
+    (:func:`~agentkit.task.sections.default_tools`)."""
     search: SearchSpec = Field(default_factory=SearchSpec)
     fetch: FetchSpec = Field(default_factory=FetchSpec)
     sandbox: SandboxSpec = Field(default_factory=SandboxSpec)
@@ -163,6 +167,8 @@ class Task(BaseModel):
     """Images that go with the task: file paths (relative to the task file) or http(s) URLs."""
     mcp: list[MCPServerSpec] = Field(default_factory=list)
     """MCP servers whose tools the agent uses (see :class:`~agentkit.task.sections.MCPServerSpec`)."""
+    memory: MemorySpec | None = None
+    """Earlier runs ``recall`` searches too (see :class:`~agentkit.task.sections.MemorySpec`)."""
     eval: EvalSpec | None = None
 
     @field_validator("mcp")
@@ -173,6 +179,26 @@ class Task(BaseModel):
             if name in names[:i]:
                 raise fail(f"server name {name!r} is used twice", at=f"[{i}].name")
         return value
+
+    @field_validator("memory")
+    @classmethod
+    def _memory_names_something(cls, value: MemorySpec | None) -> MemorySpec | None:
+        if value is not None and not value.active:
+            raise fail("give the runs to recall: runs: [RUN_ID, ...] or tag: NAME")
+        return value
+
+    @model_validator(mode="after")
+    def _recall_in_long_runs(self) -> Task:
+        """Tools not listed: the defaults for this run's length; memory turns recall on (written
+        to ``__dict__``: assigning would validate the model again)."""
+        memory = self.memory is not None
+        if "tools" not in self.model_fields_set:
+            self.__dict__["tools"] = list(
+                default_tools(self.limits.max_steps, self.context.keep_tool_results, memory=memory)
+            )
+        elif memory and "recall" not in self.tools:
+            self.__dict__["tools"] = [*self.tools, "recall"]
+        return self
 
     @field_validator("task")
     @classmethod
@@ -230,6 +256,8 @@ class Task(BaseModel):
     def with_overrides(self, overrides: Mapping[str, object], *, source: str = "command line") -> Task:
         """A copy with dotted keys replaced, re-validated: ``{"limits.max_steps": 50}``."""
         data: dict[str, Any] = self.model_dump()
+        if "tools" not in self.model_fields_set:
+            del data["tools"]  # the defaults follow the overridden limits
         for dotted, value in overrides.items():
             *parents, leaf = dotted.split(".")
             node = data

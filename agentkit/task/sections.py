@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -30,8 +31,11 @@ from pydantic_core import PydanticCustomError
 from agentkit._redact import redact_url
 from agentkit.task._read import HugeNumber
 
-TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
+TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "recall", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
+KEEP_TOOL_RESULTS = 10
+"""Tool results the default context budget keeps in view (``context.keep_tool_results``);
+``BatchPrune`` hides older ones once twice as many are visible."""
 SEARCH_BACKENDS: tuple[str, ...] = ("duckduckgo", "searxng", "local", "tavily", "exa", "brave", "serper", "jina")
 SEARCH_KEY_VARS: dict[str, tuple[str, ...]] = {
     "tavily": ("TAVILY_API_KEY",),
@@ -286,6 +290,58 @@ class SwarmSpec(BaseModel):
     """A sub-agent's step limit, unless its subtask asks for fewer (never above its parent's)."""
 
 
+# --- memory (recall across runs) -----------------------------------------------------------
+
+MAX_MEMORY_RUNS = 100
+
+
+def default_tools(max_steps: int, keep_tool_results: int | None = None, *, memory: bool = False) -> tuple[str, ...]:
+    """The tools of a run that lists none: web_search, fetch, python, and ``recall`` when the run
+    has memory or is long: it can make more tool calls than the context budget keeps in view
+    (``max_steps`` above twice ``keep_tool_results``, 20 by default; past that, old results are hidden)."""
+    long_run = max_steps > 2 * (keep_tool_results or KEEP_TOOL_RESULTS)
+    return (*DEFAULT_TOOLS, "recall") if memory or long_run else DEFAULT_TOOLS
+
+
+def _check_tag(value: str | None) -> str | None:
+    import re
+
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise fail(f"must be 1-64 letters, digits, '.', '_' or '-', first a letter or digit (got {show(value)})")
+    return value
+
+
+class MemorySpec(BaseModel):
+    """Earlier runs the ``recall`` tool searches besides this run (``memory:`` in a task file,
+    ``Agent(memory=...)``), read-only, in the same store, with their child runs: ``runs`` by id
+    (or unique prefix), and ``tag``: every run tagged NAME. A run with ``tag`` is tagged NAME
+    itself, so each run of a series recalls the ones before. Either turns ``recall`` on."""
+
+    model_config = SPEC_CONFIG
+
+    runs: list[str] = Field(default_factory=list, max_length=MAX_MEMORY_RUNS)
+    tag: Annotated[str | None, AfterValidator(_check_tag)] = None
+
+    @field_validator("runs")
+    @classmethod
+    def _run_ids(cls, value: list[str]) -> list[str]:
+        for i, run_id in enumerate(value):
+            if not run_id.strip() or run_id != run_id.strip():
+                raise fail(f"must be a run id as `agentkit runs` shows it (got {show(run_id)})", at=f"[{i}]")
+            if run_id in value[:i]:
+                raise fail(f"run {run_id!r} is listed twice", at=f"[{i}]")
+        return value
+
+    @property
+    def active(self) -> bool:
+        return bool(self.runs or self.tag)
+
+    @property
+    def own_tags(self) -> list[str]:
+        """The tags of a top-level run made with this memory."""
+        return [self.tag] if self.tag else []
+
+
 SectionT = TypeVar("SectionT", bound=BaseModel)
 
 
@@ -306,6 +362,7 @@ class ToolSettings(Mapping[str, Any]):
         "fetch": FetchSpec,
         "sandbox": SandboxSpec,
         "swarm": SwarmSpec,
+        "memory": MemorySpec,
     }
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
@@ -350,6 +407,15 @@ class ToolSettings(Mapping[str, Any]):
     @property
     def swarm(self) -> SwarmSpec:
         return self.section("swarm", SwarmSpec)
+
+    @property
+    def memory(self) -> MemorySpec:
+        return self.section("memory", MemorySpec)
+
+    def with_section(self, name: str, value: BaseModel) -> ToolSettings:
+        """A copy with section ``name`` set to ``value`` (its typed model)."""
+        data: dict[str, Any] = {k: self._typed.get(k, v) for k, v in self._data.items()}
+        return ToolSettings({**data, name: value})
 
     def validated(self) -> ToolSettings:
         """Self, after checking every typed section (raises ``ValueError`` on the first bad one)."""

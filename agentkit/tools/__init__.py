@@ -1,4 +1,4 @@
-"""Tools: the ``@tool`` machinery and the built-ins (web_search, fetch, python)."""
+"""Tools: the ``@tool`` machinery and the built-ins (web_search, fetch, python, recall)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def builtin_tools(
     """The built-in tools configured from a task's sections (``search``, ``fetch``, ``sandbox``),
     each validated with its one definition in :mod:`agentkit.task.sections` (a bad value raises).
 
-    ``names`` picks and orders them (default: web_search, fetch, python). Names the loop
-    provides itself (``note``, ``delegate``) are skipped here.
+    ``names`` picks and orders them (default: web_search, fetch, python; ``recall`` too, by
+    name: :func:`~agentkit.task.sections.default_tools` says when a run gets it unasked). Names
+    the loop provides itself (``note``, ``delegate``) are skipped here.
     """
     typed = ToolSettings.of(settings).validated()
     chosen = list(names) if names is not None else list(BUILTIN_TOOLS)
@@ -42,6 +43,10 @@ def builtin_tools(
 
             fetch = typed.fetch
             tools.append(FetchTool(allow_private_hosts=fetch.allow_private_hosts, cache=FetchCache.shared()))
+        elif name == "recall":
+            from agentkit.tools.recall import RecallTool
+
+            tools.append(RecallTool())
         elif name == "python":
             from agentkit.tools.python import PythonTool
 
