@@ -109,7 +109,8 @@ async def scope_runs(store: Store, run_id: str, scope: str) -> list[str]:
 
 
 async def memory_runs(store: Store, memory: MemorySpec, own: Sequence[str]) -> list[str]:
-    """The memory runs (with the runs under them), without the task's own runs."""
+    """The memory runs (with the runs under them), without ``own`` (the task's runs: a
+    trajectory of a tagged run does not read its siblings through the tag)."""
     if not memory.active:
         return []
     roots = [(await store.find_run(r)).id for r in memory.runs]
@@ -138,8 +139,9 @@ class RecallTool(Tool[RecallArgs]):
                 f"{'the query was empty' if not query else 'the query had no letters or digits'}.",
                 is_error=True,
             )
-        own = await scope_runs(ctx.store, ctx.run_id, args.scope)
-        memory = await memory_runs(ctx.store, ctx.settings.memory, own)
+        task = await scope_runs(ctx.store, ctx.run_id, "run")
+        own = task if args.scope == "run" else [ctx.run_id]
+        memory = await memory_runs(ctx.store, ctx.settings.memory, task)  # never this task's runs
         hits = await ctx.store.search_text([*own, *memory], query, k=min(MAX_K, args.k * 4))
         chosen = _distinct(hits, args.k)
         where = "this run" if args.scope == "own" else f"this task's {len(own)} run(s)"
@@ -182,9 +184,14 @@ class RecallTool(Tool[RecallArgs]):
             )
         if any(h.source_id and h.kind in ("tool_result", "source") for h in hits[: len(shown)]):
             tail.append('Read a whole page again with fetch("<source id or URL>").')
-        sources = sorted({h.source_id for h in hits[: len(shown)] if h.source_id})
-        meta = {"hits": len(shown), "runs": runs, "steps": sorted({h.step for h in hits[: len(shown)] if h.step})}
-        return ToolOutput(text="\n".join([head, *shown, *tail]), sources=sources, meta=meta)
+        shown_hits = hits[: len(shown)]
+        meta = {  # not the result's sources: they are other results', some of other runs
+            "hits": len(shown),
+            "runs": runs,
+            "steps": sorted({h.step for h in shown_hits if h.step is not None}),
+            "sources": sorted({h.source_id for h in shown_hits if h.source_id}),
+        }
+        return ToolOutput(text="\n".join([head, *shown, *tail]), meta=meta)
 
 
 def _distinct(hits: Sequence[TextHit], k: int) -> list[TextHit]:

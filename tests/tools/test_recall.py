@@ -134,6 +134,18 @@ async def test_memory_runs_are_searched_read_only_with_their_run_ids(store: Stor
     assert {r: len(await store.events(r)) for r in before} == {**before, "now": 1}  # nothing written
 
 
+async def test_a_trajectory_of_a_tagged_run_does_not_read_its_siblings_through_the_tag(store: Store) -> None:
+    await store.create_run(RunInfo(id="s", task="heavy", tags=["vaults"]))
+    await a_run(store, "s.0", "s", facts={1: "trajectory 0 found the vault"})
+    await a_run(store, "s.1", "s", facts={2: "trajectory 1 found the vault"})
+    await store.create_run(RunInfo(id="earlier", task="before", tags=["vaults"]))
+    await store.append("earlier", NoteAdded(text="an earlier vault"))
+    text, _ = await recall(store, "s.0", {"tag": "vaults"}, query="vault")
+    assert "trajectory 0" in text and "[run earlier · note]" in text and "trajectory 1" not in text
+    text, _ = await recall(store, "s.0", {"tag": "vaults"}, query="vault", scope="run")
+    assert "[run s.1 · step 2" in text  # asked for: the task's runs
+
+
 async def test_memory_runs_must_exist_before_a_run_starts(store: Store) -> None:
     await a_run(store, "3f2a9c1b7d04")
     await check_memory(store, MemorySpec(runs=["3f2a9c1b7d04", "3f2a"], tag="new-series"))
