@@ -51,10 +51,11 @@ if TYPE_CHECKING:
         RunInfo,
         Source,
         Store,
+        TextHit,
         ToolEffect,
         UsageCharged,
     )
-    from agentkit.task.sections import LimitsSpec, MCPServerSpec, ToolSettings
+    from agentkit.task.sections import LimitsSpec, MCPServerSpec, MemorySpec, ToolSettings
     from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
     from agentkit.vocabulary import ImageRef
 
@@ -62,7 +63,7 @@ __version__ = "0.1.0"
 
 _HOMES: dict[str, tuple[str, ...]] = {
     "agentkit.run.agent": ("Agent", "RunResult"),
-    "agentkit.task.sections": ("LimitsSpec", "MCPServerSpec", "ToolSettings"),
+    "agentkit.task.sections": ("LimitsSpec", "MCPServerSpec", "MemorySpec", "ToolSettings"),
     "agentkit.context.images": ("ImageError",),
     "agentkit.vocabulary": ("ImageRef",),
     "agentkit.run.live": (
@@ -99,6 +100,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "RunInfo",
         "Source",
         "Store",
+        "TextHit",
         "ToolEffect",
         "UsageCharged",
     ),
@@ -158,6 +160,7 @@ __all__ = [
     "ImageRef",
     "LimitsSpec",
     "MCPServerSpec",
+    "MemorySpec",
     "MemoryStore",
     "Model",
     "ModelError",
@@ -180,6 +183,7 @@ __all__ = [
     "Source",
     "Store",
     "StreamRestarted",
+    "TextHit",
     "Tool",
     "ToolCall",
     "ToolCallFinished",

@@ -64,7 +64,7 @@ NOT_INDEXED_SOURCES = frozenset({"report"})
 """Source kinds whose blob is not a fetched text (the run's own report, as JSON)."""
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002ffff"
-_TERM = re.compile(rf"[^\W_{_CJK}]+|[{_CJK}]")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
 _WORD = re.compile(r"[^\W_]+")
 _SPACE = re.compile(r"\s+")
 
@@ -198,6 +198,16 @@ def _marks() -> dict[int, None]:
     return {cp: None for cp in range(0x30000) if unicodedata.category(chr(cp)).startswith("M")}
 
 
+_ASCII_SPACES = {cp: " " for cp in range(128) if not chr(cp).isalnum()}
+
+
+@cache
+def _spaces() -> dict[int, str]:
+    """A ``str.translate`` table turning every character that is not a letter or digit into a
+    space (built on first use)."""
+    return {cp: " " for cp in range(0x30000) if not chr(cp).isalnum()}
+
+
 def fold(text: str) -> str:
     """Compatibility-decomposed, marks dropped, recomposed, case-folded."""
     if text.isascii():
@@ -206,9 +216,19 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", bare).casefold()  # NFC: Hangul syllables again
 
 
+def index_text(text: str) -> str:
+    """``text`` as its search terms separated by spaces: folded, every character that is not a
+    letter or digit a space, a space around each CJK character. (Whole-string operations in C:
+    SQLite's FTS5 splits this at the spaces itself; ``split()`` gives the terms.)"""
+    folded = fold(text)
+    if folded.isascii():
+        return folded.translate(_ASCII_SPACES)
+    return _CJK_CHAR.sub(r" \g<0> ", folded.translate(_spaces()))
+
+
 def terms(text: str) -> list[str]:
     """The search terms of a text, in order."""
-    return [t for t in _TERM.findall(fold(text)) if len(t) <= MAX_TERM_CHARS]
+    return index_text(text).split()
 
 
 def chunk_spans(text: str, size: int = CHUNK_CHARS) -> list[tuple[int, int]]:
@@ -231,14 +251,18 @@ def chunk_spans(text: str, size: int = CHUNK_CHARS) -> list[tuple[int, int]]:
 @dataclass(frozen=True, slots=True)
 class Chunk:
     """One indexed piece: text ``field`` of its event (or the source's text), characters
-    ``start:end``, and its terms."""
+    ``start:end``, and its terms (``body``: separated by spaces)."""
 
     field: int
     part: int
     start: int
     end: int
-    terms: list[str]
+    body: str
     doc: Doc
+
+    @property
+    def terms(self) -> list[str]:
+        return self.body.split()
 
 
 def doc_chunks(docs: Iterable[Doc | None]) -> list[Chunk]:
@@ -247,9 +271,9 @@ def doc_chunks(docs: Iterable[Doc | None]) -> list[Chunk]:
         if doc is None:
             continue
         for part, (start, end) in enumerate(chunk_spans(doc.text)):
-            found = terms(doc.text[start:end])
-            if found:
-                out.append(Chunk(index, part, start, end, found, doc))
+            body = index_text(doc.text[start:end])
+            if not body.isspace() and body:
+                out.append(Chunk(index, part, start, end, body, doc))
     return out
 
 
@@ -263,7 +287,7 @@ def run_token(run_id: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A query's terms: each a word (one term) or a phrase (a word of CJK characters)."""
+    """A query's terms: each group a word (one term) or a phrase (CJK characters in order)."""
 
     groups: tuple[tuple[str, ...], ...] = ()
 
@@ -277,14 +301,21 @@ class Query:
 
 
 def parse_query(query: str) -> Query:
+    """The groups of a query: each word a term; a word with CJK characters, its characters as
+    a phrase (a longer run of them as overlapping pairs, so a passage holding more of them
+    ranks higher). Words of more than :data:`MAX_TERM_CHARS` characters are dropped."""
     groups: dict[tuple[str, ...], None] = {}
-    for word in _WORD.findall(fold(clean_text(query))):
-        found = tuple(_TERM.findall(word))
-        if found and all(len(t) <= MAX_TERM_CHARS for t in found):
-            groups.setdefault(found, None)
+    folded = fold(clean_text(query))
+    for word in folded.translate(_ASCII_SPACES if folded.isascii() else _spaces()).split():
+        found = _CJK_CHAR.sub(r" \g<0> ", word).split()
+        if len(found) == 1 and len(word) > MAX_TERM_CHARS:
+            continue
+        pairs = [tuple(found[i : i + 2]) for i in range(len(found) - 1)] if len(found) > 2 else [tuple(found)]
+        for group in pairs:
+            groups.setdefault(group, None)
         if len(groups) >= MAX_QUERY_TERMS:
             break
-    return Query(tuple(groups))
+    return Query(tuple(groups)[:MAX_QUERY_TERMS])
 
 
 def fts5_match(query: Query, run_ids: Iterable[str]) -> str:
@@ -311,6 +342,8 @@ def tsvector(found: Sequence[str]) -> str:
     keeps them: at most 256 per term, none above 16383)."""
     positions: dict[str, list[int]] = {}
     for i, term in enumerate(found, 1):
+        if len(term) > MAX_TERM_CHARS:
+            continue  # the server refuses very long lexemes; no query asks for one
         at = positions.setdefault(term, [])
         if len(at) < 256:
             at.append(min(i, 16383))
@@ -326,7 +359,7 @@ def snippet(text: str, query: Query, width: int = SNIPPET_CHARS) -> str:
     wanted = query.words
     hits: list[tuple[int, int, str]] = []  # (start, end, term) of words holding a query term
     for m in _WORD.finditer(text):
-        for term in _TERM.findall(fold(m.group())):
+        for term in terms(m.group()):
             if term in wanted:
                 hits.append((m.start(), m.end(), term))
                 break
@@ -356,8 +389,8 @@ class _Entry:
     run_id: str
     seq: int | None
     chunk: Chunk
+    terms: list[str]
     counts: Counter[str]
-    length: int
 
 
 @dataclass
@@ -384,7 +417,8 @@ class ScanIndex:
 
 
 def _entry(run_id: str, seq: int | None, chunk: Chunk) -> _Entry:
-    return _Entry(run_id, seq, chunk, Counter(chunk.terms), len(chunk.terms))
+    found = chunk.terms
+    return _Entry(run_id, seq, chunk, found, Counter(found))
 
 
 def _phrase_count(found: Sequence[str], phrase: tuple[str, ...]) -> int:
@@ -398,10 +432,10 @@ def rank_entries(pool: Sequence[_Entry], query: Query, k: int, k1: float = 1.2, 
         return []
     freqs: list[dict[tuple[str, ...], int]] = []
     for e in pool:
-        tf = {g: (e.counts[g[0]] if len(g) == 1 else _phrase_count(e.chunk.terms, g)) for g in query.groups}
+        tf = {g: (e.counts[g[0]] if len(g) == 1 else _phrase_count(e.terms, g)) for g in query.groups}
         freqs.append(tf)
     n = len(pool)
-    avg = sum(e.length for e in pool) / n
+    avg = sum(len(e.terms) for e in pool) / n
     df = {g: sum(1 for tf in freqs if tf[g]) for g in query.groups}
     scored: list[tuple[float, _Entry]] = []
     for e, tf in zip(pool, freqs, strict=True):
@@ -409,7 +443,7 @@ def rank_entries(pool: Sequence[_Entry], query: Query, k: int, k1: float = 1.2, 
         for g, f in tf.items():
             if f:
                 idf = math.log(1 + (n - df[g] + 0.5) / (df[g] + 0.5))
-                score += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * e.length / avg))
+                score += idf * f * (k1 + 1) / (f + k1 * (1 - b + b * len(e.terms) / avg))
         if score > 0:
             scored.append((score, e))
     scored.sort(key=lambda x: (-x[0], x[1].run_id, x[1].seq if x[1].seq is not None else -1, x[1].chunk.start))

@@ -151,7 +151,7 @@ def _insert(conn: sqlite3.Connection, run_id: str, rows: list[tuple[int | None, 
     )
     conn.executemany(
         "INSERT INTO recall_fts (rowid, run, body) VALUES (?, ?, ?)",
-        [(first + i, token, " ".join(c.terms)) for i, (_seq, c) in enumerate(rows)],
+        [(first + i, token, c.body) for i, (_seq, c) in enumerate(rows)],
     )
 
 
@@ -181,7 +181,7 @@ def _delete_source(conn: sqlite3.Connection, run_id: str, old: Source) -> None:
     token = run_token(run_id)
     conn.executemany(
         "INSERT INTO recall_fts (recall_fts, rowid, run, body) VALUES ('delete', ?, ?, ?)",
-        [(ident, token, " ".join(chunks[part].terms)) for ident, part in rows if part in chunks],
+        [(ident, token, chunks[part].body) for ident, part in rows if part in chunks],
     )  # (were the old text's blob gone, its rows stay in the index, pointing at no piece)
     conn.execute("DELETE FROM recall_docs WHERE run_id = ? AND source = ? AND seq IS NULL", (run_id, old.id))
 

@@ -10,15 +10,18 @@ import orjson
 import pytest
 
 from agentkit import Agent, tool
-from agentkit.context.builder import ELIDED_REASONING, ContextBuilder, placeholder
-from agentkit.context.policy import BatchPrune
+from agentkit.context.builder import ELIDED_REASONING, ELIDED_REASONING_RECALL, ContextBuilder, placeholder
+from agentkit.context.policy import BatchPrune, ViewCut
 from agentkit.context.tokens import TokenEstimator
 from agentkit.llm.types import ToolCall
 from agentkit.store import NoteAdded, RunInfo, Source, SQLiteStore, Store, ToolResultEvent
+from agentkit.store.events import AssistantMessage
+from agentkit.store.fold import RunState, TurnRecord
 from agentkit.task.sections import DEFAULT_TOOLS, KEEP_TOOL_RESULTS, MemorySpec, ToolSettings, default_tools
 from agentkit.testing import ScriptedModel
 from agentkit.tools import ToolContext, ToolRegistry, builtin_tools
 from agentkit.tools.recall import MemoryRunNotFound, RecallTool, check_memory
+from agentkit.vocabulary import AssistantTurn
 
 pytestmark = pytest.mark.anyio
 
@@ -194,5 +197,20 @@ def test_notices_of_hidden_text_name_recall_only_when_the_run_has_it() -> None:
     )
     plain = ContextBuilder(system_prompt="s", reasoning_field="reasoning_content")
     with_recall = ContextBuilder(system_prompt="s", reasoning_field="reasoning_content", recall=True)
-    assert plain.recall is False and with_recall.recall is True
-    assert "recall" not in ELIDED_REASONING
+    state, cut = RunState(run_id="r", task="t"), ViewCut(drop_before=3, summary="we found X")
+    summary = str(plain.pinned(state, cut)[-1]["content"])
+    assert summary.startswith("Summary of the first 3 steps (condensed to save context):")
+    summary = str(with_recall.pinned(state, cut)[-1]["content"])
+    assert summary.startswith(
+        "Summary of the first 3 steps (condensed to save context; recall searches their full text):"
+    )
+    assert "recall" not in ELIDED_REASONING and "recall can search it" in ELIDED_REASONING_RECALL
+    call = ToolCall(id="fetch:0", name="fetch", arguments="{}", parsed={})
+    turn = AssistantMessage(step=1, turn=AssistantTurn(reasoning="long thoughts", tool_calls=[call]))
+    record = TurnRecord(event=turn, results={"fetch:0": result.model_copy(update={"call_id": "fetch:0"})})
+    for builder, stub, notice in (
+        (plain, ELIDED_REASONING, placeholder(result)),
+        (with_recall, ELIDED_REASONING_RECALL, placeholder(result, recall=True)),
+    ):
+        messages = builder.record(0, record, hidden=True, elided=True)[0]
+        assert messages[0]["reasoning_content"] == stub and messages[1]["content"] == notice
