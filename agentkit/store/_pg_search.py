@@ -188,15 +188,16 @@ async def search(conn: Conn, run_ids: Sequence[str], query: Query, k: int) -> li
         "ORDER BY score DESC, id LIMIT %s",
         (tsquery(query), list(run_ids), k),
     )
+    rows = await cur.fetchall()
+    events = await _events(conn, {(r[0], int(r[1])) for r in rows if r[1] is not None})
+    sources = await _sources(conn, {(r[0], r[5]) for r in rows if r[1] is None})
     hits: list[TextHit] = []
-    texts: dict[tuple[str, int | None, int, str | None], str | None] = {}  # hits often share a text
-    for run_id, seq, field, kind, step, source, tool, start, stop, score in await cur.fetchall():
-        where = (run_id, seq, field, source)
-        if where not in texts:
-            texts[where] = await (
-                _event_text(conn, run_id, seq, field) if seq is not None else _source_text(conn, run_id, source)
-            )
-        text = texts[where]
+    for run_id, seq, field, kind, step, source, tool, start, stop, score in rows:
+        if seq is not None:
+            event = events.get((run_id, int(seq)))
+            text = None if event is None else event_text(event, field)
+        else:
+            text = sources.get((run_id, source))
         if text is None:
             continue  # a damaged row: the log reader reports it
         row = {"run_id": run_id, "seq": seq, "kind": kind, "step": step, "source": source, "tool": tool}
@@ -204,27 +205,45 @@ async def search(conn: Conn, run_ids: Sequence[str], query: Query, k: int) -> li
     return hits
 
 
-async def _event_text(conn: Conn, run_id: str, seq: int, field: int) -> str | None:
-    cur = await conn.execute("SELECT data, refs FROM events WHERE run_id = %s AND seq = %s", (run_id, seq))
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    try:
-        return event_text(decode_event(row[0], row[1], await _blobs(conn, set(ref_keys(row[1])))), field)
-    except (ValueError, MissingBlob):
-        return None
+async def _events(conn: Conn, wanted: set[tuple[str, int]]) -> dict[tuple[str, int], TraceEvent]:
+    """The events the hits point into, in one round trip (and one for their blobs)."""
+    if not wanted:
+        return {}
+    runs, seqs = zip(*sorted(wanted), strict=True)
+    cur = await conn.execute(
+        "SELECT e.run_id, e.seq, e.data, e.refs FROM events e "
+        "JOIN unnest(%s::text[], %s::bigint[]) AS w (run_id, seq) ON e.run_id = w.run_id AND e.seq = w.seq",
+        (list(runs), list(seqs)),
+    )
+    rows: list[tuple[str, int, str, str | None]] = await cur.fetchall()
+    blobs = await _blobs(conn, {k for *_x, refs in rows for k in ref_keys(refs)})
+    out: dict[tuple[str, int], TraceEvent] = {}
+    for run_id, seq, data, refs in rows:
+        try:
+            out[run_id, int(seq)] = decode_event(data, refs, blobs)
+        except (ValueError, MissingBlob):
+            continue
+    return out
 
 
-async def _source_text(conn: Conn, run_id: str, source_id: str | None) -> str | None:
-    cur = await conn.execute("SELECT data FROM sources WHERE run_id = %s AND id = %s", (run_id, source_id))
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    try:
-        source = Source.model_validate_json(row[0])
-    except ValueError:
-        return None
-    return source_text(source, await _blob(conn, source.content_hash))
+async def _sources(conn: Conn, wanted: set[tuple[str, str | None]]) -> dict[tuple[str, str | None], str]:
+    """The searchable texts of the sources the hits point into."""
+    if not wanted:
+        return {}
+    runs, ids = zip(*sorted(wanted, key=str), strict=True)
+    cur = await conn.execute(
+        "SELECT s.run_id, s.data FROM sources s "
+        "JOIN unnest(%s::text[], %s::text[]) AS w (run_id, id) ON s.run_id = w.run_id AND s.id = w.id",
+        (list(runs), list(ids)),
+    )
+    parsed: list[tuple[str, Source]] = []
+    for run_id, data in await cur.fetchall():
+        try:
+            parsed.append((run_id, Source.model_validate_json(data)))
+        except ValueError:
+            continue
+    blobs = await _blobs(conn, {s.content_hash for _r, s in parsed if s.content_hash})
+    return {(r, s.id): source_text(s, blobs.get(s.content_hash or "")) for r, s in parsed}
 
 
 async def tagged(conn: Conn, tag: str, limit: int) -> list[str]:

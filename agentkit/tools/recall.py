@@ -139,9 +139,10 @@ class RecallTool(Tool[RecallArgs]):
                 f"{'the query was empty' if not query else 'the query had no letters or digits'}.",
                 is_error=True,
             )
-        task = await scope_runs(ctx.store, ctx.run_id, "run")
+        spec = ctx.settings.memory
+        task = await scope_runs(ctx.store, ctx.run_id, "run") if args.scope == "run" or spec.active else []
         own = task if args.scope == "run" else [ctx.run_id]
-        memory = await memory_runs(ctx.store, ctx.settings.memory, task)  # never this task's runs
+        memory = await memory_runs(ctx.store, spec, task)  # never this task's runs
         hits = await ctx.store.search_text([*own, *memory], query, k=min(MAX_K, args.k * 4))
         chosen = _distinct(hits, args.k)
         where = "this run" if args.scope == "own" else f"this task's {len(own)} run(s)"
