@@ -139,10 +139,10 @@ class Agent:
         self.max_tokens = max_tokens
         self.seed = seed
         self.workdir = Path(workdir)
-        settings = ToolSettings.of(settings)
         if memory is not None:
-            settings = settings.with_section("memory", settings_section({"memory": memory}, "memory", MemorySpec))
-        self.settings = settings.validated()  # a bad section fails here, once
+            spec = settings_section({"memory": memory}, "memory", MemorySpec)
+            settings = ToolSettings({**ToolSettings.of(settings), "memory": spec})
+        self.settings = ToolSettings.of(settings).validated()  # a bad section fails here, once
         self.on_event = on_event
         self._api_key_env = api_key_env
         self._task_spec = task_spec

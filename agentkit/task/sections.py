@@ -33,9 +33,7 @@ from agentkit.task._read import HugeNumber
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "recall", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
-KEEP_TOOL_RESULTS = 10
-"""Tool results the default context budget keeps in view (``context.keep_tool_results``);
-``BatchPrune`` hides older ones once twice as many are visible."""
+KEEP_TOOL_RESULTS = 10  # the default budget (BatchPrune) hides older results once twice as many show
 SEARCH_BACKENDS: tuple[str, ...] = ("duckduckgo", "searxng", "local", "tavily", "exa", "brave", "serper", "jina")
 SEARCH_KEY_VARS: dict[str, tuple[str, ...]] = {
     "tavily": ("TAVILY_API_KEY",),
@@ -292,9 +290,6 @@ class SwarmSpec(BaseModel):
 
 # --- memory (recall across runs) -----------------------------------------------------------
 
-MAX_MEMORY_RUNS = 100
-
-
 def default_tools(max_steps: int, keep_tool_results: int | None = None, *, memory: bool = False) -> tuple[str, ...]:
     """The tools of a run that lists none: web_search, fetch, python, and ``recall`` when the run
     has memory or is long: it can make more tool calls than the context budget keeps in view
@@ -319,7 +314,7 @@ class MemorySpec(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    runs: list[str] = Field(default_factory=list, max_length=MAX_MEMORY_RUNS)
+    runs: list[str] = Field(default_factory=list, max_length=100)
     tag: Annotated[str | None, AfterValidator(_check_tag)] = None
 
     @field_validator("runs")
@@ -337,8 +332,7 @@ class MemorySpec(BaseModel):
         return bool(self.runs or self.tag)
 
     @property
-    def own_tags(self) -> list[str]:
-        """The tags of a top-level run made with this memory."""
+    def own_tags(self) -> list[str]:  # a top-level run's
         return [self.tag] if self.tag else []
 
 
@@ -411,11 +405,6 @@ class ToolSettings(Mapping[str, Any]):
     @property
     def memory(self) -> MemorySpec:
         return self.section("memory", MemorySpec)
-
-    def with_section(self, name: str, value: BaseModel) -> ToolSettings:
-        """A copy with section ``name`` set to ``value`` (its typed model)."""
-        data: dict[str, Any] = {k: self._typed.get(k, v) for k, v in self._data.items()}
-        return ToolSettings({**data, name: value})
 
     def validated(self) -> ToolSettings:
         """Self, after checking every typed section (raises ``ValueError`` on the first bad one)."""

@@ -70,7 +70,7 @@ async def test_a_fact_from_step_5_comes_back_through_recall_after_300_steps(tmp_
             result = await agent.run("Observe, then report the vault code.")
             await agent.aclose()
             events = [e.event for e in await store.events(result.run_id)]
-        assert fake.errors == []  # the strict service accepted every request, recall's schema included
+        assert fake.errors == []  # the strict service accepted every request
     assert result.status == "finished", result.error
     assert result.answer == f"The vault code is {CODE}."
     assert result.steps == OBSERVATIONS + 2

@@ -51,8 +51,9 @@ from agentkit.store import (
     Store,
     ToolResultEvent,
     TraceEvent,
+    _pg_search,
+    _sqlite_search,
 )
-from agentkit.store import _pg_search, _sqlite_search
 from agentkit.testing.postgres_server import PostgresServer, find_bin_dir
 from agentkit.tools import ToolContext
 from agentkit.tools.recall import RecallArgs, RecallTool
@@ -93,7 +94,8 @@ def step_events(corpus: Corpus, step: int) -> list[TraceEvent]:
     call = ToolCall(id=f"fetch:{step}", name="fetch", arguments=f'{{"url": "https://example.org/{step}"}}')
     turn = AssistantTurn(reasoning=corpus.text(600), tool_calls=[call])
     events: list[TraceEvent] = [AssistantMessage(step=step, turn=turn)]
-    events.append(ToolResultEvent(step=step, call_id=call.id, name="fetch", text=corpus.text(4000), sources=[f"S{step}"]))
+    text = corpus.text(4000)
+    events.append(ToolResultEvent(step=step, call_id=call.id, name="fetch", text=text, sources=[f"S{step}"]))
     if step % 5 == 0:
         events.append(NoteAdded(text=corpus.text(200)))
     return events
@@ -176,15 +178,18 @@ async def measure(
 ) -> None:
     corpus = Corpus()
     queries = [corpus.query() for _ in range(args.queries)]
-    async with make("plain") as plain:
-        with indexing_off():
-            off_steps, off_sources = await fill(plain, "plain", Corpus(), args.events)
-    async with make("indexed") as store:
-        runs = [f"run{r}" for r in range(args.runs)]
-        on_steps: list[float] = []
-        on_sources: list[float] = []
-        for run in runs:
-            steps, sources = await fill(store, run, Corpus(seed=int(run.removeprefix("run"))), args.events)
+    runs = [f"run{r}" for r in range(args.runs)]
+    on_steps: list[float] = []
+    on_sources: list[float] = []
+    off_steps: list[float] = []
+    off_sources: list[float] = []
+    async with make("plain") as plain, make("indexed") as store:
+        for r, run in enumerate(runs):  # alternately, so drifting machine load hits both alike
+            with indexing_off():
+                steps, sources = await fill(plain, run, Corpus(seed=r), args.events)
+            off_steps += steps
+            off_sources += sources
+            steps, sources = await fill(store, run, Corpus(seed=r), args.events)
             on_steps += steps
             on_sources += sources
         direct, whole, mean_hits = await searches(store, runs, queries)
@@ -194,7 +199,8 @@ async def measure(
         if size_of is not None:
             index, trace = await size_of(store)
             per = 1000 / (args.events * args.runs)
-            print(f"  index size             {index * per / 1e6:6.2f} MB per 1,000 events  (trace {trace * per / 1e6:.2f} MB)")
+            sizes = f"{index * per / 1e6:6.2f} MB per 1,000 events  (the trace itself: {trace * per / 1e6:.2f} MB)"
+            print(f"  index size             {sizes}")
         print(f"  append_many (a step)   indexed {ms(on_steps)}   not indexed {ms(off_steps)}")
         if on_sources:
             print(f"  add_source (20 KB)     indexed {ms(on_sources)}   not indexed {ms(off_sources)}")
@@ -253,6 +259,7 @@ async def memory_bench(args: argparse.Namespace) -> None:
     print("Memory store (scan)")
     print(f"  first search (prepares {args.events * args.runs} events) {warm * 1000:.0f} ms")
     print(f"  search_text(k=5)       {ms(direct)}   ({mean_hits:.1f} hits per query)")
+    print(f"  recall tool call       {ms(whole)}")
 
 
 async def postgres_bench(url: str, args: argparse.Namespace) -> None:
