@@ -107,12 +107,12 @@ async def index_events(conn: Conn, run_id: str, first_seq: int, prepared: Sequen
     await _insert(conn, run_id, [(first_seq + offset, c) for offset, c in prepared])
 
 
-async def index_source(conn: Conn, run_id: str, source: Source, old: Source | None) -> None:
+async def index_source(conn: Conn, run_id: str, source: Source, old_row: str | None) -> None:
     """(Re-)index a registered source (inside its transaction, after its row was written): an
     unchanged one is kept. The source's pieces are deleted first even when there was no row
     before: two transactions registering it at once both saw none, and the second replaces
-    the first's pieces (it waited for the first's row lock)."""
-    if same_text(old, source):
+    the first's pieces (it waited for the first's row lock). ``old_row``: the row it replaced."""
+    if same_text(_parse_source(old_row), source):
         return
     await conn.execute("DELETE FROM recall_docs WHERE run_id = %s AND source = %s AND seq IS NULL", (run_id, source.id))
     blob = await _blob(conn, source.content_hash)
@@ -148,11 +148,18 @@ async def backfill(conn: Conn) -> None:
             await _insert(conn, run_id, chunks)
     cur = await conn.execute("SELECT run_id, data FROM sources ORDER BY n")
     for run_id, data in await cur.fetchall():
-        try:
-            source = Source.model_validate_json(data)
-        except ValueError:
-            continue  # a damaged row: reading it reports that; the index goes without it
-        await index_source(conn, run_id, source, None)
+        source = _parse_source(data)
+        if source is not None:  # a damaged row: reading it reports that; the index goes without it
+            await index_source(conn, run_id, source, None)
+
+
+def _parse_source(data: str | None) -> Source | None:
+    if data is None:
+        return None
+    try:
+        return Source.model_validate_json(data)
+    except ValueError:
+        return None
 
 
 def _by_run(

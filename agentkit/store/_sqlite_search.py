@@ -160,12 +160,16 @@ def index_events(conn: sqlite3.Connection, run_id: str, first_seq: int, prepared
     _insert(conn, run_id, [(first_seq + offset, c) for offset, c in prepared.chunks])
 
 
-def index_source(conn: sqlite3.Connection, run_id: str, source: Source, old: Source | None) -> None:
-    """(Re-)index a registered source (inside its transaction): an unchanged one is kept."""
+def index_source(conn: sqlite3.Connection, run_id: str, source: Source, old_row: str | None) -> None:
+    """(Re-)index a registered source (inside its transaction; ``old_row``: the row it replaced):
+    an unchanged one is kept."""
+    old = _parse_source(old_row)
     if same_text(old, source):
         return
     if old is not None:
         _delete_source(conn, run_id, old)
+    elif old_row is not None:  # a damaged row replaced: its pieces go (their index terms stay, unreachable)
+        conn.execute("DELETE FROM recall_docs WHERE run_id = ? AND source = ? AND seq IS NULL", (run_id, source.id))
     _insert(conn, run_id, [(None, c) for c in doc_chunks([source_doc(source, _blob(conn, source))])])
 
 
@@ -184,6 +188,15 @@ def _delete_source(conn: sqlite3.Connection, run_id: str, old: Source) -> None:
         [(ident, token, chunks[part].body) for ident, part in rows if part in chunks],
     )  # (were the old text's blob gone, its rows stay in the index, pointing at no piece)
     conn.execute("DELETE FROM recall_docs WHERE run_id = ? AND source = ? AND seq IS NULL", (run_id, old.id))
+
+
+def _parse_source(data: str | None) -> Source | None:
+    if data is None:
+        return None
+    try:
+        return Source.model_validate_json(data)
+    except ValueError:
+        return None
 
 
 def _blob(conn: sqlite3.Connection, source: Source) -> bytes | None:
@@ -214,11 +227,9 @@ def backfill(conn: sqlite3.Connection) -> None:
             docs = event_docs([e for _s, e in batch])
             _insert(conn, run_id, [(seq, c) for (seq, _e), d in zip(batch, docs, strict=True) for c in doc_chunks(d)])
     for run_id, data in conn.execute("SELECT run_id, data FROM sources ORDER BY rowid").fetchall():
-        try:
-            source = Source.model_validate_json(data)
-        except ValueError:
-            continue  # a damaged row: reading it reports that; the index goes without it
-        index_source(conn, run_id, source, None)
+        source = _parse_source(data)
+        if source is not None:  # a damaged row: reading it reports that; the index goes without it
+            index_source(conn, run_id, source, None)
 
 
 def _blobs(conn: sqlite3.Connection, keys: set[str]) -> dict[str, bytes]:

@@ -487,8 +487,9 @@ class PostgresStore(Store):
                         "ON CONFLICT (run_id, id) DO UPDATE SET data = excluded.data",
                         (run_id, fields["id"], to_json(fields)),
                     )
-                    old = None if before is None else self._source(before[0])
-                    await search.index_source(conn, run_id, Source.model_validate(fields), old)
+                    await search.index_source(
+                        conn, run_id, Source.model_validate(fields), None if before is None else before[0]
+                    )
             except psycopg.errors.ForeignKeyViolation:
                 raise RunNotFound(run_id) from None
 

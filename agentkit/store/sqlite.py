@@ -457,8 +457,9 @@ class SQLiteStore(Store):
                     (run_id, fields["id"], fields["url"], fields["content_hash"], data),
                 )
                 if self._indexing:
-                    previous = None if before is None else row_source(before[0], self.location)
-                    search.index_source(conn, run_id, Source.model_validate(fields), previous)
+                    search.index_source(
+                        conn, run_id, Source.model_validate(fields), None if before is None else before[0]
+                    )
 
         await self._write(upsert)
 
