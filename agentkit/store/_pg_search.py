@@ -5,8 +5,10 @@
   event, the character span), kind, step, tool, and its terms as a ``tsvector`` with a GIN
   index. The ``tsvector`` is built here from the terms (a literal cast by the server), so the
   database's parser, locale and dictionaries never change what matches; a piece is a few
-  thousand characters, far under the type's 1 MB limit. No text is stored twice: a hit's
-  snippet is cut from the event or source it points to.
+  thousand characters, far under the type's 1 MB limit. It also holds a lexeme naming the run
+  that no text yields, so a search (``runs & terms``) is answered by the GIN index alone, not
+  by reading every piece of the run. No text is stored twice: a hit's snippet is cut from the
+  event or source it points to.
 * Filled in the transaction that appends the events (or registers the source); a replaced
   source's pieces are replaced with it. Schema 2's migration indexes what a store already
   holds, once.
@@ -29,6 +31,7 @@ from agentkit.store._search import (
     event_docs,
     event_text,
     make_hit,
+    pg_match,
     same_text,
     source_doc,
     source_text,
@@ -94,7 +97,7 @@ async def _insert(conn: Conn, run_id: str, rows: Sequence[tuple[int | None, Chun
             c.doc.tool,
             c.start,
             c.end,
-            tsvector(c.terms),
+            tsvector(c.terms, run_id),
         )
         for seq, c in rows
     ]
@@ -189,11 +192,11 @@ async def _blob(conn: Conn, key: str | None) -> bytes | None:
 
 
 async def search(conn: Conn, run_ids: Sequence[str], query: Query, k: int) -> list[TextHit]:
-    cur = await conn.execute(
-        "SELECT run_id, seq, field, kind, step, source, tool, start_at, stop_at, ts_rank(terms, q) AS score "
-        "FROM recall_docs, CAST(%s AS tsquery) AS q WHERE run_id = ANY(%s) AND terms @@ q "
+    cur = await conn.execute(  # the run filter is in the tsquery: the GIN index does all of it
+        "SELECT run_id, seq, field, kind, step, source, tool, start_at, stop_at, "
+        "ts_rank(terms, CAST(%s AS tsquery)) AS score FROM recall_docs WHERE terms @@ CAST(%s AS tsquery) "
         "ORDER BY score DESC, id LIMIT %s",
-        (tsquery(query), list(run_ids), k),
+        (tsquery(query), pg_match(query, run_ids), k),
     )
     rows = await cur.fetchall()
     events = await _events(conn, {(r[0], int(r[1])) for r in rows if r[1] is not None})

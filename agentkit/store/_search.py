@@ -337,9 +337,21 @@ def tsquery(query: Query) -> str:
     )
 
 
-def tsvector(found: Sequence[str]) -> str:
+def pg_run_lexeme(run_id: str) -> str:
+    """A run id as a lexeme no text yields (terms are letters and digits only): PostgreSQL's GIN
+    index then finds a run's matching pieces by itself, not by reading all of the run's."""
+    return "run#" + run_token(run_id)
+
+
+def pg_match(query: Query, run_ids: Iterable[str]) -> str:
+    """A ``tsquery`` literal: any of the runs and any of the query's terms."""
+    runs = " | ".join(_lexeme(pg_run_lexeme(r)) for r in run_ids)
+    return f"({runs}) & ({tsquery(query)})"
+
+
+def tsvector(found: Sequence[str], run_id: str | None = None) -> str:
     """A PostgreSQL ``tsvector`` literal of terms in order (positions 1.., as the server
-    keeps them: at most 256 per term, none above 16383)."""
+    keeps them: at most 256 per term, none above 16383), and the run's lexeme (no position)."""
     positions: dict[str, list[int]] = {}
     for i, term in enumerate(found, 1):
         if len(term) > MAX_TERM_CHARS:
@@ -347,7 +359,8 @@ def tsvector(found: Sequence[str]) -> str:
         at = positions.setdefault(term, [])
         if len(at) < 256:
             at.append(min(i, 16383))
-    return " ".join(f"{_lexeme(t)}:{','.join(map(str, sorted(set(p))))}" for t, p in positions.items())
+    lexemes = [f"{_lexeme(t)}:{','.join(map(str, sorted(set(p))))}" for t, p in positions.items()]
+    return " ".join([_lexeme(pg_run_lexeme(run_id)), *lexemes] if run_id is not None else lexemes)
 
 
 # -- snippets -----------------------------------------------------------------------------
@@ -503,6 +516,8 @@ __all__ = [
     "fts5_match",
     "make_hit",
     "parse_query",
+    "pg_match",
+    "pg_run_lexeme",
     "rank_entries",
     "run_token",
     "same_text",
