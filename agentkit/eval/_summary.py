@@ -95,8 +95,9 @@ def render_html(s: Summary, rows: Sequence[AttemptRow]) -> str:
 
     from agentkit.eval._summary_charts import charts
 
-    # Markup (the page prints them as is): SVG that matplotlib drew from the rows' numbers
-    # under fixed captions and axis labels; no task id, answer or other text of the suite.
+    # Markup (the page prints them as is): SVG that matplotlib drew here from the rows' numbers
+    # under fixed axis labels; matplotlib's SVG writer escapes any text it draws, and the
+    # captions stay plain strings (the template escapes them).
     drawn = [(caption, Markup(svg)) for caption, svg in charts(rows)]
     facts = [*headline(s), ("steps per attempt", steps_line(rows))]
     page = _templates().get_template("summary.html")

@@ -123,7 +123,8 @@ def _charts(view: RunView) -> _Charts | None:
         for i, run in enumerate(runs, 1)
     ]
     # Markup (the page prints them as is): SVG that matplotlib drew here from numbers and the
-    # page's own labels (no stored text; math text off), with ids built from indexes.
+    # page's own labels (no stored text; math text off; its SVG writer escapes text anyway),
+    # with ids and the root element charts.py built from indexes and fixed words.
     return _Charts(Markup(context_chart(series, chart_id=f"{base}-context")), Markup(cost), lines)
 
 
