@@ -573,7 +573,8 @@ def test_telemetry_sits_beside_the_agent() -> None:
 
 def test_the_root_holds_little_besides_packages() -> None:
     entries = [p for p in PACKAGE.iterdir() if p.name != "__pycache__" and not (p / "__init__.py").exists()]
-    assert len(entries) <= 12, f"agentkit/ has {len(entries)} entries besides packages: {sorted(e.name for e in entries)}"
+    names = sorted(e.name for e in entries)
+    assert len(entries) <= 12, f"agentkit/ has {len(entries)} entries besides packages: {names}"
     problems = []
     for path in entries:
         name = module_name(path) if path.suffix == ".py" else ""
