@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -85,7 +86,7 @@ ArgsT = TypeVar("ArgsT", bound=BaseModel, default=Any)
 """A tool's argument model; a bare ``Tool`` is ``Tool[Any]`` (any tool)."""
 
 
-class Tool(Generic[ArgsT]):
+class Tool(ABC, Generic[ArgsT]):
     """A tool the model can call. Subclass and implement :meth:`invoke`, or use ``@tool``.
 
     ``Tool[MyArgs]`` takes its arguments as ``MyArgs``: the registry validates the model's
@@ -127,10 +128,10 @@ class Tool(Generic[ArgsT]):
             }
         return self._schema
 
+    @abstractmethod
     async def invoke(self, args: ArgsT, ctx: ToolContext) -> ToolOutput:
         """Run the call. (A plain string, ``None`` or JSON-able value is accepted too and
         wrapped the way ``@tool`` functions' return values are.)"""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     async def open_run(self, run_id: str, ctx: ToolContext) -> list[str]:
         """Get ready for one run, before its first model call (a run resumed in a new process
@@ -153,19 +154,19 @@ class ToolsUnavailable(Exception):
     not start): the run fails with this message."""
 
 
-class ToolSource:
+class ToolSource(ABC):
     """Tools known only once a run starts (an MCP server's list). The registry asks each source
     for its tools at the start of every run (:meth:`ToolRegistry.open_run`); the tools it
     returns replace the ones it returned before."""
 
+    @abstractmethod
     async def open_run(self, run_id: str, ctx: ToolContext) -> tuple[list[Tool[Any]], list[str]]:
         """The tools for this run and warnings to show; raise :class:`ToolsUnavailable` to fail the run."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
-    async def close_run(self, run_id: str) -> None:
+    async def close_run(self, run_id: str) -> None:  # noqa: B027 - an optional hook: nothing to release by default
         """Release what :meth:`open_run` started for this run."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook
         """Release everything."""
 
 
