@@ -3,8 +3,8 @@
 The rules, one test each (a failure names the rule, the module, the import and its line):
 1. Imports point down: cli -> eval -> heavy -> agent -> planner/context/tools/report/llm ->
    store -> vocabulary; no module reaches a layer above its own.
-2. ``agentkit.vocabulary`` and ``agentkit._text`` import nothing of agentkit.
-3. ``agentkit.store.*`` imports only store, vocabulary and ``_text``.
+2. ``agentkit.vocabulary``, ``agentkit._text`` and ``agentkit._redact`` import nothing of agentkit.
+3. ``agentkit.store.*`` imports only store, vocabulary, ``_text`` and ``_redact``.
 4. ``agentkit.llm.*`` reaches nothing of tools, agent, heavy, store, context, planner, report.
 5. ``agentkit.context.*`` reaches nothing of planner, agent, heavy.
 6. ``agentkit.tools.*`` reaches nothing of agent, heavy, planner.
@@ -214,7 +214,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ("agentkit.planner", "agentkit.context", "agentkit.tools", "agentkit.report", "agentkit.llm"),
     ),
     ("store", ("agentkit.store",)),
-    ("vocabulary", ("agentkit.vocabulary", "agentkit._text")),
+    ("vocabulary", ("agentkit.vocabulary", "agentkit._text", "agentkit._redact")),
 ]
 """Top to bottom. Modules in no layer (``_state``, ``sandbox``, ``events``, ...) are helpers:
 imports are followed through them."""
@@ -238,20 +238,21 @@ def test_imports_point_down() -> None:
 
 
 def test_vocabulary_and_text_import_nothing_of_agentkit() -> None:
-    problems = direct_problems(agentkit_modules("agentkit.vocabulary", "agentkit._text"), lambda s, i: False)
+    bottom = agentkit_modules("agentkit.vocabulary", "agentkit._text", "agentkit._redact")
+    problems = direct_problems(bottom, lambda s, i: False)
     assert not problems, explain(
-        "agentkit.vocabulary and agentkit._text import nothing of agentkit",
-        "they are the bottom every layer stands on: turns, tool calls, usage, messages; clean text",
+        "agentkit.vocabulary, agentkit._text and agentkit._redact import nothing of agentkit",
+        "they are the bottom every layer stands on: turns, tool calls, usage, messages; clean text; masked secrets",
         "keep them to the standard library and pydantic; code that needs more belongs in a higher layer",
         problems,
     )
 
 
 def test_store_imports_only_store_vocabulary_and_text() -> None:
-    allowed = ("agentkit.store", "agentkit.vocabulary", "agentkit._text")
+    allowed = ("agentkit.store", "agentkit.vocabulary", "agentkit._text", "agentkit._redact")
     problems = direct_problems(agentkit_modules("agentkit.store"), lambda s, i: within(i.target, *allowed))
     assert not problems, explain(
-        "agentkit.store.* imports only agentkit.store, agentkit.vocabulary and agentkit._text",
+        "agentkit.store.* imports only agentkit.store, agentkit.vocabulary, agentkit._text and agentkit._redact",
         "the store imports nothing above it, so any layer can keep its trace there",
         "a type the store's events need goes into agentkit.vocabulary; store-specific code stays in agentkit.store",
         problems,
