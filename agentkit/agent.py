@@ -27,7 +27,7 @@ from agentkit._limits import (
 )
 from agentkit._model_calls import ModelCalls
 from agentkit._prompts import FINAL_ANSWER_PROMPT, system_prompt
-from agentkit._redact import redact_config
+from agentkit._redact import mask_secrets, redact_config
 from agentkit._report_phase import report_phase
 from agentkit._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, never_left_running, unfinished_reply
 from agentkit._runs import RunResult as RunResult  # `from agentkit.agent import RunResult` works too
@@ -437,7 +437,7 @@ class _RunLoop(ModelCalls):
                     step=step,
                     call_id=result.call.id,
                     name=result.call.name,
-                    preview=out.text[:200],
+                    preview=mask_secrets(out.text)[:200],  # masked before it is cut: no half key
                     is_error=out.is_error,
                     duration_s=result.duration_s,
                 )
