@@ -26,6 +26,7 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
+from agentkit._redact import register_secret, register_secret_env
 from agentkit.llm._failures import connection_refused, describe, retry_reason, status_error, status_retryable
 from agentkit.llm._probe import listing_window, props_window
 from agentkit.llm._send import emit, send_plain, send_stream
@@ -41,7 +42,7 @@ from agentkit.llm.errors import (
     report_retry,
 )
 from agentkit.llm.models import apply_traits, model_traits
-from agentkit.llm.profiles import Prices, ProviderProfile, get_profile
+from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta
 
 __all__ = ["ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"]
@@ -136,6 +137,9 @@ class OpenAICompatibleModel:
             raise ConfigurationError(f"provider {self._profile.name!r} needs a base_url")
         key_env = api_key_env or self._profile.api_key_env
         key = api_key or (os.environ.get(key_env) if key_env else None)
+        # Masked wherever text leaves the process from now on, and so is any other provider's key.
+        register_secret(key)
+        register_secret_env(*(p.api_key_env for p in PROFILES.values()))
         if not key:
             if self._profile.api_key_required:
                 raise ConfigurationError(

@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import orjson
 
-from agentkit._redact import redact_config
+from agentkit._redact import mask_secrets, redact_config
 from agentkit.context.builder import ContextBuilder, learned_window
 from agentkit.context.images import ImageSource, load_images, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
@@ -437,7 +437,7 @@ class _RunLoop(ModelCalls):
                     step=step,
                     call_id=result.call.id,
                     name=result.call.name,
-                    preview=out.text[:200],
+                    preview=mask_secrets(out.text)[:200],  # masked before it is cut: no half key
                     is_error=out.is_error,
                     duration_s=result.duration_s,
                 )

@@ -10,7 +10,11 @@ read ``"blob:..."`` round-trips unchanged.
 
 Any Python ``str`` can be stored: text that is not valid Unicode (a lone surrogate, which
 valid JSON such as ``"\\ud800"`` decodes to) is stored with U+FFFD in its place
-(:func:`clean_text`); every store backend applies the same rule.
+(:func:`clean_text`); and no registered secret value (an API key, see
+:func:`agentkit._redact.register_secret`) is ever stored: it is kept as ``***``. Every store
+backend applies the same rule, and the run loop folds what the store keeps, so a key the model
+or a tool echoed is masked in the trace, the fold and whatever is made from them (a replay of
+the trace re-drives what was kept).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 
+from agentkit._redact import holds_secret, mask_bytes, mask_secrets
 from agentkit._text import clean_text
 from agentkit.store.base import blob_key
 from agentkit.store.events import EVENT_ADAPTER, TraceEvent
@@ -38,9 +43,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def scrub(value: Any) -> Any:
-    """A copy of JSON-like data with every string (keys too) passed through :func:`clean_text`."""
+    """A copy of JSON-like data with every string (keys too) as the store keeps it: valid
+    Unicode (:func:`clean_text`), registered secrets masked."""
     if isinstance(value, str):
-        return clean_text(value)
+        return mask_secrets(clean_text(value))
     if isinstance(value, dict):
         return {scrub(k): scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -48,14 +54,21 @@ def scrub(value: Any) -> Any:
     return value
 
 
+def kept_bytes(data: bytes) -> bytes:
+    """A blob or cached value as the store keeps it: registered secrets masked (the blob's key
+    is the hash of what is kept)."""
+    return mask_bytes(bytes(data))
+
+
 def clean_model(model: M) -> M:
-    """``model`` itself when all its text is valid Unicode, else a copy with lone surrogates
-    replaced (:func:`clean_text`); every other value is unchanged."""
+    """``model`` itself when all its text is valid Unicode and holds no registered secret, else
+    a copy with lone surrogates replaced (:func:`clean_text`) and secrets masked; every other
+    value is unchanged."""
     try:
-        orjson.dumps(model.model_dump(mode="json"))
+        kept = not holds_secret(orjson.dumps(model.model_dump(mode="json")))
     except orjson.JSONEncodeError:
-        return type(model).model_validate(scrub(model.model_dump()))
-    return model
+        kept = False
+    return model if kept else type(model).model_validate(scrub(model.model_dump()))
 
 
 class MissingBlob(LookupError):
@@ -77,7 +90,10 @@ def encode_event(event: TraceEvent, inline_limit: int = INLINE_LIMIT) -> Encoded
     obj: dict[str, Any] = event.model_dump(mode="json")
     try:
         raw = orjson.dumps(obj)
+        kept = not holds_secret(raw)  # (the loop commits events already kept: a scan that finds nothing)
     except orjson.JSONEncodeError:  # text that is not valid Unicode: stored with U+FFFD
+        kept = False
+    if not kept:  # secrets stored as ***
         obj = clean_model(event).model_dump(mode="json")
         raw = orjson.dumps(obj)
     # A string of n characters takes at least n bytes of JSON: a short document cannot hold

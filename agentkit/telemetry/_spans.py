@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
+from agentkit._redact import Redactor
 from agentkit.store.base import Store
 from agentkit.store.events import (
     Aggregated,
@@ -46,7 +47,6 @@ from agentkit.store.events import (
 )
 from agentkit.store.fold import RunState
 from agentkit.telemetry import _content
-from agentkit.telemetry._content import Scrubber
 from agentkit.telemetry._ids import span_id_of, trace_id_of
 from agentkit.vocabulary import AssistantTurn, ToolCall, Usage
 
@@ -150,7 +150,7 @@ class RunTracer:
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
         self.capture = capture_content
-        self.scrub = Scrubber(secrets)
+        self.scrub = Redactor(secrets)
         self._warned = False
 
     async def __call__(self, store: Store, state: RunState, events: Sequence[StoredEvent]) -> None:
@@ -326,7 +326,7 @@ class RunTracer:
             attrs["agentkit.run.label"] = run.label
         heavy = state.config.get("heavy")
         if isinstance(heavy, int) and heavy > 1:
-            attrs["agentkit.heavy.trajectories"] = heavy
+            attrs["agentkit.ensembles.heavy.trajectories"] = heavy
         attrs["agentkit.run.session"] = run.sessions.index(seq) + 1 if seq in run.sessions else 1
         return attrs
 

@@ -22,6 +22,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.from_thread import BlockingPortal
 
+from agentkit._redact import register_secret
 from agentkit.task.sections import MCPServerSpec
 
 if TYPE_CHECKING:
@@ -247,10 +248,13 @@ class Connection:
 
 
 def _resolved(spec: MCPServerSpec, kind: str, environ: Mapping[str, str]) -> dict[str, str]:
+    given = spec.env if kind == "env" else spec.headers
     try:
-        return spec.resolved(spec.env if kind == "env" else spec.headers, kind, environ)
+        resolved = spec.resolved(given, kind, environ)
     except ValueError as exc:
         raise ServerFailed(str(exc)) from None
+    register_secret(*(resolved[k] for k, v in given.items() if not isinstance(v, str)))  # the {from_env: ...} ones
+    return resolved
 
 
 async def _list_tools(session: Any) -> Listing:
