@@ -175,7 +175,7 @@ class Agent:
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
         async with self.store.lease(run_id), never_left_running(self.store, run_id):
-            refs = await load_images(self.store, images)
+            refs = await load_images(self.store, images, allow_private=self.settings.fetch.allow_private_hosts)
             if self.heavy > 1:
                 result = await ensembles().run_heavy(
                     self, task, run_id=run_id, on_event=on_event, resumed=False, images=refs

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import httpx2
 from PIL import Image, UnidentifiedImageError
 
 from agentkit.config import MAX_RUN_IMAGES
 from agentkit.store.base import Store
+from agentkit.tools._download import BlockedURLError, DownloadError, download
 from agentkit.vocabulary import ImageRef
 
 MAX_SIDE = 2048
@@ -98,9 +98,10 @@ def prepare(data: bytes, label: str) -> tuple[bytes, str, int, int]:
     return encoded, mime, image.width, image.height
 
 
-async def read_source(source: str | Path | bytes) -> tuple[bytes, str]:
+async def read_source(source: str | Path | bytes, *, allow_private: bool = False) -> tuple[bytes, str]:
     """The raw bytes of an image given by path, ``http(s)`` URL, ``data:`` URL or bytes, and
-    a label naming it in messages. Raises :class:`ImageError`."""
+    a label naming it in messages. A URL is downloaded through the SSRF guard, private
+    addresses only with ``allow_private``. Raises :class:`ImageError`."""
     if isinstance(source, bytes | bytearray):
         return bytes(source), f"image of {len(source)} bytes"
     text = str(source)
@@ -113,7 +114,7 @@ async def read_source(source: str | Path | bytes) -> tuple[bytes, str]:
         except ValueError:
             raise ImageError("the data: URL image is not valid base64") from None
     if text.startswith(("http://", "https://")):
-        return await _download(text), text
+        return await _download(text, allow_private), text
     return await anyio.to_thread.run_sync(_read_file, text)
 
 
@@ -127,24 +128,21 @@ def _read_file(text: str) -> tuple[bytes, str]:
     return data, str(path)
 
 
-async def _download(url: str) -> bytes:
+async def _download(url: str, allow_private: bool) -> bytes:
+    """The image at ``url``, through the same SSRF guard as ``fetch`` (every redirect hop
+    checked; private addresses only with ``allow_private``)."""
     try:
-        async with (
-            httpx2.AsyncClient(follow_redirects=True, timeout=30.0, trust_env=False) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise ImageError(f"{url}: HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_INPUT_BYTES:
-                    raise ImageError(f"{url}: larger than {MAX_INPUT_BYTES // 2**20} MB")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx2.HTTPError as exc:
-        raise ImageError(f"{url}: cannot download the image ({type(exc).__name__}: {exc})") from None
+        got = await download(
+            url, max_bytes=MAX_INPUT_BYTES, allow_private=allow_private, accept="image/*", what="the image"
+        )
+    except BlockedURLError as exc:
+        raise ImageError(
+            f"{url}: refused: {exc}; only public http(s) addresses are downloaded "
+            "(fetch.allow_private_hosts: true opens private ones)"
+        ) from None
+    except DownloadError as exc:
+        raise ImageError(f"{url}: cannot download the image: {exc}") from None
+    return got.data
 
 
 async def store_image(store: Store, data: bytes, label: str) -> ImageRef:
@@ -159,8 +157,10 @@ ImageSource = str | Path | bytes | ImageRef
 already checked and stored (an :class:`ImageRef`, passed through)."""
 
 
-async def load_images(store: Store, sources: Sequence[ImageSource]) -> list[ImageRef]:
-    """The images given with a task, stored. Raises :class:`ImageError` on the first bad one."""
+async def load_images(store: Store, sources: Sequence[ImageSource], *, allow_private: bool = False) -> list[ImageRef]:
+    """The images given with a task, stored. URLs are downloaded through the SSRF guard
+    (private addresses only with ``allow_private``). Raises :class:`ImageError` on the first
+    bad one."""
     if len(sources) > MAX_RUN_IMAGES:
         raise ImageError(f"{len(sources)} images given; at most {MAX_RUN_IMAGES} per task")
     refs: list[ImageRef] = []
@@ -168,7 +168,7 @@ async def load_images(store: Store, sources: Sequence[ImageSource]) -> list[Imag
         if isinstance(source, ImageRef):
             refs.append(source)
             continue
-        data, label = await read_source(source)
+        data, label = await read_source(source, allow_private=allow_private)
         refs.append(await store_image(store, data, label))
     return refs
 
