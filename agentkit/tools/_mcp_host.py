@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -150,10 +150,11 @@ class Connection:
             from mcp.client.stdio import StdioServerParameters, stdio_client
 
             env = _resolved(spec, "env", self.environ)
+            args = _resolved(spec, "args", self.environ)
             if spec.cwd is not None and not spec.cwd.is_dir():
                 raise ServerFailed(f"cwd {spec.cwd} is not a folder")
             params = StdioServerParameters(
-                command=spec.command, args=spec.args, env=env, cwd=spec.cwd, encoding_error_handler="replace"
+                command=spec.command, args=args, env=env, cwd=spec.cwd, encoding_error_handler="replace"
             )
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs
             try:
@@ -246,8 +247,15 @@ class Connection:
         return text[-STDERR_TAIL:]
 
 
-def _resolved(spec: MCPServerSpec, kind: str, environ: Mapping[str, str]) -> dict[str, str]:
+@overload
+def _resolved(spec: MCPServerSpec, kind: Literal["env", "headers"], environ: Mapping[str, str]) -> dict[str, str]: ...
+@overload
+def _resolved(spec: MCPServerSpec, kind: Literal["args"], environ: Mapping[str, str]) -> list[str]: ...
+def _resolved(spec: MCPServerSpec, kind: str, environ: Mapping[str, str]) -> dict[str, str] | list[str]:
+    """``env``, ``headers`` or ``args`` with each ``{from_env: NAME}`` read from ``environ``."""
     try:
+        if kind == "args":
+            return spec.resolved_args(environ)
         return spec.resolved(spec.env if kind == "env" else spec.headers, kind, environ)
     except ValueError as exc:
         raise ServerFailed(str(exc)) from None

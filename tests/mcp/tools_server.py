@@ -38,6 +38,12 @@ def lookup(term: str) -> str:
 
 
 @server.tool()
+def argv() -> str:
+    """The server's command-line arguments."""
+    return " ".join(sys.argv[1:])
+
+
+@server.tool()
 def pid() -> str:
     """The server's process id."""
     return str(os.getpid())
