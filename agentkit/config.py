@@ -394,6 +394,8 @@ def settings_section(settings: Mapping[str, Any] | None, name: str, model: type[
 # --- MCP servers ----------------------------------------------------------------------------
 
 MCP_NAME_CHARS = "letters, digits, '_' or '-'"
+MCP_MAX_RESULT_BYTES = 8 * 2**20
+"""Default cap on one answer of an MCP server (room for a base64 image of about 6 MB)."""
 
 
 class EnvRef(BaseModel):
@@ -519,6 +521,9 @@ class MCPServerSpec(BaseModel):
     """Longest wait for one tool call; a server that does not answer in time is restarted."""
     startup_timeout_s: float = Field(default=30.0, gt=0)
     """Longest wait for the server to start and list its tools."""
+    max_result_bytes: int = Field(default=MCP_MAX_RESULT_BYTES, ge=65_536, le=256 * 2**20)
+    """Bytes read of one answer of the server (a tool result); the rest of a longer one is
+    dropped unread and the result says how much was cut."""
     required: bool = True
     """A server that cannot start fails the run (true) or is left out with a warning (false)."""
 

@@ -23,6 +23,8 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.from_thread import BlockingPortal
 
 from agentkit.config import MCPServerSpec
+from agentkit.tools._mcp_cap import CUT_META, CappedTransport
+from agentkit.tools._mcp_stdio import capped_stdio_client
 
 if TYPE_CHECKING:
     import mcp_types
@@ -147,7 +149,7 @@ class Connection:
     async def _transport(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         spec = self.spec
         if spec.command is not None:
-            from mcp.client.stdio import StdioServerParameters, stdio_client
+            from mcp.client.stdio import StdioServerParameters
 
             env = _resolved(spec, "env", self.environ)
             args = _resolved(spec, "args", self.environ)
@@ -158,27 +160,39 @@ class Connection:
             )
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs
             try:
-                return await stack.enter_async_context(stdio_client(params, errlog=self._stderr))  # type: ignore[arg-type]
+                return await stack.enter_async_context(capped_stdio_client(params, self._stderr, spec.max_result_bytes))
             except OSError as exc:
                 raise ServerFailed(f"cannot run {spec.command!r}: {exc.strerror or exc}") from None
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
-        headers = _resolved(spec, "headers", self.environ)
-        client = await stack.enter_async_context(
-            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
-        )
         assert spec.url is not None
-        return await stack.enter_async_context(streamable_http_client(spec.url, http_client=client))
+        headers = {**_resolved(spec, "headers", self.environ), "Accept-Encoding": "identity"}
+        client = await stack.enter_async_context(
+            httpx2.AsyncClient(
+                headers=headers,
+                timeout=httpx2.Timeout(30.0, read=300.0),
+                transport=CappedTransport(spec.max_result_bytes, _http_transport(spec.url)),
+                trust_env=False,  # the proxy from the environment is in the transport, under the cap
+            )
+        )
+        return await stack.enter_async_context(
+            streamable_http_client(spec.url, http_client=client, max_sse_event_size=spec.max_result_bytes + 65_536)
+        )
 
     def _session(self, read: Any, write: Any) -> Any:
         from mcp import ClientSession
+
+        class Session(ClientSession):
+            async def validate_tool_result(self, name: str, result: mcp_types.CallToolResult) -> None:
+                if CUT_META not in (result.meta or {}):  # a cut result cannot match the tool's output
+                    await super().validate_tool_result(name, result)  # schema: it says it was cut
 
         async def on_message(message: object) -> None:
             if isinstance(message, Exception) and self.garbage is None:
                 self.garbage = _offending_line(message)
 
-        return ClientSession(read, write, message_handler=on_message)
+        return Session(read, write, message_handler=on_message)
 
     async def close(self) -> None:
         self.stop.set()
@@ -259,6 +273,20 @@ def _resolved(spec: MCPServerSpec, kind: str, environ: Mapping[str, str]) -> dic
         return spec.resolved(spec.env if kind == "env" else spec.headers, kind, environ)
     except ValueError as exc:
         raise ServerFailed(str(exc)) from None
+
+
+def _http_transport(url: str) -> Any:
+    """The plain transport to ``url``, through the environment's proxy for it if there is one."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    import httpx2
+
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return httpx2.AsyncHTTPTransport(proxy=proxy)
+    return httpx2.AsyncHTTPTransport()
 
 
 async def _list_tools(session: Any) -> Listing:

@@ -171,7 +171,9 @@ class MCPTool(Tool[MCPArguments]):
         except MCPError as exc:
             text = f"MCP server {server!r} answered {self.remote!r} with an error: {exc.message}"
             return ToolOutput(text=text, is_error=True, meta={"mcp_server": server, "mcp_tool": self.remote})
-        return await render(result, server=server, remote=self.remote, name=self.name, ctx=ctx)
+        return await render(
+            result, server=server, remote=self.remote, name=self.name, ctx=ctx, cap=self.spec.max_result_bytes
+        )
 
     async def close_run(self, run_id: str) -> None:
         await self.source.close_run(run_id)  # a sub-agent's registry holds the tools, not the source
