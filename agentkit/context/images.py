@@ -3,10 +3,13 @@
 An image given to a run (``agent.run(task, images=[...])``, ``images:`` in a task file) or
 produced by a tool (a figure of the Python sandbox) is decoded with Pillow before anything
 else sees it: a file that is not an image, a decompression bomb or a truncated file is
-refused with a clear message. It is re-encoded (PNG, or JPEG when a large photo is smaller so) with its
-longer side at most :data:`MAX_SIDE` pixels, which also drops whatever else the file carried
-(metadata, trailing bytes). The trace keeps the bytes as a blob by content hash and only an
-:class:`~agentkit.vocabulary.ImageRef` inline; the data URL is built when a request is sent.
+refused with a clear message (a PNG's descriptive chunk with a bad checksum is left out, as
+browsers do: :func:`without_bad_ancillary_chunks`). It is re-encoded (PNG, or JPEG when a
+large photo is smaller so) with its longer side at most :data:`MAX_SIDE` pixels, which also
+drops whatever else the file carried (metadata, trailing bytes). The trace keeps the bytes
+as a blob by content hash and only an :class:`~agentkit.vocabulary.ImageRef` inline; the
+data URL is built when a request is sent. An image given by URL is downloaded through the
+same SSRF guard as ``fetch`` (:mod:`agentkit.tools._download`).
 
 Token estimate: Kimi's vision encoder (MoonViT) cuts an image into 14-pixel patches merged
 2x2, so an image costs about one token per 28x28 pixels (plus a few for its markers). The
@@ -20,6 +23,7 @@ import base64
 import io
 import math
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,11 +67,46 @@ def image_tokens(width: int, height: int) -> int:
     return math.ceil(width / 28) * math.ceil(height / 28) + 6
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def without_bad_ancillary_chunks(data: bytes) -> bytes:
+    """A PNG with its *ancillary* chunks whose CRC is wrong left out (what libpng, browsers
+    and most viewers do); anything else is returned as it is.
+
+    Pillow refuses such a PNG unless ``ImageFile.LOAD_TRUNCATED_IMAGES`` is set, a process-wide
+    switch that would also let truncated images through everywhere. An ancillary chunk (a
+    lower-case first letter: ``iCCP``, ``tEXt``, ``eXIf``…) only describes the image, so dropping
+    it changes nothing a model sees; the critical chunks (``IHDR``, ``PLTE``, ``IDAT``, ``IEND``)
+    are kept as they are, and Pillow still checks them and refuses a damaged or truncated image.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return data
+    out = bytearray(_PNG_SIGNATURE)
+    pos, dropped = len(_PNG_SIGNATURE), False
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            break  # truncated: left for the decoder to refuse
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : end - 4]
+        ancillary = bool(kind[0] & 0x20)
+        if ancillary and zlib.crc32(kind + body) != int.from_bytes(data[end - 4 : end], "big"):
+            dropped = True
+        else:
+            out += data[pos:end]
+        pos = end
+    if not dropped:
+        return data
+    return bytes(out + data[pos:])
+
+
 def prepare(data: bytes, label: str) -> tuple[bytes, str, int, int]:
     """Decode, check and re-encode image bytes: ``(bytes, mime type, width, height)``.
     Raises :class:`ImageError`."""
     if len(data) > MAX_INPUT_BYTES:
         raise ImageError(f"{label}: {len(data) / 1e6:.1f} MB is over the {MAX_INPUT_BYTES // 2**20} MB limit")
+    data = without_bad_ancillary_chunks(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
