@@ -43,6 +43,7 @@ from agentkit.live import (
     RunEnded,
     ToolCallFinished,
     ToolCallStarted,
+    ToolProgress,
     plan_events,
     run_began,
 )
@@ -413,6 +414,19 @@ class _RunLoop(ModelCalls):
             await self.emit(ToolCallStarted(run_id=self.run_id, step=step, call=call))
 
         def make_ctx(call: Any) -> ToolContext:
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                await self.emit(
+                    ToolProgress(
+                        run_id=self.run_id,
+                        step=step,
+                        call_id=call.id,
+                        name=call.name,
+                        progress=done,
+                        total=total,
+                        message=message,
+                    )
+                )
+
             return ToolContext(
                 run_id=self.run_id,
                 call_id=call.id,
@@ -421,6 +435,7 @@ class _RunLoop(ModelCalls):
                 workdir=workdir,
                 settings=agent.settings,
                 replay=replay,
+                progress=progress,
             )
 
         async def on_result(result: ToolResult) -> None:

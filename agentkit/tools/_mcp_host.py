@@ -25,6 +25,7 @@ from anyio.from_thread import BlockingPortal
 from agentkit.config import MCPServerSpec
 from agentkit.tools._mcp_cap import CUT_META, CappedTransport
 from agentkit.tools._mcp_stdio import capped_stdio_client
+from agentkit.tools.base import ProgressFn
 
 if TYPE_CHECKING:
     import mcp_types
@@ -201,10 +202,13 @@ class Connection:
 
     # -- calls -----------------------------------------------------------------------------
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
+    async def call(
+        self, name: str, arguments: dict[str, Any], progress: ProgressFn | None = None
+    ) -> mcp_types.CallToolResult:
         """One tool call within ``timeout_s``. A server that dies, hangs or drops the
         connection raises :class:`ServerFailed` (and is stopped: the next use starts it anew);
-        an error the server answers with is an ``MCPError``."""
+        an error the server answers with is an ``MCPError``. With ``progress``, the request
+        carries a progress token and the server's progress notifications go there."""
         from mcp import MCPError
         from mcp_types import CONNECTION_CLOSED
 
@@ -213,7 +217,7 @@ class Connection:
             raise ServerFailed(self.died or "the server is not running")
         try:
             with anyio.fail_after(self.spec.timeout_s):
-                result: mcp_types.CallToolResult = await session.call_tool(name, arguments)
+                result: mcp_types.CallToolResult = await session.call_tool(name, arguments, progress_callback=progress)
                 return result
         except TimeoutError:
             await self.close()
