@@ -99,7 +99,9 @@ def serve_http(port_file: Path, json_response: bool = False) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    port_file.write_text(str(sock.getsockname()[1]))
+    written = port_file.with_suffix(".tmp")
+    written.write_text(str(sock.getsockname()[1]))
+    written.replace(port_file)  # at once: the waiting test never reads a half-written file
     app = server.streamable_http_app(json_response=json_response)
     web = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     anyio.run(partial(web.serve, sockets=[sock]))
