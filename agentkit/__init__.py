@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         StreamRestarted,
         ToolCallFinished,
         ToolCallStarted,
+        ToolProgress,
         TurnStarted,
         UsageReported,
     )
@@ -77,6 +78,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "StreamRestarted",
         "ToolCallFinished",
         "ToolCallStarted",
+        "ToolProgress",
         "TurnStarted",
         "UsageReported",
     ),
@@ -187,6 +189,7 @@ __all__ = [
     "ToolContext",
     "ToolEffect",
     "ToolOutput",
+    "ToolProgress",
     "ToolRegistry",
     "ToolSettings",
     "TurnStarted",

@@ -218,9 +218,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "agentkit.store": (),
     "agentkit.llm": (),
     "agentkit.sandbox": (),
+    "agentkit.net": (),
     "agentkit.telemetry": ("agentkit.store",),
-    "agentkit.context": ("agentkit.llm", "agentkit.store"),
-    "agentkit.tools": ("agentkit.context", "agentkit.llm", "agentkit.sandbox", "agentkit.store"),
+    "agentkit.context": ("agentkit.llm", "agentkit.net", "agentkit.store"),
+    "agentkit.tools": ("agentkit.context", "agentkit.llm", "agentkit.net", "agentkit.sandbox", "agentkit.store"),
     "agentkit.report": ("agentkit.llm", "agentkit.store"),
     "agentkit.task": ("agentkit.llm",),
     "agentkit.run": (

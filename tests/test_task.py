@@ -125,9 +125,10 @@ swarm: {max_children: 50, max_per_turn: 10, concurrency: 4, max_depth: 1, max_st
 images: ["https://example.org/chart.png"]
 mcp:
   - {name: time, command: mcp-server-time, args: [--local-timezone, UTC], env: {}, cwd: null, url: null,
-     headers: {}, timeout_s: 60.0, startup_timeout_s: 20.0, required: true}
+     headers: {}, timeout_s: 60.0, startup_timeout_s: 20.0, max_result_bytes: 1048576, required: true}
   - {name: docs, command: null, args: [], env: {}, cwd: null, url: "http://localhost:9000/mcp",
-     headers: {Authorization: {from_env: DOCS_TOKEN}}, timeout_s: 120.0, startup_timeout_s: 30.0, required: false}
+     headers: {Authorization: {from_env: DOCS_TOKEN}}, timeout_s: 120.0, startup_timeout_s: 30.0,
+     max_result_bytes: 8388608, required: false}
 """
 
 

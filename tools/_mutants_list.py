@@ -282,7 +282,7 @@ MUTANTS: tuple[Mutant, ...] = (
     # --- tools, sandbox ---------------------------------------------------------------------
     Mutant(
         id="ssrf-rebinding",
-        file="agentkit/tools/_ssrf.py",
+        file="agentkit/net/_ssrf.py",
         old="                addresses = await vet_host(host, port)\n",
         new="                addresses = await resolve(host, port)\n",
         description="the connection layer dials addresses it did not vet (DNS rebinding)",
@@ -290,7 +290,7 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         id="ssrf-6to4",
-        file="agentkit/tools/_ssrf.py",
+        file="agentkit/net/_ssrf.py",
         old="        embedded: ipaddress.IPv4Address | None = ip.ipv4_mapped or ip.sixtofour\n",
         new="        embedded: ipaddress.IPv4Address | None = ip.ipv4_mapped\n",
         description="a private IPv4 address inside a 6to4 IPv6 address passes the guard",

@@ -48,6 +48,9 @@ class _Run:
     """``thinking`` or ``writing`` once the call's stream has begun."""
     retry: ModelRetrying | None = None
     retry_at: float = 0.0
+    progress: str = ""
+    """The running tool's last progress report (``3/5 (60%) indexing``)."""
+    progress_mark: tuple[object, ...] = ()
 
     @property
     def tokens(self) -> int:
@@ -193,6 +196,8 @@ class LiveView:
         if activity:
             grid.add_row(Text("model", bold), Text(activity), "", "")
         grid.add_row(Text("tool", bold), Text(main.tool or "-"), "", "")
+        if main.progress:
+            grid.add_row(Text("progress", bold), Text(main.progress), "", "")
 
         parts: list[RenderableType] = [head, grid]
         trajectories = self.trajectories
@@ -205,7 +210,7 @@ class LiveView:
                     f"step {run.step}",
                     f"{run.tokens:,} tokens",
                     f"${run.cost:.4f}",
-                    Text((run.activity(now) or run.tool)[:60]),
+                    Text((run.activity(now) or " ".join(filter(None, (run.tool, run.progress))))[:60]),
                 )
             parts.append(rows)
         return Group(*parts)
@@ -269,9 +274,17 @@ class LiveView:
             run.streaming = ""
         elif event.kind == "tool_call":
             arguments = mask_secrets(event.call.arguments)  # before it is cut: no key's first half either
-            run.tool = f"{event.call.name} {arguments[:80]}"
+            run.tool, run.progress = f"{event.call.name} {arguments[:80]}", ""
             self.log(f"{p}  -> {event.call.name} {arguments[:120]}")
+        elif event.kind == "tool_progress":
+            run.progress = mask_secrets(f"{event.name} {event.describe()}")[:120]
+            tenth = int(10 * event.progress / event.total) if event.total else event.progress
+            seen = (event.call_id, tenth, event.message)  # a plain log says each tenth, or each new message
+            if not self.tty and seen != run.progress_mark:
+                run.progress_mark = seen
+                self.log(f"{p}  .. {run.progress}")
         elif event.kind == "tool_result":
+            run.progress = ""
             mark = "!!" if event.is_error else "<-"
             self.log(f"{p}  {mark} {event.name} ({event.duration_s:.1f}s) {mask_secrets(event.preview)[:100]!r}")
         elif event.kind == "usage":

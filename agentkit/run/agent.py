@@ -44,6 +44,7 @@ from agentkit.run.live import (
     RunEnded,
     ToolCallFinished,
     ToolCallStarted,
+    ToolProgress,
     plan_events,
     run_began,
 )
@@ -175,7 +176,7 @@ class Agent:
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
         async with self.store.lease(run_id), never_left_running(self.store, run_id):
-            refs = await load_images(self.store, images)
+            refs = await load_images(self.store, images, allow_private=self.settings.fetch.allow_private_hosts)
             if self.heavy > 1:
                 result = await ensembles().run_heavy(
                     self, task, run_id=run_id, on_event=on_event, resumed=False, images=refs
@@ -413,6 +414,19 @@ class _RunLoop(ModelCalls):
             await self.emit(ToolCallStarted(run_id=self.run_id, step=step, call=call))
 
         def make_ctx(call: Any) -> ToolContext:
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                await self.emit(
+                    ToolProgress(
+                        run_id=self.run_id,
+                        step=step,
+                        call_id=call.id,
+                        name=call.name,
+                        progress=done,
+                        total=total,
+                        message=message,
+                    )
+                )
+
             return ToolContext(
                 run_id=self.run_id,
                 call_id=call.id,
@@ -421,6 +435,7 @@ class _RunLoop(ModelCalls):
                 workdir=workdir,
                 settings=agent.settings,
                 replay=replay,
+                progress=progress,
             )
 
         async def on_result(result: ToolResult) -> None:

@@ -63,6 +63,10 @@ class ToolOutput(BaseModel):
     :data:`agentkit.store.events.ToolEffect`."""
 
 
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+"""``progress(done, total, message)``: how far a running call is."""
+
+
 @dataclass
 class ToolContext:
     """Run-scoped facts a tool may ask for by annotating a parameter with this type."""
@@ -77,9 +81,17 @@ class ToolContext:
     given here is wrapped in :class:`~agentkit.task.sections.ToolSettings`."""
     replay: bool = False
     """True when a resumed run re-executes a call that had no committed result."""
+    progress: ProgressFn | None = None
+    """Where a long call reports how far it is (the loop shows it as a
+    :class:`~agentkit.run.live.ToolProgress` live event); use :meth:`report_progress`."""
 
     def __post_init__(self) -> None:
         self.settings = ToolSettings.of(self.settings)
+
+    async def report_progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Say how far the call is (nothing happens when nobody listens)."""
+        if self.progress is not None:
+            await self.progress(done, total, message)
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel, default=Any)

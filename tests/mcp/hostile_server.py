@@ -7,6 +7,10 @@ Written without the SDK so that it can send what the SDK's own server never woul
 - ``badlist``: a tools/list answer whose schema is not even an object of properties.
 - ``babble``: only garbage on stdout, never MCP.
 - ``dies``: a line on stderr, then exits at once.
+- ``huge``: one tool, ``big(n, kind)``, whose answer is ``n`` bytes of text (``kind: text``;
+  the ``id`` last, as the TypeScript SDK orders an answer's fields), a line of text then an
+  image of ``n`` base64 bytes (``image``), or a notification of ``n`` bytes before a short
+  answer (``notice``). Written 1 MB at a time: the server never holds it whole.
 """
 
 from __future__ import annotations
@@ -30,6 +34,42 @@ TOOLS = [
 def send(obj: object) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
+
+
+BIG = {
+    "name": "big",
+    "inputSchema": {"type": "object", "properties": {"n": {"type": "integer"}, "kind": {"type": "string"}}},
+}
+
+
+def send_big(rid: object, n: int, kind: str) -> None:
+    """An answer (or a notification) of about ``n`` bytes, streamed."""
+    out = sys.stdout
+    if kind == "notice":
+        out.write('{"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": "')
+        stream_filler(n, b"z")
+        out.write('"}}\n')
+        send({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": "after the notice"}]}})
+        return
+    if kind == "image":
+        out.write(json.dumps({"jsonrpc": "2.0", "id": rid})[:-1] + ', "result": {"content": [')
+        out.write('{"type": "text", "text": "an image follows"}, {"type": "image", "mimeType": "image/png", "data": "')
+        stream_filler(n, b"A")
+        out.write('"}]}}\n')
+    else:
+        out.write('{"result": {"content": [{"type": "text", "text": "')
+        stream_filler(n, b"y")
+        out.write('"}]}, "jsonrpc": "2.0", "id": ' + json.dumps(rid) + "}\n")
+    out.flush()
+
+
+def stream_filler(n: int, byte: bytes) -> None:
+    sys.stdout.flush()
+    block = byte * 2**20
+    for _ in range(n // len(block)):
+        sys.stdout.buffer.write(block)
+    sys.stdout.buffer.write(byte * (n % len(block)))
+    sys.stdout.buffer.flush()
 
 
 def garbage(text: str) -> None:
@@ -62,7 +102,11 @@ def main() -> None:
             }
         elif method == "tools/list":
             tools = TOOLS if MODE != "badlist" else [{"name": "x", "inputSchema": {"type": "object", "properties": 5}}]
-            result = {"tools": tools}
+            result = {"tools": [BIG] if MODE == "huge" else tools}
+        elif method == "tools/call" and MODE == "huge":
+            args = msg["params"]["arguments"]
+            send_big(rid, int(args["n"]), str(args.get("kind", "text")))
+            continue
         elif method == "tools/call":
             params = msg["params"]
             result = {"content": [{"type": "text", "text": f"{params['name']} got {json.dumps(params['arguments'])}"}]}
