@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         ConnectionFailed,
         ContextLengthExceeded,
         ModelError,
+        ModelNotFound,
         ModelRetriesExhausted,
     )
     from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
@@ -86,6 +87,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "ConnectionFailed",
         "ContextLengthExceeded",
         "ModelError",
+        "ModelNotFound",
         "ModelRetriesExhausted",
     ),
     "agentkit.llm.profiles": ("PROFILES", "Prices", "ProviderProfile", "get_profile"),
@@ -161,6 +163,7 @@ __all__ = [
     "MemoryStore",
     "Model",
     "ModelError",
+    "ModelNotFound",
     "ModelRequest",
     "ModelRetriesExhausted",
     "ModelRetrying",
