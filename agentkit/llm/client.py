@@ -379,7 +379,15 @@ class OpenAICompatibleModel:
         # streaming request so. Ask once without streaming to read the server's own error (an
         # overflow then says the window) instead of retrying the same silence.
         plain = orjson.dumps({k: v for k, v in body.items() if k not in ("stream", "stream_options")})
-        return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+        try:
+            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+        except openai.APITimeoutError:
+            raise
+        except openai.APIConnectionError:
+            # llama-cpp-python's server says keep-alive, ends the empty stream and then closes
+            # the connection (tests/fixtures/recorded/llama-cpp-python): the pool had handed that
+            # dying connection to this request. The failed one is dropped: ask on a fresh one.
+            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
 
     async def _not_served(self, exc: ModelNotFound, attempts: int) -> ModelNotFound:
         """One line naming the refused id and, where the host lists its models, the nearest

@@ -15,7 +15,10 @@ exactly as recorded, one HTTP chunk per event); ``GET .../models`` serves ``mode
 
 A raw exchange (``NAME.http``: the response exactly as it came off the socket, status line,
 headers, chunked framing and terminator included) is written byte for byte and the connection
-closed after it, as the recording server did; its sidecar names it as the body.
+closed after it, as the recording server did; its sidecar names it as the body. With
+``"drops_next_request": true`` in the sidecar the connection stays open and the next request on
+it is closed unanswered: the server said keep-alive and then hung up, and a client that reused
+the connection met the reset.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ class Recorded:
     raw: bytes | None = None
     """The whole response as recorded off the socket, served byte for byte (``None``: served
     from ``status``, ``headers`` and ``body``)."""
+    drops_next_request: bool = False
+    """The recorded server closed the connection after this response although it said
+    keep-alive: the next request on that connection is closed unanswered."""
 
     @classmethod
     def from_http(cls, raw: bytes, *, source: str = "", meta: dict[str, Any] | None = None) -> Recorded:
@@ -72,6 +78,7 @@ class Recorded:
             source=source,
             meta=meta or {},
             raw=raw,
+            drops_next_request=bool((meta or {}).get("drops_next_request")),
         )
 
     @classmethod
@@ -161,9 +168,17 @@ class _ReplayHandler(BaseHTTPRequestHandler):
     server_state: ReplayServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # small SSE writes would wait ~40 ms for a delayed ACK each
+    _hang_up_next = False
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def handle_one_request(self) -> None:
+        if self._hang_up_next:  # the server hung up after its last answer: this request gets none
+            self.rfile.readline(65537)
+            self.close_connection = True
+            return
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models") and self.server_state.models is not None:
@@ -199,7 +214,10 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         if recorded.raw is not None:
             self.wfile.write(recorded.raw)
             self.wfile.flush()
-            self.close_connection = True
+            if recorded.drops_next_request:
+                self._hang_up_next = True
+            else:
+                self.close_connection = True
             return
         self.send_response(recorded.status)
         self.send_header("Content-Type", recorded.content_type)

@@ -86,6 +86,31 @@ def test_the_model_listing_is_served_byte_for_byte_and_the_sidecars_agree_with_t
     assert rec("overflow_400").status == 400
 
 
+def test_the_keep_alive_exchange_keeps_the_connection_and_hangs_up_on_the_next_request() -> None:
+    """The server said keep-alive, ended the empty stream and closed: the next request sent on
+    that connection gets no answer."""
+    expected = (HERE / "stream_overflow_empty_200_keepalive.http").read_bytes()
+    body = json.dumps(request_of("stream_overflow_empty_200")).encode()
+    with ReplayServer([rec("stream_overflow_empty_200_keepalive"), rec("overflow_400")]) as server:
+        parts = urlsplit(server.base_url)
+        head = (
+            f"POST {parts.path}/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            sock.sendall(head + body)
+            got = b""
+            while len(got) < len(expected) and (data := sock.recv(65536)):
+                got += data
+            sock.sendall(head + body)  # the connection looked reusable
+            try:
+                after = sock.recv(65536)
+            except ConnectionResetError:
+                after = b""
+        served = server.served
+    assert got == expected and after == b"" and served == 1
+
+
 # What the client makes of them.
 
 
@@ -107,6 +132,25 @@ async def test_a_streamed_overflow_answered_with_an_empty_200_is_asked_once_with
     assert served == 2 and seen == []
     assert sent[0]["stream"] is True and "stream" not in sent[1] and "stream_options" not in sent[1]
     assert sent[1]["messages"] == sent[0]["messages"]
+
+
+async def test_the_server_hanging_up_after_the_empty_stream_is_not_a_lost_connection_to_retry() -> None:
+    """The issue's case, as the live server does it: keep-alive said, zero chunks, connection
+    closed. The question without streaming goes out on the dying pooled connection and meets a
+    reset; it is asked again on a fresh one, once, and the 400 there ends the call: no retry of
+    the whole request (8 of them over 52 s before)."""
+    seen: list[RetryNotice] = []
+    with ReplayServer([rec("stream_overflow_empty_200_keepalive"), rec("overflow_400")] * 4) as server:
+        llm = llm_at(server.base_url)
+        try:
+            with observing_retries(seen.append), pytest.raises(ContextLengthExceeded) as info:
+                await llm.complete(ModelRequest(messages=Q))
+        finally:
+            await llm.aclose()
+        served, sent = server.served, server.requests
+    assert (info.value.limit, info.value.requested, info.value.attempts) == (2048, 16490, 1)
+    assert seen == [] and served == 2
+    assert sent[0]["stream"] is True and "stream" not in sent[1]
 
 
 async def test_a_run_learns_the_window_from_it_and_goes_on_in_the_window() -> None:
