@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ConnectionFailed,
         ContextLengthExceeded,
         ModelError,
+        ModelNotFound,
         ModelRetriesExhausted,
     )
     from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
@@ -88,6 +89,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "ConnectionFailed",
         "ContextLengthExceeded",
         "ModelError",
+        "ModelNotFound",
         "ModelRetriesExhausted",
     ),
     "agentkit.llm.profiles": ("PROFILES", "Prices", "ProviderProfile", "get_profile"),
@@ -163,6 +165,7 @@ __all__ = [
     "MemoryStore",
     "Model",
     "ModelError",
+    "ModelNotFound",
     "ModelRequest",
     "ModelRetriesExhausted",
     "ModelRetrying",

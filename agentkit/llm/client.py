@@ -27,8 +27,15 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from agentkit._redact import register_secret, register_secret_env
-from agentkit.llm._failures import connection_refused, describe, retry_reason, status_error, status_retryable
-from agentkit.llm._probe import listing_window, props_window
+from agentkit.llm._failures import (
+    connection_refused,
+    describe,
+    name_unresolved,
+    retry_reason,
+    status_error,
+    status_retryable,
+)
+from agentkit.llm._probe import listing_window, nearest_ids, props_window, served_ids
 from agentkit.llm._send import emit, send_plain, send_stream
 from agentkit.llm._stream import assign_tool_call_ids
 from agentkit.llm._vertex import GoogleAccessToken, require_google_auth, vertex_base_url
@@ -36,6 +43,7 @@ from agentkit.llm.errors import (
     ConfigurationError,
     ConnectionFailed,
     ModelError,
+    ModelNotFound,
     ModelRetriesExhausted,
     RetryNotice,
     StreamIncomplete,
@@ -50,6 +58,8 @@ __all__ = ["ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"]
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _PROBE_TIMEOUT_S = 5.0
 _REFUSED_MAX_WAIT_S = 1.0
+_LISTING_TIMEOUT_S = 1.5
+"""How long a refused model id waits for the host's model listing to name the nearest ids."""
 
 
 def shown_url(url: str) -> str:
@@ -74,6 +84,9 @@ class RetryPolicy(BaseModel):
     refused_attempts: int = 3
     """Attempts when the connection is refused (nothing listens at the URL), each retry within
     a second: that is a wrong URL or a server that is down, not an overload."""
+    unresolved_attempts: int = 3
+    """Attempts when the host name does not resolve, each retry within a second: a resolver's
+    passing failure gets two more chances, a misspelt host fails in seconds naming it."""
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -233,12 +246,22 @@ class OpenAICompatibleModel:
         policy = self._retry
         attempts = 0
 
+        def quick_attempts(exc: BaseException | None) -> int | None:
+            """The attempts a failure to connect at all gets (``None``: the ordinary budget)."""
+            if exc is None:
+                return None
+            if connection_refused(exc):
+                return policy.refused_attempts
+            if name_unresolved(exc):
+                return policy.unresolved_attempts
+            return None
+
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             n = state.attempt_number
             backoff = float(min(policy.max_backoff, policy.initial_backoff * 2 ** (n - 1)))
             backoff = backoff / 2 + random.uniform(0, backoff / 2)
-            if exc is not None and connection_refused(exc):
+            if quick_attempts(exc) is not None:
                 return min(backoff, _REFUSED_MAX_WAIT_S)
             hinted = _retry_after(exc) if exc else None
             if hinted is not None:
@@ -250,8 +273,8 @@ class OpenAICompatibleModel:
         budget = stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_seconds)
 
         def stop(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            if exc is not None and connection_refused(exc) and state.attempt_number >= policy.refused_attempts:
+            quick = quick_attempts(state.outcome.exception() if state.outcome else None)
+            if quick is not None and state.attempt_number >= quick:
                 return True
             return budget(state)
 
@@ -259,7 +282,7 @@ class OpenAICompatibleModel:
             exc = state.outcome.exception() if state.outcome else None
             if exc is None:
                 return
-            allowed = policy.refused_attempts if connection_refused(exc) else policy.max_attempts
+            allowed = quick_attempts(exc) or policy.max_attempts
             delay = state.next_action.sleep if state.next_action else 0.0
             await report_retry(
                 RetryNotice(
@@ -291,6 +314,8 @@ class OpenAICompatibleModel:
                         await emit(streamed.handler, StreamDelta(kind="restart", attempt=attempts))
                     turn = await self._attempt(body, payload, streamed)
             turn = assign_tool_call_ids(turn, self._profile.tool_call_id_style, request.tool_call_index)
+        except ModelNotFound as exc:
+            raise await self._not_served(exc, max(attempts, 1)) from exc
         except ModelError as exc:
             exc.attempts = max(attempts, 1)
             raise
@@ -298,6 +323,13 @@ class OpenAICompatibleModel:
             if connection_refused(exc):
                 raise ConnectionFailed(
                     f"cannot connect to {self.endpoint}: connection refused", attempts=attempts
+                ) from exc
+            if name_unresolved(exc):
+                host = urlsplit(self.base_url).hostname or self.endpoint
+                raise ConnectionFailed(
+                    f"cannot connect to {self.endpoint}: the host name {host!r} does not resolve "
+                    f"({attempts} attempt(s))",
+                    attempts=attempts,
                 ) from exc
             status = exc.status_code if isinstance(exc, openai.APIStatusError) else getattr(exc, "status", None)
             raise ModelRetriesExhausted(
@@ -332,7 +364,7 @@ class OpenAICompatibleModel:
         except openai.APIStatusError as exc:
             if status_retryable(exc):
                 raise
-            raise status_error(exc, self._profile.name) from exc
+            raise status_error(exc, self._profile.name, self._model) from exc
 
     async def _headers(self) -> dict[str, str]:
         if self._auth is None:
@@ -351,7 +383,32 @@ class OpenAICompatibleModel:
         # streaming request so. Ask once without streaming to read the server's own error (an
         # overflow then says the window) instead of retrying the same silence.
         plain = orjson.dumps({k: v for k, v in body.items() if k not in ("stream", "stream_options")})
-        return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+        try:
+            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+        except openai.APITimeoutError:
+            raise
+        except openai.APIConnectionError:
+            # llama-cpp-python's server says keep-alive, ends the empty stream and then closes
+            # the connection (tests/fixtures/recorded/llama-cpp-python): the pool had handed that
+            # dying connection to this request. The failed one is dropped: ask on a fresh one.
+            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+
+    async def _not_served(self, exc: ModelNotFound, attempts: int) -> ModelNotFound:
+        """One line naming the refused id and, where the host lists its models, the nearest
+        ones it does serve (asked with a short timeout: a slow listing must not hold the error)."""
+        listing: Any = None
+        with anyio.move_on_after(_LISTING_TIMEOUT_S), contextlib.suppress(Exception):
+            listing = await self._get_json("/models", await self._headers())
+        ids = served_ids(listing)
+        near = nearest_ids(self._model, ids)
+        message = f"the model {self._model!r} is not served at {self.endpoint} ({exc.detail or exc})"
+        if self._model in ids:
+            message += f"; the host lists {self._model!r} among its models, so the API key may not have access to it"
+        elif near:
+            message += f"; nearest ids it serves: {', '.join(near)}"
+        elif ids:
+            message += f"; it serves {len(ids)} other model(s): see GET {self.endpoint}/models"
+        return ModelNotFound(message, model=self._model, served=near, status=exc.status, attempts=attempts)
 
     async def probe_context_window(self) -> int | None:
         """The context window the server says it serves this model with (``GET /models``; for
