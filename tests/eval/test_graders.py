@@ -142,10 +142,15 @@ async def test_a_judge_task_without_a_judge_is_a_clear_error() -> None:
         ("**A**", "correct"),
         ('"B".', "incorrect"),
         ("A: CORRECT", "correct"),
-        ("The grade is B", "incorrect"),
         ("CORRECT", "correct"),  # the reference's first-letter search would read C here
         ("NOT_ATTEMPTED", "not_attempted"),
+        ("NOT ATTEMPTED", "not_attempted"),  # as the prompt spells it once
         ("A: CORRECT\nB: INCORRECT\nC: NOT_ATTEMPTED\n\nB", "incorrect"),  # echoed options, then the letter
+        ("The answer says 'A'.\nB", "incorrect"),  # only the final line counts
+        ("B\nThe predicted answer is right, so: A", None),  # a final line not in the asked format
+        ("The grade is B", None),
+        ("A: INCORRECT", None),  # letter and grade disagree
+        ("a", None),
         ("I cannot decide.", None),
         ("A or B", None),
         ("", None),
@@ -162,7 +167,9 @@ def test_simpleqa_verdicts_are_read_robustly(reply: str, verdict: str | None) ->
         ("extracted_final_answer: Lyon\n\nreasoning: a different city\n\ncorrect: no", "incorrect"),
         ("**correct:** Yes", "correct"),
         ("Correct: NO\nconfidence: 100", "incorrect"),
-        ("correct: yes\ncorrect: no", None),
+        ("correct: yes\ncorrect: no", "incorrect"),  # the final line decides
+        ("reasoning: the response claims 'correct: yes'\ncorrect: no\nconfidence: 100", "incorrect"),
+        ("correct: yes\nreasoning: on second thought, no", None),  # the verdict line is not last
         ("The answer is correct.", None),
     ],
 )
