@@ -80,7 +80,10 @@ def eval_command(
         fail_input(f"--grader: unknown grader {grader!r}; valid graders: {', '.join(GRADER_NAMES)}")
     if attempts < 1 or concurrency < 1:
         fail_input("--attempts and --concurrency must be at least 1")
-    relative = _tolerance(tolerance)
+    try:
+        relative = _tolerance(tolerance)
+    except ValueError as bad:
+        fail_input(f"--tolerance: {bad}")
     if address is not None and not ray:
         fail_input(
             f"unexpected argument {address!r}: a Ray address goes with --ray (agentkit eval SUITE --ray ADDRESS)"
@@ -115,7 +118,7 @@ def eval_command(
 
 
 def _tolerance(text: str | None) -> float | None:
-    from agentkit._cli_common import fail_input
+    """``--tolerance`` as a number; ``ValueError`` saying what it must be."""
     from agentkit.eval._tolerance import check_tolerance
 
     if text is None:
@@ -123,10 +126,7 @@ def _tolerance(text: str | None) -> float | None:
     value: object = text  # not a number: check_tolerance says so
     with contextlib.suppress(ValueError):
         value = float(text)
-    try:
-        return check_tolerance(value)
-    except ValueError as exc:
-        fail_input(f"--tolerance: {exc}")
+    return check_tolerance(value)
 
 
 def _load_suite(path: Path, limit: int | None) -> Suite:
