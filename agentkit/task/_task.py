@@ -126,8 +126,8 @@ class ModelSpec(BaseModel):
 
 class EvalSpec(BaseModel):
     """``agentkit eval`` settings (``agentkit run`` ignores this section): the suite's cost
-    budget (no new attempt starts once it is spent), the judge model's endpoint, and the CPUs
-    Ray reserves for each attempt (``--ray``)."""
+    budget (no new attempt starts once it is spent), the judge model's endpoint, the CPUs
+    Ray reserves for each attempt (``--ray``) and the ``number`` grader's tolerance."""
 
     model_config = SPEC_CONFIG
 
@@ -136,6 +136,9 @@ class EvalSpec(BaseModel):
     """The judge grader's model (default: the task's ``model``)."""
     cpus_per_attempt: float = Field(default=1.0, gt=0)
     """With ``--ray``: fractions let several attempts share a core (they mostly wait on the model)."""
+    tolerance: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    """The ``number`` grader's relative tolerance (0.01: within 1% of the expected number);
+    ``None``: exact, as GAIA compares numbers. ``--tolerance`` and a task's own win."""
 
 
 EVAL_TASK = "(each suite task's question; `task:` is not used by agentkit eval)"
