@@ -130,6 +130,6 @@ def test_an_unknown_run_in_a_postgres_store_is_named_without_the_password(postgr
 
 
 def test_run_files_of_a_database_store_stay_on_this_machine() -> None:
-    from agentkit.cli.app import runs_dir
+    from agentkit.cli.commands import runs_dir
 
     assert runs_dir("postgresql://u:secret@db.example/my.db") == Path(".agentkit") / "runs"
