@@ -40,6 +40,7 @@ from agentkit.eval._run_plan import LOCAL_RAY, EvalError, WorkerPlan, eval_confi
 from agentkit.eval.results import AttemptRow, ResultsFile, Summary, summarise, write_rows
 from agentkit.eval.suites import Suite
 from agentkit.store import RunInfo, RunNotFound, Store
+from agentkit.store.status import shown_status
 from agentkit.task import Task
 
 LOOKUPS = 16
@@ -241,7 +242,7 @@ async def _latest_tries(store: Store, specs: list[AttemptSpec]) -> tuple[list[At
         async with lookups:
             while True:
                 try:
-                    info = await store.get_run(run_id)
+                    info = await shown_status(store, await store.get_run(run_id))
                 except RunNotFound:
                     break
                 found[run_id] = info

@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 
 from agentkit.store import clean_model
 from agentkit.store.base import Store, StoreError
-from agentkit.store.events import ErrorEvent, RunFinished, RunInfo, RunStatus, StatusChanged, StoredEvent, TraceEvent
+from agentkit.store.events import ErrorEvent, RunFinished, RunStatus, StatusChanged, StoredEvent, TraceEvent
 from agentkit.store.fold import RunState, load_state
+from agentkit.store.status import ShownRun
 from agentkit.telemetry import run_observers
 from agentkit.vocabulary import AssistantTurn, Usage
 
@@ -42,20 +43,18 @@ class RunResult(BaseModel):
     """The research report (markdown) when a report was written."""
 
 
-def stored_result(info: RunInfo, finished: RunFinished | None = None) -> RunResult:
-    """The result of a run that already ended, from its row; its ``RunFinished`` event, when
-    given, wins over a row the process did not bring in step before it died."""
-    if finished is not None:
-        status, answer, reason = finished.status, finished.answer, finished.stop_reason
-    else:
-        status, answer, reason = info.status, info.answer or "", info.stop_reason
+def stored_result(shown: ShownRun) -> RunResult:
+    """The result of a run that already ended, as a reader sees it (:func:`shown_run`: status
+    and counters from its trace where its row lags, its tool calls counted)."""
+    info = shown.info
     return RunResult(
         run_id=info.id,
-        status=status,
-        answer=answer,
-        stop_reason=reason,
-        error=reason if status == "failed" else None,
+        status=info.status,
+        answer=info.answer or "",
+        stop_reason=info.stop_reason,
+        error=info.stop_reason if info.status == "failed" else None,
         steps=info.steps,
+        tool_calls=shown.tool_calls,
         usage=info.usage,
         cost_usd=info.cost_usd,
     )
