@@ -77,10 +77,32 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         id="error-leaves-running",
         file="agentkit/run/_runs.py",
-        old="                else:\n                    await book.fail_quietly(exc)\n",
-        new="",
+        old="                await RunBook(store, await load_state(store, run_id)).settle(exc)\n",
+        new=(
+            '                if ending(exc)[0] == "interrupted":\n'
+            "                    await RunBook(store, await load_state(store, run_id)).settle(exc)\n"
+        ),
         description="an unexpected error in the loop leaves the run `running`",
         tests=("tests/agent/test_run_outcomes.py",),
+    ),
+    Mutant(
+        id="settle-no-row-fallback",
+        file="agentkit/run/_runs.py",
+        old=(
+            "        with contextlib.suppress(Exception):\n"
+            "            await self.sync_row(status=status, stop_reason=reason)\n"
+        ),
+        new="",
+        description="a store that refuses events but takes row updates leaves the run `running`",
+        tests=("tests/agent/test_run_outcomes.py::test_a_refused_write_leaves_the_run_interrupted_and_resumable",),
+    ),
+    Mutant(
+        id="refused-write-fails",
+        file="agentkit/run/_runs.py",
+        old='        return "interrupted", f"the store refused a write: {exc}"\n',
+        new='        return "failed", f"the store refused a write: {exc}"\n',
+        description="a refused write (a full disk) ends the run `failed`, though nothing is lost and it can resume",
+        tests=("tests/agent/test_run_outcomes.py::test_a_refused_write_leaves_the_run_interrupted_and_resumable",),
     ),
     Mutant(
         id="reasoning-field-fixed",
@@ -98,6 +120,14 @@ MUTANTS: tuple[Mutant, ...] = (
         new="            return request",
         description="max_tokens is not lowered to fit the cost left under max_cost_usd",
         tests=("tests/agent/test_run_outcomes.py", "tests/agent/test_limits.py"),
+    ),
+    Mutant(
+        id="cost-cap-forgets-prompt",
+        file="agentkit/run/_limits.py",
+        old="        allowed = int((room_usd - prompt_cost) * 1_000_000 / prices.output)\n",
+        new="        allowed = int(room_usd * 1_000_000 / prices.output)\n",
+        description="the output tokens a call may use are fitted to the money left without its prompt's cost",
+        tests=("tests/agent/test_limits.py::test_the_cost_cap_holds_when_every_reply_uses_all_its_output_tokens",),
     ),
     Mutant(
         id="report-cost-uncharged",

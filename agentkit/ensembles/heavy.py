@@ -154,7 +154,7 @@ async def run_heavy(
         return await _conclude(agent, book, task, results, failures, budget, on_event)
     except Exception as exc:  # aggregation or the store failed: the parent must not stay `running`
         with anyio.CancelScope(shield=True):
-            await book.fail_quietly(exc)
+            await book.settle(exc)
         raise
 
 
