@@ -4,6 +4,7 @@ saved run, the traceback only with AGENTKIT_DEBUG=1)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -17,11 +18,11 @@ import pytest
 from cli_tasks import pages_task
 from typer.testing import CliRunner
 
-import agentkit.cli.app as cli_mod
 from agentkit.cli import app
 from agentkit.store import SQLiteStore, StoreError
 from agentkit.testing import Delay, FakeProvider, FakeRequest, Fault, Turn, call
 
+cli_mod = importlib.import_module("agentkit.cli.app")  # the module: `agentkit.cli.app` as a name is the Typer app
 runner = CliRunner()
 
 
@@ -185,12 +186,12 @@ def test_the_last_resort_guard_of_every_command(monkeypatch: pytest.MonkeyPatch,
 def test_real_process_internal_error_has_no_traceback(tmp_path: Path) -> None:
     """A bug in a real process: `python -m agentkit` goes through main()'s guard."""
     code = (
-        "import sys, agentkit.cli.app as c\n"
+        "import sys\nfrom agentkit.cli import main\n"
         "from agentkit.store import SQLiteStore\n"
         "async def broken(self, **kw): raise RuntimeError('bug')\n"
         "SQLiteStore.list_runs = broken\n"
         "sys.argv = ['agentkit', 'runs', '--store', sys.argv[1]]\n"
-        "c.main()\n"
+        "main()\n"
     )
 
     async def make() -> None:
