@@ -261,6 +261,25 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     # --- store ------------------------------------------------------------------------------
     Mutant(
+        id="killed-run-shown-running",
+        file="agentkit/store/status.py",
+        old="    elif await store.is_leased(run.id) is False:\n",
+        new="    elif False:\n",
+        description="a run whose driver was killed (no one holds its lease) is shown `running`",
+        tests=("tests/cli/test_run_status.py::test_readers_agree_on_a_run_whose_mcp_server_was_killed[sqlite]",),
+    ),
+    Mutant(
+        id="shown-counters-from-stale-row",
+        file="agentkit/store/status.py",
+        old='    update: dict[str, Any] = {"steps": steps, "usage": usage, "cost_usd": cost}\n',
+        new="    update: dict[str, Any] = {}\n",
+        description="a run the row lags behind (killed, or driven now) is shown with the row's stale counters",
+        tests=(
+            "tests/cli/test_run_status.py::test_readers_agree_on_a_run_whose_mcp_server_was_killed[sqlite]",
+            "tests/cli/test_run_status.py::test_a_run_whose_end_is_committed_but_not_its_row_shows_its_end",
+        ),
+    ),
+    Mutant(
         id="store-seq-repeats",
         file="agentkit/store/sqlite.py",
         old='"SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?"',
