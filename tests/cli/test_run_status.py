@@ -30,7 +30,7 @@ from agentkit.testing import FakeProvider, FakeRequest, Turn, call
 from agentkit.vocabulary import Usage
 
 runner = CliRunner()
-PAGES = 40
+PAGES = 16
 KILL_AFTER_TURNS = 3
 
 
@@ -162,8 +162,6 @@ def test_readers_agree_on_a_run_whose_mcp_server_was_killed(tmp_path: Path, page
         assert resumed["answer"] == f"sum={3 * PAGES * (PAGES + 1) // 2}"
         assert (resumed["steps"], resumed["tool_calls"]) == (PAGES + 1, PAGES)
         assert fake.errors == []
-    status = anyio.run(run_status, location, run_id)
-    assert (status["status"], status["steps"], status["tool_calls"]) == ("finished", PAGES + 1, PAGES)
     listed = cli_json("runs", "--store", location)
     assert (listed[0]["status"], listed[0]["steps"]) == ("finished", PAGES + 1)
 
