@@ -190,7 +190,7 @@ class Agent:
                 await book.commit(RunStarted(task=task, config=config, images=refs))
             except Exception as exc:  # the row exists: it must not stay `running`
                 with anyio.CancelScope(shield=True):
-                    await book.fail_quietly(exc)
+                    await book.settle(exc)
                 raise
             result = await self._drive(run_id, on_event, resumed=False)
             return await self._with_report(result, on_event)

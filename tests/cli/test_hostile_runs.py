@@ -190,7 +190,7 @@ def test_real_process_internal_error_has_no_traceback(tmp_path: Path) -> None:
         "async def broken(self, **kw): raise RuntimeError('bug')\n"
         "SQLiteStore.list_runs = broken\n"
         "sys.argv = ['agentkit', 'runs', '--store', sys.argv[1]]\n"
-        "c.main()\n"
+        "main()\n"
     )
 
     async def make() -> None:
