@@ -221,6 +221,7 @@ class SandboxKernel:
         tail = self.config.max_output_chars // 4
         code = (
             SETUP.replace("__STRAY__", STRAY_NOTE)
+            .replace("__FIGURES__", str(self.config.max_figures))
             .replace("__HEAD__", str(self.config.max_output_chars - tail))
             .replace("__TAIL__", str(tail))
         )

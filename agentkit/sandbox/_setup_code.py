@@ -1,5 +1,5 @@
 """The code every sandboxed kernel runs once at start (as one silent cell, before any of the
-model's), with ``__HEAD__``, ``__TAIL__`` and ``__STRAY__`` filled in by the host.
+model's), with ``__HEAD__``, ``__TAIL__``, ``__FIGURES__`` and ``__STRAY__`` filled in by the host.
 
 It runs inside the sandbox: nothing it sends back is trusted more than the model's own output
 (the host caps text again and checks every PNG).
@@ -16,7 +16,82 @@ STRAY_NOTE = "output of threads started by earlier cells"
 # here and counted, so it neither crosses the socket nor shows up in a later cell's result.
 # (2) stdout/stderr are capped per cell *inside* the kernel (head + tail), so a 50 MB print
 # never crosses the socket; the host caps again while collecting.
+# (3) Figures whatever the backend: the inline backend shows and closes its figures at the end
+# of a cell, but after ``matplotlib.use("Agg")`` (or pdf, svg...) ``plt.show()`` shows nothing.
+# After each cell, every pyplot figure still open that was not displayed as an image is sent
+# as PNG display data (at most the per-call figure cap; the rest are only counted), then all
+# are closed. A figure the cell displayed itself (``display(fig)``, ``fig`` as its value) is
+# closed first, so neither this step nor the inline backend's sends it again. The host checks
+# these PNGs like any other (size caps, decoding).
 SETUP = r"""
+def _agentkit_figures(limit):
+    import sys
+    ip = get_ipython()
+    format = ip.display_formatter.format
+    def format_and_mark(obj, *args, **kwargs):
+        data, md = format(obj, *args, **kwargs)
+        if type(obj).__module__.startswith("matplotlib.") and any(k.startswith("image/") for k in data):
+            try:
+                obj._agentkit_shown = True
+            except Exception:
+                pass
+        return data, md
+    ip.display_formatter.format = format_and_mark
+    def close_shown(*_):
+        # before the inline backend's own end-of-cell flush, which would show them again
+        plt = sys.modules.get("matplotlib.pyplot")
+        inline = sys.modules.get("matplotlib_inline.backend_inline")
+        if plt is None or (inline is not None and not inline.InlineBackend.instance().close_figures):
+            return
+        try:
+            from matplotlib._pylab_helpers import Gcf
+            for m in list(Gcf.get_all_fig_managers()):
+                if getattr(m.canvas.figure, "_agentkit_shown", False):
+                    plt.close(m.canvas.figure)
+        except Exception:
+            pass
+    def capture(*_):
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is None:
+            return
+        try:
+            import matplotlib
+            from matplotlib._pylab_helpers import Gcf
+            if "inline" in str(matplotlib.get_backend()).lower():
+                return
+            figures = [m.canvas.figure for m in Gcf.get_all_fig_managers()]
+        except Exception:
+            return
+        if not figures:
+            return
+        import base64, io
+        from IPython.display import publish_display_data
+        sent = skipped = 0
+        for fig in figures:
+            if getattr(fig, "_agentkit_shown", False):
+                continue
+            if sent >= limit:
+                skipped += 1
+                continue
+            try:
+                buf = io.BytesIO()
+                fig.savefig(buf, format="png")
+                png = base64.b64encode(buf.getvalue()).decode("ascii")
+                publish_display_data({"image/png": png, "text/plain": repr(fig)})
+                sent += 1
+            except Exception as exc:
+                sys.stderr.write("[a figure could not be rendered: %s: %s]\n" % (type(exc).__name__, exc))
+        try:
+            plt.close("all")
+        except Exception:
+            pass
+        if skipped:
+            sys.stderr.write("[%d more figure(s) not saved (limit %d per call).]\n" % (skipped, limit))
+    ip.events.register("post_execute", close_shown)
+    ip.events.register("post_run_cell", capture)
+_agentkit_figures(__FIGURES__)
+del _agentkit_figures
+
 def _agentkit_setup(head, tail):
     import contextvars, sys, threading
     from collections import deque
