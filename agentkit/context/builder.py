@@ -170,7 +170,7 @@ class ContextBuilder:
         msgs = self.head(state)
         shown_plan = cut.plan or (state.plan_event.plan if state.plan_event else None)
         if shown_plan is not None:
-            msgs.extend(plan_messages(shown_plan))
+            msgs.extend(plan_messages(shown_plan, self.reasoning_field if self.reasoning_every_turn else None))
         parts: list[str] = []
         if cut.summary:
             parts.append(f"Summary of the first {cut.drop_before} steps (condensed to save context):\n{cut.summary}")

@@ -107,12 +107,14 @@ def figures_message(record: TurnRecord) -> list[Message]:
     return [{"role": "user", "content": [{"type": "text", "text": text}, *(image_part(ref) for ref in shown)]}]
 
 
-def plan_messages(plan: str) -> list[Message]:
-    """How the plan stays visible: a pinned assistant turn and the instruction to execute it."""
-    return [
-        {"role": "assistant", "content": f"Plan:\n{plan}"},
-        {"role": "user", "content": EXECUTE_PROMPT},
-    ]
+def plan_messages(plan: str, reasoning_field: str | None = None) -> list[Message]:
+    """How the plan stays visible: a pinned assistant turn and the instruction to execute it.
+    ``reasoning_field``: a model that keeps every turn's reasoning gets the field, empty (this
+    turn is agentkit's, not the model's, so it has no reasoning to send back)."""
+    pinned: Message = {"role": "assistant", "content": f"Plan:\n{plan}"}
+    if reasoning_field:
+        pinned[reasoning_field] = ""
+    return [pinned, {"role": "user", "content": EXECUTE_PROMPT}]
 
 
 __all__ = ["EXECUTE_PROMPT", "assistant_message", "plan_messages", "tool_message", "user_message"]

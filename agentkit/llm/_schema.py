@@ -34,9 +34,10 @@ recursive reference cannot be, so it is not expressible); ``const`` -> a one-val
 an ``enum`` holding null or several kinds -> ``anyOf`` of one ``enum`` per kind; ``[true,
 false]`` -> ``type: boolean``; an integer's exclusive bounds -> inclusive ones; a type list with
 other keywords -> ``anyOf``; keywords beside ``anyOf`` -> copied into every branch (A and (B or C)
-is (A and B) or (A and C)); ``{}`` -> ``anyOf`` of every type; a missing ``type`` -> the one its
-keywords imply; annotations (``title``, ``$comment``, ``deprecated``...) dropped; ``default``,
-``format`` (an annotation in JSON Schema 2020-12) and ``examples`` folded into the description.
+is (A and B) or (A and C)); ``{}`` -> ``anyOf`` of every type; a missing ``type`` -> ``anyOf``
+of the type its keywords constrain (with them) and every other type; annotations (``title``,
+``$comment``, ``deprecated``...) dropped; ``default``, ``format`` (an annotation in JSON Schema
+2020-12) and ``examples`` folded into the description.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ _FOR_TYPE: dict[str, frozenset[str]] = {
 }
 _TYPED = frozenset().union(*_FOR_TYPE.values())
 _KEPT = _TYPED | {"type", "description", "anyOf"}
+_REWRITTEN = frozenset({"const", "exclusiveMinimum", "exclusiveMaximum"})
+"""Kept past the annotation pass for a later step to rewrite."""
 _ANNOTATED = _DROPPED | {"description", "default", "examples", "format"}
 """Keywords that say something about a value without constraining it: two of them may differ."""
 _RESERVED_NAMES = frozenset({"$defs", "$ref", "anyOf", "required", "additionalProperties"})
@@ -91,8 +94,8 @@ def to_mfjs(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(found, dict):
             defs.update({f"#/{key}/{name}": sub for name, sub in found.items()})
     root = {k: v for k, v in schema.items() if k not in ("$defs", "definitions")}
-    if not root.get("type") and not (set(root) & _KEPT - {"description"}):
-        root = {**root, "type": "object"}  # {} at the root: any object of arguments
+    if "type" not in root and "anyOf" not in root:
+        root = {**root, "type": "object"}  # arguments are always an object (the API requires it there)
     out = _Rewriter(defs).node(root, "root")
     if out.get("type") != "object":
         raise NotExpressible("root: the arguments must be one object (type: object), not a union")
@@ -145,9 +148,15 @@ class _Rewriter:
         if "anyOf" in node:
             return self.any_of(node, at)
         if types is None:
-            types = node["type"] = self.implied_type(node, at)
-            if types is None:
-                return {**_ANY, **({"description": node["description"]} if "description" in node else {})}
+            implied = self.implied_type(node, at)
+            described = {"description": node["description"]} if "description" in node else {}
+            if implied is None:  # only a description: any value
+                return {**_ANY, **described}
+            # Keywords of one type and no type: they constrain values of that type only, and
+            # any other value is valid. The same in MFJS: that type with them, or any other type.
+            own = {k: v for k, v in node.items() if k != "description"}
+            others = [{"type": t} for t in TYPES if t not in (implied, "integer")]
+            return self.node({**described, "anyOf": [{**own, "type": implied}, *others]}, at)
         if types not in TYPES:
             raise NotExpressible(f"{at}: unknown type {types!r}")
         return self.children(node, types, at)
@@ -207,7 +216,7 @@ class _Rewriter:
                 notes.append("examples: " + ", ".join(orjson.dumps(e).decode() for e in examples))
         # Keywords MFJS has no use for and that constrain nothing (vendor extensions, unknown
         # keywords: annotations in JSON Schema) go; the refused ones were caught before.
-        out = {k: v for k, v in node.items() if k in _KEPT or k == "const"}
+        out = {k: v for k, v in node.items() if k in _KEPT or k in _REWRITTEN}
         if notes:
             text = str(out.get("description") or "").strip()
             extra = "; ".join(notes)
@@ -323,8 +332,7 @@ class _Rewriter:
 
     @staticmethod
     def implied_type(node: dict[str, Any], at: str) -> str | None:
-        """The type a node's keywords imply (they constrain only values of that type, so the
-        node is read as that type: a narrowing, never a loosening); ``None``: any value."""
+        """The type whose values a node's keywords constrain (``None``: no keyword constrains)."""
         implied = {kind for kind, keys in _FOR_TYPE.items() if set(node) & keys and kind != "integer"}
         if not implied:
             return None
