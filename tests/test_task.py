@@ -159,7 +159,9 @@ def test_example_tasks_load(path: Path) -> None:
 
 def test_examples_exist() -> None:
     names = {p.name for p in EXAMPLES.glob("*.yaml")}
-    assert {"k2-moonshot.yaml", "k2-openrouter.yaml", "k2-vllm-local.yaml"} <= names
+    assert {"kimi-moonshot.yaml", "kimi-openrouter.yaml", "k2-vllm-local.yaml"} <= names
+    moonshot = load_task(EXAMPLES / "kimi-moonshot.yaml", env={"MOONSHOT_API_KEY": "k"})
+    assert (moonshot.model.resolved_name, moonshot.model.reasoning_effort) == ("kimi-k3", "high")
     vllm = load_task(EXAMPLES / "k2-vllm-local.yaml", env={})
     assert vllm.model.provider == "vllm" and vllm.model.base_url == "http://localhost:8000/v1"
 
