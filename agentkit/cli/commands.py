@@ -221,7 +221,7 @@ def _view_of(task: Task, run_id: str) -> LiveView:
         task.context_window,
         run_id=run_id,
         task=task.task,
-        model=spec.name,
+        model=spec.resolved_name,
         provider=spec.provider,
         endpoint=shown_url(str(url)) if url else "",
     )

@@ -108,7 +108,7 @@ async def test_the_cost_cap_is_not_overshot() -> None:
         agent = Agent(llm=llm, tools=[lookup], plan=False, max_cost_usd=1.0)
         result = await agent.run("q")
         await agent.aclose()
-        sent = [r.body["max_tokens"] for r in fake.requests]
+        sent = [r.max_output for r in fake.requests]
     assert result.status == "stopped" and (result.stop_reason or "").startswith("max_cost_usd")
     assert 0.5 < result.cost_usd <= 1.0
     assert sent[-1] < sent[0]  # the last calls were given fewer output tokens, not refused outright
@@ -123,7 +123,7 @@ async def test_the_report_phase_keeps_max_tokens_and_is_charged_to_the_run() -> 
         agent = Agent(llm=llm, tools=[lookup], plan=False, max_tokens=3000, report=True)
         result = await agent.run("q")
         await agent.aclose()
-        sent = [r.body["max_tokens"] for r in fake.requests]
+        sent = [r.max_output for r in fake.requests]
     assert result.report is not None
     assert len(sent) > 2 and max(sent) <= 3000
     charged = [e for e in await events_of(agent, result.run_id) if isinstance(e, UsageCharged)]
@@ -228,7 +228,7 @@ async def test_the_report_phase_fits_a_small_window_the_run_learned() -> None:
         agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False, report=True)
         result = await agent.run("q")
         await agent.aclose()
-        refused, sent = list(fake.errors), [r.body["max_tokens"] for r in fake.requests]
+        refused, sent = list(fake.errors), [r.max_output for r in fake.requests]
         prompts = list(fake.prompt_tokens)
     assert result.report is not None and refused == []
     assert len(sent) == len(prompts) > 2  # the run's turns and the report's calls
