@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ConnectionFailed,
         ContextLengthExceeded,
         ModelError,
+        ModelNotFound,
         ModelRetriesExhausted,
     )
     from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
         StreamRestarted,
         ToolCallFinished,
         ToolCallStarted,
+        ToolProgress,
         TurnStarted,
         UsageReported,
     )
@@ -78,6 +80,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "StreamRestarted",
         "ToolCallFinished",
         "ToolCallStarted",
+        "ToolProgress",
         "TurnStarted",
         "UsageReported",
     ),
@@ -87,6 +90,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
         "ConnectionFailed",
         "ContextLengthExceeded",
         "ModelError",
+        "ModelNotFound",
         "ModelRetriesExhausted",
     ),
     "agentkit.llm.profiles": ("PROFILES", "Prices", "ProviderProfile", "get_profile"),
@@ -164,6 +168,7 @@ __all__ = [
     "MemoryStore",
     "Model",
     "ModelError",
+    "ModelNotFound",
     "ModelRequest",
     "ModelRetriesExhausted",
     "ModelRetrying",
@@ -191,6 +196,7 @@ __all__ = [
     "ToolContext",
     "ToolEffect",
     "ToolOutput",
+    "ToolProgress",
     "ToolRegistry",
     "ToolSettings",
     "TurnStarted",

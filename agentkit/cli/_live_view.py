@@ -2,7 +2,9 @@
 
 The panel is rendered afresh on every refresh (rich's auto refresh calls :meth:`LiveView.render`),
 so the elapsed time and "waiting for the model… 12 s" tick while nothing happens. Model and tool
-text is data: it goes in as :class:`~rich.text.Text`, never parsed as markup.
+text is data: it goes in as :class:`~rich.text.Text`, never parsed as markup; and registered
+secrets (API keys, :func:`agentkit._redact.register_secret`) are masked in all of it: live
+events carry the model's and tools' text before the store masks it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.text import Text
+
+from agentkit._redact import mask_secrets
 
 if TYPE_CHECKING:  # imported by the CLI at start-up: nothing heavy at module level
     from rich.live import Live
@@ -44,6 +48,9 @@ class _Run:
     """``thinking`` or ``writing`` once the call's stream has begun."""
     retry: ModelRetrying | None = None
     retry_at: float = 0.0
+    progress: str = ""
+    """The running tool's last progress report (``3/5 (60%) indexing``)."""
+    progress_mark: tuple[object, ...] = ()
 
     @property
     def tokens(self) -> int:
@@ -58,8 +65,11 @@ class _Run:
         if retry is not None:
             left = round(self.retry_at - now)
             if left > 0:
-                return f"retry {retry.attempt}/{retry.retries} in {left} s: {retry.reason}"
-            return f"retry {retry.attempt}/{retry.retries} after {retry.reason}: waiting for the model… {waited} s"
+                return f"retry {retry.attempt}/{retry.retries} in {left} s: {mask_secrets(retry.reason)}"
+            return (
+                f"retry {retry.attempt}/{retry.retries} after {mask_secrets(retry.reason)}: "
+                f"waiting for the model… {waited} s"
+            )
         if self.streaming:
             return f"model {self.streaming}… {waited} s"
         return f"waiting for the model… {waited} s"
@@ -93,7 +103,8 @@ class LiveView:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_steps, self.window = max_steps, window
-        self.run_id, self.task, self.model, self.provider, self.endpoint = run_id, task, model, provider, endpoint
+        self.run_id, self.model, self.provider, self.endpoint = run_id, model, provider, endpoint
+        self.task = mask_secrets(task)
         self.plan, self.plan_revised = "", False
         self.context = 0
         self.clock = clock
@@ -185,6 +196,8 @@ class LiveView:
         if activity:
             grid.add_row(Text("model", bold), Text(activity), "", "")
         grid.add_row(Text("tool", bold), Text(main.tool or "-"), "", "")
+        if main.progress:
+            grid.add_row(Text("progress", bold), Text(main.progress), "", "")
 
         parts: list[RenderableType] = [head, grid]
         trajectories = self.trajectories
@@ -197,7 +210,7 @@ class LiveView:
                     f"step {run.step}",
                     f"{run.tokens:,} tokens",
                     f"${run.cost:.4f}",
-                    Text((run.activity(now) or run.tool)[:60]),
+                    Text((run.activity(now) or " ".join(filter(None, (run.tool, run.progress))))[:60]),
                 )
             parts.append(rows)
         return Group(*parts)
@@ -205,6 +218,7 @@ class LiveView:
     def log(self, line: str) -> None:
         if self.quiet:
             return
+        line = mask_secrets(line)
         if self.live:  # model and tool text is data: never parsed as markup
             self.live.console.print(line, highlight=False, markup=False)
         else:
@@ -237,10 +251,10 @@ class LiveView:
                 self.endpoint = event.endpoint or self.endpoint
             if not child:
                 self.run_id = self.run_id or event.run_id
-            self.task = (event.task if not child else "") or self.task or event.task
+            self.task = mask_secrets((event.task if not child else "") or self.task or event.task)
         elif event.kind == "plan":
             if not child:
-                self.plan, self.plan_revised = event.plan, event.revised
+                self.plan, self.plan_revised = mask_secrets(event.plan), event.revised
             title = "revised plan" if event.revised else "plan"
             self.log(f"{p}{title}:\n{event.plan.strip()}" if not self.tty else f"{p}{title} made")
         elif event.kind == "turn_started":
@@ -259,11 +273,20 @@ class LiveView:
         elif event.kind == "stream_restarted":
             run.streaming = ""
         elif event.kind == "tool_call":
-            run.tool = f"{event.call.name} {event.call.arguments[:80]}"
-            self.log(f"{p}  -> {event.call.name} {event.call.arguments[:120]}")
+            arguments = mask_secrets(event.call.arguments)  # before it is cut: no key's first half either
+            run.tool, run.progress = f"{event.call.name} {arguments[:80]}", ""
+            self.log(f"{p}  -> {event.call.name} {arguments[:120]}")
+        elif event.kind == "tool_progress":
+            run.progress = mask_secrets(f"{event.name} {event.describe()}")[:120]
+            tenth = int(10 * event.progress / event.total) if event.total else event.progress
+            seen = (event.call_id, tenth, event.message)  # a plain log says each tenth, or each new message
+            if not self.tty and seen != run.progress_mark:
+                run.progress_mark = seen
+                self.log(f"{p}  .. {run.progress}")
         elif event.kind == "tool_result":
+            run.progress = ""
             mark = "!!" if event.is_error else "<-"
-            self.log(f"{p}  {mark} {event.name} ({event.duration_s:.1f}s) {event.preview[:100]!r}")
+            self.log(f"{p}  {mark} {event.name} ({event.duration_s:.1f}s) {mask_secrets(event.preview)[:100]!r}")
         elif event.kind == "usage":
             run.call_started, run.retry, run.streaming = None, None, ""
             run.prompt_tokens, run.cached_tokens = event.total.prompt_tokens, event.total.cached_tokens

@@ -3,10 +3,13 @@
 An image given to a run (``agent.run(task, images=[...])``, ``images:`` in a task file) or
 produced by a tool (a figure of the Python sandbox) is decoded with Pillow before anything
 else sees it: a file that is not an image, a decompression bomb or a truncated file is
-refused with a clear message. It is re-encoded (PNG, or JPEG when a large photo is smaller so) with its
-longer side at most :data:`MAX_SIDE` pixels, which also drops whatever else the file carried
-(metadata, trailing bytes). The trace keeps the bytes as a blob by content hash and only an
-:class:`~agentkit.vocabulary.ImageRef` inline; the data URL is built when a request is sent.
+refused with a clear message (a PNG's descriptive chunk with a bad checksum is left out, as
+browsers do: :func:`without_bad_ancillary_chunks`). It is re-encoded (PNG, or JPEG when a
+large photo is smaller so) with its longer side at most :data:`MAX_SIDE` pixels, which also
+drops whatever else the file carried (metadata, trailing bytes). The trace keeps the bytes
+as a blob by content hash and only an :class:`~agentkit.vocabulary.ImageRef` inline; the
+data URL is built when a request is sent. An image given by URL is downloaded through the
+same SSRF guard as ``fetch`` (:mod:`agentkit.net._download`).
 
 Token estimate: Kimi's vision encoder (MoonViT) cuts an image into 14-pixel patches merged
 2x2, so an image costs about one token per 28x28 pixels (plus a few for its markers). The
@@ -20,14 +23,15 @@ import base64
 import io
 import math
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
-import httpx2
 from PIL import Image, UnidentifiedImageError
 
+from agentkit.net._download import BlockedURLError, DownloadError, download
 from agentkit.store.base import Store
 from agentkit.task.sections import MAX_RUN_IMAGES
 from agentkit.vocabulary import ImageRef
@@ -63,11 +67,46 @@ def image_tokens(width: int, height: int) -> int:
     return math.ceil(width / 28) * math.ceil(height / 28) + 6
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def without_bad_ancillary_chunks(data: bytes) -> bytes:
+    """A PNG with its *ancillary* chunks whose CRC is wrong left out (what libpng, browsers
+    and most viewers do); anything else is returned as it is.
+
+    Pillow refuses such a PNG unless ``ImageFile.LOAD_TRUNCATED_IMAGES`` is set, a process-wide
+    switch that would also let truncated images through everywhere. An ancillary chunk (a
+    lower-case first letter: ``iCCP``, ``tEXt``, ``eXIf``…) only describes the image, so dropping
+    it changes nothing a model sees; the critical chunks (``IHDR``, ``PLTE``, ``IDAT``, ``IEND``)
+    are kept as they are, and Pillow still checks them and refuses a damaged or truncated image.
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return data
+    out = bytearray(_PNG_SIGNATURE)
+    pos, dropped = len(_PNG_SIGNATURE), False
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(data):
+            break  # truncated: left for the decoder to refuse
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : end - 4]
+        ancillary = bool(kind[0] & 0x20)
+        if ancillary and zlib.crc32(kind + body) != int.from_bytes(data[end - 4 : end], "big"):
+            dropped = True
+        else:
+            out += data[pos:end]
+        pos = end
+    if not dropped:
+        return data
+    return bytes(out + data[pos:])
+
+
 def prepare(data: bytes, label: str) -> tuple[bytes, str, int, int]:
     """Decode, check and re-encode image bytes: ``(bytes, mime type, width, height)``.
     Raises :class:`ImageError`."""
     if len(data) > MAX_INPUT_BYTES:
         raise ImageError(f"{label}: {len(data) / 1e6:.1f} MB is over the {MAX_INPUT_BYTES // 2**20} MB limit")
+    data = without_bad_ancillary_chunks(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -98,9 +137,10 @@ def prepare(data: bytes, label: str) -> tuple[bytes, str, int, int]:
     return encoded, mime, image.width, image.height
 
 
-async def read_source(source: str | Path | bytes) -> tuple[bytes, str]:
+async def read_source(source: str | Path | bytes, *, allow_private: bool = False) -> tuple[bytes, str]:
     """The raw bytes of an image given by path, ``http(s)`` URL, ``data:`` URL or bytes, and
-    a label naming it in messages. Raises :class:`ImageError`."""
+    a label naming it in messages. A URL is downloaded through the SSRF guard, private
+    addresses only with ``allow_private``. Raises :class:`ImageError`."""
     if isinstance(source, bytes | bytearray):
         return bytes(source), f"image of {len(source)} bytes"
     text = str(source)
@@ -113,7 +153,7 @@ async def read_source(source: str | Path | bytes) -> tuple[bytes, str]:
         except ValueError:
             raise ImageError("the data: URL image is not valid base64") from None
     if text.startswith(("http://", "https://")):
-        return await _download(text), text
+        return await _download(text, allow_private), text
     return await anyio.to_thread.run_sync(_read_file, text)
 
 
@@ -127,24 +167,21 @@ def _read_file(text: str) -> tuple[bytes, str]:
     return data, str(path)
 
 
-async def _download(url: str) -> bytes:
+async def _download(url: str, allow_private: bool) -> bytes:
+    """The image at ``url``, through the same SSRF guard as ``fetch`` (every redirect hop
+    checked; private addresses only with ``allow_private``)."""
     try:
-        async with (
-            httpx2.AsyncClient(follow_redirects=True, timeout=30.0, trust_env=False) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise ImageError(f"{url}: HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_INPUT_BYTES:
-                    raise ImageError(f"{url}: larger than {MAX_INPUT_BYTES // 2**20} MB")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx2.HTTPError as exc:
-        raise ImageError(f"{url}: cannot download the image ({type(exc).__name__}: {exc})") from None
+        got = await download(
+            url, max_bytes=MAX_INPUT_BYTES, allow_private=allow_private, accept="image/*", what="the image"
+        )
+    except BlockedURLError as exc:
+        raise ImageError(
+            f"{url}: refused: {exc}; only public http(s) addresses are downloaded "
+            "(fetch.allow_private_hosts: true opens private ones)"
+        ) from None
+    except DownloadError as exc:
+        raise ImageError(f"{url}: cannot download the image: {exc}") from None
+    return got.data
 
 
 async def store_image(store: Store, data: bytes, label: str) -> ImageRef:
@@ -159,8 +196,10 @@ ImageSource = str | Path | bytes | ImageRef
 already checked and stored (an :class:`ImageRef`, passed through)."""
 
 
-async def load_images(store: Store, sources: Sequence[ImageSource]) -> list[ImageRef]:
-    """The images given with a task, stored. Raises :class:`ImageError` on the first bad one."""
+async def load_images(store: Store, sources: Sequence[ImageSource], *, allow_private: bool = False) -> list[ImageRef]:
+    """The images given with a task, stored. URLs are downloaded through the SSRF guard
+    (private addresses only with ``allow_private``). Raises :class:`ImageError` on the first
+    bad one."""
     if len(sources) > MAX_RUN_IMAGES:
         raise ImageError(f"{len(sources)} images given; at most {MAX_RUN_IMAGES} per task")
     refs: list[ImageRef] = []
@@ -168,7 +207,7 @@ async def load_images(store: Store, sources: Sequence[ImageSource]) -> list[Imag
         if isinstance(source, ImageRef):
             refs.append(source)
             continue
-        data, label = await read_source(source)
+        data, label = await read_source(source, allow_private=allow_private)
         refs.append(await store_image(store, data, label))
     return refs
 

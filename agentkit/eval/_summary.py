@@ -1,14 +1,20 @@
 """``summary.md`` and ``summary.html`` of an eval, from its rows (no network; the HTML's
-charts are drawn here, as inline SVG, by :mod:`agentkit.eval._summary_charts`)."""
+charts are drawn here, as inline SVG, by :mod:`agentkit.eval._summary_charts`). The page is
+``templates/summary.html``."""
 
 from __future__ import annotations
 
-import html
+import functools
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agentkit.eval.results import AttemptRow, Summary, task_lines
+from agentkit.report._html import environment
+
+if TYPE_CHECKING:
+    import jinja2
 
 
 def pct(x: float) -> str:
@@ -44,10 +50,14 @@ def steps_line(rows: Sequence[AttemptRow]) -> str:
     return f"mean {statistics.fmean(steps):.1f}, median {statistics.median(steps):g}, max {max(steps)}"
 
 
-def _cell(text: str, limit: int = 80) -> str:
+def _clip(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut at ``limit`` characters."""
     text = " ".join(text.split())
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return text.replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cell(text: str, limit: int = 80) -> str:
+    return _clip(text, limit).replace("|", "\\|")
 
 
 def render_markdown(s: Summary, rows: Sequence[AttemptRow]) -> str:
@@ -75,39 +85,23 @@ def render_markdown(s: Summary, rows: Sequence[AttemptRow]) -> str:
     return "\n".join(out) + "\n"
 
 
+@functools.cache
+def _templates() -> jinja2.Environment:
+    return environment("agentkit.eval", filters={"clip": _clip, "n": "{:,}".format})
+
+
 def render_html(s: Summary, rows: Sequence[AttemptRow]) -> str:
+    from markupsafe import Markup
+
     from agentkit.eval._summary_charts import charts
 
-    e = html.escape
-    facts = "".join(f"<tr><th>{e(label)}</th><td>{e(value)}</td></tr>" for label, value in headline(s))
-    facts += f"<tr><th>steps per attempt</th><td>{e(steps_line(rows))}</td></tr>"
-    warn = (
-        ""
-        if s.complete
-        else "<p class=warn>Incomplete: some attempts failed or did not run; run the same command again to resume.</p>"
-    )
-    figures = "".join(f"<figure>{svg}<figcaption>{e(caption)}</figcaption></figure>" for caption, svg in charts(rows))
-    body = "".join(
-        f"<tr><td>{e(t.id)}</td><td>{t.correct}/{t.attempts}</td><td>${t.cost_usd:.4f}</td><td>{t.tokens:,}</td>"
-        f"<td>{t.steps}</td><td>{e(_cell(t.answer, 200))}</td><td>{e(_cell(t.expected, 200))}</td></tr>"
-        for t in task_lines(rows)
-    )
-    title = f"Eval: {s.suite} ({s.content_hash[:8]})"
-    return (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{e(title)}</title><style>{_CSS}</style>"
-        f"</head><body><h1>{e(title)}</h1><table class=facts>{facts}</table>{warn}"
-        f"<div class=charts>{figures}</div><h2>Tasks</h2><table><thead><tr><th>task</th><th>correct</th>"
-        f"<th>cost</th><th>tokens</th><th>steps</th><th>answer</th><th>expected</th></tr></thead>"
-        f"<tbody>{body}</tbody></table></body></html>\n"
-    )
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;"
-    "vertical-align:top}.facts th{background:#f4f4f4}.warn{color:#a40}.charts{display:flex;flex-wrap:wrap;gap:1em}"
-    "figure{margin:0}figcaption{text-align:center;font-size:.9em;color:#555}svg{max-width:100%;height:auto}"
-)
+    # Markup (the page prints them as is): SVG that matplotlib drew here from the rows' numbers
+    # under fixed axis labels; matplotlib's SVG writer escapes any text it draws, and the
+    # captions stay plain strings (the template escapes them).
+    drawn = [(caption, Markup(svg)) for caption, svg in charts(rows)]
+    facts = [*headline(s), ("steps per attempt", steps_line(rows))]
+    page = _templates().get_template("summary.html")
+    return page.render(summary=s, facts=facts, charts=drawn, tasks=task_lines(rows))
 
 
 def write_summary(out_dir: Path, summary: Summary, rows: Sequence[AttemptRow]) -> tuple[Path, Path]:

@@ -20,9 +20,11 @@ import orjson
 from agentkit.llm.errors import (
     AuthenticationFailed,
     ModelError,
+    ModelNotFound,
     StreamIncomplete,
     context_overflow,
     looks_like_context_overflow,
+    looks_like_model_not_found,
 )
 
 _RAW_LIMIT = 2000
@@ -83,13 +85,23 @@ def status_retryable(exc: openai.APIStatusError) -> bool:
     return not looks_like_context_overflow(message)
 
 
-def status_error(exc: openai.APIStatusError, provider: str) -> ModelError:
-    """The final error for an HTTP error answer that is not retried."""
+def _error_code(body: object) -> object:
+    err = body.get("error", body) if isinstance(body, dict) else None
+    return err.get("code") if isinstance(err, dict) else None
+
+
+def status_error(exc: openai.APIStatusError, provider: str, model: str = "") -> ModelError:
+    """The final error for an HTTP error answer that is not retried (``model``: the id asked for)."""
     message = error_message(exc.body, exc.message)
     status = exc.status_code
     if looks_like_context_overflow(message):
         limit, requested = _counts(exc.body)
         return context_overflow(message, status=status, limit=limit, requested=requested)
+    if status != 401 and looks_like_model_not_found(message, _error_code(exc.body)):
+        detail = f"HTTP {status}: {message}"
+        return ModelNotFound(
+            f"{provider} does not serve the model {model!r} ({detail})", model=model, detail=detail, status=status
+        )
     if status in (401, 403):
         return AuthenticationFailed(f"{provider} rejected the API key (HTTP {status}): {message}", status=status)
     return ModelError(f"{provider} answered HTTP {status}: {message}", status=status)
@@ -143,6 +155,13 @@ def connection_refused(exc: BaseException) -> bool:
     connection or a name that did not resolve."""
     return isinstance(exc, openai.APIConnectionError) and any(
         isinstance(cause, ConnectionRefusedError) for cause in _causes(exc)
+    )
+
+
+def name_unresolved(exc: BaseException) -> bool:
+    """Whether the host name of the address did not resolve (``socket.gaierror``)."""
+    return isinstance(exc, openai.APIConnectionError) and any(
+        isinstance(cause, socket.gaierror) for cause in _causes(exc)
     )
 
 

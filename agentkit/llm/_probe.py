@@ -10,15 +10,19 @@ Where servers say it:
   ``top_provider.context_length``, the routed provider's own limit); LM Studio's REST listing
   ``loaded_context_length`` / ``max_context_length``.
 - Ollama's ``/v1/models`` and llama-cpp-python's say nothing about the window: ``None``.
+
+The same listing names the ids a host serves: a refused model id is answered with the nearest.
 """
 
 from __future__ import annotations
 
+from difflib import SequenceMatcher
 from typing import Any
 
 # In order of preference: what the server runs with before what the model supports.
 _SERVED_KEYS = ("max_model_len", "loaded_context_length", "n_ctx", "context_length", "context_window")
 _MODEL_KEYS = ("max_context_length",)
+_NEAR = 0.5  # difflib ratio below which an id is no longer "near" (kimi-k2-thinking ~ kimi-k2.6: 0.56)
 
 
 def _positive(value: Any) -> int | None:
@@ -76,3 +80,27 @@ def props_window(props: Any) -> int | None:
     if isinstance(settings, dict) and _positive(settings.get("n_ctx")):
         return _positive(settings.get("n_ctx"))
     return _positive(props.get("n_ctx"))
+
+
+def served_ids(listing: Any) -> list[str]:
+    """The model ids a ``GET /models`` listing names, in its order."""
+    data = listing.get("data") if isinstance(listing, dict) else listing
+    if not isinstance(data, list):
+        return []
+    return [e["id"] for e in data if isinstance(e, dict) and isinstance(e.get("id"), str) and e["id"]]
+
+
+def nearest_ids(model: str, ids: list[str], n: int = 3) -> list[str]:
+    """The ids most like ``model`` (case aside; ``vendor/`` prefixes compared both ways), best first."""
+    target = model.lower()
+    tail = target.rsplit("/", 1)[-1]
+
+    def likeness(candidate: str) -> float:
+        low = candidate.lower()
+        return max(
+            SequenceMatcher(None, target, low).ratio(),
+            SequenceMatcher(None, tail, low.rsplit("/", 1)[-1]).ratio(),
+        )
+
+    scored = sorted(((likeness(i), i) for i in dict.fromkeys(ids)), key=lambda pair: -pair[0])
+    return [i for score, i in scored if score >= _NEAR][:n]

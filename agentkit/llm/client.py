@@ -26,8 +26,17 @@ from openai import AsyncOpenAI
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from agentkit.llm._failures import connection_refused, describe, retry_reason, status_error, status_retryable
-from agentkit.llm._probe import listing_window, props_window
+from agentkit._redact import register_secret, register_secret_env
+from agentkit.llm._failures import (
+    connection_refused,
+    describe,
+    name_unresolved,
+    retry_reason,
+    status_error,
+    status_retryable,
+)
+from agentkit.llm._probe import listing_window, nearest_ids, props_window, served_ids
+from agentkit.llm._request import RequestRules
 from agentkit.llm._send import emit, send_plain, send_stream
 from agentkit.llm._stream import assign_tool_call_ids
 from agentkit.llm._vertex import GoogleAccessToken, require_google_auth, vertex_base_url
@@ -35,13 +44,13 @@ from agentkit.llm.errors import (
     ConfigurationError,
     ConnectionFailed,
     ModelError,
+    ModelNotFound,
     ModelRetriesExhausted,
     RetryNotice,
     StreamIncomplete,
     report_retry,
 )
-from agentkit.llm.models import apply_traits, model_traits
-from agentkit.llm.profiles import Prices, ProviderProfile, get_profile
+from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta
 
 __all__ = ["ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"]
@@ -49,6 +58,8 @@ __all__ = ["ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"]
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _PROBE_TIMEOUT_S = 5.0
 _REFUSED_MAX_WAIT_S = 1.0
+_LISTING_TIMEOUT_S = 1.5
+"""How long a refused model id waits for the host's model listing to name the nearest ids."""
 
 
 def shown_url(url: str) -> str:
@@ -73,6 +84,9 @@ class RetryPolicy(BaseModel):
     refused_attempts: int = 3
     """Attempts when the connection is refused (nothing listens at the URL), each retry within
     a second: that is a wrong URL or a server that is down, not an overload."""
+    unresolved_attempts: int = 3
+    """Attempts when the host name does not resolve, each retry within a second: a resolver's
+    passing failure gets two more chances, a misspelt host fails in seconds naming it."""
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -124,6 +138,8 @@ class OpenAICompatibleModel:
         tool_choice: Literal["auto", "none"] | None = None,
         thinking: bool | None = None,
         vision: bool | None = None,
+        reasoning_effort: str | None = None,
+        preserve_thinking: bool | None = None,
     ) -> None:
         self._profile = provider if isinstance(provider, ProviderProfile) else get_profile(provider)
         self._model = self._profile.resolve_model(model)
@@ -136,6 +152,9 @@ class OpenAICompatibleModel:
             raise ConfigurationError(f"provider {self._profile.name!r} needs a base_url")
         key_env = api_key_env or self._profile.api_key_env
         key = api_key or (os.environ.get(key_env) if key_env else None)
+        # Masked wherever text leaves the process from now on, and so is any other provider's key.
+        register_secret(key)
+        register_secret_env(*(p.api_key_env for p in PROFILES.values()))
         if not key:
             if self._profile.api_key_required:
                 raise ConfigurationError(
@@ -154,8 +173,15 @@ class OpenAICompatibleModel:
         self._prices = prices or self._profile.prices_for(self._model)
         self._extra_body = extra_body or {}
         self._tool_choice = tool_choice
-        self._thinking = thinking
-        self.traits = model_traits(self._model)
+        self.rules = RequestRules(
+            self._model,
+            self._profile,
+            thinking=thinking,
+            reasoning_effort=reasoning_effort,
+            preserve_thinking=preserve_thinking,
+        )
+        """The request rules of the model and host (agentkit.llm._request); bad options fail here."""
+        self.traits = self.rules.traits
         """What the model can do (vision, thinking switch) and the request rules it obeys."""
         self.vision = self.traits.vision if vision is None else vision
         """Images go to the model as image parts (its family's trait unless ``vision=`` says)."""
@@ -211,7 +237,7 @@ class OpenAICompatibleModel:
                     body["tool_choice"] = "none"
                 else:
                     body.pop("tool_choice", None)
-        return apply_traits(body, self.traits, self._thinking)
+        return self.rules.shape(body, request)
 
     def price_for(self, served: str) -> Prices:
         """Prices of the model the provider served: its own profile price when the profile lists
@@ -229,12 +255,22 @@ class OpenAICompatibleModel:
         policy = self._retry
         attempts = 0
 
+        def quick_attempts(exc: BaseException | None) -> int | None:
+            """The attempts a failure to connect at all gets (``None``: the ordinary budget)."""
+            if exc is None:
+                return None
+            if connection_refused(exc):
+                return policy.refused_attempts
+            if name_unresolved(exc):
+                return policy.unresolved_attempts
+            return None
+
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             n = state.attempt_number
             backoff = float(min(policy.max_backoff, policy.initial_backoff * 2 ** (n - 1)))
             backoff = backoff / 2 + random.uniform(0, backoff / 2)
-            if exc is not None and connection_refused(exc):
+            if quick_attempts(exc) is not None:
                 return min(backoff, _REFUSED_MAX_WAIT_S)
             hinted = _retry_after(exc) if exc else None
             if hinted is not None:
@@ -246,8 +282,8 @@ class OpenAICompatibleModel:
         budget = stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_total_seconds)
 
         def stop(state: RetryCallState) -> bool:
-            exc = state.outcome.exception() if state.outcome else None
-            if exc is not None and connection_refused(exc) and state.attempt_number >= policy.refused_attempts:
+            quick = quick_attempts(state.outcome.exception() if state.outcome else None)
+            if quick is not None and state.attempt_number >= quick:
                 return True
             return budget(state)
 
@@ -255,7 +291,7 @@ class OpenAICompatibleModel:
             exc = state.outcome.exception() if state.outcome else None
             if exc is None:
                 return
-            allowed = policy.refused_attempts if connection_refused(exc) else policy.max_attempts
+            allowed = quick_attempts(exc) or policy.max_attempts
             delay = state.next_action.sleep if state.next_action else 0.0
             await report_retry(
                 RetryNotice(
@@ -287,6 +323,9 @@ class OpenAICompatibleModel:
                         await emit(streamed.handler, StreamDelta(kind="restart", attempt=attempts))
                     turn = await self._attempt(body, payload, streamed)
             turn = assign_tool_call_ids(turn, self._profile.tool_call_id_style, request.tool_call_index)
+            turn = self.rules.received(turn, request)  # calls under the tools' own names
+        except ModelNotFound as exc:
+            raise await self._not_served(exc, max(attempts, 1)) from exc
         except ModelError as exc:
             exc.attempts = max(attempts, 1)
             raise
@@ -294,6 +333,13 @@ class OpenAICompatibleModel:
             if connection_refused(exc):
                 raise ConnectionFailed(
                     f"cannot connect to {self.endpoint}: connection refused", attempts=attempts
+                ) from exc
+            if name_unresolved(exc):
+                host = urlsplit(self.base_url).hostname or self.endpoint
+                raise ConnectionFailed(
+                    f"cannot connect to {self.endpoint}: the host name {host!r} does not resolve "
+                    f"({attempts} attempt(s))",
+                    attempts=attempts,
                 ) from exc
             status = exc.status_code if isinstance(exc, openai.APIStatusError) else getattr(exc, "status", None)
             raise ModelRetriesExhausted(
@@ -328,7 +374,7 @@ class OpenAICompatibleModel:
         except openai.APIStatusError as exc:
             if status_retryable(exc):
                 raise
-            raise status_error(exc, self._profile.name) from exc
+            raise status_error(exc, self._profile.name, self._model) from exc
 
     async def _headers(self) -> dict[str, str]:
         if self._auth is None:
@@ -347,7 +393,32 @@ class OpenAICompatibleModel:
         # streaming request so. Ask once without streaming to read the server's own error (an
         # overflow then says the window) instead of retrying the same silence.
         plain = orjson.dumps({k: v for k, v in body.items() if k not in ("stream", "stream_options")})
-        return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+        try:
+            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+        except openai.APITimeoutError:
+            raise
+        except openai.APIConnectionError:
+            # llama-cpp-python's server says keep-alive, ends the empty stream and then closes
+            # the connection (tests/fixtures/recorded/llama-cpp-python): the pool had handed that
+            # dying connection to this request. The failed one is dropped: ask on a fresh one.
+            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+
+    async def _not_served(self, exc: ModelNotFound, attempts: int) -> ModelNotFound:
+        """One line naming the refused id and, where the host lists its models, the nearest
+        ones it does serve (asked with a short timeout: a slow listing must not hold the error)."""
+        listing: Any = None
+        with anyio.move_on_after(_LISTING_TIMEOUT_S), contextlib.suppress(Exception):
+            listing = await self._get_json("/models", await self._headers())
+        ids = served_ids(listing)
+        near = nearest_ids(self._model, ids)
+        message = f"the model {self._model!r} is not served at {self.endpoint} ({exc.detail or exc})"
+        if self._model in ids:
+            message += f"; the host lists {self._model!r} among its models, so the API key may not have access to it"
+        elif near:
+            message += f"; nearest ids it serves: {', '.join(near)}"
+        elif ids:
+            message += f"; it serves {len(ids)} other model(s): see GET {self.endpoint}/models"
+        return ModelNotFound(message, model=self._model, served=near, status=exc.status, attempts=attempts)
 
     async def probe_context_window(self) -> int | None:
         """The context window the server says it serves this model with (``GET /models``; for

@@ -64,9 +64,30 @@ class AuthenticationFailed(ModelError):
 
 
 class ConnectionFailed(ModelError):
-    """Nothing accepts connections at the endpoint (connection refused): a wrong ``base_url`` or
-    a server that is down. Retried a few times within a second or two, not for minutes: a
-    refused connection is not an overload that waiting cures."""
+    """Nothing accepts connections at the endpoint (connection refused), or its host name does
+    not resolve: a wrong ``base_url`` or a server that is down. Retried a few times within a
+    second or two, not for minutes: neither is an overload that waiting cures."""
+
+
+class ModelNotFound(ModelError):
+    """The host does not serve the model id (a withdrawn or misspelt id, or one the key may not
+    use): never retried. ``detail`` is the host's own answer; ``served`` the nearest ids it
+    lists, when it lists them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str = "",
+        detail: str = "",
+        served: list[str] | None = None,
+        status: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, status=status, attempts=attempts)
+        self.model = model
+        self.detail = detail
+        self.served = served or []
 
 
 class StreamIncomplete(Exception):
@@ -148,6 +169,34 @@ _COUNTS: list[tuple[re.Pattern[str], int | None, tuple[int, ...]]] = [
     (re.compile(rf"prompt contains at least {_N} input tokens", re.I), None, (1,)),
     (re.compile(rf"maximum (?:context|model) length (?:is|of) {_N}", re.I), 1, ()),
 ]
+
+
+# Wording of real "no such model" answers (tests/fixtures/recorded/): Moonshot ("Not found the model
+# kimi-k2.5 or Permission denied", 404 resource_not_found_error), OpenAI-style hosts and Together
+# (code model_not_found: "The model `X` does not exist or you do not have access to it", "Unable to
+# access model X"), OpenRouter ("X is not a valid model ID", 400; "No endpoints found for X.", 404),
+# vLLM ("The model `X` does not exist."), Ollama ('model "X" not found, try pulling it first').
+_MODEL_MISSING = re.compile(
+    "|".join(
+        [
+            r"not found the model",
+            r"model_not_found",
+            r"the model `?[^`\s]+`? does not exist",
+            r"unable to access model ",
+            r"is not a valid model id",
+            r"no endpoints found for (?!that)",
+            r"model \S+ not found",
+            r"model '[^']+' not found",
+            r'model "[^"]+" not found',
+        ]
+    ),
+    re.IGNORECASE,
+)
+
+
+def looks_like_model_not_found(message: str, code: object = None) -> bool:
+    """Whether a host's error says it does not serve the requested model id."""
+    return code == "model_not_found" or bool(_MODEL_MISSING.search(message))
 
 
 def looks_like_context_overflow(message: str) -> bool:

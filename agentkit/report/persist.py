@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agentkit._redact import mask_model
 from agentkit.llm.types import Model
 from agentkit.report.models import Report
 from agentkit.report.writer import REPORT_KIND, write_report
@@ -19,6 +20,7 @@ class ReportNotFound(LookupError):
 
 async def store_report(store: Store, run_id: str, report: Report) -> str:
     """Save the report as a blob, registered as the run's ``report`` source; returns the blob key."""
+    report = mask_model(report)  # the blob is kept as given: registered secrets masked here
     key = await store.put_blob(report.model_dump_json().encode())
     await store.add_source(
         run_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import errno
-import html
+import functools
 import os
 import re
 import secrets
@@ -13,13 +13,18 @@ import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markdown_it import MarkdownIt
 
+from agentkit.report._html import environment
 from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinels
 from agentkit.report.models import ClaimCheck, Report, Verification
 from agentkit.report.verify import checkable_parts
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
 
 _SAFE_URL = re.compile(r"^(?:https?://|mailto:)[^\s\"'<>`]*$", re.IGNORECASE)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -27,6 +32,7 @@ MAX_FIGURE_BYTES = 16 * 1024 * 1024
 """Larger "figures" are not read (the sandbox saves at most 8 MB per figure)."""
 _CITE = re.compile("\ue000(\\d+)(u?)\ue001")
 _UNCITED = "\ue000nc\ue001"
+_HIGHLIGHT = re.compile("\ue002(\\d+)\ue003")
 _SOURCE_ID = re.compile(r"^S[0-9a-f]{6,16}$")
 
 # One vocabulary in the text, the tables and the JSON: a claim's verdict is ``supported``, ``weak``
@@ -169,19 +175,32 @@ def _markdown_it() -> MarkdownIt:
     return md
 
 
-def _highlight(text: str, css: str, tip: str, after: str = "") -> str:
+def _highlight(text: str, mark: int, after: str = "") -> str:
     m = re.match(r"^(\s*(?:(?:[-*+>]|\d+[.)])\s+)?)(.*?)(\s*)$", text, re.DOTALL)
     if not m or not m.group(2):
         return text
-    return f"{m.group(1)}\ue002{css}|{tip}\ue003{m.group(2)}\ue002/\ue003{after}{m.group(3)}"
+    return f"{m.group(1)}\ue002{mark}\ue003{m.group(2)}\ue002/\ue003{after}{m.group(3)}"
 
 
-def _section_html(report: Report, s_index: int, md: MarkdownIt) -> str:
+@functools.cache
+def _templates() -> jinja2.Environment:
+    env = environment("agentkit.report", filters={"date": _date, "safe_url": safe_url})
+    env.globals.update(UNSUPPORTED_MARK=UNSUPPORTED_MARK, UNCITED_MARK=UNCITED_MARK)
+    return env
+
+
+def _section_html(report: Report, s_index: int, md: MarkdownIt) -> Markup:
+    """A section's markdown as HTML, with links to its citations and the marks of weak,
+    unsupported, uncited and removed ones (the macros of ``templates/_marks.html``)."""
+    from markupsafe import Markup
+
+    marks: Any = _templates().get_template("_marks.html").module  # its macros, as attributes
     section = report.sections[s_index]
     numbers = {r.source_id: r.number for r in report.references}
     numbering, gone = marking_numbers(numbers, report.verification.removed_citations)
     claims = {c.sentence: c for c in report.verification.claims if c.section == s_index}
     by_index = {i: claims.get(seg.plain) for i, seg in iter_claims(section.raw)}
+    highlights: list[tuple[str, str]] = []  # (css class, tooltip) of each highlighted claim, by its number
 
     def unsupported(i: int, sid: str) -> bool:
         claim = by_index.get(i)
@@ -191,68 +210,24 @@ def _section_html(report: Report, s_index: int, md: MarkdownIt) -> str:
         claim = by_index.get(i)
         if claim is None or claim.verdict == "supported":
             return text
-        tip = re.sub(r"[\ue000-\ue003|]", " ", why(claim))
-        after = _UNCITED if not claim.citations else ""
-        return _highlight(text, "unsupported" if claim.verdict == "unsupported" else "weak", tip, after)
+        highlights.append(("unsupported" if claim.verdict == "unsupported" else "weak", why(claim)))
+        return _highlight(text, len(highlights) - 1, "" if claim.citations else _UNCITED)
 
     source = rewrite(section.raw, numbering, unsupported, lambda n, u: f"\ue000{n}{'u' if u else ''}\ue001", highlight)
     rendered = md.render(source)
 
     def cite(m: re.Match[str]) -> str:
-        n = m.group(1)
-        if int(n) in gone:
-            return f' <span class="removed">[{html.escape(removed_mark(gone[int(n)]))}]</span>'
-        title = "this source does not support the sentence"
-        mark = f'<sup class="unsupported" title="{title}">{UNSUPPORTED_MARK}</sup>' if m.group(2) else ""
-        return f'<a class="cite" href="#ref-{n}">[{n}]</a>{mark}'
+        n = int(m.group(1))
+        return str(marks.removed(removed_mark(gone[n])) if n in gone else marks.cite(n, bool(m.group(2))))
 
     rendered = _CITE.sub(cite, re.sub("[ \t]+(?=\ue000)", "", rendered))
-    badge = f'<sup class="unsupported" title="a checkable claim without a citation">{UNCITED_MARK}</sup>'
-    rendered = rendered.replace(_UNCITED, badge)
-
-    def mark_open(m: re.Match[str]) -> str:
-        css, _, tip = m.group(1).partition("|")
-        return f'<mark class="{css}" title="{html.escape(css + ": " + tip)}">'
-
-    rendered = re.sub("\ue002([a-z]+\\|[^\ue003]*)\ue003", mark_open, rendered)
+    rendered = rendered.replace(_UNCITED, str(marks.uncited()))
+    rendered = _HIGHLIGHT.sub(lambda m: str(marks.highlight_open(*highlights[int(m.group(1))])), rendered)
     rendered = rendered.replace("\ue002/\ue003", "</mark>")
-    return strip_sentinels(rendered)
-
-
-_CSS = """
-:root{color-scheme:light}
-body{margin:0;background:#fafaf7;color:#1f2328;font:17px/1.65 Georgia,'Iowan Old Style','Times New Roman',serif}
-main{max-width:42rem;margin:0 auto;padding:3rem 1.25rem 5rem}
-h1{font-size:2rem;line-height:1.2;margin:0 0 .3rem}
-h2{font-size:1.35rem;margin:2.4rem 0 .6rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
-h3{font-size:1.1rem;margin:1.6rem 0 .4rem}
-h1,h2,h3,.meta,table,figcaption,.refs,sup.unsupported,span.removed{
-font-family:system-ui,-apple-system,'Segoe UI',sans-serif}
-.meta{color:#666;font-size:.85rem;margin-bottom:2rem}
-a{color:#0b5cad}
-a.cite{text-decoration:none;font-size:.8em;vertical-align:super;line-height:0;padding:0 .05em}
-a.cite:hover{text-decoration:underline}
-sup.unsupported{color:#b42318;font-size:.65em;font-weight:600;margin-left:.1em}
-span.removed{color:#8a5a00;font-size:.75em;background:#fff4c2;padding:0 .2em}
-mark.unsupported{background:#fde2e1;box-shadow:0 0 0 1px #f5b5b1;padding:0 .1em}
-mark.weak{background:none;border-bottom:2px dotted #d4a72c}
-code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88em}
-pre{background:#f0f0ec;padding:.8rem;overflow-x:auto;border-radius:4px}
-blockquote{margin:1rem 0;padding-left:1rem;border-left:3px solid #ccc;color:#444}
-table{border-collapse:collapse;width:100%;font-size:.85rem;margin:1rem 0}
-th,td{border:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
-th{background:#f0f0ec}
-td.num{text-align:right;font-variant-numeric:tabular-nums;width:5rem}
-figure{margin:1.5rem 0;text-align:center}
-figure img{max-width:100%;height:auto;border:1px solid #e5e5e5}
-figcaption{font-size:.85rem;color:#555}
-.refs{font-size:.88rem;padding-left:2rem}
-.refs li{margin:.35rem 0;word-break:break-word}
-.refs li:target{background:#fff4c2}
-.sid{color:#888;font-family:ui-monospace,monospace;font-size:.8em}
-.verdict-unsupported{color:#b42318;font-weight:600}
-.verdict-weak{color:#9a6700;font-weight:600}
-"""
+    # Markup (report.html prints it as is): markdown-it escaped the text (raw HTML off, links
+    # only through safe_url, images off), the marks are the macros' (their arguments escaped),
+    # and the sentinels are the renderer's alone (the writer strips them from all input).
+    return Markup(strip_sentinels(rendered))
 
 
 def read_figure(path: str) -> bytes | None:
@@ -294,89 +269,24 @@ def read_figure(path: str) -> bytes | None:
     return data if data.startswith(_PNG_MAGIC) and len(data) <= MAX_FIGURE_BYTES else None
 
 
-def _figure_html(index: int, path: str) -> str:
-    data = read_figure(path)
-    caption = f"Figure {index}"
-    if data is None:
-        name = html.escape(Path(path).name)
-        return f"<figure><figcaption>{caption}: image not available ({name})</figcaption></figure>"
-    b64 = base64.b64encode(data).decode("ascii")
-    return f'<figure><img src="data:image/png;base64,{b64}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
-
-
 def render_html(report: Report) -> str:
-    """A single self-contained HTML page (inline CSS, figures as ``data:`` URIs, no scripts)."""
+    """A single self-contained HTML page (inline CSS, figures as ``data:`` URIs, no scripts),
+    from ``templates/report.html``."""
     md = _markdown_it()
-    esc = html.escape
-    body = [
-        f"<h1>{esc(report.title)}</h1>",
-        f'<p class="meta">Research report · {_date(report.created_at)} · {len(report.references)} sources · '
-        f"{len(report.verification.claims)} claims checked</p>",
-    ]
-    for i, section in enumerate(report.sections):
-        body.append(f"<section><h2>{esc(section.heading)}</h2>\n{_section_html(report, i, md)}</section>")
-    if report.figures:
-        body.append(
-            "<section><h2>Figures</h2>"
-            + "".join(_figure_html(i, p) for i, p in enumerate(report.figures, 1))
-            + "</section>"
-        )
-    refs = []
-    for ref in report.references:
-        url = safe_url(ref.url)
-        title = esc(ref.title or ref.url)
-        target = (
-            f'<a href="{esc(url)}" rel="noopener noreferrer nofollow">{title}</a>'
-            if url
-            else f"{title} <code>{esc(ref.url)}</code>"
-        )
-        refs.append(
-            f'<li id="ref-{ref.number}" value="{ref.number}">{target}. Retrieved {_date(ref.retrieved_at)}. '
-            f'<span class="sid">{esc(ref.source_id)}</span></li>'
-        )
-    ref_list = f'<ol class="refs">{"".join(refs)}</ol>' if refs else "<p>No sources were cited.</p>"
-    body.append(f'<section><h2 id="references">References</h2>{ref_list}</section>')
-    body.append(_verification_html(report))
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
-        "style-src 'unsafe-inline'\">"
-        f"<title>{esc(report.title)}</title><style>{_CSS}</style></head>"
-        f"<body><main>{''.join(body)}</main></body></html>\n"
+    sections = [{"heading": s.heading, "html": _section_html(report, i, md)} for i, s in enumerate(report.sections)]
+    figures = []
+    for path in report.figures:
+        data = read_figure(path)
+        figures.append({"png": base64.b64encode(data).decode("ascii") if data else "", "name": Path(path).name})
+    doubtful = [(c, why(c)) for c in report.verification.claims if c.verdict != "supported"]
+    page = _templates().get_template("report.html")
+    return page.render(
+        report=report,
+        sections=sections,
+        figures=figures,
+        summary_rows=summary_rows(report.verification),
+        doubtful=doubtful,
     )
-
-
-def _verification_html(report: Report) -> str:
-    esc = html.escape
-    v = report.verification
-    rows = "".join(f'<tr><td>{esc(label)}</td><td class="num">{n}</td></tr>' for label, n in summary_rows(v))
-    out = [
-        f'<section><h2 id="verification">Verification</h2><table><tr><th>Check</th><th>Count</th></tr>{rows}</table>'
-    ]
-    doubtful = [c for c in v.claims if c.verdict != "supported"]
-    if doubtful:
-        out.append("<table><tr><th>Verdict</th><th>Claim</th><th>Why</th></tr>")
-        for claim in doubtful:
-            out.append(
-                f'<tr><td class="verdict-{claim.verdict}">{claim.verdict}</td><td>{esc(claim.sentence)}</td>'
-                f"<td>{esc(why(claim))}</td></tr>"
-            )
-        out.append("</table>")
-    if v.removed_citations:
-        out.append(
-            "<p>Removed citations (not sources of this run): "
-            + ", ".join(f"<code>{esc(c)}</code>" for c in v.removed_citations)
-            + "</p>"
-        )
-    if v.unsourced_numbers:
-        out.append(
-            "<p>Numbers found in no source and no Python output:</p><ul>"
-            + "".join(f"<li><strong>{esc(n.number)}</strong> in: {esc(n.sentence)}</li>" for n in v.unsourced_numbers)
-            + "</ul>"
-        )
-    out.append("</section>")
-    return "".join(out)
 
 
 def save_report(report: Report, out_dir: Path, formats: Sequence[str] = ("md", "html")) -> list[Path]:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from agentkit._redact import mask_model
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.report.cite import Numbering, iter_claims, rewrite, strip_sentinels
 from agentkit.report.models import ClaimCheck, Reference, Report, ReportSection, Verification
@@ -305,4 +306,4 @@ async def assemble(
         created_at=time.time(),
     )
     report.markdown = render_markdown(report)
-    return report
+    return mask_model(report)  # a key the model echoed into a section is no report's business

@@ -87,6 +87,25 @@ class ToolCallStarted(_AgentEvent):
     call: ToolCall
 
 
+class ToolProgress(_AgentEvent):
+    """A running tool call reports how far it is (an MCP server's progress notification):
+    ``progress`` of ``total`` when the total is known, and the tool's ``message``."""
+
+    kind: Literal["tool_progress"] = "tool_progress"
+    step: int
+    call_id: str
+    name: str
+    progress: float
+    total: float | None = None
+    message: str | None = None
+
+    def describe(self) -> str:
+        shown = f"{self.progress:g}/{self.total:g}" if self.total else f"{self.progress:g}"
+        if self.total:
+            shown += f" ({min(self.progress / self.total, 1.0):.0%})"
+        return f"{shown} {self.message}" if self.message else shown
+
+
 class ToolCallFinished(_AgentEvent):
     kind: Literal["tool_result"] = "tool_result"
     step: int
@@ -128,6 +147,7 @@ AgentEvent = (
     | ContentDelta
     | StreamRestarted
     | ToolCallStarted
+    | ToolProgress
     | ToolCallFinished
     | UsageReported
     | Notice
@@ -206,6 +226,7 @@ __all__ = [
     "StreamRestarted",
     "ToolCallFinished",
     "ToolCallStarted",
+    "ToolProgress",
     "TurnStarted",
     "UsageReported",
     "delta_event",

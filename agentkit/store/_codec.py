@@ -10,11 +10,17 @@ read ``"blob:..."`` round-trips unchanged.
 
 Any Python ``str`` can be stored: text that is not valid Unicode (a lone surrogate, which
 valid JSON such as ``"\\ud800"`` decodes to) is stored with U+FFFD in its place
-(:func:`clean_text`); every store backend applies the same rule.
+(:func:`clean_text`); and no registered secret value (an API key, see
+:func:`agentkit._redact.register_secret`) is ever stored: it is kept as ``***``. Every store
+backend applies the same rule, and the run loop folds what the store keeps, so a key the model
+or a tool echoed is masked in the trace, the fold and whatever is made from them (a replay of
+the trace re-drives what was kept).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,6 +28,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 
+from agentkit._redact import holds_secret, mask_bytes, mask_secrets
 from agentkit._text import clean_text
 from agentkit.store.base import blob_key
 from agentkit.store.events import EVENT_ADAPTER, TraceEvent
@@ -38,9 +45,10 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def scrub(value: Any) -> Any:
-    """A copy of JSON-like data with every string (keys too) passed through :func:`clean_text`."""
+    """A copy of JSON-like data with every string (keys too) as the store keeps it: valid
+    Unicode (:func:`clean_text`), registered secrets masked."""
     if isinstance(value, str):
-        return clean_text(value)
+        return mask_secrets(clean_text(value))
     if isinstance(value, dict):
         return {scrub(k): scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -48,13 +56,53 @@ def scrub(value: Any) -> Any:
     return value
 
 
+def kept_bytes(data: bytes) -> bytes:
+    """A blob or cached value as the store keeps it: registered secrets masked (the blob's key
+    is the hash of what is kept)."""
+    return mask_bytes(bytes(data))
+
+
+class _Dumped:
+    """The JSON form :func:`clean_model` made of events it kept as they were, for
+    :func:`encode_event` to reuse: the run loop checks an event, then the store encodes the
+    very same object, and each is dumped once. Keyed by identity (the entry holds the event, so
+    its id cannot be reused while the entry lives), taken once, and bounded (a store that never
+    encodes, the memory store, leaves entries that age out)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._entries: OrderedDict[int, tuple[BaseModel, dict[str, Any], bytes]] = OrderedDict()
+        self._lock = threading.Lock()  # sqlite encodes in a worker thread
+        self._size = size
+
+    def keep(self, model: BaseModel, obj: dict[str, Any], raw: bytes) -> None:
+        with self._lock:
+            self._entries[id(model)] = (model, obj, raw)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def take(self, model: BaseModel) -> tuple[dict[str, Any], bytes] | None:
+        with self._lock:
+            entry = self._entries.pop(id(model), None)
+        if entry is None or entry[0] is not model:
+            return None
+        return entry[1], entry[2]
+
+
+_DUMPED = _Dumped()
+
+
 def clean_model(model: M) -> M:
-    """``model`` itself when all its text is valid Unicode, else a copy with lone surrogates
-    replaced (:func:`clean_text`); every other value is unchanged."""
+    """``model`` itself when all its text is valid Unicode and holds no registered secret, else
+    a copy with lone surrogates replaced (:func:`clean_text`) and secrets masked; every other
+    value is unchanged."""
+    obj = model.model_dump(mode="json")
     try:
-        orjson.dumps(model.model_dump(mode="json"))
+        raw = orjson.dumps(obj)
     except orjson.JSONEncodeError:
         return type(model).model_validate(scrub(model.model_dump()))
+    if holds_secret(raw):
+        return type(model).model_validate(scrub(model.model_dump()))
+    _DUMPED.keep(model, obj, raw)
     return model
 
 
@@ -74,12 +122,19 @@ class EncodedEvent:
 
 
 def encode_event(event: TraceEvent, inline_limit: int = INLINE_LIMIT) -> EncodedEvent:
-    obj: dict[str, Any] = event.model_dump(mode="json")
-    try:
-        raw = orjson.dumps(obj)
-    except orjson.JSONEncodeError:  # text that is not valid Unicode: stored with U+FFFD
-        obj = clean_model(event).model_dump(mode="json")
-        raw = orjson.dumps(obj)
+    dumped = _DUMPED.take(event)  # the run loop's commits: checked (and dumped) by clean_model just before
+    if dumped is not None:
+        obj, raw = dumped
+    else:
+        obj = event.model_dump(mode="json")
+        try:
+            raw = orjson.dumps(obj)
+            kept = not holds_secret(raw)
+        except orjson.JSONEncodeError:  # text that is not valid Unicode: stored with U+FFFD
+            kept = False
+        if not kept:  # secrets stored as ***
+            obj = clean_model(event).model_dump(mode="json")
+            raw = orjson.dumps(obj)
     # A string of n characters takes at least n bytes of JSON: a short document cannot hold
     # a long string, so the walk is skipped for the common small event.
     if len(raw) <= inline_limit:

@@ -20,6 +20,7 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
 
+from agentkit._redact import register_secret
 from agentkit.store.base import StoreCorrupt, StoreError, StoreFull, StoreMissing, StoreUnavailable
 
 DEFAULT_SCHEMA = "agentkit"
@@ -102,6 +103,7 @@ def parse_target(url: str, schema: str | None = None) -> PgTarget:
     password = params.get("password")
     if password:
         secrets = (*secrets, str(password))
+    register_secret(*secrets, os.environ.get("PGPASSWORD"))  # masked wherever text leaves the process
     host = str(params.get("host") or os.environ.get("PGHOST") or "localhost (socket)")
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     user = str(params.get("user") or os.environ.get("PGUSER") or _login())

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentkit._text import clean_text
-from agentkit.store._codec import clean_model, scrub
+from agentkit.store._codec import clean_model, kept_bytes, scrub
 from agentkit.store._search import MAX_K, ScanIndex, TextHit, parse_query
 from agentkit.store.base import RunNotFound, Store, blob_key
 from agentkit.store.events import RunInfo, Source, StoredEvent, TraceEvent
@@ -79,8 +79,9 @@ class MemoryStore(Store):
         return [e.model_copy(deep=True) for e in self._events[run_id][after:]]
 
     async def put_blob(self, data: bytes) -> str:
+        data = kept_bytes(data)
         key = blob_key(data)
-        self._blobs.setdefault(key, bytes(data))
+        self._blobs.setdefault(key, data)
         return key
 
     async def get_blob(self, key: str) -> bytes | None:
@@ -121,4 +122,4 @@ class MemoryStore(Store):
         return self._cache.get((clean_text(namespace), clean_text(key)))
 
     async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
-        self._cache[clean_text(namespace), clean_text(key)] = bytes(value)
+        self._cache[clean_text(namespace), clean_text(key)] = kept_bytes(value)

@@ -55,7 +55,15 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from agentkit._text import clean_text
 from agentkit.store import _pg_search as search
-from agentkit.store._codec import INLINE_LIMIT, MissingBlob, decode_event, encode_event, ref_keys, scrub
+from agentkit.store._codec import (
+    INLINE_LIMIT,
+    MissingBlob,
+    decode_event,
+    encode_event,
+    kept_bytes,
+    ref_keys,
+    scrub,
+)
 from agentkit.store._pg_errors import PgTarget, parse_target, pg_error
 from agentkit.store._pg_lease import LeaseSession, holder_pid
 from agentkit.store._pg_rows import RUN_FIELDS, cache_id, insert_blobs, run_patch, select_blobs, to_json
@@ -454,7 +462,7 @@ class PostgresStore(Store):
     # -- blobs ---------------------------------------------------------------------------
 
     async def put_blob(self, data: bytes) -> str:
-        data = bytes(data)
+        data = kept_bytes(data)
         key = hashlib.sha256(data).hexdigest()
 
         async def insert(conn: Conn) -> str:
@@ -557,7 +565,7 @@ class PostgresStore(Store):
 
     async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
         ident, ns, k = cache_id(namespace, key)
-        row = (ident, ns, k, bytes(value), time.time())
+        row = (ident, ns, k, kept_bytes(value), time.time())
 
         async def upsert(conn: Conn) -> None:
             await conn.execute(

@@ -65,6 +65,7 @@ from agentkit.store._codec import (
     MissingBlob,
     decode_event,
     encode_event,
+    kept_bytes,
     ref_keys,
     scrub,
 )
@@ -425,7 +426,7 @@ class SQLiteStore(Store):
     # -- blobs ---------------------------------------------------------------------------
 
     async def put_blob(self, data: bytes) -> str:
-        data = bytes(data)
+        data = kept_bytes(data)
 
         def insert(conn: sqlite3.Connection) -> str:
             key = blob_key(data)
@@ -516,7 +517,7 @@ class SQLiteStore(Store):
         return await self._read(select)
 
     async def put_cached(self, namespace: str, key: str, value: bytes) -> None:
-        args = (clean_text(namespace), clean_text(key), bytes(value), time.time())
+        args = (clean_text(namespace), clean_text(key), kept_bytes(value), time.time())
 
         def upsert(conn: sqlite3.Connection) -> None:
             with _transaction(conn):

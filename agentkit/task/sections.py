@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from agentkit._redact import redact_url
+from agentkit._redact import redact_url, secret_argument, token_kind
 from agentkit.task._read import HugeNumber
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "recall", "note", "delegate")
@@ -290,6 +290,7 @@ class SwarmSpec(BaseModel):
 
 # --- memory (recall across runs) -----------------------------------------------------------
 
+
 def default_tools(max_steps: int, keep_tool_results: int | None = None, *, memory: bool = False) -> tuple[str, ...]:
     """The tools of a run that lists none: web_search, fetch, python, and ``recall`` when the run
     has memory or is long: it can make more tool calls than the context budget keeps in view
@@ -449,6 +450,8 @@ def settings_section(settings: Mapping[str, Any] | None, name: str, model: type[
 # --- MCP servers ----------------------------------------------------------------------------
 
 MCP_NAME_CHARS = "letters, digits, '_' or '-'"
+MCP_MAX_RESULT_BYTES = 8 * 2**20
+"""Default cap on one answer of an MCP server (room for a base64 image of about 6 MB)."""
 
 
 class EnvRef(BaseModel):
@@ -488,12 +491,7 @@ def _values(kind: str) -> Callable[[object], object]:
             if kind == "variable" and not _env_name_ok(key):
                 raise fail("must be an environment variable name (letters, digits, _)", at=key)
             if isinstance(item, Mapping):
-                name = item.get("from_env")
-                if set(item) != {"from_env"} or not isinstance(name, str):
-                    raise fail("must be a string or {from_env: NAME}", at=key)
-                if not _env_name_ok(name):
-                    raise fail("from_env must be the NAME of an environment variable (letters, digits, _)", at=key)
-                out[key] = EnvRef(from_env=name)
+                out[key] = _env_ref(item, key)
             elif isinstance(item, str):
                 if _secret_looking(key):  # never echo the value: it may be the secret itself
                     raise fail(
@@ -501,6 +499,9 @@ def _values(kind: str) -> Callable[[object], object]:
                         "environment variable, never in the task file",
                         at=key,
                     )
+                kind_of_token = token_kind(item)
+                if kind_of_token:
+                    raise fail(_literal_token(kind_of_token, f"{key}: {{from_env: VARIABLE}}"), at=key)
                 out[key] = item
             else:
                 raise fail(f"must be a string or {{from_env: NAME}} (got {show(item)})", at=key)
@@ -509,21 +510,65 @@ def _values(kind: str) -> Callable[[object], object]:
     return check
 
 
+def _literal_token(kind: str, example: str) -> str:
+    return (
+        f"looks like {kind} written in the task file: write {example} in its place and set the "
+        "value in that environment variable (a task file is stored with the run and shown by agentkit show)"
+    )
+
+
+def _env_ref(item: Mapping[Any, Any], at: str) -> EnvRef:
+    name = item.get("from_env")
+    if set(item) != {"from_env"} or not isinstance(name, str):
+        raise fail("must be a string or {from_env: NAME}", at=at)
+    if not _env_name_ok(name):
+        raise fail("from_env must be the NAME of an environment variable (letters, digits, _)", at=at)
+    return EnvRef(from_env=name)
+
+
+def _arguments(value: object) -> object:
+    """Check ``args``: each a string or ``{from_env: NAME}``; a literal that looks like a token
+    (a known shape, or an opaque value after ``--token``/``--api-key``...) is refused, never shown."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise fail(f"must be a list of strings or {{from_env: NAME}} (got {show(value)})")
+    literal = [v if isinstance(v, str) else "" for v in value]
+    out: list[str | EnvRef] = []
+    for i, item in enumerate(value):
+        if isinstance(item, Mapping):
+            out.append(_env_ref(item, f"[{i}]"))
+        elif isinstance(item, str):
+            why = secret_argument(literal, i)
+            if why:  # never echo the value: it is the secret
+                flag, eq, _ = item.partition("=")
+                example = "{from_env: VARIABLE}"
+                if eq and flag.startswith("-"):
+                    example = f"two items, [{flag}, {{from_env: VARIABLE}}],"
+                raise fail(_literal_token(why, example), at=f"[{i}]")
+            out.append(item)
+        else:
+            raise fail(f"must be a string or {{from_env: NAME}} (got {show(item)})", at=f"[{i}]")
+    return out
+
+
 class MCPServerSpec(BaseModel):
     """An MCP server whose tools the agent uses (``mcp:`` in a task file, ``Agent(mcp=[...])``).
 
     Either a local command spoken to over stdio (``command``, ``args``, ``env``, ``cwd``) or a
-    streamable-HTTP endpoint (``url``, ``headers``). Values of ``env`` and ``headers`` are plain
-    strings or ``{from_env: NAME}``; a secret-looking name (token, key, authorization...) must
-    use ``from_env``, so a stored run config holds variable names, never secrets. Its tools are
-    offered as ``<name>__<tool>``.
+    streamable-HTTP endpoint (``url``, ``headers``). Items of ``args`` and values of ``env`` and
+    ``headers`` are plain strings or ``{from_env: NAME}``; a secret-looking name (token, key,
+    authorization...), a value shaped like a known token (``ghp_…``, ``sk-…``, ``xoxb-…``,
+    ``AKIA…``, ``AIza…``) and an opaque value after a secret flag (``--token``, ``--api-key``)
+    must use ``from_env``, so a stored run config holds variable names, never secrets. Its
+    tools are offered as ``<name>__<tool>``.
     """
 
     model_config = SPEC_CONFIG
 
     name: str
     command: str | None = Field(default=None, min_length=1)
-    args: list[str] = Field(default_factory=list)
+    args: Annotated[list[str | EnvRef], BeforeValidator(_arguments)] = Field(default_factory=list)
     env: Annotated[dict[str, str | EnvRef], BeforeValidator(_values("variable"))] = Field(default_factory=dict)
     cwd: Annotated[Path | None, Field(strict=False)] = None
     url: OptionalUrl = None
@@ -532,6 +577,9 @@ class MCPServerSpec(BaseModel):
     """Longest wait for one tool call; a server that does not answer in time is restarted."""
     startup_timeout_s: float = Field(default=30.0, gt=0)
     """Longest wait for the server to start and list its tools."""
+    max_result_bytes: int = Field(default=MCP_MAX_RESULT_BYTES, ge=65_536, le=256 * 2**20)
+    """Bytes read of one answer of the server (a tool result); the rest of a longer one is
+    dropped unread and the result says how much was cut."""
     required: bool = True
     """A server that cannot start fails the run (true) or is left out with a warning (false)."""
 
@@ -591,17 +639,21 @@ class MCPServerSpec(BaseModel):
     def resolved(self, values: Mapping[str, str | EnvRef], kind: str, environ: Mapping[str, str]) -> dict[str, str]:
         """``env`` or ``headers`` with each ``from_env`` read from ``environ`` (``ValueError``
         naming the variable when it is not set; the value is never shown)."""
-        out: dict[str, str] = {}
-        for key, item in values.items():
-            if isinstance(item, EnvRef):
-                found = environ.get(item.from_env)
-                if not found:
-                    raise ValueError(f"{kind}.{key}: the environment variable {item.from_env} is not set")
-                out[key] = found
-            else:
-                out[key] = item
-        return out
+        return {key: _from_env(item, f"{kind}.{key}", environ) for key, item in values.items()}
+
+    def resolved_args(self, environ: Mapping[str, str]) -> list[str]:
+        """``args`` with each ``from_env`` read from ``environ`` (``ValueError`` as :meth:`resolved`)."""
+        return [_from_env(item, f"args[{i}]", environ) for i, item in enumerate(self.args)]
 
     def as_data(self) -> dict[str, Any]:
         """JSON-ready, as stored in a run's config: variable names, never their values."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def _from_env(item: str | EnvRef, where: str, environ: Mapping[str, str]) -> str:
+    if isinstance(item, str):
+        return item
+    found = environ.get(item.from_env)
+    if not found:
+        raise ValueError(f"{where}: the environment variable {item.from_env} is not set")
+    return found

@@ -62,8 +62,9 @@ def instrument(
 
     ``capture_content``: record messages and tool arguments and results (default: the
     ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variable). ``secrets``: strings
-    to mask wherever they appear, besides the values of secret-named environment variables
-    (an API key passed to ``Agent(api_key=...)`` rather than through a variable)."""
+    to mask wherever they appear, besides the keys agentkit read itself and the values of
+    secret-named environment variables (they are registered: masked in traces, reports and
+    logs too, see :func:`agentkit._redact.register_secret`)."""
     global _active, _env_checked
     from agentkit.telemetry._setup import make_tracer
 

@@ -8,7 +8,9 @@
   are children of the parent run's session that was open when they began.
 - ``chat {model}`` (CLIENT): a model call, from the run's previous event (the loop commits
   what precedes a call right before it, so the call began then) to its turn's commit.
-- ``execute_tool {tool}`` (INTERNAL): from the result's commit minus its measured duration.
+- ``execute_tool {tool}`` (INTERNAL): from the result's commit minus its measured duration;
+  the call's progress reports (an MCP server's notifications, recorded with the result in
+  its ``meta["progress"]``, each with its time since the call began) are its span events.
 
 Ids derive from (root run id) and (run id, event seq), so a resumed run continues its trace
 and a span made once is never made again by another process.
@@ -30,6 +32,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util.types import AttributeValue
 
+from agentkit._redact import Redactor
 from agentkit.store.base import Store
 from agentkit.store.events import (
     Aggregated,
@@ -46,7 +49,6 @@ from agentkit.store.events import (
 )
 from agentkit.store.fold import RunState
 from agentkit.telemetry import _content
-from agentkit.telemetry._content import Scrubber
 from agentkit.telemetry._ids import span_id_of, trace_id_of
 from agentkit.vocabulary import AssistantTurn, ToolCall, Usage
 
@@ -57,6 +59,10 @@ AGENT_NAME = "agentkit"
 PROVIDERS = {"moonshot": "moonshot_ai", "openai": "openai", "vertex": "gcp.vertex_ai"}
 """agentkit's provider profiles by their GenAI ``gen_ai.provider.name`` (others: the profile name)."""
 TOOL_ERROR = "tool_error"
+PROGRESS_EVENT = "agentkit.tool.progress"
+"""A span event on ``execute_tool``: a progress report of the running call (``agentkit.progress``,
+``agentkit.progress.total``; its message as ``agentkit.progress.message`` when content is captured)."""
+PROGRESS_MESSAGE = "agentkit.progress.message"
 DIED = "the process ended without recording the run's end (a crash or a kill); resumed later"
 Attributes = dict[str, AttributeValue]
 
@@ -150,7 +156,7 @@ class RunTracer:
         self._lock = threading.Lock()
         self._runs: dict[str, _Run] = {}
         self.capture = capture_content
-        self.scrub = Scrubber(secrets)
+        self.scrub = Redactor(secrets)
         self._warned = False
 
     async def __call__(self, store: Store, state: RunState, events: Sequence[StoredEvent]) -> None:
@@ -326,7 +332,7 @@ class RunTracer:
             attrs["agentkit.run.label"] = run.label
         heavy = state.config.get("heavy")
         if isinstance(heavy, int) and heavy > 1:
-            attrs["agentkit.heavy.trajectories"] = heavy
+            attrs["agentkit.ensembles.heavy.trajectories"] = heavy
         attrs["agentkit.run.session"] = run.sessions.index(seq) + 1 if seq in run.sessions else 1
         return attrs
 
@@ -468,9 +474,40 @@ class RunTracer:
         start = min(event.ts - event.duration_s, event.ts)
         name = f"execute_tool {event.name}"
         span = self._start(name, SpanKind.INTERNAL, run, stored.seq, run.session.context, start, attrs)
+        for at_s, progress in _progress(event.meta.get("progress")):
+            if not self.capture:
+                progress.pop(PROGRESS_MESSAGE, None)  # the tool's own words are content
+            elif PROGRESS_MESSAGE in progress:
+                progress[PROGRESS_MESSAGE] = self.scrub(str(progress[PROGRESS_MESSAGE]))
+            span.add_event(PROGRESS_EVENT, attributes=progress, timestamp=_ns(min(start + at_s, event.ts)))
         if event.is_error:
             span.set_status(Status(StatusCode.ERROR, self.scrub(event.text[:200]) if self.capture else TOOL_ERROR))
         span.end(end_time=_ns(event.ts))
+
+
+def _progress(recorded: object) -> list[tuple[float, dict[str, AttributeValue]]]:
+    """A call's progress reports as the tool recorded them in its result's ``meta["progress"]``
+    (``{at_s, progress, total?, message?}``): when, after the call began, and the span event's
+    attributes. Anything not of that shape is skipped (a tool's meta is not trusted)."""
+    out: list[tuple[float, dict[str, AttributeValue]]] = []
+    for item in recorded if isinstance(recorded, list) else []:
+        if not isinstance(item, dict):
+            continue
+        at_s, done, total = _number(item.get("at_s")), _number(item.get("progress")), _number(item.get("total"))
+        if at_s is None or done is None:
+            continue
+        attrs: dict[str, AttributeValue] = {"agentkit.progress": done}
+        if total is not None:
+            attrs["agentkit.progress.total"] = total
+        message = item.get("message")
+        if isinstance(message, str) and message:
+            attrs[PROGRESS_MESSAGE] = message[:200]
+        out.append((max(0.0, at_s), attrs))
+    return out
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _minus(a: Usage, b: Usage) -> Usage:

@@ -12,10 +12,19 @@ A recording is a body file (``NAME.json``, ``NAME.sse``, ``NAME.txt``) and a sid
 
 ``POST .../chat/completions`` serves the next recording in order (an SSE body is written
 exactly as recorded, one HTTP chunk per event); ``GET .../models`` serves ``models``.
+
+A raw exchange (``NAME.http``: the response exactly as it came off the socket, status line,
+headers, chunked framing and terminator included) is written byte for byte and the connection
+closed after it, as the recording server did; its sidecar names it as the body. With
+``"drops_next_request": true`` in the sidecar the connection stays open and the next request on
+it is closed unanswered: the server said keep-alive and then hung up, and a client that reused
+the connection met the reset.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import re
 import threading
 from collections.abc import Sequence
@@ -31,6 +40,7 @@ from agentkit.testing._http import LoopbackService
 _META_SUFFIX = ".meta.json"
 _HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"})
 _EVENT_END = re.compile(rb"\r?\n\r?\n")
+_RAW_SUFFIX = ".http"
 
 
 @dataclass
@@ -45,6 +55,31 @@ class Recorded:
     """Where the recording comes from (repository, path and commit, or a URL)."""
     meta: dict[str, Any] = field(default_factory=dict)
     """The whole sidecar (provider, model, kind, notes...)."""
+    raw: bytes | None = None
+    """The whole response as recorded off the socket, served byte for byte (``None``: served
+    from ``status``, ``headers`` and ``body``)."""
+    drops_next_request: bool = False
+    """The recorded server closed the connection after this response although it said
+    keep-alive: the next request on that connection is closed unanswered."""
+
+    @classmethod
+    def from_http(cls, raw: bytes, *, source: str = "", meta: dict[str, Any] | None = None) -> Recorded:
+        """A raw HTTP/1.1 response: ``status``, ``headers`` and the ``body`` (chunked framing
+        removed) are read from it by the standard library's response parser; ``raw`` keeps it whole."""
+        response = http.client.HTTPResponse(_BytesSocket(raw))  # type: ignore[arg-type]
+        response.begin()
+        body = response.read()
+        headers = {key.lower(): value for key, value in response.getheaders()}
+        return cls(
+            status=response.status,
+            body=body,
+            content_type=headers.get("content-type", "application/json"),
+            headers=headers,
+            source=source,
+            meta=meta or {},
+            raw=raw,
+            drops_next_request=bool((meta or {}).get("drops_next_request")),
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Recorded:
@@ -66,6 +101,11 @@ class Recorded:
             if not meta.get(key) and meta.get(key) != 0:
                 raise ValueError(f"{meta_path}: missing {key!r} (every recording names its body, status and source)")
         body = (meta_path.parent / str(meta["body"])).read_bytes()
+        if str(meta["body"]).endswith(_RAW_SUFFIX):
+            recorded = cls.from_http(body, source=str(meta["source"]), meta=meta)
+            if recorded.status != int(meta["status"]):
+                raise ValueError(f"{meta_path}: status {meta['status']} but the exchange says {recorded.status}")
+            return recorded
         headers = meta.get("headers") or {}
         return cls(
             status=int(meta["status"]),
@@ -128,9 +168,17 @@ class _ReplayHandler(BaseHTTPRequestHandler):
     server_state: ReplayServer
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # small SSE writes would wait ~40 ms for a delayed ACK each
+    _hang_up_next = False
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+    def handle_one_request(self) -> None:
+        if self._hang_up_next:  # the server hung up after its last answer: this request gets none
+            self.rfile.readline(65537)
+            self.close_connection = True
+            return
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models") and self.server_state.models is not None:
@@ -163,6 +211,14 @@ class _ReplayHandler(BaseHTTPRequestHandler):
         self._send(Recorded(status=status, body=data))
 
     def _send(self, recorded: Recorded) -> None:
+        if recorded.raw is not None:
+            self.wfile.write(recorded.raw)
+            self.wfile.flush()
+            if recorded.drops_next_request:
+                self._hang_up_next = True
+            else:
+                self.close_connection = True
+            return
         self.send_response(recorded.status)
         self.send_header("Content-Type", recorded.content_type)
         for key, value in recorded.headers.items():
@@ -180,3 +236,13 @@ class _ReplayHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(recorded.body)
         self.wfile.flush()
+
+
+class _BytesSocket:
+    """What :class:`http.client.HTTPResponse` reads a recorded response from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def makefile(self, mode: str, *args: Any, **kwargs: Any) -> io.BufferedReader:
+        return io.BufferedReader(io.BytesIO(self._data))

@@ -16,13 +16,17 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar, overload
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.from_thread import BlockingPortal
 
+from agentkit._redact import register_secret
 from agentkit.task.sections import MCPServerSpec
+from agentkit.tools._mcp_cap import CUT_META, CappedTransport
+from agentkit.tools._mcp_stdio import capped_stdio_client
+from agentkit.tools.base import ProgressFn
 
 if TYPE_CHECKING:
     import mcp_types
@@ -147,37 +151,50 @@ class Connection:
     async def _transport(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         spec = self.spec
         if spec.command is not None:
-            from mcp.client.stdio import StdioServerParameters, stdio_client
+            from mcp.client.stdio import StdioServerParameters
 
             env = _resolved(spec, "env", self.environ)
+            args = _resolved(spec, "args", self.environ)
             if spec.cwd is not None and not spec.cwd.is_dir():
                 raise ServerFailed(f"cwd {spec.cwd} is not a folder")
             params = StdioServerParameters(
-                command=spec.command, args=spec.args, env=env, cwd=spec.cwd, encoding_error_handler="replace"
+                command=spec.command, args=args, env=env, cwd=spec.cwd, encoding_error_handler="replace"
             )
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs
             try:
-                return await stack.enter_async_context(stdio_client(params, errlog=self._stderr))  # type: ignore[arg-type]
+                return await stack.enter_async_context(capped_stdio_client(params, self._stderr, spec.max_result_bytes))
             except OSError as exc:
                 raise ServerFailed(f"cannot run {spec.command!r}: {exc.strerror or exc}") from None
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
-        headers = _resolved(spec, "headers", self.environ)
-        client = await stack.enter_async_context(
-            httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
-        )
         assert spec.url is not None
-        return await stack.enter_async_context(streamable_http_client(spec.url, http_client=client))
+        headers = {**_resolved(spec, "headers", self.environ), "Accept-Encoding": "identity"}
+        client = await stack.enter_async_context(
+            httpx2.AsyncClient(
+                headers=headers,
+                timeout=httpx2.Timeout(30.0, read=300.0),
+                transport=CappedTransport(spec.max_result_bytes, _http_transport(spec.url)),
+                trust_env=False,  # the proxy from the environment is in the transport, under the cap
+            )
+        )
+        return await stack.enter_async_context(
+            streamable_http_client(spec.url, http_client=client, max_sse_event_size=spec.max_result_bytes + 65_536)
+        )
 
     def _session(self, read: Any, write: Any) -> Any:
         from mcp import ClientSession
+
+        class Session(ClientSession):
+            async def validate_tool_result(self, name: str, result: mcp_types.CallToolResult) -> None:
+                if CUT_META not in (result.meta or {}):  # a cut result cannot match the tool's output
+                    await super().validate_tool_result(name, result)  # schema: it says it was cut
 
         async def on_message(message: object) -> None:
             if isinstance(message, Exception) and self.garbage is None:
                 self.garbage = _offending_line(message)
 
-        return ClientSession(read, write, message_handler=on_message)
+        return Session(read, write, message_handler=on_message)
 
     async def close(self) -> None:
         self.stop.set()
@@ -186,10 +203,13 @@ class Connection:
 
     # -- calls -----------------------------------------------------------------------------
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> mcp_types.CallToolResult:
+    async def call(
+        self, name: str, arguments: dict[str, Any], progress: ProgressFn | None = None
+    ) -> mcp_types.CallToolResult:
         """One tool call within ``timeout_s``. A server that dies, hangs or drops the
         connection raises :class:`ServerFailed` (and is stopped: the next use starts it anew);
-        an error the server answers with is an ``MCPError``."""
+        an error the server answers with is an ``MCPError``. With ``progress``, the request
+        carries a progress token and the server's progress notifications go there."""
         from mcp import MCPError
         from mcp_types import CONNECTION_CLOSED
 
@@ -198,7 +218,7 @@ class Connection:
             raise ServerFailed(self.died or "the server is not running")
         try:
             with anyio.fail_after(self.spec.timeout_s):
-                result: mcp_types.CallToolResult = await session.call_tool(name, arguments)
+                result: mcp_types.CallToolResult = await session.call_tool(name, arguments, progress_callback=progress)
                 return result
         except TimeoutError:
             await self.close()
@@ -246,11 +266,38 @@ class Connection:
         return text[-STDERR_TAIL:]
 
 
-def _resolved(spec: MCPServerSpec, kind: str, environ: Mapping[str, str]) -> dict[str, str]:
+@overload
+def _resolved(spec: MCPServerSpec, kind: Literal["env", "headers"], environ: Mapping[str, str]) -> dict[str, str]: ...
+@overload
+def _resolved(spec: MCPServerSpec, kind: Literal["args"], environ: Mapping[str, str]) -> list[str]: ...
+def _resolved(spec: MCPServerSpec, kind: str, environ: Mapping[str, str]) -> dict[str, str] | list[str]:
+    """``env``, ``headers`` or ``args`` with each ``{from_env: NAME}`` read from ``environ``; the
+    values read are secrets (masked wherever text leaves the process)."""
     try:
-        return spec.resolved(spec.env if kind == "env" else spec.headers, kind, environ)
+        if kind == "args":
+            args = spec.resolved_args(environ)
+            register_secret(*(a for a, given in zip(args, spec.args, strict=True) if not isinstance(given, str)))
+            return args
+        given = spec.env if kind == "env" else spec.headers
+        resolved = spec.resolved(given, kind, environ)
     except ValueError as exc:
         raise ServerFailed(str(exc)) from None
+    register_secret(*(resolved[k] for k, v in given.items() if not isinstance(v, str)))  # the {from_env: ...} ones
+    return resolved
+
+
+def _http_transport(url: str) -> Any:
+    """The plain transport to ``url``, through the environment's proxy for it if there is one."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    import httpx2
+
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        return httpx2.AsyncHTTPTransport(proxy=proxy)
+    return httpx2.AsyncHTTPTransport()
 
 
 async def _list_tools(session: Any) -> Listing:

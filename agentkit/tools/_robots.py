@@ -34,8 +34,8 @@ import anyio
 import httpx2
 from protego import Protego
 
-from agentkit.tools._http import USER_AGENT
-from agentkit.tools._ssrf import BlockedURLError, ResolutionError, check_url
+from agentkit.net._http import USER_AGENT
+from agentkit.net._ssrf import BlockedURLError, ResolutionError, check_url
 
 ROBOTS_MAX_BYTES = 512 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})

@@ -18,7 +18,7 @@ import anyio
 import httpx2
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from agentkit.tools._http import USER_AGENT, LoopLocal
+from agentkit.net._http import USER_AGENT, LoopLocal
 from agentkit.tools._search_base import (
     BackendFailure,
     RateLimited,

@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from agentkit._redact import register_secret
 from agentkit.task.sections import SEARCH_KEY_VARS
 from agentkit.tools._search_base import AuthFailure, BackendFailure, SearchHit
 from agentkit.tools._search_http import HttpSearchBackend
@@ -51,6 +52,7 @@ class KeyedBackend(HttpSearchBackend):
         self.key_var = found
         """The variable the key was read from (named in messages; the key never is)."""
         self._key = env[found].strip()
+        register_secret(self._key)  # masked wherever text leaves the process
         super().__init__(
             base_url or self.default_url,
             timeout_s=timeout_s,

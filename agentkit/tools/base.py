@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -62,6 +63,10 @@ class ToolOutput(BaseModel):
     :data:`agentkit.store.events.ToolEffect`."""
 
 
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+"""``progress(done, total, message)``: how far a running call is."""
+
+
 @dataclass
 class ToolContext:
     """Run-scoped facts a tool may ask for by annotating a parameter with this type."""
@@ -76,16 +81,24 @@ class ToolContext:
     given here is wrapped in :class:`~agentkit.task.sections.ToolSettings`."""
     replay: bool = False
     """True when a resumed run re-executes a call that had no committed result."""
+    progress: ProgressFn | None = None
+    """Where a long call reports how far it is (the loop shows it as a
+    :class:`~agentkit.run.live.ToolProgress` live event); use :meth:`report_progress`."""
 
     def __post_init__(self) -> None:
         self.settings = ToolSettings.of(self.settings)
+
+    async def report_progress(self, done: float, total: float | None = None, message: str | None = None) -> None:
+        """Say how far the call is (nothing happens when nobody listens)."""
+        if self.progress is not None:
+            await self.progress(done, total, message)
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel, default=Any)
 """A tool's argument model; a bare ``Tool`` is ``Tool[Any]`` (any tool)."""
 
 
-class Tool(Generic[ArgsT]):
+class Tool(ABC, Generic[ArgsT]):
     """A tool the model can call. Subclass and implement :meth:`invoke`, or use ``@tool``.
 
     ``Tool[MyArgs]`` takes its arguments as ``MyArgs``: the registry validates the model's
@@ -107,8 +120,11 @@ class Tool(Generic[ArgsT]):
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
-        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
-            raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        # Any printable name (MCP tools are called files.read/v2 and the like): a host whose
+        # pattern refuses it gets a valid alias in the request, and the calls come back under
+        # this name (agentkit.llm._tool_wire).
+        if not re.fullmatch(r"[!-~]{1,128}", name):
+            raise ValueError(f"tool name {name!r} must be 1-128 printable ASCII characters, without spaces")
         self.name = name
         self.description = description
         self.args_model = args_model
@@ -127,10 +143,10 @@ class Tool(Generic[ArgsT]):
             }
         return self._schema
 
+    @abstractmethod
     async def invoke(self, args: ArgsT, ctx: ToolContext) -> ToolOutput:
         """Run the call. (A plain string, ``None`` or JSON-able value is accepted too and
         wrapped the way ``@tool`` functions' return values are.)"""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     async def open_run(self, run_id: str, ctx: ToolContext) -> list[str]:
         """Get ready for one run, before its first model call (a run resumed in a new process
@@ -153,19 +169,19 @@ class ToolsUnavailable(Exception):
     not start): the run fails with this message."""
 
 
-class ToolSource:
+class ToolSource(ABC):
     """Tools known only once a run starts (an MCP server's list). The registry asks each source
     for its tools at the start of every run (:meth:`ToolRegistry.open_run`); the tools it
     returns replace the ones it returned before."""
 
+    @abstractmethod
     async def open_run(self, run_id: str, ctx: ToolContext) -> tuple[list[Tool[Any]], list[str]]:
         """The tools for this run and warnings to show; raise :class:`ToolsUnavailable` to fail the run."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
-    async def close_run(self, run_id: str) -> None:
+    async def close_run(self, run_id: str) -> None:  # noqa: B027 - an optional hook: nothing to release by default
         """Release what :meth:`open_run` started for this run."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - an optional hook
         """Release everything."""
 
 

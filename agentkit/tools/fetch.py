@@ -24,18 +24,17 @@ import httpx2
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.context.images import ImageError, store_image
+from agentkit.net._download import Downloaded, Downloader, DownloadError
+from agentkit.net._ssrf import BlockedURLError
 from agentkit.store.events import Source
 from agentkit.tools._extract import Extracted, ExtractionError, extract, paginate
-from agentkit.tools._http import LoopLocal, make_client
 from agentkit.tools._robots import RobotsCache, RobotsVerdict
 from agentkit.tools._sources import looks_like_source_id, normalize_url, source_id_for, with_default_scheme
-from agentkit.tools._ssrf import BlockedURLError, ResolutionError, check_url
 from agentkit.tools.base import DEFAULT_MAX_RESULT_CHARS, Tool, ToolContext, ToolOutput
 from agentkit.vocabulary import ImageRef
 
 DEFAULT_MAX_BYTES = 15 * 1024 * 1024
 DEFAULT_PAGE_CHARS = 12_000
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ACCEPT = (
     "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8,"
     "application/json;q=0.8,application/xml;q=0.7,*/*;q=0.5"
@@ -54,7 +53,7 @@ class FetchArgs(BaseModel):
     page: int = Field(default=1, ge=1, description="Which page of a long document to return (1-based).")
 
 
-class FetchError(Exception):
+class FetchError(DownloadError):
     """A fetch that failed for a reason the model should read as is."""
 
 
@@ -198,14 +197,6 @@ class FetchCache:
             done.set()
 
 
-@dataclass
-class _Download:
-    final_url: str
-    content_type: str
-    charset: str | None
-    data: bytes
-
-
 class FetchTool(Tool[FetchArgs]):
     """``fetch(url, page=1)``. The SSRF guard is on unless ``allow_private_hosts`` (here or
     in the task's ``fetch`` section) is true.
@@ -239,21 +230,21 @@ class FetchTool(Tool[FetchArgs]):
             max_result_chars=max(DEFAULT_MAX_RESULT_CHARS, page_chars + 2_000),
         )
         self.allow_private_hosts = allow_private_hosts
-        self.network_timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.page_chars = page_chars
-        self.max_redirects = max_redirects
         self.cache = cache if cache is not None else FetchCache()
         self.respect_robots = respect_robots
         self.robots = robots if robots is not None else RobotsCache(timeout_s=min(15.0, timeout_s))
-        timeout = httpx2.Timeout(timeout_s, connect=connect_timeout_s)
-        headers = {"Accept": _ACCEPT, "Accept-Language": "en;q=0.9,*;q=0.5"}
-        self._guarded = LoopLocal(partial(make_client, guarded=True, timeout=timeout, headers=headers, verify=verify))
-        self._open = LoopLocal(partial(make_client, guarded=False, timeout=timeout, headers=headers, verify=verify))
+        self._downloader = Downloader(
+            timeout_s=timeout_s,
+            connect_timeout_s=connect_timeout_s,
+            max_redirects=max_redirects,
+            headers={"Accept": _ACCEPT, "Accept-Language": "en;q=0.9,*;q=0.5"},
+            verify=verify,
+        )
 
     async def aclose(self) -> None:
-        await self._guarded.aclose()
-        await self._open.aclose()
+        await self._downloader.aclose()
 
     # -- the tool -------------------------------------------------------------------------
 
@@ -296,7 +287,7 @@ class FetchTool(Tool[FetchArgs]):
             return _error(f"Refused to fetch {url}: {exc}.{tail}")
         except RobotsRefusal as exc:
             return ToolOutput(text=str(exc), is_error=True, meta={"robots": exc.verdict.robots_url})
-        except FetchError as exc:
+        except DownloadError as exc:
             return _error(f"Could not fetch {url}: {exc}")
         except ExtractionError as exc:
             return _error(f"Fetched {url} but {exc}.")
@@ -363,68 +354,18 @@ class FetchTool(Tool[FetchArgs]):
 
     # -- network --------------------------------------------------------------------------
 
-    async def _download(self, url: str, allow_private: bool, *, robots: bool = True) -> _Download:
-        client = (self._open if allow_private else self._guarded).get()
-        try:
-            current = httpx2.URL(url)
-        except (httpx2.InvalidURL, TypeError, ValueError) as exc:
-            raise FetchError(f"invalid URL: {exc}") from exc
-        try:
-            with anyio.fail_after(self.network_timeout_s):
-                for hop in range(self.max_redirects + 1):
-                    if current.scheme not in ("http", "https") or not allow_private:
-                        await check_url(current.scheme, current.host, current.port)
-                    if robots and current.host:  # (a URL without a host fails as invalid below)
-                        verdict = await self.robots.check(current, client, guard=not allow_private)
-                        if not verdict.allowed:
-                            raise RobotsRefusal(str(current), verdict)
-                    response = await client.send(client.build_request("GET", current), stream=True)
-                    try:
-                        location = response.headers.get("location")
-                        if response.status_code in _REDIRECTS and location:
-                            if hop == self.max_redirects:
-                                raise FetchError(f"too many redirects (more than {self.max_redirects})")
-                            current = current.join(location.strip())
-                            continue
-                        return await self._read_body(response)
-                    finally:
-                        await response.aclose()
-        except TimeoutError as exc:
-            raise FetchError(f"timed out after {self.network_timeout_s:g} s") from exc
-        except ResolutionError as exc:
-            raise FetchError(str(exc)) from exc
-        except httpx2.TimeoutException as exc:
-            raise FetchError(f"timed out ({type(exc).__name__})") from exc
-        except httpx2.ConnectError as exc:
-            raise FetchError(f"could not connect: {exc or 'connection refused'}") from exc
-        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol) as exc:
-            raise FetchError(f"invalid URL: {exc}") from exc
-        except httpx2.HTTPError as exc:
-            raise FetchError(f"network error ({type(exc).__name__}): {exc}") from exc
-        raise FetchError("no response")  # pragma: no cover - the loop always returns or raises
+    async def _download(self, url: str, allow_private: bool, *, robots: bool = True) -> Downloaded:
+        async def check_robots(current: httpx2.URL, client: httpx2.AsyncClient) -> None:
+            if current.host:  # (a URL without a host fails as invalid when it is requested)
+                verdict = await self.robots.check(current, client, guard=not allow_private)
+                if not verdict.allowed:
+                    raise RobotsRefusal(str(current), verdict)
 
-    async def _read_body(self, response: httpx2.Response) -> _Download:
-        status = response.status_code
-        if status >= 400:
-            reason = response.reason_phrase or ""
-            hint = " (the site refuses automated access)" if status in (401, 403, 429) else ""
-            raise FetchError(f"HTTP {status} {reason}{hint}".rstrip())
-        if status >= 300:
-            raise FetchError(f"HTTP {status} without a usable redirect")
-        limit_mb = self.max_bytes / 1_048_576
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            raise FetchError(f"the document is {int(declared) / 1_048_576:.1f} MB, over the {limit_mb:g} MB limit")
-        buf = bytearray()
-        async for chunk in response.aiter_bytes():
-            buf += chunk
-            if len(buf) > self.max_bytes:
-                raise FetchError(f"the document is larger than the {limit_mb:g} MB limit")
-        return _Download(
-            final_url=str(response.url),
-            content_type=response.headers.get("content-type", ""),
-            charset=response.charset_encoding,
-            data=bytes(buf),
+        return await self._downloader.get(
+            url,
+            max_bytes=self.max_bytes,
+            allow_private=allow_private,
+            before_request=check_robots if robots else None,
         )
 
     # -- output ---------------------------------------------------------------------------

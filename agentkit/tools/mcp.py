@@ -14,12 +14,15 @@ without its tools and a warning says why.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.from_thread import BlockingPortal
 from pydantic import RootModel
 
 from agentkit.llm.errors import ConfigurationError
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
 
 BACKSTOP_S = 10.0
 """Added to a server's start and call timeouts for the registry's own limit on a call."""
+MAX_PROGRESS = 100
+"""Progress notifications of one call kept in its result's ``meta`` (the latest replaces the last)."""
+MAX_PROGRESS_MESSAGE = 200
 
 
 class MCPArguments(RootModel[dict[str, Any]]):
@@ -162,19 +168,58 @@ class MCPTool(Tool[MCPArguments]):
             lines = [f"Invalid arguments for {self.name}:", *problems, "Fix the arguments and call the tool again."]
             return ToolOutput(text="\n".join(lines), is_error=True)
         server = self.spec.name
-        try:
-            conn = await self.source.connection(ctx.run_id, server)
-            result = await conn.host.run(conn.call, self.remote, args.root)
-        except ServerFailed as exc:
-            text = f"MCP server {server!r} failed: {exc}. It will be started again on the next call."
-            return ToolOutput(text=text, is_error=True, meta={"mcp_server": server, "mcp_tool": self.remote})
-        except MCPError as exc:
-            text = f"MCP server {server!r} answered {self.remote!r} with an error: {exc.message}"
-            return ToolOutput(text=text, is_error=True, meta={"mcp_server": server, "mcp_tool": self.remote})
-        return await render(result, server=server, remote=self.remote, name=self.name, ctx=ctx)
+        meta: dict[str, Any] = {"mcp_server": server, "mcp_tool": self.remote}
+        async with BlockingPortal() as portal:
+            progress = _ProgressRelay(ctx, portal)
+            try:
+                conn = await self.source.connection(ctx.run_id, server)
+                result = await conn.host.run(conn.call, self.remote, args.root, progress)
+            except ServerFailed as exc:
+                text = f"MCP server {server!r} failed: {exc}. It will be started again on the next call."
+                return ToolOutput(text=text, is_error=True, meta=progress.into(meta))
+            except MCPError as exc:
+                text = f"MCP server {server!r} answered {self.remote!r} with an error: {exc.message}"
+                return ToolOutput(text=text, is_error=True, meta=progress.into(meta))
+        out = await render(
+            result, server=server, remote=self.remote, name=self.name, ctx=ctx, cap=self.spec.max_result_bytes
+        )
+        progress.into(out.meta)
+        return out
 
     async def close_run(self, run_id: str) -> None:
         await self.source.close_run(run_id)  # a sub-agent's registry holds the tools, not the source
+
+
+class _ProgressRelay:
+    """A call's progress notifications, which arrive in the host's loop: each is passed to the
+    caller's loop (through ``portal``) as ``ctx.report_progress`` and recorded for the trace
+    (``meta["progress"]``: at most :data:`MAX_PROGRESS`, the latest always kept, with the
+    seconds since the call began: telemetry makes span events of them)."""
+
+    def __init__(self, ctx: ToolContext, portal: BlockingPortal) -> None:
+        self.ctx, self.portal = ctx, portal
+        self.started = time.monotonic()
+        self.seen: list[dict[str, Any]] = []
+
+    async def __call__(self, done: float, total: float | None, message: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the call has ended: nobody waits for its progress
+            await self.portal.call_async(self._report, done, total, message)
+
+    async def _report(self, done: float, total: float | None, message: str | None) -> None:
+        entry: dict[str, Any] = {"at_s": round(time.monotonic() - self.started, 3), "progress": done}
+        if total is not None:
+            entry["total"] = total
+        if message:
+            entry["message"] = message = message[:MAX_PROGRESS_MESSAGE]
+        if len(self.seen) >= MAX_PROGRESS:
+            self.seen.pop()
+        self.seen.append(entry)
+        await self.ctx.report_progress(done, total, message)
+
+    def into(self, meta: dict[str, Any]) -> dict[str, Any]:
+        if self.seen:
+            meta["progress"] = self.seen
+        return meta
 
 
 async def _connect(spec: MCPServerSpec, environ: Mapping[str, str]) -> tuple[Connection, Listing]:

@@ -233,6 +233,11 @@ class RunView:
         return self.info.label or self.info.id
 
     @property
+    def context_peak(self) -> int:
+        """The prompt tokens of the run's largest request (0: none sent yet)."""
+        return max((s.context_tokens for s in self.steps), default=0)
+
+    @property
     def answer(self) -> str:
         if self.finished is not None:
             return self.finished.answer

@@ -189,7 +189,7 @@ def test_a_decompression_bomb_is_refused_before_decoding() -> None:
     [
         ("kimi-k2.5", "kimi-k2.5", True),
         ("moonshotai/Kimi-K2.5", "kimi-k2.5", True),
-        ("kimi-k2.6-preview", "kimi-k2.5", True),
+        ("kimi-k2.6-preview", "kimi-k2.6", True),
         ("moonshotai/kimi-k2.5-maas", "kimi-k2.5", True),
         ("kimi-k2-thinking", "kimi-k2-thinking", False),
         ("moonshotai/Kimi-K2-Thinking", "kimi-k2-thinking", False),
@@ -292,3 +292,39 @@ def test_vision_follows_the_family_unless_the_client_says() -> None:
     assert not sees_images(OpenAICompatibleModel("my-vlm", "custom", base_url="http://127.0.0.1:9/v1"))
     assert sees_images(OpenAICompatibleModel("my-vlm", "custom", base_url="http://127.0.0.1:9/v1", vision=True))
     assert not sees_images(OpenAICompatibleModel("kimi-k2.5", "moonshot", api_key="sk-x", vision=False))
+
+
+EVERYTHING_PNG = Path(__file__).parents[1] / "fixtures" / "mcp" / "server-everything-tiny-image.png"
+
+
+def test_a_png_whose_ancillary_chunk_has_a_bad_crc_is_read_like_a_browser_reads_it() -> None:
+    """server-everything's image (its iCCP chunk's CRC is wrong): the chunk is left out, the
+    image decoded and re-encoded; Pillow's process-wide leniency stays off."""
+    from PIL import ImageFile
+
+    data = EVERYTHING_PNG.read_bytes()
+    encoded, mime, width, height = prepare(data, "tiny image")
+    assert (mime, width, height) == ("image/png", 20, 20)
+    with Image.open(io.BytesIO(encoded)) as again:
+        again.load()
+        assert again.size == (20, 20)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def _with_bad_crc(data: bytes, chunk: bytes) -> bytes:
+    at = data.index(chunk) - 4
+    length = int.from_bytes(data[at : at + 4], "big")
+    crc_at = at + 8 + length
+    return data[:crc_at] + bytes(b ^ 0xFF for b in data[crc_at : crc_at + 4]) + data[crc_at + 4 :]
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda d: d[: d.index(b"IDAT") + 200], "damaged or truncated"),  # the pixels are cut
+        (lambda d: _with_bad_crc(d, b"IHDR"), "not an image|damaged"),  # a critical chunk is damaged
+    ],
+)
+def test_a_png_damaged_where_it_matters_is_still_refused(damage: Any, reason: str) -> None:
+    with pytest.raises(ImageError, match=reason):
+        prepare(damage(EVERYTHING_PNG.read_bytes()), "tiny image")

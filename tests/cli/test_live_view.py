@@ -27,6 +27,7 @@ from agentkit.run.live import (
     RunEnded,
     ToolCallFinished,
     ToolCallStarted,
+    ToolProgress,
     TurnStarted,
     UsageReported,
 )
@@ -200,3 +201,15 @@ def test_the_agent_reports_where_it_runs_its_plan_and_each_retry(fake: FakeProvi
     assert [p.plan for p in plans] == ["1. look it up"]
     retries = [e for e in events if isinstance(e, ModelRetrying)]
     assert [(r.attempt, r.reason) for r in retries] == [(1, "429 rate limited"), (1, "503 server error")]
+
+
+def test_a_running_tools_progress_shows_in_the_panel_until_its_result() -> None:
+    view, _ = panel_view(Clock(), run_id="r1")
+    view(began())
+    view(ToolCallStarted(run_id="r1", step=1, call=ToolCall(id="c", name="db__index", arguments="{}")))
+    view(ToolProgress(run_id="r1", step=1, call_id="c", name="db__index", progress=2, total=4, message=HOSTILE))
+    assert f"progress  db__index 2/4 (50%) {HOSTILE}" in panel(view)  # the tool's words, as data
+    view(ToolProgress(run_id="r1", step=1, call_id="c", name="db__index", progress=7))
+    assert re.search(r"progress  db__index 7 *\n", panel(view))  # no total: a count
+    view(ToolCallFinished(run_id="r1", step=1, call_id="c", name="db__index", preview="", is_error=False, duration_s=1))
+    assert "progress" not in panel(view)

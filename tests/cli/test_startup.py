@@ -15,6 +15,7 @@ import anyio
 from agentkit.store import SQLiteStore
 
 NEVER_AT_START = (
+    "jinja2",
     "openai",
     "httpx2",
     "tenacity",

@@ -1,5 +1,6 @@
-"""Connection failures and retry reports: a refused connection fails in seconds naming the URL;
-every retry the client makes is reported (attempt, delay, reason) to whoever observes it.
+"""Connection failures and retry reports: a refused connection, or a host name that does not
+resolve, fails in seconds naming the URL or the host; every retry the client makes is reported
+(attempt, delay, reason) to whoever observes it.
 
 Real sockets on loopback: a port bound and not listening refuses connections (ECONNREFUSED).
 """
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from agentkit.llm.client import OpenAICompatibleModel, RetryPolicy
-from agentkit.llm.errors import ConnectionFailed, ModelRetriesExhausted, RetryNotice, observing_retries
+from agentkit.llm.errors import ConnectionFailed, RetryNotice, observing_retries
 from agentkit.llm.types import ModelRequest
 from agentkit.testing import Delay, FakeProvider, RateLimited, ServerError, Turn
 
@@ -83,19 +84,26 @@ async def test_an_async_observer_is_awaited_and_a_broken_one_does_not_fail_the_c
     assert seen == [1]
 
 
-async def test_an_unresolvable_host_keeps_the_retry_policy_and_names_the_url() -> None:
-    url = "http://agentkit-test.invalid/v1"  # .invalid never resolves (RFC 6761)
-    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=3)
+async def test_an_unresolvable_host_is_retried_twice_then_fails_naming_the_host() -> None:
+    """A name that does not resolve is a misspelt host far more often than a resolver's hiccup:
+    two quick retries, then one line naming the host, not the eight retries of an overload."""
+    url = "http://agentkit-test.invalid/v1"  # .invalid never resolves (RFC 6761), offline or not
+    policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01)  # max_attempts stays 8
     seen: list[RetryNotice] = []
     m = OpenAICompatibleModel("m", "custom", base_url=url, retry=policy)
     try:
-        with observing_retries(seen.append), pytest.raises(ModelRetriesExhausted) as caught:
+        with observing_retries(seen.append), pytest.raises(ConnectionFailed) as caught:
             await m.complete(ModelRequest(messages=Q))
     finally:
         await m.aclose()
-    assert caught.value.attempts == 3 and len(seen) == 2
-    assert f"cannot connect to {url}: " in str(caught.value)
-    assert all(n.reason == "host name not resolved" for n in seen)
+    assert caught.value.attempts == policy.unresolved_attempts == 3 and len(seen) == 2
+    assert str(caught.value) == (
+        f"cannot connect to {url}: the host name 'agentkit-test.invalid' does not resolve (3 attempt(s))"
+    )
+    assert [(n.attempt, n.retries, n.reason) for n in seen] == [
+        (1, 2, "host name not resolved"),
+        (2, 2, "host name not resolved"),
+    ]
 
 
 async def test_a_timeout_keeps_the_retry_policy_and_each_retry_is_reported() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 HERE = Path(__file__).parent
 TOOLS_SERVER = str(HERE / "tools_server.py")
 HOSTILE_SERVER = str(HERE / "hostile_server.py")
+BIG_RESULT_PROBE = str(HERE / "big_result_probe.py")
 
 
 def stdio_spec(name: str = "loc", **extra: Any) -> dict[str, Any]:
@@ -22,10 +23,12 @@ def hostile_spec(mode: str, **extra: Any) -> dict[str, Any]:
     return {"name": "h", "command": sys.executable, "args": [HOSTILE_SERVER, mode], "startup_timeout_s": 5, **extra}
 
 
-def start_http_server(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The test server on streamable HTTP; waits until it listens (its port file appears)."""
+def start_http_server(tmp: Path, *, json_response: bool = False) -> tuple[subprocess.Popen[bytes], str]:
+    """The test server on streamable HTTP (answers as event streams, or JSON bodies with
+    ``json_response``); waits until it listens (its port file appears)."""
     port_file = tmp / f"port-{time.monotonic_ns()}"
-    proc = subprocess.Popen([sys.executable, TOOLS_SERVER, "http", str(port_file)], stderr=subprocess.DEVNULL)
+    mode = "http-json" if json_response else "http"
+    proc = subprocess.Popen([sys.executable, TOOLS_SERVER, mode, str(port_file)], stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while not port_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -243,3 +243,15 @@ async def test_an_http_server_that_goes_away_is_a_tool_error_naming_it(tmp_path:
         assert again.is_error and f"cannot connect to {url}" in again.text
     finally:
         await h.close()
+
+
+async def test_args_from_the_environment_reach_the_server() -> None:
+    spec = stdio_spec("loc")
+    spec["args"] = [*spec["args"], "--token", {"from_env": "LOC_TOKEN"}]
+    h = Harness([spec], environ={"LOC_TOKEN": "s3cr3t-from-env"})
+    try:
+        await h.open()
+        assert (await h.call("loc__argv")).output.text.endswith("--token s3cr3t-from-env")
+        assert h.source.as_data()[0]["args"][-1] == {"from_env": "LOC_TOKEN"}
+    finally:
+        await h.close()

@@ -122,3 +122,73 @@ def test_a_task_with_mcp_servers_but_no_mcp_extra_is_bad_input_not_an_internal_e
     )
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "pip install 'agentkit[mcp]'" in done.stderr and "internal error" not in done.stderr
+
+
+GHP = "ghp_" + "a1B2c3D4e5F6g7H8i9J0" * 2  # shapes of real tokens, none of them valid
+OPAQUE = "Zq8rT2xW9vL4kP7mN3bY6cH1"
+TOKENS = [
+    ("args: [--token, GHP]", "mcp[0].args[1]: looks like a GitHub token", "{from_env: VARIABLE}"),
+    ("args: ['--api-key=sk-proj-AbC123dEf456GhI789jKl012']", "mcp[0].args[0]: looks like an OpenAI", "two items"),
+    ("args: [serve, --token, OPAQUE]", "mcp[0].args[2]: looks like the value of --token", "{from_env: VARIABLE}"),
+    ("args: ['--github-token=OPAQUE']", "mcp[0].args[0]: looks like the value of --github-token", "two items"),
+    ("args: [--key, AKIAABCDEFGHIJ234567]", "mcp[0].args[1]: looks like an AWS access key id", "from_env"),
+    ("args: [AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q]", "mcp[0].args[0]: looks like a Google API key", "from_env"),
+    ("env: {GH: GHP}", "mcp[0].env.GH: looks like a GitHub token", "GH: {from_env: VARIABLE}"),
+    ("env: {SLACK: xoxb-123456789012-abcdefGHIJ}", "mcp[0].env.SLACK: looks like a Slack token", "from_env"),
+]
+
+
+@pytest.mark.parametrize(("fields", "expected", "advice"), TOKENS)
+def test_a_literal_token_in_a_server_spec_is_refused_without_showing_it(
+    tmp_path: Path, fields: str, expected: str, advice: str
+) -> None:
+    fields = fields.replace("GHP", GHP).replace("OPAQUE", OPAQUE)
+    message = problem(tmp_path, f"mcp: [{{name: a, command: x, {fields}}}]\n")
+    assert message.startswith(expected), message
+    assert advice in message and "environment variable" in message
+    for secret in (GHP, OPAQUE, "AKIAABCDEFGHIJ234567", "xoxb-", "sk-proj", "AIzaSy"):
+        assert secret not in message
+
+
+def test_a_token_in_an_http_servers_headers_is_refused(tmp_path: Path) -> None:
+    message = problem(tmp_path, f"mcp: [{{name: a, url: 'http://h/mcp', headers: {{X-Api: 'Bearer {GHP}'}}}}]\n")
+    assert message.startswith("mcp[0].headers.X-Api: looks like a GitHub token"), message
+    assert GHP not in message
+
+
+def test_ordinary_arguments_are_not_taken_for_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "task.yaml"
+    args = "[--stdio, --port, '8080', --token-file, /run/secrets/gh_token, --model, gpt-4o-mini-2024-07-18, --key, id]"
+    path.write_text(HEAD + f"mcp: [{{name: a, command: x, args: {args}}}]\n")
+    assert load_task(path).mcp[0].args[3] == "--token-file"
+
+
+def test_args_take_values_from_the_environment_and_store_only_the_name(tmp_path: Path) -> None:
+    path = tmp_path / "task.yaml"
+    path.write_text(HEAD + "mcp: [{name: gh, command: x, args: [--token, {from_env: GH_TOKEN}, --ro]}]\n")
+    task = load_task(path)
+    assert task.redacted_config()["mcp"][0]["args"] == ["--token", {"from_env": "GH_TOKEN"}, "--ro"]
+    assert task.mcp[0].resolved_args({"GH_TOKEN": GHP}) == ["--token", GHP, "--ro"]
+    with pytest.raises(ValueError, match=r"args\[1\]: the environment variable GH_TOKEN is not set"):
+        task.mcp[0].resolved_args({})
+
+
+def test_stored_configs_are_redacted_of_token_shapes(tmp_path: Path) -> None:
+    """A spec made in code without validation (``model_construct``) still never stores a
+    token: the run's config is masked by shape, and by the flag it follows."""
+    from agentkit import Agent
+    from agentkit._redact import redact_config
+    from agentkit.llm.client import OpenAICompatibleModel
+    from agentkit.store import MemoryStore
+
+    spec = MCPServerSpec.model_construct(
+        name="gh", command="x", args=["--token", OPAQUE, f"--pat={OPAQUE}", f"user:{GHP}", "--ro"], env={}, headers={}
+    )
+    llm = OpenAICompatibleModel("kimi-k2.5", "custom", base_url="http://127.0.0.1:9/v1")
+    agent = Agent(llm=llm, store=MemoryStore(), tools=[], mcp=[spec], workdir=tmp_path)
+    stored = json.dumps(agent.describe())
+    assert GHP not in stored and OPAQUE not in stored
+    assert agent.describe()["mcp"][0]["args"] == ["--token", "***", "--pat=***", "user:***", "--ro"]
+    assert redact_config({"search": {"url": f"https://h/{GHP}/q", "note": "AKIAABCDEFGHIJ234567"}}) == {
+        "search": {"url": "https://h/***/q", "note": "***"}
+    }

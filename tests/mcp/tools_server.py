@@ -1,7 +1,8 @@
 """A real MCP server (the SDK's MCPServer) for the tests, over stdio or streamable HTTP.
 
 ``python tools_server.py`` serves stdio; ``python tools_server.py http PORTFILE`` serves
-streamable HTTP on a free loopback port and writes the port to PORTFILE once it listens.
+streamable HTTP on a free loopback port and writes the port to PORTFILE once it listens
+(``http-json``: answers as JSON bodies instead of event streams).
 ``crash`` exits the process mid-call, ``hang`` never answers. With CRASH_FLAG set to a file
 path, ``lookup`` crashes the process while that file exists (and deletes it first), so a
 test can crash a server once, at a chosen call.
@@ -35,6 +36,12 @@ def lookup(term: str) -> str:
         print(f"lookup({term}): crashing on purpose", file=sys.stderr, flush=True)
         os._exit(3)
     return f"{term} means {len(term)} (answered by process {os.getpid()}, token={os.environ.get('TOKEN', '-')})"
+
+
+@server.tool()
+def argv() -> str:
+    """The server's command-line arguments."""
+    return " ".join(sys.argv[1:])
 
 
 @server.tool()
@@ -84,7 +91,7 @@ def fails() -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text="the glossary is closed")], is_error=True)
 
 
-def serve_http(port_file: Path) -> None:
+def serve_http(port_file: Path, json_response: bool = False) -> None:
     """Listen on a free loopback port, say which in ``port_file``, then serve (connections
     made before uvicorn starts wait in the socket's backlog)."""
     import uvicorn
@@ -92,13 +99,16 @@ def serve_http(port_file: Path) -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    port_file.write_text(str(sock.getsockname()[1]))
-    web = uvicorn.Server(uvicorn.Config(server.streamable_http_app(), log_level="warning"))
+    written = port_file.with_suffix(".tmp")
+    written.write_text(str(sock.getsockname()[1]))
+    written.replace(port_file)  # at once: the waiting test never reads a half-written file
+    app = server.streamable_http_app(json_response=json_response)
+    web = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     anyio.run(partial(web.serve, sockets=[sock]))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "http":
-        serve_http(Path(sys.argv[2]))
+    if len(sys.argv) > 2 and sys.argv[1] in ("http", "http-json"):
+        serve_http(Path(sys.argv[2]), json_response=sys.argv[1] == "http-json")
     else:
         server.run()

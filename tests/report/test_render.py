@@ -35,7 +35,7 @@ async def test_html_escapes_hostile_input(tmp_path: Path) -> None:
     assert 'href="javascript' not in page.lower() and "<img src=x onerror" not in page
     assert "javascript:" not in "".join(re.findall(r'href="([^"]*)"', page)).lower()
     assert "<img src=x" not in page and 'src="https://evil' not in page
-    assert "&lt;script&gt;alert(&#x27;title&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;title&#39;)&lt;/script&gt;" in page  # markupsafe writes ' as &#39;
     assert "<b>" not in page
     assert not re.search("[\ue000-\ue003]", page)
     # the javascript: reference URL is shown as text, not linked

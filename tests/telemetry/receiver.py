@@ -62,16 +62,16 @@ class OtlpReceiver(LoopbackService):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
+                with receiver.arrived:  # kept before the exporter hears back: once it has, the body is here
+                    receiver.paths.append(self.path)
+                    receiver.bodies.append(body)
+                    receiver.arrived.notify_all()
                 reply = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200 if self.path == "/v1/traces" else 404)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)
-                with receiver.arrived:
-                    receiver.paths.append(self.path)
-                    receiver.bodies.append(body)
-                    receiver.arrived.notify_all()
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -49,7 +49,9 @@ def heavy_responder(req: FakeRequest) -> Turn:
 async def test_a_heavy_run_reaches_an_otlp_receiver_as_one_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")  # the hardest case for secrets: content on
     monkeypatch.setenv("MOONSHOT_API_KEY", CANARY)
-    with OtlpReceiver() as receiver, FakeProvider(heavy_responder, api_key=CANARY) as fake:
+    # check_reasoning off: the run's key is masked in the trace, so the reasoning carried back
+    # reads "key ***?" rather than what the model produced
+    with OtlpReceiver() as receiver, FakeProvider(heavy_responder, api_key=CANARY, check_reasoning=False) as fake:
         provider = TracerProvider(resource=Resource.create({"service.name": "heavy-test"}), shutdown_on_exit=False)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{receiver.endpoint}/v1/traces")))
         telemetry.instrument(tracer_provider=provider)
@@ -64,6 +66,7 @@ async def test_a_heavy_run_reaches_an_otlp_receiver_as_one_trace(monkeypatch: py
             telemetry.uninstrument()
             provider.shutdown()
     assert result.status == "finished" and result.answer.startswith("Paris")
+    assert not [r for r in fake.requests if CANARY in str(r.body)]  # only ever in the Authorization header
     assert receiver.bodies and set(receiver.paths) == {"/v1/traces"}
     assert not [b for b in receiver.bodies if CANARY.encode() in b]  # not in any byte sent
 
@@ -72,12 +75,12 @@ async def test_a_heavy_run_reaches_an_otlp_receiver_as_one_trace(monkeypatch: py
     assert not [i for i, n in Counter(s.span_id for s in spans).items() if n > 1]
     assert {s.resource["service.name"] for s in spans} == {"heavy-test"}
     (root,) = [s for s in spans if s.parent_id is None]
-    assert root.name == "invoke_agent agentkit" and root.attributes["agentkit.heavy.trajectories"] == 8
+    assert root.name == "invoke_agent agentkit" and root.attributes["agentkit.ensembles.heavy.trajectories"] == 8
     trajectories = [s for s in spans if s.parent_id == root.span_id and s.name.startswith("invoke_agent")]
     assert sorted(s.name for s in trajectories) == [f"invoke_agent trajectory {i}" for i in range(8)]
     for traj in trajectories:
         under = [s for s in spans if s.parent_id == traj.span_id]
-        assert sorted(s.name for s in under) == ["chat kimi-k2-thinking"] * 3 + ["execute_tool lookup"]
+        assert sorted(s.name for s in under) == ["chat kimi-k3"] * 3 + ["execute_tool lookup"]
         assert traj.attributes["gen_ai.operation.name"] == "invoke_agent"
         assert traj.attributes["agentkit.run.parent_id"] == result.run_id
         assert root.start_ns <= traj.start_ns <= traj.end_ns <= root.end_ns
@@ -87,8 +90,8 @@ async def test_a_heavy_run_reaches_an_otlp_receiver_as_one_trace(monkeypatch: py
                 chat.attributes["gen_ai.usage.input_tokens"] > 0 and chat.attributes["gen_ai.usage.output_tokens"] > 0
             )
             assert "gen_ai.usage.cache_read.input_tokens" in chat.attributes
-            assert chat.attributes["gen_ai.request.model"] == "kimi-k2-thinking"
-            assert chat.attributes["gen_ai.response.model"] == "kimi-k2-thinking"
+            assert chat.attributes["gen_ai.request.model"] == "kimi-k3"
+            assert chat.attributes["gen_ai.response.model"] == "kimi-k3"
         (tool_span,) = [s for s in under if s.name.startswith("execute_tool")]
         assert tool_span.kind == INTERNAL and tool_span.attributes["gen_ai.tool.call.id"]
         assert "Authorization: ***" in tool_span.attributes["gen_ai.tool.call.result"]

@@ -9,9 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
+from agentkit.net import _ssrf
+from agentkit.net._http import USER_AGENT
 from agentkit.task.sections import FetchSpec, ToolSettings
-from agentkit.tools import _ssrf
-from agentkit.tools._http import USER_AGENT
 from agentkit.tools._robots import ROBOTS_MAX_BYTES, RobotsCache
 from agentkit.tools.fetch import FetchArgs, FetchTool
 

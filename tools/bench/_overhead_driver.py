@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _overhead_clock import StepClock
 
 MODEL = "kimi-k2-thinking"
+BENCH_KEY = "sk-bench-7f3a9e1b2c4d5e6f7a8b9c0d1e2f3a4b5c6d"
 TASK = "Read pages 1..N with read_page, one per turn, then say how many you read."
 
 
@@ -30,9 +31,10 @@ async def run_agentkit(base_url: str, steps: int, clock: StepClock) -> str:
         return clock.tool(n)
 
     # plain sync call in the loop thread would block; @tool runs sync functions in a worker
-    # thread, whose CPU is still counted by process_time.
+    # thread, whose CPU is still counted by process_time. The key is as long as a real one, so
+    # it is registered and every commit pays the by-value secret masking a real run pays.
     agent = Agent(
-        provider="moonshot", base_url=base_url, api_key="bench", tools=[read_page], max_steps=steps + 5, plan=False
+        provider="moonshot", base_url=base_url, api_key=BENCH_KEY, tools=[read_page], max_steps=steps + 5, plan=False
     )
     result = await agent.run(TASK)
     await agent.aclose()

@@ -10,7 +10,7 @@ import anyio.lowlevel
 import httpcore2
 import httpx2
 
-from agentkit.tools._ssrf import GuardedNetworkBackend
+from agentkit.net._ssrf import GuardedNetworkBackend
 
 USER_AGENT = "agentkit/0.1 (+research agent)"
 HTTP2_AVAILABLE = importlib.util.find_spec("h2") is not None
