@@ -6,8 +6,9 @@ one is read back (never run twice), an interrupted one is resumed, a missing one
 A run starts at most ``swarm.max_per_turn`` sub-agents in one turn and
 ``swarm.max_children`` in all, runs ``swarm.concurrency`` of them at once, and sub-agents
 nest ``swarm.max_depth`` deep. Their spending counts against the run's ``max_cost_usd``
-while they run (:class:`~agentkit.ensembles._swarm_parts.ShareBudget`) and is charged to it with the
-result (``UsageCharged``); the sources they read are registered in the parent run.
+while they run (:class:`~agentkit.ensembles._swarm_budget.ShareBudget`; their calls in flight
+hold their worst-case cost, so hundreds at once cannot overspend it together) and is charged
+to it with the result (``UsageCharged``); the sources they read are registered in the parent run.
 """
 
 from __future__ import annotations
@@ -18,18 +19,17 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from agentkit.ensembles._swarm_budget import HeldModel, ShareBudget, wait_for_room
 from agentkit.ensembles._swarm_parts import (
     NOT_STARTED,
     DelegateArgs,
     Outcome,
     RunSwarm,
-    ShareBudget,
     Subtask,
     child_run_id,
     inline_defs,
     planned_children,
     result_text,
-    room_left,
 )
 from agentkit.llm.types import ModelRequest
 from agentkit.run._limits import MIN_ANSWER_TOKENS, SharedBudget, estimate_prompt_tokens, prices_of
@@ -194,11 +194,15 @@ class DelegateTool(Tool[DelegateArgs]):
         async with swarm.limiter:
             child = self._sub_agent(outcome.subtask, budget, own)
             task = outcome.subtask.task_text()
-            room = room_left(budget, limit)
-            if info is None and room is not None and room < first_call_cost(child, task):
-                outcome.error = f"{NOT_STARTED}: the run's cost limit (max_cost_usd={limit:g}) is spent"
-                swarm.children.discard(child_id)
-                return
+            held = child.llm if isinstance(child.llm, HeldModel) else None
+            if info is None and limit is not None:
+                cost = first_call_cost(child, task)  # started only if its first call could be paid for
+                if await wait_for_room(budget, limit, cost) < cost:
+                    outcome.error = f"{NOT_STARTED}: the run's cost limit (max_cost_usd={limit:g}) is spent"
+                    swarm.children.discard(child_id)
+                    return
+                if held is not None:
+                    held.hold_start(cost)
             try:
                 if info is not None and not begun:  # killed between creating its row and its first event
                     await store.append(child_id, RunStarted(task=task, config=start_config(child)))
@@ -211,6 +215,9 @@ class DelegateTool(Tool[DelegateArgs]):
                 with contextlib.suppress(Exception):  # what it spent before it broke is still charged
                     spent = await load_state(store, child_id)
                     outcome.usage, outcome.cost_usd = spent.usage, spent.cost_usd
+            finally:
+                if held is not None:  # it ended before its first call
+                    held.release_start()
 
     def _sub_agent(self, sub: Subtask, budget: SharedBudget, own: float) -> Agent:
         """A copy of the agent for one subtask: same model client (one rate limiter), store and
@@ -225,7 +232,10 @@ class DelegateTool(Tool[DelegateArgs]):
         limit = sub.max_cost_usd if sub.max_cost_usd is not None else parent_limit
         child.max_steps = steps
         child.limits = parent.limits.model_copy(update={"max_steps": steps, "max_cost_usd": limit})
-        child.shared_budget = ShareBudget(budget, base_limit=parent_limit, share=sub.max_cost_usd, limit=limit, own=own)
+        share = ShareBudget(budget, base_limit=parent_limit, share=sub.max_cost_usd, limit=limit, own=own)
+        child.shared_budget = share
+        if share.room() is not None:  # under a cost limit: its calls in flight hold their cost
+            child.llm = HeldModel(parent.llm, share)
         wanted = set(sub.tools) if sub.tools is not None else set(parent.tools.names)
         tools: list[Tool] = [
             t for t in parent.tools if t.name != self.name and (t.name in wanted or t.name in PLANNER_TOOLS)
