@@ -140,6 +140,8 @@ class RunSwarm:
     """Each delegate call of the turn: (sub-agents asked for before it in the turn, its own)."""
     turn_total: int = 0
     budget: SharedBudget | None = None
+    window: int | None = None
+    """The context window the run knows (declared, probed or learned from an overflow)."""
 
 
 @dataclass

@@ -28,7 +28,7 @@ from agentkit.store import (
     ToolResultEvent,
 )
 from agentkit.store.base import Store
-from agentkit.store.events import RunInfo, Source, UsageCharged
+from agentkit.store.events import BudgetDecision, RunInfo, Source, StoredEvent, UsageCharged
 from agentkit.testing import FakeProvider, FakeRequest, ScriptedModel, Turn, call
 from agentkit.tools.base import ToolContext, ToolOutput
 
@@ -168,6 +168,33 @@ async def test_the_default_concurrency_runs_16_sub_agents_at_once() -> None:
     with anyio.fail_after(120):
         result = await agent.run("Read the atlas.", run_id="lead")
     assert result.answer == "done" and gathering.peak == 16 and gathering.arrived == 40
+
+
+async def test_sub_agents_start_from_the_window_their_lead_probed() -> None:
+    """A local server's window is probed once, by the lead: its sub-agents share its client
+    and model, so each starts from what the lead knows instead of asking the server again."""
+
+    def respond(req: FakeRequest) -> Turn:
+        worker = part_worker(req)
+        if worker is not None:
+            return worker
+        return Turn(tool_calls=[call("delegate", subtasks=parts(3))]) if not tool_texts(req) else Turn("done")
+
+    with FakeProvider(respond, models_window=32_768) as fake:
+        llm = OpenAICompatibleModel(provider="custom", base_url=fake.base_url, api_key="k")
+        async with Agent(llm=llm, tools=[cite], plan=False, delegate=True) as agent:
+            await agent.run("Read the atlas.", run_id="lead")
+    store = agent.store
+
+    def windows(events: list[StoredEvent]) -> list[int]:
+        return [e.event.detail["window"] for e in events if isinstance(e.event, BudgetDecision)]
+
+    assert windows(await store.events("lead")) == [32_768]  # the lead probed and learned it
+    children = await store.list_runs(parent_id="lead")
+    assert len(children) == 3
+    for child in children:
+        assert child.status == "finished" and child.config["context_window"] == 32_768
+        assert windows(await store.events(child.id)) == []  # no probe of its own
 
 
 async def test_fan_out_cap_per_turn_and_children_per_run_are_clear_tool_errors() -> None:
