@@ -6,30 +6,31 @@ one is read back (never run twice), an interrupted one is resumed, a missing one
 A run starts at most ``swarm.max_per_turn`` sub-agents in one turn and
 ``swarm.max_children`` in all, runs ``swarm.concurrency`` of them at once, and sub-agents
 nest ``swarm.max_depth`` deep. Their spending counts against the run's ``max_cost_usd``
-while they run (:class:`~agentkit.ensembles._swarm_parts.ShareBudget`) and is charged to it with the
-result (``UsageCharged``); the sources they read are registered in the parent run.
+while they run (:class:`~agentkit.ensembles._swarm_budget.ShareBudget`; their calls in flight
+hold their worst-case cost, so hundreds at once cannot overspend it together) and is charged
+to it with the result (``UsageCharged``); the sources they read are registered in the parent run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 
+from agentkit.context.builder import learned_window
+from agentkit.ensembles._swarm_budget import HeldModel, ShareBudget, wait_for_room
 from agentkit.ensembles._swarm_parts import (
     NOT_STARTED,
     DelegateArgs,
     Outcome,
     RunSwarm,
-    ShareBudget,
     Subtask,
     child_run_id,
     inline_defs,
     planned_children,
     result_text,
-    room_left,
 )
 from agentkit.llm.types import ModelRequest
 from agentkit.run._limits import MIN_ANSWER_TOKENS, SharedBudget, estimate_prompt_tokens, prices_of
@@ -37,7 +38,7 @@ from agentkit.run._prompts import system_prompt
 from agentkit.run._runs import stored_result
 from agentkit.store.base import Store
 from agentkit.store.events import AssistantMessage, RunInfo, RunStarted, ToolEffect, UsageCharged
-from agentkit.store.fold import load_state
+from agentkit.store.fold import RunState, load_state
 from agentkit.store.status import shown_run
 from agentkit.task.sections import SwarmSpec, settings_section
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
@@ -73,13 +74,17 @@ class DelegateTool(Tool[DelegateArgs]):
         self.depth = depth
         self._runs: dict[str, RunSwarm] = {}
 
+    _shared_schema: ClassVar[dict[str, Any] | None] = None
+    """The same for every delegate tool, made once: a swarm makes a tool for each sub-agent
+    that may delegate, and pydantic's JSON schema takes milliseconds."""
+
     @property
     def schema(self) -> dict[str, Any]:
-        base = super().schema
-        if "$defs" in base["function"]["parameters"]:
+        if DelegateTool._shared_schema is None:
+            base = super().schema
             function = {**base["function"], "parameters": inline_defs(base["function"]["parameters"])}
-            self._schema = {**base, "function": function}
-        return self._schema or base
+            DelegateTool._shared_schema = {**base, "function": function}
+        return DelegateTool._shared_schema
 
     def bound_to(self, agent: Agent) -> DelegateTool:
         """The same tool for a copy of its agent (a heavy trajectory)."""
@@ -152,7 +157,14 @@ class DelegateTool(Tool[DelegateArgs]):
     async def _new_turn(self, swarm: RunSwarm, ctx: ToolContext) -> None:
         """Read the turn's delegate calls from the trace (the fan-out is judged over all of
         them, in the turn's order, the same way on every resume) and the spending so far."""
-        events = [e.event for e in await ctx.store.events(ctx.run_id)]
+        stored = await ctx.store.events(ctx.run_id)
+        state = RunState(run_id=ctx.run_id)
+        for e in stored:
+            state.apply(e.event, e.seq)
+        events = [e.event for e in stored]
+        # what the run knows of the window (its probe at the start, an overflow since): its
+        # sub-agents share its client and model, so they start from it and need no probe each
+        swarm.window = learned_window(state, self._agent.context_window)
         calls = next(
             (e.turn.tool_calls for e in reversed(events) if isinstance(e, AssistantMessage) and e.step == ctx.step),
             [],
@@ -173,7 +185,6 @@ class DelegateTool(Tool[DelegateArgs]):
         for child in await _children(ctx.store, ctx.run_id):
             if child.id not in charged:
                 uncharged += (await load_state(ctx.store, child.id)).cost_usd
-        state = await load_state(ctx.store, ctx.run_id)
         swarm.budget = SharedBudget(spent=state.cost_usd + uncharged)
 
     async def _run_one(self, outcome: Outcome, ctx: ToolContext, swarm: RunSwarm, budget: SharedBudget) -> None:
@@ -192,13 +203,17 @@ class DelegateTool(Tool[DelegateArgs]):
             own, begun = state.cost_usd, bool(state.config)
         limit = self._agent.limits.max_cost_usd
         async with swarm.limiter:
-            child = self._sub_agent(outcome.subtask, budget, own)
+            child = self._sub_agent(outcome.subtask, budget, own, swarm.window)
             task = outcome.subtask.task_text()
-            room = room_left(budget, limit)
-            if info is None and room is not None and room < first_call_cost(child, task):
-                outcome.error = f"{NOT_STARTED}: the run's cost limit (max_cost_usd={limit:g}) is spent"
-                swarm.children.discard(child_id)
-                return
+            held = child.llm if isinstance(child.llm, HeldModel) else None
+            if info is None and limit is not None:
+                cost = first_call_cost(child, task)  # started only if its first call could be paid for
+                if await wait_for_room(budget, limit, cost) < cost:
+                    outcome.error = f"{NOT_STARTED}: the run's cost limit (max_cost_usd={limit:g}) is spent"
+                    swarm.children.discard(child_id)
+                    return
+                if held is not None:
+                    held.hold_start(cost)
             try:
                 if info is not None and not begun:  # killed between creating its row and its first event
                     await store.append(child_id, RunStarted(task=task, config=start_config(child)))
@@ -211,21 +226,30 @@ class DelegateTool(Tool[DelegateArgs]):
                 with contextlib.suppress(Exception):  # what it spent before it broke is still charged
                     spent = await load_state(store, child_id)
                     outcome.usage, outcome.cost_usd = spent.usage, spent.cost_usd
+            finally:
+                if held is not None:  # it ended before its first call
+                    held.release_start()
 
-    def _sub_agent(self, sub: Subtask, budget: SharedBudget, own: float) -> Agent:
+    def _sub_agent(self, sub: Subtask, budget: SharedBudget, own: float, window: int | None = None) -> Agent:
         """A copy of the agent for one subtask: same model client (one rate limiter), store and
-        tool objects (one fetch cache); its subtask's tools, step limit and cost share."""
+        tool objects (one fetch cache); its subtask's tools, step limit and cost share; the
+        context window its parent knows (``window``), if it knows one."""
         parent = self._agent
         spec = swarm_spec(parent)
         child = copy.copy(parent)
         child.heavy = 1
+        if window is not None:
+            child.context_window, child.window_declared = window, True
         child.writes_report = False  # its answer goes back to the lead, whose report cites its sources
         steps = min(sub.max_steps or spec.max_steps, spec.max_steps, parent.max_steps)
         parent_limit = parent.limits.max_cost_usd
         limit = sub.max_cost_usd if sub.max_cost_usd is not None else parent_limit
         child.max_steps = steps
         child.limits = parent.limits.model_copy(update={"max_steps": steps, "max_cost_usd": limit})
-        child.shared_budget = ShareBudget(budget, base_limit=parent_limit, share=sub.max_cost_usd, limit=limit, own=own)
+        share = ShareBudget(budget, base_limit=parent_limit, share=sub.max_cost_usd, limit=limit, own=own)
+        child.shared_budget = share
+        if share.room() is not None:  # under a cost limit: its calls in flight hold their cost
+            child.llm = HeldModel(parent.llm, share)
         wanted = set(sub.tools) if sub.tools is not None else set(parent.tools.names)
         tools: list[Tool] = [
             t for t in parent.tools if t.name != self.name and (t.name in wanted or t.name in PLANNER_TOOLS)

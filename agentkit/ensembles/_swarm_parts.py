@@ -1,5 +1,5 @@
-"""The pieces of a swarm that know no Agent: the delegate tool's arguments, a sub-agent's
-share of the cost budget, one run's swarm bookkeeping, and the tool result's text."""
+"""The pieces of a swarm that know no Agent: the delegate tool's arguments, one run's swarm
+bookkeeping, and the tool result's text (the cost budget is in ``_swarm_budget``)."""
 
 from __future__ import annotations
 
@@ -127,53 +127,6 @@ def child_run_id(run_id: str, call_id: str, index: int) -> str:
     return f"{run_id}.{call}.{index}"
 
 
-class ShareBudget(SharedBudget):
-    """A sub-agent's view of the spending: its own (``own``) and what the run above it has
-    left. A run checks ``limit - spent`` (its room) against nothing but this object, so
-    ``spent`` reads as ``limit - room``, where the room is the smaller of what is left of the
-    sub-agent's share and what is left under the parent's limit; spending goes up the tree."""
-
-    def __init__(
-        self,
-        base: SharedBudget,
-        *,
-        base_limit: float | None,
-        share: float | None,
-        limit: float | None,
-        own: float = 0.0,
-    ) -> None:
-        self.base, self.base_limit, self.share, self.limit = base, base_limit, share, limit
-        self.own = own
-
-    @property
-    def spent(self) -> float:
-        room = self.room()
-        if self.limit is None or room is None:
-            return self.own
-        return self.limit - room
-
-    @spent.setter
-    def spent(self, value: float) -> None:
-        self.own = value
-
-    def room(self) -> float | None:
-        rooms = []
-        if self.share is not None:
-            rooms.append(self.share - self.own)
-        if self.base_limit is not None:
-            rooms.append(self.base_limit - self.base.spent)
-        return min(rooms) if rooms else None
-
-    def add(self, cost: float) -> None:
-        self.own += cost
-        self.base.add(cost)
-
-
-def room_left(budget: SharedBudget, limit: float | None) -> float | None:
-    """Dollars left under ``limit`` for runs drawing on ``budget``; None: no limit."""
-    return None if limit is None else limit - budget.spent
-
-
 @dataclass
 class RunSwarm:
     """One parent run's swarm in this process: its concurrency limit, the child runs it has
@@ -187,6 +140,8 @@ class RunSwarm:
     """Each delegate call of the turn: (sub-agents asked for before it in the turn, its own)."""
     turn_total: int = 0
     budget: SharedBudget | None = None
+    window: int | None = None
+    """The context window the run knows (declared, probed or learned from an overflow)."""
 
 
 @dataclass

@@ -35,6 +35,7 @@ from agentkit.llm._failures import (
     status_error,
     status_retryable,
 )
+from agentkit.llm._http_pool import pooled_client
 from agentkit.llm._probe import listing_window, nearest_ids, props_window, served_ids
 from agentkit.llm._request import RequestRules
 from agentkit.llm._send import emit, send_plain, send_stream
@@ -166,7 +167,7 @@ class OpenAICompatibleModel:
             api_key=key,
             max_retries=0,
             timeout=httpx2.Timeout(timeout, connect=15.0),
-            http_client=http_client,
+            http_client=http_client if http_client is not None else pooled_client(),
         )
         self._stream = stream
         self._retry = retry or RetryPolicy()

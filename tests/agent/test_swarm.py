@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from agentkit.store import (
     ToolResultEvent,
 )
 from agentkit.store.base import Store
-from agentkit.store.events import RunInfo, Source, UsageCharged
+from agentkit.store.events import BudgetDecision, RunInfo, Source, StoredEvent, UsageCharged
 from agentkit.testing import FakeProvider, FakeRequest, ScriptedModel, Turn, call
 from agentkit.tools.base import ToolContext, ToolOutput
 
@@ -77,35 +76,126 @@ def part_worker(req: FakeRequest) -> Turn | None:
     return Turn(content=f"part {k} = {k * k} [sp{k}]")
 
 
-async def test_a_swarm_of_100_sub_agents_from_one_turn() -> None:
+class Gathering:
+    """How many sub-agents are inside a tool at once: the first ``size`` wait there until all
+    of them are in (an event, not a clock), so the swarm must run ``size`` at once to get on."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.inside, self.peak, self.arrived = size, 0, 0, 0
+        self.full = anyio.Event()
+
+    async def __call__(self) -> None:
+        self.inside += 1
+        self.arrived += 1
+        self.peak = max(self.peak, self.inside)
+        if self.arrived == self.size:
+            self.full.set()
+        try:
+            if self.arrived <= self.size:
+                await self.full.wait()
+        finally:
+            self.inside -= 1
+
+
+WIDE = 300
+
+
+async def test_a_swarm_of_300_sub_agents_from_one_turn_all_at_once() -> None:
+    gathering = Gathering(WIDE)
+
+    @tool(timeout_s=None)
+    async def read_part(n: int, ctx: ToolContext) -> ToolOutput:
+        """Read part n of the atlas."""
+        await gathering()
+        source = Source(id=f"sp{n}", url=f"https://atlas.example/part/{n}", title=f"Atlas, part {n}")
+        await ctx.store.add_source(ctx.run_id, source)
+        return ToolOutput(text=f"part {n}: {n * n}", sources=[source.id])
+
+    def respond(req: FakeRequest) -> Turn:
+        m = re.match(r"Part (\d+):", task_of(req))
+        if m is not None:
+            k = int(m.group(1))
+            if not tool_texts(req):
+                return Turn(tool_calls=[call("read_part", n=k)])
+            return Turn(content=f"part {k} = {k * k} [sp{k}]")
+        done = tool_texts(req)
+        if not done:
+            return Turn(tool_calls=[call("delegate", subtasks=parts(WIDE, tools=["read_part"]))])
+        return Turn(content=f"All read. {done[0].count(' = ')} parts [sp7]")
+
+    settings = {"swarm": {"max_children": WIDE, "max_per_turn": WIDE, "concurrency": WIDE}}
+    with FakeProvider(respond) as fake:
+        agent = Agent(llm=fake_llm(fake), tools=[read_part], plan=False, delegate=True, settings=settings)
+        async with agent:
+            with anyio.fail_after(240):  # a safety net: a swarm held below 300 at once would wait forever
+                result = await agent.run("Read the whole atlas.", run_id="lead")
+    store = agent.store
+    assert gathering.peak == WIDE  # 300 sub-agents at once (the concurrency limit), never more
+    assert result.status == "finished" and result.answer == f"All read. {WIDE} parts [sp7]"
+    children = await store.list_runs(parent_id="lead", limit=1000)
+    assert len(children) == WIDE and all(c.status == "finished" for c in children)
+    (delegated,) = await results_of(store, "lead")
+    assert {c.id for c in children} == {f"lead.{delegated.call_id.replace(':', '-')}.{k}" for k in range(WIDE)}
+    assert all(f"part {k} = {k * k} [sp{k}]" in delegated.text for k in range(WIDE))
+    # their sources are the lead's to cite, and their costs are the lead's
+    assert {s.id for s in await store.list_sources("lead")} == {f"sp{k}" for k in range(WIDE)}
+    assert sorted(delegated.sources) == sorted(f"sp{k}" for k in range(WIDE))
+    own = [e.event.turn for e in await store.events("lead") if isinstance(e.event, AssistantMessage)]
+    assert result.usage.calls == 2 + 2 * WIDE
+    assert result.cost_usd == pytest.approx(sum(t.cost_usd for t in own) + sum(c.cost_usd for c in children))
+    assert min(c.cost_usd for c in children) > 0
+
+
+async def test_the_default_concurrency_runs_16_sub_agents_at_once() -> None:
+    gathering = Gathering(16)
+
+    @tool(timeout_s=None)
+    async def wait_part(n: int) -> str:
+        """Read part n of the atlas."""
+        await gathering()
+        return f"part {n}: {n * n}"
+
+    def respond(req: FakeRequest) -> Turn:
+        m = re.match(r"Part (\d+):", task_of(req))
+        if m is not None:
+            return Turn(tool_calls=[call("wait_part", n=int(m.group(1)))]) if not tool_texts(req) else Turn("ok")
+        return (
+            Turn(tool_calls=[call("delegate", subtasks=parts(40, tools=["wait_part"]))])
+            if not tool_texts(req)
+            else Turn("done")
+        )
+
+    agent = Agent(llm=ScriptedModel(respond), tools=[wait_part], plan=False, delegate=True)
+    with anyio.fail_after(120):
+        result = await agent.run("Read the atlas.", run_id="lead")
+    assert result.answer == "done" and gathering.peak == 16 and gathering.arrived == 40
+
+
+async def test_sub_agents_start_from_the_window_their_lead_probed() -> None:
+    """A local server's window is probed once, by the lead: its sub-agents share its client
+    and model, so each starts from what the lead knows instead of asking the server again."""
+
     def respond(req: FakeRequest) -> Turn:
         worker = part_worker(req)
         if worker is not None:
             return worker
-        done = tool_texts(req)
-        if not done:
-            return Turn(tool_calls=[call("delegate", subtasks=parts(100))])
-        return Turn(content=f"All read. {done[0].count(' = ')} parts [sp7]")
+        return Turn(tool_calls=[call("delegate", subtasks=parts(3))]) if not tool_texts(req) else Turn("done")
 
-    with FakeProvider(respond, latency_s=0.2) as fake:
-        async with Agent(llm=fake_llm(fake), tools=[cite], plan=False, delegate=True) as agent:
-            result = await agent.run("Read the whole atlas.", run_id="lead")
-        peak = fake.max_in_flight
+    with FakeProvider(respond, models_window=32_768) as fake:
+        llm = OpenAICompatibleModel(provider="custom", base_url=fake.base_url, api_key="k")
+        async with Agent(llm=llm, tools=[cite], plan=False, delegate=True) as agent:
+            await agent.run("Read the atlas.", run_id="lead")
     store = agent.store
-    assert result.status == "finished" and result.answer == "All read. 100 parts [sp7]"
-    children = await store.list_runs(parent_id="lead", limit=1000)
-    assert len(children) == 100 and all(c.status == "finished" for c in children)
-    (delegated,) = await results_of(store, "lead")
-    assert {c.id for c in children} == {f"lead.{delegated.call_id.replace(':', '-')}.{k}" for k in range(100)}
-    assert all(f"part {k} = {k * k} [sp{k}]" in delegated.text for k in range(100))
-    assert peak == 16  # the default concurrency: 16 sub-agents at once, never more
-    # their sources are the lead's to cite, and their costs are the lead's
-    assert {s.id for s in await store.list_sources("lead")} == {f"sp{k}" for k in range(100)}
-    assert sorted(delegated.sources) == sorted(f"sp{k}" for k in range(100))
-    own = [e.event.turn for e in await store.events("lead") if isinstance(e.event, AssistantMessage)]
-    assert result.usage.calls == 2 + 200
-    assert result.cost_usd == pytest.approx(sum(t.cost_usd for t in own) + sum(c.cost_usd for c in children))
-    assert min(c.cost_usd for c in children) > 0
+
+    def windows(events: list[StoredEvent]) -> list[int]:
+        return [e.event.detail["window"] for e in events if isinstance(e.event, BudgetDecision)]
+
+    assert windows(await store.events("lead")) == [32_768]  # the lead probed and learned it
+    children = await store.list_runs(parent_id="lead")
+    assert len(children) == 3
+    for child in children:
+        assert child.status == "finished" and child.config["context_window"] == 32_768
+        assert windows(await store.events(child.id)) == []  # no probe of its own
 
 
 async def test_fan_out_cap_per_turn_and_children_per_run_are_clear_tool_errors() -> None:
@@ -227,6 +317,47 @@ async def test_costs_aggregate_into_the_budget_and_the_cost_limit_stops_the_swar
     assert result.cost_usd == pytest.approx(spent) and spent <= limit
 
 
+async def test_300_sub_agents_at_once_keep_within_the_cost_limit_together() -> None:
+    """Each sub-agent checks the room before each call; 300 calling at once all saw the same
+    room and spent it a third over. Their calls in flight now hold their worst-case cost."""
+
+    def respond(req: FakeRequest) -> Turn:
+        worker = part_worker(req)
+        if worker is not None:
+            return worker
+        if not tool_texts(req):
+            return Turn(tool_calls=[call("delegate", subtasks=parts(WIDE))])
+        return Turn(content="done")
+
+    # The lead's first turn (300 subtasks, ~9,600 output tokens: the output cap must let it
+    # through whole) costs ~$0.025, each sub-agent ~$0.0004: all 300 would need ~$0.15.
+    limit = 0.1
+    settings = {"swarm": {"concurrency": WIDE, "max_children": WIDE, "max_per_turn": WIDE}}
+    with FakeProvider(respond) as fake:
+        agent = Agent(
+            llm=fake_llm(fake),
+            tools=[cite],
+            plan=False,
+            delegate=True,
+            max_cost_usd=limit,
+            max_tokens=12000,  # a call's worst case ~$0.03: a few fit in the room at once
+            settings=settings,
+        )
+        async with agent:
+            result = await agent.run("Read the atlas.", run_id="lead")
+    store = agent.store
+    children = await store.list_runs(parent_id="lead", limit=1000)
+    (delegated,) = await results_of(store, "lead")
+    assert 5 < len(children) < WIDE  # the budget ran out part-way through the swarm
+    assert delegated.text.count(f"not started: the run's cost limit (max_cost_usd={limit}) is spent") == WIDE - len(
+        children
+    )
+    own = [e.event.turn for e in await store.events("lead") if isinstance(e.event, AssistantMessage)]
+    spent = sum(t.cost_usd for t in own) + sum(c.cost_usd for c in children)
+    assert result.cost_usd == pytest.approx(spent) and spent <= limit
+    assert result.status == "stopped" and "max_cost_usd" in (result.stop_reason or "")
+
+
 async def test_a_sub_agent_keeps_within_its_cost_share() -> None:
     def respond(req: FakeRequest) -> Turn:
         worker = part_worker(req)
@@ -318,22 +449,54 @@ async def test_the_schema_the_model_reads_is_plain_and_bad_arguments_say_where()
 
 # -- kill -9 mid-swarm, then resume: no sub-agent runs twice ---------------------------------
 
-SWARM = 12
+SWARM = 300
+AT_ONCE = 100
+"""swarm.concurrency in the kill test: the 300 sub-agents run in three waves."""
+FINISHED_BEFORE_KILL = 100
 
 
-def swarm_responder(req: FakeRequest) -> Turn:
-    if not req.tools:
-        return Turn(content="1. Split the work.\n2. Answer.")  # every run's plan
-    m = re.match(r"Part (\d+):", task_of(req))
-    if m is not None:
-        k = int(m.group(1))
-        return Turn(content=f"part {k} = {k * k}")
-    done = tool_texts(req)
-    if not done:
-        subtasks = [{"question": f"Part {k}: square {k}."} for k in range(SWARM)]
-        return Turn(tool_calls=[call("delegate", subtasks=subtasks)])
-    squares = re.findall(r"part \d+ = (\d+)", done[0])
-    return Turn(content=f"total={sum(int(v) for v in squares)}")
+class KillMidSwarm:
+    """The fake provider's script for the kill test; it also delivers the kill.
+
+    The lead fans out 300 sub-agents in one delegate call (and asks for one more in the same
+    turn, and one more in the next: both over a cap). Each run plans, then answers. The CLI is
+    killed (SIGKILL, from the server, before the answer goes out) when a sub-agent asks for its
+    answer after 200 different sub-agents have asked for a plan: 100 run at once and a
+    sub-agent starts only when another's run has ended, so at least 100 have finished by then,
+    and the one asking is cut off after its plan. A count of requests, not a clock."""
+
+    def __init__(self) -> None:
+        self.pid: int | None = None
+        self.planned: set[int] = set()
+        self.cut_off: int | None = None
+        """The sub-agent whose answer the kill cut off."""
+
+    def __call__(self, req: FakeRequest) -> Turn:
+        m = re.match(r"Part (\d+):", task_of(req))
+        if not req.tools:
+            if m is not None:
+                self.planned.add(int(m.group(1)))
+            return Turn(content="1. Split the work.\n2. Answer.")  # every run's plan
+        if m is not None:
+            k = int(m.group(1))
+            if self.cut_off is None and len(self.planned) >= AT_ONCE + FINISHED_BEFORE_KILL:
+                assert self.pid is not None
+                self.cut_off = k
+                os.kill(self.pid, signal.SIGKILL)
+            return Turn(content=f"part {k} = {k * k}")
+        done = tool_texts(req)
+        if not done:
+            subtasks = [{"question": f"Part {k}: square {k}."} for k in range(SWARM)]
+            return Turn(
+                tool_calls=[
+                    call("delegate", subtasks=subtasks),
+                    call("delegate", question=f"Part {SWARM}: square {SWARM}."),  # 301 in one turn
+                ]
+            )
+        if len(done) == 2:
+            return Turn(tool_calls=[call("delegate", question=f"Part {SWARM + 1}: square it.")])  # 301 in all
+        squares = re.findall(r"part \d+ = (\d+)", done[0])
+        return Turn(content=f"total={sum(int(v) for v in squares)}")
 
 
 async def _swarm_state(db: Path) -> tuple[str | None, set[str], set[str], set[str]]:
@@ -345,7 +508,7 @@ async def _swarm_state(db: Path) -> tuple[str | None, set[str], set[str], set[st
         if not leads:
             return None, set(), set(), set()
         finished, midway, started = set(), set(), set()
-        for child in await store.list_runs(parent_id=leads[0].id):
+        for child in await store.list_runs(parent_id=leads[0].id, limit=1000):
             events = [e.event for e in await store.events(child.id)]
             if any(isinstance(e, RunFinished) for e in events):
                 finished.add(child.id)
@@ -366,53 +529,53 @@ def cli(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_mid_swarm_then_resume_runs_no_sub_agent_twice(tmp_path: Path) -> None:
+def test_sigkill_mid_swarm_of_300_then_resume_runs_no_sub_agent_twice(tmp_path: Path) -> None:
     db = tmp_path / "store.db"
-    with FakeProvider(swarm_responder, latency_s=0.3) as fake:
+    script = KillMidSwarm()
+    with FakeProvider(script) as fake:
         task = tmp_path / "task.yaml"
         task.write_text(
-            "task: 'Square the numbers 0 to 11 and add them up.'\n"
+            f"task: 'Square the numbers 0 to {SWARM - 1} and add them up.'\n"
             f"model: {{provider: custom, base_url: '{fake.base_url}'}}\n"
-            "tools: [delegate]\nswarm: {concurrency: 3}\noutput: {report: false}\n"
+            f"tools: [delegate]\nswarm: {{concurrency: {AT_ONCE}, max_children: {SWARM}, max_per_turn: {SWARM}}}\n"
+            "output: {report: false}\n"
         )
         proc = cli("run", str(task), "--store", str(db), "--json", cwd=tmp_path)
-        # SIGKILL once 4 sub-agents have finished and another is part-way (an event in the store)
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "the swarm did not get part-way in 120 s"
-            try:
-                lead, finished, midway, _ = anyio.run(_swarm_state, db)
-            except Exception:  # the other process is creating the store
-                lead, finished, midway = None, set(), set()
-            if len(finished) >= 4 and midway:
-                break
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        # what the dead process left (a child seen part-way may have finished before the kill
-        # landed, but its place was taken by the next one: some child is always cut off)
+        script.pid = proc.pid
+        _, err = proc.communicate(timeout=300)  # the script kills it part-way
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed: {err[-3000:]}"
+        # what the dead process left: the sub-agent cut off is part-way, 100 or more finished
         lead, finished, midway, interrupted = anyio.run(_swarm_state, db)
-        assert lead is not None and 4 <= len(finished) < SWARM and interrupted
+        assert lead is not None and script.cut_off is not None
+        index = {int(c.rsplit(".", 1)[1]): c for c in finished | midway | interrupted}
+        cut_off = index[script.cut_off]
+        assert cut_off in midway and cut_off in interrupted
+        assert FINISHED_BEFORE_KILL <= len(finished) < SWARM
         seen = len(fake.requests)
         proc = cli("resume", lead, "--store", str(db), "--json", cwd=tmp_path)
-        out, err = proc.communicate(timeout=180)
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
         assert f'"answer": "total={sum(k * k for k in range(SWARM))}"' in out
         assert fake.errors == []
         after = fake.requests[seen:]
         requests = fake.requests
 
-    async def children() -> dict[str, list[object]]:
+    async def traces_of() -> tuple[dict[str, list[object]], list[ToolResultEvent]]:
         store = SQLiteStore(db)
         try:
-            runs = await store.list_runs(parent_id=lead)
+            runs = await store.list_runs(parent_id=lead, limit=1000)
             assert len(await store.list_runs()) == 1  # one lead, no second top-level run
-            return {r.id: [e.event for e in await store.events(r.id)] for r in [*runs, await store.get_run(lead)]}
+            traces = {r.id: [e.event for e in await store.events(r.id)] for r in [*runs, await store.get_run(lead)]}
+            return traces, await results_of(store, lead)
         finally:
             await store.aclose()
 
-    traces = anyio.run(children)
+    traces, results = anyio.run(traces_of)
+    # the caps held at 300: a 301st sub-agent in the turn, then in the run, was refused
+    fan_out, refused_turn, refused_run = sorted(results, key=lambda r: (r.step, r.call_id))
+    assert not fan_out.is_error and f"{SWARM} sub-agents: {SWARM} finished" in fan_out.text
+    assert refused_turn.is_error and f"at most {SWARM} may start in one turn (swarm.max_per_turn)" in refused_turn.text
+    assert refused_run.is_error and f"may start {SWARM} in all (swarm.max_children)" in refused_run.text
     charged = {e.child_run: e.usage.calls for e in traces.pop(lead) if isinstance(e, UsageCharged)}
     assert len(traces) == SWARM  # one child run per subtask, none started twice
     calls = {
@@ -424,16 +587,17 @@ def test_sigkill_mid_swarm_then_resume_runs_no_sub_agent_twice(tmp_path: Path) -
         assert sum(isinstance(e, RunStarted) for e in events) == 1, child_id
         assert sum(isinstance(e, RunFinished) for e in events) == 1, child_id
         assert sum(isinstance(e, PlanUpdated) for e in events) == 1, child_id  # resumed, not started over
-    index = {c.rsplit(".", 1)[1]: c for c in traces}
+    by_part = {c.rsplit(".", 1)[1]: c for c in traces}
 
     def asked_by(req: FakeRequest) -> str | None:
         m = re.match(r"Part (\d+):", task_of(req))
-        return index[str(m.group(1))] if m else None
+        return by_part.get(str(m.group(1))) if m else None
 
-    for child_id in finished:  # finished before the kill: read back, never asked again
-        assert not [r for r in after if asked_by(r) == child_id], child_id
+    asked_after = {asked_by(r) for r in after}
+    assert not finished & asked_after  # finished before the kill: read back, never asked again
     for child_id in interrupted:  # cut off: resumed, not started again
         events = traces[child_id]
         assert any(isinstance(e, StatusChanged) and e.reason == "resumed" for e in events), child_id
+    planned = [asked_by(r) for r in requests if not r.tools]
     for child_id in midway:  # its plan was kept: not planned again
-        assert sum(1 for r in requests if asked_by(r) == child_id and not r.tools) == 1, child_id
+        assert planned.count(child_id) == 1, child_id
