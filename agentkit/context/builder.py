@@ -251,8 +251,16 @@ class ContextBuilder:
             raise ContextBudgetExceeded(
                 f"the smallest view of this run is ~{view.tokens:,} tokens: the {self.window:,}-token window "
                 f"leaves {max(room, 0):,} for the answer, under the {self.floor:,} a reply needs"
+                + self._tools_hint(view)
             )
         return view
+
+    def _tools_hint(self, view: View) -> str:
+        """What to do when the tools' schemas are a large part of the smallest view."""
+        share = self.tools_bytes / max(view.n_bytes, 1)
+        if share < 0.25:
+            return ""
+        return f" (the tools' schemas are ~{share:.0%} of it: name fewer tools, or use a model with a larger window)"
 
     def calibrate(self, view: View, prompt_tokens: int) -> None:
         self.estimator.calibrate(view.n_bytes, len(view.messages), prompt_tokens - view.image_tokens)
