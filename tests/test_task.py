@@ -126,6 +126,7 @@ heavy: {trajectories: 8, aggregate: vote}
 output: {dir: out/reports, report: false, format: html}
 swarm: {max_children: 50, max_per_turn: 10, concurrency: 4, max_depth: 1, max_steps: 20}
 images: ["https://example.org/chart.png"]
+videos: ["https://example.org/clip.mp4"]
 mcp:
   - {name: time, command: mcp-server-time, args: [--local-timezone, UTC], env: {}, cwd: null, url: null,
      headers: {}, timeout_s: 60.0, startup_timeout_s: 20.0, max_result_bytes: 1048576, required: true}

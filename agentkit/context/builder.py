@@ -58,7 +58,7 @@ class View:
     tokens: int
     cut: ViewCut
     image_tokens: int = 0
-    """Estimated tokens of the view's images (included in ``tokens``; not text bytes)."""
+    """Estimated tokens of the view's images and videos (included in ``tokens``; not text bytes)."""
 
 
 def placeholder(result: ToolResultEvent) -> str:
@@ -94,10 +94,13 @@ class ContextBuilder:
         tools_bytes: int = 0,
         vision: bool = False,
         reasoning_every_turn: bool = False,
+        video: bool = False,
     ) -> None:
         self.system_prompt = system_prompt
         self.vision = vision
         """Images go to the model as image parts; else they are named in text."""
+        self.video = video
+        """The task's videos go to the model as video parts; else they are named in text."""
         self.reasoning_every_turn = reasoning_every_turn
         """Every assistant turn carries its reasoning back (a model that keeps earlier turns'
         reasoning as context), not only tool-call turns."""
@@ -164,7 +167,8 @@ class ContextBuilder:
     # rendering
     def head(self, state: RunState) -> list[Message]:
         """Pinned: system prompt and task."""
-        return [{"role": "system", "content": self.system_prompt}, task_message(state.task, state.images, self.vision)]
+        task = task_message(state.task, state.images, self.vision, state.videos, self.video)
+        return [{"role": "system", "content": self.system_prompt}, task]
 
     def pinned(self, state: RunState, cut: ViewCut) -> list[Message]:
         msgs = self.head(state)
