@@ -50,6 +50,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -262,6 +263,8 @@ def _size(n: int) -> str:
 
 
 def _check(container: InputContainer, kind: str, mime: str, label: str, max_seconds: float) -> Probed:
+    if not container.streams:  # what FFmpeg leaves of a file cut before its index, say
+        raise VideoError(f"{label}: the video is damaged or truncated (no stream could be read from it)")
     if not container.streams.video:
         raise VideoError(f"{label}: the file has no video stream")
     stream = container.streams.video[0]
@@ -383,7 +386,10 @@ def _read_file(text: str, max_bytes: int) -> tuple[bytes, str]:
     path = Path(text).expanduser()
     try:
         with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+            size = os.fstat(handle.fileno()).st_size
+            if size > max_bytes:  # said before reading it, with its real size
+                raise VideoError(f"{path}: {_size(size)} is over the {_size(max_bytes)} limit for a video")
+            data = handle.read(max_bytes + 1)  # a file that grows meanwhile is caught by probe()
     except OSError as exc:
         raise VideoError(f"{path}: cannot read the video ({exc.strerror or exc})") from None
     return data, str(path)

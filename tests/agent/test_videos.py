@@ -198,7 +198,8 @@ async def test_heavy_trajectories_see_the_task_video(tmp_path: Path) -> None:
         async with SQLiteStore(tmp_path / "t.db") as store:
             async with Agent(llm=llm, store=store, tools=[], plan=False, heavy=2) as agent:
                 result = await agent.run("What happens?", videos=[make_video()])
-            videos = {r.id: (await load_state(store, r.id)).videos for r in await store.list_runs(limit=10)}
+            runs = [result.run_id] + [r.id for r in await store.list_runs(parent_id=result.run_id, limit=10)]
+            videos = {run: (await load_state(store, run)).videos for run in runs}
     assert result.status == "finished", (result.error, fake.errors)
     assert fake.errors == []
     assert [len(video_parts(r)) for r in fake.requests[:2]] == [1, 1]  # each trajectory saw it

@@ -137,6 +137,7 @@ async def test_run_videos_are_guarded_unless_the_task_allows_private_hosts(tmp_p
     site.routes["/secret.mp4"] = (200, {"Content-Type": "video/mp4"}, make_video())
     secret = f"http://127.0.0.1:{site.port}/secret.mp4"
     with FakeProvider([Turn(content="a colour ramp")], model="kimi-k2.6") as fake:
+
         def llm() -> OpenAICompatibleModel:
             return OpenAICompatibleModel("kimi-k2.6", "custom", base_url=fake.base_url)
 

@@ -55,7 +55,7 @@ def test_each_listed_container_is_probed_and_kept_as_it_is(
 
 def test_a_video_with_sound_is_taken_and_one_without_pictures_is_not() -> None:
     assert probe(make_video(audio=True), "talk").duration_s == pytest.approx(2.0, abs=0.01)
-    with pytest.raises(VideoError, match="^song: the file has no video stream$"):
+    with pytest.raises(VideoError, match=r"^song: the file has no video stream$"):
         probe(make_video(audio=True, video=False), "song")
 
 
@@ -92,7 +92,8 @@ def _cut(data: bytes, share: float) -> bytes:
         (_frame_size_bomb(), f"larger than {MAX_FRAME_PIXELS:,} pixels a frame"),
     ],
     ids=[
-        "empty", "text", "png", "mkv", "mp4 index cut", "mp4 data cut", "webm cut", "avi cut", "20 minutes", "8000x8000",
+        "empty", "text", "png", "mkv", "mp4 index cut", "mp4 data cut", "webm cut", "avi cut",
+        "20 minutes", "8000x8000",
     ],
 )  # fmt: skip
 def test_what_is_not_a_whole_usable_video_is_refused_in_one_sentence(data: bytes, reason: str) -> None:
