@@ -153,6 +153,19 @@ def ref_tokens(ref: VideoRef) -> int:
     return video_tokens(ref.width, ref.height, ref.duration_s, ref.fps)
 
 
+def check_fits(videos: Sequence[VideoRef], window: int) -> None:
+    """Refuse videos whose estimated tokens take more than half of ``window``: they are pinned
+    with the task and sent with every request, so the run would have no room to work (or the
+    first request would not fit at all). Raises :class:`VideoError`."""
+    total = sum(ref_tokens(ref) for ref in videos)
+    if videos and total > window // 2:
+        each = ", ".join(f"{ref.label or 'video'} ~{ref_tokens(ref):,}" for ref in videos)
+        raise VideoError(
+            f"the videos take about {total:,} tokens ({each}), more than half of the model's "
+            f"{window:,}-token context window; give shorter or smaller videos"
+        )
+
+
 def video_part(ref: VideoRef) -> dict[str, Any]:
     """A ``video_url`` content part that points at the blob; :func:`~agentkit.context.images.
     resolve_parts` turns it into the part sent (a data URL, without what it carries for the
@@ -464,6 +477,7 @@ __all__ = [
     "MAX_VIDEO_SECONDS",
     "VideoError",
     "VideoSource",
+    "check_fits",
     "load_videos",
     "probe",
     "sees_videos",

@@ -22,7 +22,7 @@ from agentkit._redact import mask_secrets, redact_config
 from agentkit.context.builder import ContextBuilder, learned_window
 from agentkit.context.images import ImageSource, load_images, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
-from agentkit.context.videos import VideoSource, load_videos, sees_videos
+from agentkit.context.videos import VideoSource, check_fits, load_videos, sees_videos
 from agentkit.llm._tool_wire import tool_count_problem
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ConfigurationError, ModelError
@@ -187,6 +187,8 @@ class Agent:
             private = self.settings.fetch.allow_private_hosts
             refs = await load_images(self.store, images, allow_private=private)
             clips = await load_videos(self.store, videos, allow_private=private)
+            if sees_videos(self.llm):
+                check_fits(clips, self.context_window)
             if self.heavy > 1:
                 result = await ensembles().run_heavy(
                     self, task, run_id=run_id, on_event=on_event, resumed=False, images=refs, videos=clips

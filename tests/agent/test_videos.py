@@ -14,7 +14,7 @@ import pytest
 from _videos import make_video
 
 from agentkit import Agent, tool
-from agentkit.context.videos import sees_videos, video_tokens
+from agentkit.context.videos import VideoError, sees_videos, video_tokens
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.store import SQLiteStore
 from agentkit.store.events import RunStarted
@@ -129,6 +129,10 @@ def test_which_models_take_video_follows_their_traits() -> None:
 
     assert sees_videos(model("kimi-k2.6")) and sees_videos(model("moonshotai/Kimi-K2.6"))
     assert not sees_videos(model("kimi-k3")) and not sees_videos(model("kimi-k2-thinking"))
+    other = OpenAICompatibleModel("my-vlm", "custom", base_url="http://127.0.0.1:9/v1", video=True)
+    assert sees_videos(other) and not sees_videos(
+        OpenAICompatibleModel("kimi-k2.6", "moonshot", api_key="x", video=False)
+    )
 
 
 async def test_a_task_file_with_videos_runs(tmp_path: Path) -> None:
@@ -205,3 +209,67 @@ async def test_heavy_trajectories_see_the_task_video(tmp_path: Path) -> None:
     assert [len(video_parts(r)) for r in fake.requests[:2]] == [1, 1]  # each trajectory saw it
     assert len(videos) == 3 and all(len(v) == 1 for v in videos.values())
     assert len({ref.key for refs in videos.values() for ref in refs}) == 1  # stored once, referenced by each run
+
+
+async def test_a_resumed_heavy_run_sends_the_video_again(tmp_path: Path) -> None:
+    """Both trajectories stopped from outside inside their tool call; on resume (a new store
+    connection) each one's next request carries the same video bytes."""
+    original = make_video("webm", "libvpx")
+    both_waiting, waiting = anyio.Event(), [0]
+    release = {"slow": True}
+
+    @tool
+    async def wait(what: str) -> str:
+        """Wait for something."""
+        if release["slow"]:
+            waiting[0] += 1
+            if waiting[0] == 2:
+                both_waiting.set()
+            await anyio.sleep_forever()
+        return f"{what} arrived"
+
+    def respond(request: FakeRequest) -> Turn:
+        if "trajectories" in str(request.messages[0]["content"]).lower():  # the aggregation call
+            return Turn(content="It fades to blue.")
+        if not any(m["role"] == "tool" for m in request.messages):
+            return Turn(reasoning="wait", tool_calls=[call("wait", what="the end")])
+        return Turn(content="It fades to blue.")
+
+    with FakeProvider(respond, model="kimi-k2.6") as fake:
+
+        def agent(store: SQLiteStore) -> Agent:
+            llm = OpenAICompatibleModel("kimi-k2.6", "custom", base_url=fake.base_url)
+            return Agent(llm=llm, store=store, tools=[wait], plan=False, heavy=2, aggregate="vote")
+
+        async with SQLiteStore(tmp_path / "t.db") as store:
+            async with agent(store) as first, anyio.create_task_group() as tg:
+                tg.start_soon(lambda: first.run("How does it end?", run_id="h1", videos=[original]))
+                await both_waiting.wait()
+                tg.cancel_scope.cancel()
+            assert (await store.get_run("h1")).status == "interrupted"
+        before = len(fake.requests)
+        release["slow"] = False
+        async with SQLiteStore(tmp_path / "t.db") as store, agent(store) as second:
+            result = await second.resume("h1")
+    assert result.status == "finished", (result.error, fake.errors)
+    assert fake.errors == []
+    resumed = [r for r in fake.requests[before:] if any(m["role"] == "tool" for m in r.messages)]
+    assert len(resumed) == 2  # each trajectory asked again after its tool result
+    for request in resumed:
+        [(_, part)] = video_parts(request)
+        assert sent_bytes(part) == ("data:video/webm;base64", original)
+
+
+async def test_videos_that_would_fill_half_the_window_are_refused_before_the_run(tmp_path: Path) -> None:
+    clip = make_video(frames=24, rate=12, width=640, height=360)  # 2 s: one group of 299 + 12 tokens
+    with FakeProvider([Turn(content="a ramp")], model="kimi-k2.6") as fake:
+        llm = OpenAICompatibleModel("kimi-k2.6", "custom", base_url=fake.base_url)
+        async with SQLiteStore(tmp_path / "t.db") as store:
+            async with Agent(llm=llm, store=store, tools=[], plan=False, context_window=600) as agent:
+                with pytest.raises(VideoError, match=r"about 311 tokens .* more than half of the model's 600-token"):
+                    await agent.run("What happens?", videos=[clip])
+            assert await store.list_runs() == [] and fake.requests == []
+            llm = OpenAICompatibleModel("kimi-k2.6", "custom", base_url=fake.base_url)
+            async with Agent(llm=llm, store=store, tools=[], plan=False, context_window=4096) as agent:
+                result = await agent.run("What happens?", videos=[clip])
+    assert result.status == "finished", (result.error, fake.errors)
