@@ -16,6 +16,7 @@ from agentkit.run import _ensemble
 
 if TYPE_CHECKING:
     from agentkit.context.images import ImageError
+    from agentkit.context.videos import VideoError
     from agentkit.llm.client import ConfigurationError, OpenAICompatibleModel, RetryPolicy
     from agentkit.llm.errors import (
         AuthenticationFailed,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     )
     from agentkit.task.sections import LimitsSpec, MCPServerSpec, MemorySpec, ToolSettings
     from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
-    from agentkit.vocabulary import ImageRef
+    from agentkit.vocabulary import ImageRef, VideoRef
 
 __version__ = "0.1.0"
 
@@ -67,7 +68,8 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "agentkit.run.agent": ("Agent", "RunResult"),
     "agentkit.task.sections": ("LimitsSpec", "MCPServerSpec", "MemorySpec", "ToolSettings"),
     "agentkit.context.images": ("ImageError",),
-    "agentkit.vocabulary": ("ImageRef",),
+    "agentkit.context.videos": ("VideoError",),
+    "agentkit.vocabulary": ("ImageRef", "VideoRef"),
     "agentkit.run.live": (
         "AgentEvent",
         "ContentDelta",
@@ -203,6 +205,8 @@ __all__ = [
     "Usage",
     "UsageCharged",
     "UsageReported",
+    "VideoError",
+    "VideoRef",
     "get_profile",
     "tool",
 ]

@@ -89,4 +89,26 @@ class ImageRef(BaseModel):
     """Where it came from (a file name, a URL, a figure's path), for messages."""
 
 
-__all__ = ["AssistantTurn", "ImageRef", "Message", "ToolCall", "Usage"]
+class VideoRef(BaseModel):
+    """A video kept in the store as a blob (by content hash), its original bytes unchanged:
+    what events hold instead of the bytes. The numbers are what probing it found; they feed
+    the token estimate (:func:`agentkit.context.videos.video_tokens`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str
+    mime_type: str = "video/mp4"
+    width: int
+    height: int
+    duration_s: float
+    fps: float
+    """Average frame rate of its video stream."""
+    codec: str = ""
+    """The video stream's codec (FFmpeg's name: ``h264``, ``vp9``...)."""
+    size: int = 0
+    """Bytes."""
+    label: str = ""
+    """Where it came from (a file name, a URL), for messages."""
+
+
+__all__ = ["AssistantTurn", "ImageRef", "Message", "ToolCall", "Usage", "VideoRef"]

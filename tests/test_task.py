@@ -127,6 +127,7 @@ heavy: {trajectories: 8, aggregate: vote}
 output: {dir: out/reports, report: false, format: html}
 swarm: {max_children: 50, max_per_turn: 10, concurrency: 4, max_depth: 1, max_steps: 20}
 images: ["https://example.org/chart.png"]
+videos: ["https://example.org/clip.mp4"]
 memory: {runs: [3f2a9c1b7d04, 5e6f], tag: lfp-nmc}
 mcp:
   - {name: time, command: mcp-server-time, args: [--local-timezone, UTC], env: {}, cwd: null, url: null,

@@ -112,7 +112,11 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             raise BadStore(exc) from exc
         await anyio.to_thread.run_sync(make_work_root, workdir)
         with anyio.CancelScope() as scope, sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
-            result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id, images=task.images))
+            result = await (
+                agent.resume(run_id)
+                if resume
+                else agent.run(task.task, run_id=run_id, images=task.images, videos=task.videos)
+            )
         if scope.cancelled_caught:
             raise Terminated(run_id)
         if result.report is not None:
@@ -242,6 +246,8 @@ def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt:
         fail_input(str(exc))
     if type(exc).__name__ == "ImageError":  # a task's image (agentkit.context.images): bad input, no run made
         fail_input(f"images: {exc}")
+    if type(exc).__name__ == "VideoError":  # a task's video (agentkit.context.videos): bad input, no run made
+        fail_input(f"videos: {exc}")
     # a store error, or a bug (internal): one line, the run saved as far as it got
     _broken_run(exc, run_id, location, store_opt, as_json, internal=not isinstance(exc, StoreError))
 

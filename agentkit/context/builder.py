@@ -61,7 +61,7 @@ class View:
     tokens: int
     cut: ViewCut
     image_tokens: int = 0
-    """Estimated tokens of the view's images (included in ``tokens``; not text bytes)."""
+    """Estimated tokens of the view's images and videos (included in ``tokens``; not text bytes)."""
 
 
 def placeholder(result: ToolResultEvent, *, recall: bool = False) -> str:
@@ -101,10 +101,13 @@ class ContextBuilder:
         vision: bool = False,
         recall: bool = False,
         reasoning_every_turn: bool = False,
+        video: bool = False,
     ) -> None:
         self.system_prompt = system_prompt
         self.vision = vision
         """Images go to the model as image parts; else they are named in text."""
+        self.video = video
+        """The task's videos go to the model as video parts; else they are named in text."""
         self.reasoning_every_turn = reasoning_every_turn
         """Every assistant turn carries its reasoning back (a model that keeps earlier turns'
         reasoning as context), not only tool-call turns."""
@@ -173,7 +176,8 @@ class ContextBuilder:
     # rendering
     def head(self, state: RunState) -> list[Message]:
         """Pinned: system prompt and task."""
-        return [{"role": "system", "content": self.system_prompt}, task_message(state.task, state.images, self.vision)]
+        task = task_message(state.task, state.images, self.vision, state.videos, self.video)
+        return [{"role": "system", "content": self.system_prompt}, task]
 
     def pinned(self, state: RunState, cut: ViewCut) -> list[Message]:
         msgs = self.head(state)

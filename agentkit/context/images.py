@@ -43,10 +43,15 @@ MAX_PIXELS = 40_000_000
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 MAX_TURN_IMAGES = 4
 """Tool images shown to the model after one turn (the newest; the rest are named in text)."""
-IMAGE_URL_PREFIX = "agentkit-blob:"
+IMAGE_URL_PREFIX = BLOB_URL_PREFIX = "agentkit-blob:"
+"""How an image (or video) part refers to its blob inside the view, before the data URL replaces it."""
 SIZE_KEY = "agentkit_size"
 """Kept on an image part inside the view for the token estimate; removed before sending."""
-"""How an image part refers to its blob inside the view, before the data URL replaces it."""
+MIME_KEY = "agentkit_mime"
+TOKENS_KEY = "agentkit_tokens"
+"""Kept on a video part inside the view (:func:`agentkit.context.videos.video_part`): the MIME
+type its data URL names and its estimated tokens; removed before sending."""
+_BLOB_PARTS = ("image_url", "video_url")
 
 
 class ImageError(ValueError):
@@ -219,8 +224,8 @@ def image_part(ref: ImageRef) -> dict[str, Any]:
 
 
 async def resolve_parts(messages: list[dict[str, Any]], store: Store) -> list[dict[str, Any]]:
-    """The messages with every blob reference of an image part replaced by its data URL
-    (messages without images are returned as they are, not copied)."""
+    """The messages with every blob reference of an image or video part replaced by its data
+    URL (messages without them are returned as they are, not copied)."""
     out: list[dict[str, Any]] | None = None
     for i, message in enumerate(messages):
         content = message.get("content")
@@ -232,13 +237,18 @@ async def resolve_parts(messages: list[dict[str, Any]], store: Store) -> list[di
             if key is None:
                 parts.append(part)
                 continue
+            kind = part["type"]
             data = await store.get_blob(key)
             if data is None:
-                parts.append({"type": "text", "text": "[an image is missing from the store]"})
+                what = "an image" if kind == "image_url" else "a video"
+                parts.append({"type": "text", "text": f"[{what} is missing from the store]"})
                 continue
-            mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+            if kind == "video_url":
+                mime = str(part.get(MIME_KEY) or "video/mp4")
+            else:
+                mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
             url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
-            parts.append({"type": "image_url", "image_url": {"url": url}})
+            parts.append({"type": kind, kind: {"url": url}})
         if out is None:
             out = list(messages)
         out[i] = {**message, "content": parts}
@@ -246,24 +256,28 @@ async def resolve_parts(messages: list[dict[str, Any]], store: Store) -> list[di
 
 
 def _blob_key(part: object) -> str | None:
-    if not isinstance(part, dict) or part.get("type") != "image_url":
+    if not isinstance(part, dict) or part.get("type") not in _BLOB_PARTS:
         return None
-    inner = part.get("image_url")
+    inner = part.get(part["type"])
     url = inner.get("url") if isinstance(inner, dict) else None
-    if isinstance(url, str) and url.startswith(IMAGE_URL_PREFIX):
-        return url[len(IMAGE_URL_PREFIX) :]
+    if isinstance(url, str) and url.startswith(BLOB_URL_PREFIX):
+        return url[len(BLOB_URL_PREFIX) :]
     return None
 
 
 def count_image_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
-    """Estimated tokens of the image parts in a view, by the sizes their parts carry (an
-    image part of unknown size counts as the largest image)."""
+    """Estimated tokens of the image and video parts in a view: an image by the size its part
+    carries (of unknown size: as the largest image), a video by the estimate its part carries."""
     total = 0
     for message in messages:
         content = message.get("content")
         if isinstance(content, list):
             for part in content:
-                if _blob_key(part) is not None:
-                    size = part.get(SIZE_KEY) or (MAX_SIDE, MAX_SIDE)
-                    total += image_tokens(int(size[0]), int(size[1]))
+                if _blob_key(part) is None:
+                    continue
+                if part["type"] == "video_url":
+                    total += int(part.get(TOKENS_KEY) or 0)
+                    continue
+                size = part.get(SIZE_KEY) or (MAX_SIDE, MAX_SIDE)
+                total += image_tokens(int(size[0]), int(size[1]))
     return total

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from agentkit.context.images import MAX_TURN_IMAGES, image_part
+from agentkit.context.videos import unseen_note, video_part
 from agentkit.store.events import AssistantMessage, FigureProduced, ToolResultEvent
 from agentkit.store.fold import PLAN_TOOL, TurnRecord
-from agentkit.vocabulary import ImageRef, Message
+from agentkit.vocabulary import ImageRef, Message, VideoRef
 
 EXECUTE_PROMPT = (
     "Carry out the plan step by step with the tools. Call several tools in one turn when they "
@@ -75,16 +76,22 @@ def user_message(text: str) -> Message:
     return {"role": "user", "content": text}
 
 
-def task_message(task: str, images: Sequence[ImageRef], vision: bool) -> Message:
-    """The task, with its images as image parts for a vision model, else named in text."""
-    if not images:
-        return user_message(task)
-    if not vision:
+def task_message(
+    task: str, images: Sequence[ImageRef], vision: bool, videos: Sequence[VideoRef] = (), video: bool = False
+) -> Message:
+    """The task, with its images as image parts for a vision model and its videos as video
+    parts for a model that takes video; what the model cannot see is named in the text."""
+    text = task
+    if images and not vision:
         named = "; ".join(f"{ref.label or 'image'} ({ref.width}x{ref.height})" for ref in images)
-        return user_message(
-            f"{task}\n\n[{len(images)} image(s) came with this task ({named}); this model cannot see images.]"
-        )
-    return {"role": "user", "content": [{"type": "text", "text": task}, *(image_part(ref) for ref in images)]}
+        text += f"\n\n[{len(images)} image(s) came with this task ({named}); this model cannot see images.]"
+    if videos and not video:
+        text += f"\n\n{unseen_note(videos)}"
+    parts = [image_part(ref) for ref in images] if vision else []
+    parts += [video_part(ref) for ref in videos] if video else []
+    if not parts:
+        return user_message(text)
+    return {"role": "user", "content": [{"type": "text", "text": text}, *parts]}
 
 
 def figures_message(record: TurnRecord) -> list[Message]:

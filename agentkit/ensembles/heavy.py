@@ -26,7 +26,7 @@ from agentkit.store.events import Aggregated, RunInfo, RunStarted
 from agentkit.store.fold import RunState, load_state
 from agentkit.store.status import shown_run
 from agentkit.tools.base import Tool, ToolRegistry
-from agentkit.vocabulary import ImageRef
+from agentkit.vocabulary import ImageRef, VideoRef
 
 if TYPE_CHECKING:
     from agentkit.run.agent import Agent
@@ -94,6 +94,7 @@ async def run_heavy(
     on_event: EventHandler | None,
     resumed: bool,
     images: Sequence[ImageRef] = (),
+    videos: Sequence[VideoRef] = (),
 ) -> RunResult:
     store, n = agent.store, agent.heavy
     if not resumed:
@@ -101,13 +102,13 @@ async def run_heavy(
         tags = agent.settings.memory.own_tags
         await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}", tags=tags))
         book = RunBook(store, RunState(run_id=run_id))
-        await book.commit(RunStarted(task=task, config=config, images=list(images)))
+        await book.commit(RunStarted(task=task, config=config, images=list(images), videos=list(videos)))
     else:
         state = await load_state(store, run_id)
         done = state.finished
         if done is not None:
             return stored_result(await shown_run(store, await store.get_run(run_id)))
-        task, images = state.task, state.images
+        task, images, videos = state.task, state.images, state.videos
         book = RunBook(store, state)
         await book.resumed()
     existing = {r.id: r for r in await store.list_runs(parent_id=run_id, limit=10_000)}
@@ -130,6 +131,7 @@ async def run_heavy(
                     label=f"trajectory {index}",
                     on_event=on_event,
                     images=images,  # stored once, with the parent run
+                    videos=videos,
                 )
         except Exception as exc:  # a broken trajectory must not take the others down
             failures[child_id] = f"{type(exc).__name__}: {exc}"

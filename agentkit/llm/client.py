@@ -139,6 +139,7 @@ class OpenAICompatibleModel:
         tool_choice: Literal["auto", "none"] | None = None,
         thinking: bool | None = None,
         vision: bool | None = None,
+        video: bool | None = None,
         reasoning_effort: str | None = None,
         preserve_thinking: bool | None = None,
     ) -> None:
@@ -186,6 +187,9 @@ class OpenAICompatibleModel:
         """What the model can do (vision, thinking switch) and the request rules it obeys."""
         self.vision = self.traits.vision if vision is None else vision
         """Images go to the model as image parts (its family's trait unless ``vision=`` says)."""
+        self.video = self.traits.video if video is None else video
+        """A task's videos go to the model as ``video_url`` parts (its family's trait unless
+        ``video=`` says; :mod:`agentkit.context.videos`)."""
         if isinstance(concurrency, int):
             concurrency = anyio.CapacityLimiter(concurrency)
         self._limiter = concurrency

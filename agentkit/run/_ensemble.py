@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from agentkit.run.agent import Agent
     from agentkit.run.live import EventHandler
     from agentkit.tools.base import Tool
-    from agentkit.vocabulary import ImageRef
+    from agentkit.vocabulary import ImageRef, VideoRef
 
 
 class Ensembles(Protocol):
@@ -33,6 +33,7 @@ class Ensembles(Protocol):
         on_event: EventHandler | None,
         resumed: bool,
         images: Sequence[ImageRef] = (),
+        videos: Sequence[VideoRef] = (),
     ) -> RunResult:
         """Run (or resume) ``agent.heavy`` trajectories of ``task`` as child runs and aggregate them."""
 

@@ -22,6 +22,7 @@ from agentkit._redact import mask_secrets, redact_config
 from agentkit.context.builder import ContextBuilder, learned_window
 from agentkit.context.images import ImageSource, load_images, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
+from agentkit.context.videos import VideoSource, check_fits, load_videos, sees_videos
 from agentkit.llm._tool_wire import tool_count_problem
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ConfigurationError, ModelError
@@ -189,19 +190,26 @@ class Agent:
         parent_id: str | None = None,
         label: str | None = None,
         images: Sequence[ImageSource] = (),
+        videos: Sequence[VideoSource] = (),
     ) -> RunResult:
         """Start a new run of ``task`` and drive it to the end. ``images`` (paths, URLs or
         bytes) go with the task: checked, downscaled and stored when the run starts, shown to a
         vision model as image parts and named in text to any other. A bad image raises
-        :class:`~agentkit.context.images.ImageError` before the run is created."""
+        :class:`~agentkit.context.images.ImageError` before the run is created. ``videos``
+        likewise: checked and stored unchanged, shown to a model that takes video as video
+        parts; a bad one raises :class:`~agentkit.context.videos.VideoError`."""
         run_id = run_id or uuid.uuid4().hex[:12]
         on_event = on_event or self.on_event
         async with self.store.lease(run_id), never_left_running(self.store, run_id):
             await check_memory(self.store, self.settings.memory)
-            refs = await load_images(self.store, images, allow_private=self.settings.fetch.allow_private_hosts)
+            private = self.settings.fetch.allow_private_hosts
+            refs = await load_images(self.store, images, allow_private=private)
+            clips = await load_videos(self.store, videos, allow_private=private)
+            if sees_videos(self.llm):
+                check_fits(clips, self.context_window)
             if self.heavy > 1:
                 result = await ensembles().run_heavy(
-                    self, task, run_id=run_id, on_event=on_event, resumed=False, images=refs
+                    self, task, run_id=run_id, on_event=on_event, resumed=False, images=refs, videos=clips
                 )
                 return await self._with_report(result, on_event)
             config = self.describe()
@@ -212,7 +220,7 @@ class Agent:
             )
             book = RunBook(self.store, RunState(run_id=run_id))
             try:
-                await book.commit(RunStarted(task=task, config=config, images=refs))
+                await book.commit(RunStarted(task=task, config=config, images=refs, videos=clips))
             except Exception as exc:  # the row exists: it must not stay `running`
                 with anyio.CancelScope(shield=True):
                     await book.settle(exc)
@@ -343,6 +351,7 @@ class _RunLoop(ModelCalls):
             tools_bytes=len(orjson.dumps(agent.tools.schemas())),
             vision=sees_images(agent.llm),
             recall="recall" in agent.tools,
+            video=sees_videos(agent.llm),
             reasoning_every_turn=getattr(getattr(agent.llm, "rules", None), "preserves_reasoning", None) == "all",
         )
         self.book = RunBook(agent.store, state)

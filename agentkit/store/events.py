@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from agentkit.vocabulary import AssistantTurn, ImageRef, ToolCall, Usage
+from agentkit.vocabulary import AssistantTurn, ImageRef, ToolCall, Usage, VideoRef
 
 RunStatus = Literal["running", "finished", "stopped", "failed", "interrupted"]
 """``finished``: answered; ``stopped``: hit a limit; ``failed``: an error ended it;
@@ -27,6 +27,8 @@ class RunStarted(_Event):
     """The run's configuration with secrets removed."""
     images: list[ImageRef] = Field(default_factory=list)
     """Images given with the task (blobs in the store)."""
+    videos: list[VideoRef] = Field(default_factory=list)
+    """Videos given with the task (blobs in the store)."""
 
 
 class PlanUpdated(_Event):

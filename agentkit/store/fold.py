@@ -32,7 +32,7 @@ from agentkit.store.events import (
     UsageCharged,
     UserMessage,
 )
-from agentkit.vocabulary import ImageRef, ToolCall, Usage
+from agentkit.vocabulary import ImageRef, ToolCall, Usage, VideoRef
 
 PLAN_TOOL = "update_plan"
 NOTE_TOOL = "note"
@@ -60,6 +60,8 @@ class RunState:
     task: str = ""
     images: list[ImageRef] = field(default_factory=list)
     """Images given with the task."""
+    videos: list[VideoRef] = field(default_factory=list)
+    """Videos given with the task."""
     config: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
     plan_event: PlanUpdated | None = None
@@ -124,6 +126,7 @@ class RunState:
                 self._uncommitted.setdefault(event.call_id, []).append(event)
         elif isinstance(event, RunStarted):
             self.task, self.config, self.images = event.task, event.config, list(event.images)
+            self.videos = list(event.videos)
         elif isinstance(event, AssistantMessage):
             self.records.append(TurnRecord(event))
             self.tool_calls += len(event.turn.tool_calls)

@@ -39,6 +39,7 @@ from agentkit.task._read import TaskFileError as TaskFileError
 from agentkit.task.sections import (
     DEFAULT_TOOLS,
     MAX_RUN_IMAGES,
+    MAX_RUN_VIDEOS,
     SPEC_CONFIG,
     TOOL_CHOICES,
     TOOL_NAMES,
@@ -198,6 +199,8 @@ class Task(BaseModel):
     output: OutputSpec = Field(default_factory=OutputSpec)
     images: list[str] = Field(default_factory=list, max_length=MAX_RUN_IMAGES)
     """Images that go with the task: file paths (relative to the task file) or http(s) URLs."""
+    videos: list[str] = Field(default_factory=list, max_length=MAX_RUN_VIDEOS)
+    """Videos that go with the task: file paths (relative to the task file) or http(s) URLs."""
     mcp: list[MCPServerSpec] = Field(default_factory=list)
     """MCP servers whose tools the agent uses (see :class:`~agentkit.task.sections.MCPServerSpec`)."""
     memory: MemorySpec | None = None
@@ -240,9 +243,10 @@ class Task(BaseModel):
             raise fail("must not be empty: write the research question or instructions")
         return value
 
-    @field_validator("images")
+    @field_validator("images", "videos")
     @classmethod
-    def _images_exist(cls, value: list[str], info: ValidationInfo) -> list[str]:
+    def _media_exist(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        what = "image" if info.field_name == "images" else "video"
         out: list[str] = []
         for i, item in enumerate(value):
             if item.startswith(("http://", "https://")):
@@ -251,7 +255,7 @@ class Task(BaseModel):
                 continue
             path = from_base_dir(item, info)
             if not path.is_file():
-                raise fail(f"image not found: {path}", at=f"[{i}]")
+                raise fail(f"{what} not found: {path}", at=f"[{i}]")
             out.append(str(path))
         return out
 

@@ -52,6 +52,9 @@ ISOLATIONS: tuple[str, ...] = ("bwrap", "none")
 MAX_TRAJECTORIES = 64
 MAX_RUN_IMAGES = 16
 """Images given with one task (``images:`` in a task file, ``agent.run(images=...)``)."""
+MAX_RUN_VIDEOS = 4
+"""Videos given with one task (``videos:`` in a task file, ``agent.run(videos=...)``): each one
+is sent again with every request."""
 
 
 def fail(message: str, at: str = "") -> PydanticCustomError:

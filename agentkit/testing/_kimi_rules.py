@@ -46,7 +46,30 @@ from typing import Any
 from agentkit.testing._mfjs_check import mfjs_problem
 
 _IMAGE_MIMES = ("image/png", "image/jpeg", "image/webp", "image/gif")
-_VIDEO_MIMES = ("video/mp4", "video/mpeg", "video/quicktime", "video/webm", "video/x-flv", "video/3gpp")
+# The vision guide's list ("mp4, mpeg, mov, avi, x-flv, mpg, webm, wmv, 3gpp") under the MIME names
+# Moonshot's kimi-cli gives those files (src/kimi_cli/tools/file/utils.py: .avi video/x-msvideo,
+# .wmv video/x-ms-wmv, .mov video/quicktime).
+_VIDEO_MIMES = (
+    "video/mp4",
+    "video/mpeg",
+    "video/quicktime",
+    "video/webm",
+    "video/x-flv",
+    "video/3gpp",
+    "video/x-msvideo",
+    "video/x-ms-wmv",
+)
+_ISO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free")
+_VIDEO_MAGIC: dict[str, Any] = {
+    "video/mp4": lambda d: d[4:8] == b"ftyp",
+    "video/3gpp": lambda d: d[4:8] == b"ftyp",
+    "video/quicktime": lambda d: d[4:8] in _ISO_BOXES,
+    "video/webm": lambda d: d.startswith(b"\x1a\x45\xdf\xa3"),
+    "video/mpeg": lambda d: d.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")),
+    "video/x-flv": lambda d: d.startswith(b"FLV"),
+    "video/x-msvideo": lambda d: d[:4] == b"RIFF" and d[8:12] == b"AVI ",
+    "video/x-ms-wmv": lambda d: d.startswith(bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")),
+}
 TOOL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9-_]{0,255}$")
 ROOT_NOT_OBJECT = 'tools.function.parameters.type is required and must be "object"'
 TOOL_LIMIT = 128
@@ -307,21 +330,30 @@ def _check_media_url(url: str, kind: str) -> str | None:
     magic = {"image/png": b"\x89PNG", "image/jpeg": b"\xff\xd8\xff", "image/gif": b"GIF8", "image/webp": b"RIFF"}
     if kind == "image_url" and not data.startswith(magic[mime]):
         return f"image_url data is not a {mime} image"
+    if kind == "video_url" and not _VIDEO_MAGIC[mime](data):
+        return f"video_url data is not a {mime} video"
     return None
 
 
 def without_images(message: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """``message`` with its image parts' data removed, and the tokens those images cost as
-    the service counts them (one per 28x28 pixels, MoonViT's merged 14-pixel patches)."""
+    """``message`` with its image and video parts' data removed, and the tokens they cost as
+    the service counts them: an image one per 28x28 pixels (MoonViT's merged 14-pixel patches),
+    a video as :func:`video_tokens` says."""
     content = message.get("content")
-    if not isinstance(content, list) or not any(isinstance(p, dict) and p.get("type") == "image_url" for p in content):
+    media = ("image_url", "video_url")
+    if not isinstance(content, list) or not any(isinstance(p, dict) and p.get("type") in media for p in content):
         return message, 0
     from PIL import Image  # the fake needs Pillow only when a request carries images
 
     tokens = 0
     parts: list[Any] = []
     for part in content:
-        if isinstance(part, dict) and part.get("type") == "image_url":
+        if isinstance(part, dict) and part.get("type") == "video_url":
+            ref = part.get("video_url")
+            url = ref if isinstance(ref, str) else (ref or {}).get("url", "") if isinstance(ref, dict) else ""
+            tokens += video_tokens(str(url))
+            parts.append({"type": "video_url"})
+        elif isinstance(part, dict) and part.get("type") == "image_url":
             ref = part.get("image_url")
             url = ref if isinstance(ref, str) else (ref or {}).get("url", "") if isinstance(ref, dict) else ""
             try:
@@ -334,3 +366,31 @@ def without_images(message: dict[str, Any]) -> tuple[dict[str, Any], int]:
         else:
             parts.append(part)
     return {**message, "content": parts}, tokens
+
+
+def video_tokens(url: str) -> int:
+    """What a ``video_url`` data URL costs, by the media processor published with the open Kimi
+    K2.5 weights (``media_proc_cfg``: frames sampled at 2 per second, each at most 4,096 14-pixel
+    patches merged 2x2, every 4 sampled frames pooled into one group; a dozen tokens of
+    timestamp and markers a group). The platform only says "the more key frames and the higher
+    the resolution, the more tokens". An ``ms://`` file or an unreadable video counts as one
+    small group."""
+    import math
+
+    try:
+        import av
+
+        with av.open(io.BytesIO(base64.b64decode(url.partition(",")[2])), "r") as container:
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
+            frames = sum(1 for p in container.demux(stream) if p.size)
+            seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+            seconds = seconds or (container.duration or 0) / 1e6
+    except Exception:  # refused by check_request already (or an ms:// file)
+        return 28
+    fps = frames / seconds if seconds > 0 else 2.0
+    sampled = max(1, round(frames * min(2.0, fps) / fps))
+    patches = max(1, width // 14) * max(1, height // 14)
+    scale = min(1.0, math.sqrt(4096 / patches), 512 * 14 / max(width, height, 1))
+    per_frame = math.ceil(int(width * scale) / 28) * math.ceil(int(height * scale) / 28)
+    return math.ceil(sampled / 4) * (per_frame + 12)
