@@ -258,11 +258,31 @@ class HeavySpec(BaseModel):
 
 
 class OutputSpec(BaseModel):
-    model_config = SPEC_CONFIG
+    model_config = SPEC_CONFIG | ConfigDict(serialize_by_alias=True)  # `schema` in files and dumps
 
     dir: Annotated[Path | None, Field(strict=False)] = None
     report: bool = True
     format: Annotated[OutputFormat, BeforeValidator(one_of(OUTPUT_FORMATS, "output format"))] = "md"
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    """``schema`` in a task file: the JSON schema the final answer must match (the run's
+    ``output`` is then the answer's JSON; see agentkit.run._output). Checked when the file is
+    read, against the JSON Schema metaschema its ``$schema`` names (draft 2020-12 by default)."""
+
+    @field_validator("json_schema")
+    @classmethod
+    def _a_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        from jsonschema import Draft202012Validator, SchemaError
+        from jsonschema.validators import validator_for
+
+        try:
+            validator_for(value, default=Draft202012Validator).check_schema(value)
+        except SchemaError as exc:
+            where = ".".join(str(p) for p in exc.absolute_path)
+            message = exc.message if len(exc.message) <= 200 else exc.message[:197] + "..."
+            raise fail(f"not a valid JSON schema: {message}", at=where) from None
+        return value
 
 
 # --- the swarm (delegate) -------------------------------------------------------------------
