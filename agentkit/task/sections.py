@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentkit._redact import redact_url, secret_argument, token_kind
-from agentkit.task._read import HugeNumber
+from agentkit.task._read import HugeNumber, SchemaProblem, output_schema
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
@@ -264,25 +264,17 @@ class OutputSpec(BaseModel):
     report: bool = True
     format: Annotated[OutputFormat, BeforeValidator(one_of(OUTPUT_FORMATS, "output format"))] = "md"
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
-    """``schema`` in a task file: the JSON schema the final answer must match (the run's
-    ``output`` is then the answer's JSON; see agentkit.run._output). Checked when the file is
-    read, against the JSON Schema metaschema its ``$schema`` names (draft 2020-12 by default)."""
+    """``schema`` in a task file: the JSON schema the final answer must match, inline or the path
+    of a file holding it (relative to the task file); the run's ``output`` is then the answer's
+    JSON (agentkit.run._output). Checked when the file is read (agentkit.task._read)."""
 
-    @field_validator("json_schema")
+    @field_validator("json_schema", mode="before")
     @classmethod
-    def _a_json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is None:
-            return None
-        from jsonschema import Draft202012Validator, SchemaError
-        from jsonschema.validators import validator_for
-
+    def _a_json_schema(cls, value: object, info: ValidationInfo) -> dict[str, Any] | None:
         try:
-            validator_for(value, default=Draft202012Validator).check_schema(value)
-        except SchemaError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path)
-            message = exc.message if len(exc.message) <= 200 else exc.message[:197] + "..."
-            raise fail(f"not a valid JSON schema: {message}", at=where) from None
-        return value
+            return output_schema(value, (info.context or {}).get("base_dir"))
+        except SchemaProblem as exc:
+            raise fail(str(exc), at=exc.at) from None
 
 
 # --- the swarm (delegate) -------------------------------------------------------------------

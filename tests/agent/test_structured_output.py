@@ -21,7 +21,7 @@ from agentkit.cli import app
 from agentkit.ensembles.heavy import AGGREGATE_SCHEMA_SYSTEM, SELECT_SYSTEM
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.run._output import RETRY_KIND, OutputContract, OutputInvalid
-from agentkit.store import Aggregated, RunFinished, SQLiteStore, UserMessage
+from agentkit.store import Aggregated, RunFinished, RunInfo, SQLiteStore, UserMessage
 from agentkit.testing import FakeProvider, FakeRequest, Turn, call
 from agentkit.testing._mfjs_check import mfjs_problem
 
@@ -194,6 +194,50 @@ async def test_resume_of_a_finished_run_returns_the_same_output(tmp_path: Path) 
     assert [e.output for e in events if isinstance(e, RunFinished)] == [GOOD]
 
 
+def reask_responder(req: FakeRequest) -> Turn:
+    """A tool call, then an answer that misses the schema, then (asked once more) a valid one:
+    decided from the request alone, so a resumed run is answered as the first one was."""
+    last = req.messages[-1]
+    if last["role"] == "user" and "does not match the required JSON schema" in str(last["content"]):
+        return Turn(content=json.dumps(GOOD))
+    if not any(m["role"] == "tool" for m in req.messages):
+        return Turn(tool_calls=[call("lookup", term="France")])
+    return Turn(content=json.dumps(BAD))
+
+
+async def test_a_run_cut_anywhere_resumes_to_the_same_output_with_at_most_one_reask(tmp_path: Path) -> None:
+    """The trace of a run that needed the re-ask, cut after each of its events and resumed: the
+    resumed run ends ``finished`` with the same output, stored on its RunFinished, and the model
+    is never asked a second time (a re-ask committed before the cut is not repeated, and a
+    cut after the valid answer asks nothing)."""
+    async with SQLiteStore(tmp_path / "ref.db") as store:
+        with FakeProvider(reask_responder) as fake:
+            async with agent(fake, output_type=Capital, store=store) as a:
+                ref = await a.run("What is the capital of France?")
+        assert fake.errors == [] and ref.status == "finished" and len(fake.requests) == 3
+        ref_events = [e.event for e in await store.events(ref.run_id)]
+        info = await store.get_run(ref.run_id)
+    assert [e.kind for e in ref_events if isinstance(e, UserMessage)] == [RETRY_KIND]
+    for cut in range(1, len(ref_events)):
+        async with SQLiteStore(tmp_path / f"cut{cut}.db") as store:
+            await store.create_run(RunInfo(id=ref.run_id, task=info.task, config=info.config))
+            await store.append_many(ref.run_id, ref_events[:cut])
+            with FakeProvider(reask_responder) as fake:
+                async with agent(fake, output_type=Capital, store=store) as b:
+                    resumed = await b.resume(ref.run_id)
+            events = [e.event for e in await store.events(ref.run_id)]
+            row = await store.get_run(ref.run_id)
+        assert fake.errors == [], (cut, fake.errors)
+        assert resumed.status == row.status == "finished", (cut, resumed.stop_reason)
+        assert isinstance(resumed.output, Capital) and resumed.output == ref.output, cut
+        assert resumed.answer == ref.answer, cut
+        assert [e.output for e in events if isinstance(e, RunFinished)] == [GOOD], cut
+        retries = [e for e in events if isinstance(e, UserMessage) and e.kind == RETRY_KIND]
+        assert len(retries) == 1, cut  # the model's bad answer is in every cut's history once
+        reasks = [r for r in fake.requests if "does not match the required JSON schema" in str(r.messages[-1])]
+        assert len(reasks) <= 1, cut
+
+
 def test_lenient_reading_never_turns_prose_into_data() -> None:
     contract = OutputContract.of(Capital)
     assert contract is not None
@@ -320,6 +364,35 @@ def test_cli_run_json_prints_the_output_and_resume_and_show_give_it_again(
     assert json.loads(resumed.stdout)["output"] == data["output"]
     shown = json.loads(runner.invoke(app, ["show", data["run_id"], "--store", store, "--json"]).stdout)
     assert shown["output"] == data["output"]
+
+
+def test_cli_a_schema_file_is_read_once_and_kept_with_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``output: {schema: answer.schema.json}`` is read relative to the task file; the run keeps
+    the schema itself, so resuming needs the file no more."""
+    monkeypatch.setenv("MOONSHOT_API_KEY", "k")
+    store = str(tmp_path / "s.db")
+    schema = {
+        "type": "object",
+        "properties": {"capital": {"type": "string"}, "population_millions": {"type": "number", "minimum": 0}},
+        "required": ["capital", "population_millions"],
+        "additionalProperties": False,
+    }
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "answer.schema.json").write_text(json.dumps(schema))
+    answer = '{"capital": "Paris", "population_millions": 2.1}'
+    with FakeProvider([PLAN, Turn(content="Paris, 2.1 million"), Turn(content=answer)]) as fake:
+        task = cli_task(tmp_path, fake, "\n  schema: schemas/answer.schema.json\n")
+        monkeypatch.chdir(tmp_path.parent)  # relative to the task file, not to the working folder
+        first = runner.invoke(app, ["run", str(task), "--store", store, "--json"])
+        assert first.exit_code == 0, first.output
+        assert fake.requests[2].body["response_format"]["json_schema"]["schema"] == schema
+        (tmp_path / "schemas" / "answer.schema.json").unlink()
+        data = json.loads(first.stdout)
+        resumed = runner.invoke(app, ["resume", data["run_id"], "--store", store, "--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["output"] == data["output"] == {"capital": "Paris", "population_millions": 2.1}
+    info = json.loads(runner.invoke(app, ["show", data["run_id"], "--store", store, "--json"]).stdout)
+    assert info["config"]["task_spec"]["output"]["schema"] == schema
 
 
 def test_cli_an_answer_that_never_matches_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
