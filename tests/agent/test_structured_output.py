@@ -140,11 +140,13 @@ async def test_another_host_gets_the_plain_schema_not_strict() -> None:
 
 
 async def test_where_the_host_or_model_does_not_take_it_the_reask_goes_without() -> None:
-    # Together's docs in the fact sheet say nothing of response_format: not sent (a host
-    # refusing it would answer 400 here); K2 Thinking is not documented to take it.
-    for provider, name, field in (("together", "kimi-k3", "reasoning"), ("moonshot", "kimi-k2-thinking", None)):
+    # Together's docs in the fact sheet say nothing of response_format: not sent (the fake,
+    # as a host refusing the field, would answer 400 here); on the Kimi platform, which takes
+    # it, K2 Thinking is not documented to (the fake refuses it for that model alone).
+    cases = (("together", "kimi-k3", "reasoning", False), ("moonshot", "kimi-k2-thinking", "reasoning_content", True))
+    for provider, name, field, host_takes_it in cases:
         script = [Turn(content="no JSON"), Turn(content=json.dumps(GOOD))]
-        with FakeProvider(script, response_format=False, reasoning_field=field or "reasoning_content") as fake:
+        with FakeProvider(script, response_format=host_takes_it, reasoning_field=field) as fake:
             async with agent(fake, name=name, provider=provider, output_type=Capital) as a:
                 result = await a.run("Capital of France?")
         assert fake.errors == [] and formats(fake) == [None, None], (provider, fake.errors)
