@@ -124,7 +124,11 @@ sandbox: {network: true, memory_mb: 4096, timeout_s: 30.5, isolation: none}
 limits: {max_steps: 50, max_cost_usd: 2.5, max_tokens: 2000000, max_seconds: 3600}
 context: {window: 128000, keep_tool_results: 8}
 heavy: {trajectories: 8, aggregate: vote}
-output: {dir: out/reports, report: false, format: html}
+output:
+  dir: out/reports
+  report: false
+  format: html
+  schema: {type: object, properties: {answer: {type: string}}, required: [answer]}
 swarm: {max_children: 50, max_per_turn: 10, concurrency: 4, max_depth: 1, max_steps: 20}
 images: ["https://example.org/chart.png"]
 videos: ["https://example.org/clip.mp4"]

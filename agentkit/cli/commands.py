@@ -373,6 +373,7 @@ def show(
         data["run_id"] = info.id
         data["tool_calls"] = shown.tool_calls
         data["report_pending"] = pending
+        data["output"] = shown.output  # the validated answer's JSON (a run with output.schema)
         data["events"] = [e.model_dump(mode="json") for e in events]
         out.print_json(json.dumps(data))
         return

@@ -241,6 +241,7 @@ class DelegateTool(Tool[DelegateArgs]):
         if window is not None:
             child.context_window, child.window_declared = window, True
         child.writes_report = False  # its answer goes back to the lead, whose report cites its sources
+        child.output_contract = None  # it answers its subtask in prose; only the lead's answer has the schema
         steps = min(sub.max_steps or spec.max_steps, spec.max_steps, parent.max_steps)
         parent_limit = parent.limits.max_cost_usd
         limit = sub.max_cost_usd if sub.max_cost_usd is not None else parent_limit

@@ -10,6 +10,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -20,9 +21,10 @@ from agentkit.llm.errors import ModelError
 from agentkit.llm.types import Model, ModelRequest, Usage
 from agentkit.run import _ensemble
 from agentkit.run._limits import ChargedModel, LimitReached, SharedBudget
-from agentkit.run._runs import RunBook, RunResult, stored_result
+from agentkit.run._output import OutputContract, OutputInvalid, answer_text, canonical
+from agentkit.run._runs import CUT_OFF, RunBook, RunResult, stored_result, unfinished_reply
 from agentkit.run.live import EventHandler, Notice, RunEnded, dispatch
-from agentkit.store.events import Aggregated, RunInfo, RunStarted
+from agentkit.store.events import Aggregated, RunInfo, RunStarted, UsageCharged
 from agentkit.store.fold import RunState, load_state
 from agentkit.store.status import shown_run
 from agentkit.tools.base import Tool, ToolRegistry
@@ -39,6 +41,14 @@ AGGREGATE_SYSTEM = (
     "trajectories agreed, where they disagreed, and why you chose as you did. Keep the source ids "
     "in square brackets that support the answer."
 )
+AGGREGATE_SCHEMA_SYSTEM = (
+    "You combine the answers of several independent research trajectories on the same task into "
+    "one final answer. Weigh the answers by the evidence behind them (sources, checks), not only "
+    "by how many agree. Reply with only the final answer: a single JSON value that matches the "
+    "JSON schema below, with no other text before or after it. Keep the source ids in square "
+    "brackets that support it inside its strings.\n```json\n{schema}\n```"
+)
+"""The reflective aggregator's system prompt for a run with an output type (``{schema}``: its schema)."""
 SELECT_SYSTEM = (
     "Several independent research trajectories answered the same task. Pick the single "
     "best-supported trajectory: the one whose answer is backed by the most reliable, checked "
@@ -53,6 +63,15 @@ def normalise_answer(text: str) -> str:
     text = re.sub(r"\[s[0-9a-f]+\]", "", text)  # citations differ between trajectories
     text = re.sub(r"[^\w.%\s-]|(?<!\d)\.|\.(?!\d)", " ", text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def answer_key(agent: Agent, result: RunResult) -> str:
+    """What votes compare: the output's JSON (keys sorted) for a run with an output type, else
+    the normalised answer text."""
+    contract = agent.output_contract
+    if contract is not None and result.output is not None:
+        return canonical(contract.data_of(result.output))
+    return normalise_answer(result.answer)
 
 
 def child_agent(agent: Agent, index: int, *, budget: SharedBudget | None, delegate: bool | None = None) -> Agent:
@@ -136,12 +155,15 @@ async def run_heavy(
         except Exception as exc:  # a broken trajectory must not take the others down
             failures[child_id] = f"{type(exc).__name__}: {exc}"
             return
-        if result.status in ("finished", "stopped") and result.answer.strip():
+        valid = agent.output_contract is None or result.output is not None
+        if result.status in ("finished", "stopped") and result.answer.strip() and valid:
             results[child_id] = result
         else:
             failures[child_id] = result.error or result.stop_reason or result.status
+            if not valid and result.status != "failed":
+                failures[child_id] = f"no answer that matches the output schema ({failures[child_id]})"
         if need is not None:
-            top = Counter(normalise_answer(r.answer) for r in results.values()).most_common(1)
+            top = Counter(answer_key(agent, r) for r in results.values()).most_common(1)
             if top and top[0][1] >= need:
                 scope.cancel()
 
@@ -193,23 +215,26 @@ async def _conclude(
     room = None if limit is None else limit - budget.spent
     model = ChargedModel(agent.llm, max_tokens=agent.max_tokens, room_usd=room, window=agent.context_window)
     try:
-        event = await aggregate(agent, task, results, agent.aggregate, model=model)
+        done = await aggregate(agent, task, results, agent.aggregate, model=model)
     except (ModelError, LimitReached) as exc:
-        event = Aggregated(method="vote", answer=_majority(results)[0], children=children, votes=_majority(results)[1])
-        if on_event:
-            await dispatch(
-                on_event,
-                Notice(run_id=run_id, level="warning", message=f"aggregation call failed ({exc}); used the majority"),
-            )
+        chosen, votes = _majority(agent, results)
+        done = _picked(agent, results, chosen, Aggregated(method="vote", answer="", children=children, votes=votes))
+        done.warning = f"aggregation call failed ({exc}); used the majority"
+    if on_event and done.warning:
+        await dispatch(on_event, Notice(run_id=run_id, level="warning", message=done.warning))
+    event = done.event
     event.failed = sorted(failures)
     for child_id in children:  # the parent's report cites what its trajectories read
         for source in await store.list_sources(child_id):
             if source.kind != "report":
                 await store.add_source(run_id, source)
+    for charge in done.charges:  # aggregation turns whose answer missed the output schema
+        await book.commit(charge)
+        usage, cost = usage + charge.usage, cost + charge.cost_usd
     await book.commit(event)
     if event.turn is not None:
         usage, cost = usage + event.turn.usage, cost + event.turn.cost_usd
-    await book.finish("finished", event.answer, steps=steps, usage=usage, cost_usd=cost)
+    await book.finish("finished", event.answer, output=done.output, steps=steps, usage=usage, cost_usd=cost)
     if on_event:
         await dispatch(on_event, RunEnded(run_id=run_id, status="finished", answer=event.answer))
     return RunResult(
@@ -220,45 +245,123 @@ async def _conclude(
         tool_calls=sum(r.tool_calls for r in results.values()),
         usage=usage,
         cost_usd=cost,
+        output=done.output,
     )
 
 
-def _majority(results: dict[str, RunResult]) -> tuple[str, dict[str, int]]:
-    votes = Counter(normalise_answer(r.answer) for r in results.values())
+@dataclass
+class Aggregation:
+    """What aggregating the trajectories gave: the event to commit, the parent's output (the
+    answer's JSON, with an output type), aggregation turns to charge besides ``event.turn``, and
+    a warning to show."""
+
+    event: Aggregated
+    output: Any = None
+    charges: list[UsageCharged] = field(default_factory=list)
+    warning: str | None = None
+
+
+def _majority(agent: Agent, results: dict[str, RunResult]) -> tuple[str, dict[str, int]]:
+    """The first trajectory (by id) with the most common answer, and the votes."""
+    votes = Counter(answer_key(agent, r) for r in results.values())
     best = votes.most_common(1)[0][0]
-    answer = next(r.answer for _, r in sorted(results.items()) if normalise_answer(r.answer) == best)
-    return answer, dict(votes)
+    chosen = next(child_id for child_id, r in sorted(results.items()) if answer_key(agent, r) == best)
+    return chosen, dict(votes)
+
+
+def _picked(agent: Agent, results: dict[str, RunResult], chosen: str, event: Aggregated) -> Aggregation:
+    """The parent answers as trajectory ``chosen`` did (its answer, and its output's JSON)."""
+    result, contract = results[chosen], agent.output_contract
+    event.answer = result.answer
+    output = contract.data_of(result.output) if contract is not None and result.output is not None else None
+    return Aggregation(event, output)
 
 
 async def aggregate(
     agent: Agent, task: str, results: dict[str, RunResult], method: str, *, model: Model | None = None
-) -> Aggregated:
+) -> Aggregation:
+    """Combine the trajectories' answers: ``vote`` (the majority, compared as normalised text or,
+    with an output type, as JSON), ``select`` (the trajectory the model picks) or ``reflective``
+    (the model writes the answer; with an output type it gets the schema, as ``response_format``
+    where the host takes it, and one re-ask; an answer still invalid falls back to the majority,
+    whose output is valid). A ``vote`` tie is settled as ``reflective``."""
     children = sorted(results)
-    answer, votes = _majority(results)
+    majority, votes = _majority(agent, results)
     ranked = Counter(votes).most_common()
     if method == "vote" and (len(ranked) == 1 or ranked[0][1] > ranked[1][1]):
-        return Aggregated(method="vote", answer=answer, children=children, votes=votes)
+        return _picked(agent, results, majority, Aggregated(method="vote", answer="", children=children, votes=votes))
     blocks = []
     for k, child_id in enumerate(children, 1):
         blocks.append(f"## Trajectory {k}\nAnswer:\n{results[child_id].answer}\n\n{await rationale(agent, child_id)}")
-    system = SELECT_SYSTEM if method == "select" else AGGREGATE_SYSTEM
+    contract = agent.output_contract if method != "select" else None
+    if method == "select":
+        system = SELECT_SYSTEM
+    elif contract is not None:
+        system = AGGREGATE_SCHEMA_SYSTEM.format(schema=answer_text(contract.schema))
+    else:
+        system = AGGREGATE_SYSTEM
     messages = [
         {"role": "system", "content": system},
         {"role": "user", "content": f"Task:\n{task}\n\n" + "\n\n".join(blocks)},
     ]
-    turn = await (model or agent.llm).complete(
-        ModelRequest(messages=messages, temperature=agent.temperature, max_tokens=agent.max_tokens)
+    llm = model or agent.llm
+    schema = contract.request_schema if contract is not None else None
+    request = ModelRequest(
+        messages=messages, temperature=agent.temperature, max_tokens=agent.max_tokens, response_schema=schema
     )
+    turn = await llm.complete(request)
     if method == "select":
         m = re.search(r"\d+", turn.content)
         pick = int(m.group()) if m else 0
-        if 1 <= pick <= len(children):
-            chosen = children[pick - 1]
-            return Aggregated(
-                method="select", answer=results[chosen].answer, children=children, votes=votes, chosen=chosen, turn=turn
+        chosen = children[pick - 1] if 1 <= pick <= len(children) else None
+        event = Aggregated(method="select", answer="", children=children, votes=votes, chosen=chosen, turn=turn)
+        return _picked(agent, results, chosen or majority, event)
+    if contract is None:
+        answer = turn.content.strip() or results[majority].answer
+        return Aggregation(Aggregated(method=method, answer=answer, children=children, votes=votes, turn=turn))
+    return await _schema_answer(agent, contract, llm, request, turn, results, majority, votes)
+
+
+async def _schema_answer(
+    agent: Agent,
+    contract: OutputContract,
+    llm: Model,
+    request: ModelRequest,
+    turn: Any,
+    results: dict[str, RunResult],
+    majority: str,
+    votes: dict[str, int],
+) -> Aggregation:
+    """The reflective aggregator's answer checked against the output type, with one re-ask."""
+    children = sorted(results)
+    charges: list[UsageCharged] = []
+    for attempt in (1, 2):
+        try:
+            if unfinished_reply(turn) == CUT_OFF:
+                raise OutputInvalid("- the reply was cut off by the output limit before it ended")
+            checked = contract.check(turn.content)
+        except OutputInvalid as exc:
+            problem = exc
+        else:
+            event = Aggregated(
+                method="reflective", answer=answer_text(checked.data), children=children, votes=votes, turn=turn
             )
-        return Aggregated(method="select", answer=answer, children=children, votes=votes, turn=turn)
-    return Aggregated(method=method, answer=turn.content.strip() or answer, children=children, votes=votes, turn=turn)
+            return Aggregation(event, checked.data, charges)
+        if attempt == 2:
+            break
+        charges.append(UsageCharged(phase="aggregate", usage=turn.usage, cost_usd=turn.cost_usd))
+        said: dict[str, Any] = {"role": "assistant", "content": turn.content}
+        if agent.llm.profile.reasoning_field:  # Preserved Thinking: every assistant message carries its reasoning
+            said[agent.llm.profile.reasoning_field] = turn.reasoning
+        retry = [*request.messages, said, {"role": "user", "content": contract.retry_prompt(problem)}]
+        turn = await llm.complete(request.model_copy(update={"messages": retry}))
+    event = Aggregated(method="reflective", answer="", children=children, votes=votes, chosen=majority, turn=turn)
+    done = _picked(agent, results, majority, event)
+    done.charges, done.warning = (
+        charges,
+        f"the aggregated answer did not match the output schema; used the majority:\n{problem}",
+    )
+    return done
 
 
 class _Ensembles:

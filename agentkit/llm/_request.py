@@ -5,8 +5,9 @@ the model, so a wrong one fails at construction with one message) and applied to
 the ``thinking`` object or ``reasoning_effort`` the model takes and nothing it refuses; no
 sampling field the service fixes; only the ``tool_choice`` values it allows; the output cap
 under the field name the model reads, within its documented maximum; ``prompt_cache_key``
-where the host takes it; and the tools as the model's API takes them (count, names, schemas;
-see :mod:`agentkit.llm._tool_wire`). Tool calls that come back get their tools' own names
+where the host takes it; the answer's JSON schema as ``response_format`` where the host and the
+model take it (in MFJS for the Kimi API); and the tools as the model's API takes them (count,
+names, schemas; see :mod:`agentkit.llm._tool_wire`). Tool calls that come back get their tools' own names
 (:meth:`RequestRules.received`).
 """
 
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
+from agentkit.llm._schema import NotExpressible, to_mfjs
 from agentkit.llm._tool_wire import WireNames, tool_count_problem, wire_tools
 from agentkit.llm.errors import ConfigurationError, ModelError
 from agentkit.llm.models import FIXED_SAMPLING, model_traits, option_problem, thinking_on
@@ -75,6 +77,7 @@ class RequestRules:
             # The run id is exactly that. (One third-party matrix measured a higher cost with the key,
             # AGENTZONE 2026-05-20; the platform's docs recommend it, and they are followed here.)
             body["prompt_cache_key"] = request.cache_key
+        self._response_format(body, request)
         self._tools(body)
         return body
 
@@ -151,6 +154,35 @@ class RequestRules:
         caps = [c for c in (self.traits.max_output, self.profile.output_caps.get(self.model)) if c]
         if isinstance(value, int) and caps and value > min(caps):
             body[key] = min(caps)
+
+    def _response_format(self, body: dict[str, Any], request: ModelRequest) -> None:
+        """The answer's schema as ``response_format: json_schema``, where the host and the model
+        take it and the schema's root is an object: the Kimi JSON mode guide says the model "will
+        only generate JSON Object type JSON documents", and OpenAI's structured outputs require an
+        object root too. Any other answer is checked (and asked for again) by the run alone.
+
+        Kimi API: the schema in MFJS with ``strict: true`` (OAS-EN: "the schema must conform to the
+        MFJS specification"); a schema MFJS cannot state goes as it is with ``strict: false``
+        ("only guarantees the output is a valid JSON object"), as a tool's would. Other hosts get
+        the schema as it is with ``strict: false``: OpenAI's strict mode refuses schemas with
+        optional fields or open objects (every pydantic model with a default), and the run
+        validates the answer itself either way."""
+        wanted = request.response_schema
+        if wanted is None or not (self.profile.response_format and self.traits.response_format):
+            return
+        schema = wanted.json_schema
+        if schema.get("type") != "object":
+            return
+        strict = False
+        if self.traits.tool_rules == "moonshot":
+            try:
+                schema, strict = to_mfjs(schema), True
+            except NotExpressible:  # sent as it is, strict: false (the documented way for such a schema)
+                strict = False
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": wanted.name, "schema": schema, "strict": strict},
+        }
 
     def _tools(self, body: dict[str, Any]) -> None:
         tools: list[dict[str, Any]] = body.get("tools") or []

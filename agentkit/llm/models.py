@@ -80,6 +80,11 @@ class ModelTraits(BaseModel):
     """The largest output cap the service takes (prompt + output must still fit the window)."""
     max_tools: int | None = None
     tool_rules: ToolRules = "openai"
+    response_format: bool = True
+    """The model takes ``response_format: json_schema`` (where its host does: see
+    :attr:`~agentkit.llm.profiles.ProviderProfile.response_format`). OAS-EN: every K model's
+    request (K3, K2.7 Code, K2.6, K2.5) has it; the K2 previews and K2 Thinking are not
+    documented to, so they are not sent it."""
 
     @property
     def always_thinks(self) -> bool:
@@ -183,8 +188,10 @@ _K25 = ModelTraits(
     window=_K2_WINDOW,
     **_KIMI_TOOLS,
 )
-_K2_THINKING = ModelTraits(family="kimi-k2-thinking", thinking="always", window=_K2_WINDOW, **_KIMI_TOOLS)
-_K2 = ModelTraits(family="kimi-k2", thinking="never", window=_K2_WINDOW, **_KIMI_TOOLS)
+_K2_THINKING = ModelTraits(
+    family="kimi-k2-thinking", thinking="always", window=_K2_WINDOW, response_format=False, **_KIMI_TOOLS
+)
+_K2 = ModelTraits(family="kimi-k2", thinking="never", window=_K2_WINDOW, response_format=False, **_KIMI_TOOLS)
 _OTHER = ModelTraits(family="other")
 
 

@@ -66,6 +66,11 @@ class ProviderProfile(BaseModel):
     below the model's own."""
     prompt_cache_key: bool = False
     """The endpoint takes ``prompt_cache_key`` (the run id is sent as the key)."""
+    response_format: bool = False
+    """The endpoint takes ``response_format: {"type": "json_schema", ...}`` (structured output):
+    a run with an output type sends it on the turns meant to give the final answer. ``False``
+    (hosts whose docs say nothing of it): the answer is checked, and asked for again once, all
+    the same, without the field."""
     supports_tool_choice_required: bool = False
     supports_tool_choice_none: bool = True
     supports_stream_usage: bool = True
@@ -119,6 +124,7 @@ PROFILES: dict[str, ProviderProfile] = {
             # replacement); see the README for the trade-off against kimi-k2.6.
             default_model="kimi-k3",
             prompt_cache_key=True,  # OAS-EN: in ChatRequestBase and ChatRequestCommon (every K model)
+            response_format=True,  # OAS-EN: text | json_object | json_schema {name, schema, strict}
             windows={"kimi-k3": _K3_WINDOW, "kimi-k3.1-pro": _K3_WINDOW, "kimi-k3.1-pro-highspeed": _K3_WINDOW},
             prices={
                 "kimi-k3": _K3,
@@ -150,6 +156,7 @@ PROFILES: dict[str, ProviderProfile] = {
             },
             reasoning_field="reasoning",
             max_completion_tokens=False,  # openrouter.ai/docs/api-reference/overview: max_tokens
+            response_format=True,  # openrouter.ai/docs/structured-outputs (for the models that support it)
             windows={"moonshotai/kimi-k3": _K3_WINDOW, "moonshotai/kimi-k3.1-pro": _K3_WINDOW},
             output_caps={"moonshotai/kimi-k2.7-code": 16_384},  # models.dev, 2026-07-02
             prices={
@@ -219,6 +226,7 @@ PROFILES: dict[str, ProviderProfile] = {
             temperature_range=(0.0, 2.0),
             default_temperature=None,
             supports_tool_choice_required=True,
+            response_format=True,
             context_window=400_000,
             prices={
                 "gpt-5": Prices(input_miss=1.25, input_hit=0.125, output=10.00),
@@ -238,6 +246,7 @@ PROFILES: dict[str, ProviderProfile] = {
             reasoning_field="reasoning",
             tool_call_id_style="kimi",
             supports_tool_choice_required=True,
+            response_format=True,  # vLLM's structured outputs (guided decoding) read it
             probe_window=True,
         ),
         ProviderProfile(
@@ -249,6 +258,7 @@ PROFILES: dict[str, ProviderProfile] = {
             model_aliases={"kimi-k2-thinking": "moonshotai/Kimi-K2-Thinking"},
             reasoning_field="reasoning_content",
             tool_call_id_style="kimi",
+            response_format=True,  # SGLang's structured outputs read it
             probe_window=True,
         ),
         ProviderProfile(
@@ -261,6 +271,9 @@ PROFILES: dict[str, ProviderProfile] = {
             reasoning_field="reasoning",
             supports_stream_usage=True,
             max_completion_tokens=False,
+            # Self-hosted Ollama (0.5+) constrains to it; Ollama Cloud accepts it without enforcing
+            # it (pydantic-ai's Ollama notes): the answer is checked either way.
+            response_format=True,
             probe_window=True,
         ),
         ProviderProfile(

@@ -15,6 +15,20 @@ from agentkit.llm.profiles import ProviderProfile
 from agentkit.vocabulary import AssistantTurn, Message, ToolCall, Usage
 
 
+class ResponseSchema(BaseModel):
+    """The JSON schema a request's answer must match (a run's output type or ``output.schema``).
+
+    The client sends it as ``response_format: {"type": "json_schema", ...}`` where the host and
+    the model take it (the schema rewritten into MFJS for the Kimi API), and leaves it out
+    elsewhere: the caller checks the answer either way (:mod:`agentkit.run._output`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    """``json_schema.name`` (letters, digits, ``_`` and ``-``, at most 64)."""
+    json_schema: dict[str, Any]
+
+
 class ModelRequest(BaseModel):
     """What the loop asks of a model: a message view plus tool schemas and sampling."""
 
@@ -31,6 +45,9 @@ class ModelRequest(BaseModel):
     cache_key: str | None = None
     """Sent as ``prompt_cache_key`` where the host takes it: the run id, the same on every call of
     a run and after a resume (the Kimi platform's advice for agents)."""
+    response_schema: ResponseSchema | None = None
+    """The answer of this request must match this schema (sent only on the turns meant to give
+    the final answer: see :mod:`agentkit.run._output`)."""
 
 
 DeltaKind = Literal["reasoning", "content", "tool_call", "restart"]
@@ -70,6 +87,7 @@ __all__ = [
     "Message",
     "Model",
     "ModelRequest",
+    "ResponseSchema",
     "StreamDelta",
     "ToolCall",
     "Usage",

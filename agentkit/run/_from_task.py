@@ -79,6 +79,7 @@ def agent_from_task(
         delegate="delegate" in task.tools,
         report=task.output.report,
         mcp=task.mcp,
+        output_schema=task.output.json_schema,
     )
 
 

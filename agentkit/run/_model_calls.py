@@ -18,7 +18,7 @@ from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View
 from agentkit.context.images import resolve_parts
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
-from agentkit.llm.types import AssistantTurn, Message, ModelRequest, StreamDelta
+from agentkit.llm.types import AssistantTurn, Message, ModelRequest, ResponseSchema, StreamDelta
 from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
 from agentkit.run._runs import RunBook
 from agentkit.run.live import (
@@ -79,13 +79,22 @@ class ModelCalls:
             await self.commit(learned)
             return await self.call_model(make_messages(), phase=phase, tools=False)
 
-    async def model_turn(self, *, phase: str, tool_choice: str | None = None) -> AssistantTurn:
+    async def model_turn(
+        self, *, phase: str, tool_choice: str | None = None, response_schema: ResponseSchema | None = None
+    ) -> AssistantTurn:
+        """One turn of the run. ``response_schema``: the answer's schema, on the turns meant to
+        give the final answer of a run with an output type (see agentkit.run._output)."""
         context = self.context
         try:
             view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit)
             try:
                 turn = await self.call_model(
-                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                    view.messages,
+                    phase=phase,
+                    tools=True,
+                    tool_choice=tool_choice,
+                    context_tokens=view.tokens,
+                    response_schema=response_schema,
                 )
             except ContextLengthExceeded as exc:
                 # Learn the server's window from its answer. A window it stated prunes the view to
@@ -106,7 +115,12 @@ class ModelCalls:
                 )
                 view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=not stated)
                 turn = await self.call_model(
-                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                    view.messages,
+                    phase=phase,
+                    tools=True,
+                    tool_choice=tool_choice,
+                    context_tokens=view.tokens,
+                    response_schema=response_schema,
                 )
         except ContextBudgetExceeded as exc:
             raise ModelError(str(exc)) from exc
@@ -132,6 +146,7 @@ class ModelCalls:
         tools: bool,
         tool_choice: str | None = None,
         context_tokens: int = 0,
+        response_schema: ResponseSchema | None = None,
     ) -> AssistantTurn:
         agent = self.agent
         await self.emit(
@@ -154,6 +169,7 @@ class ModelCalls:
             tool_choice=tool_choice,  # type: ignore[arg-type]
             tool_call_index=self.state.tool_calls,
             cache_key=self.run_id,  # prompt_cache_key where the host takes it: stable across resume
+            response_schema=response_schema,
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
         with observing_retries(self.on_retry if self.on_event else None):

@@ -41,6 +41,10 @@ class RunResult(BaseModel):
     context_window: int = 0
     report: str | None = None
     """The research report (markdown) when a report was written."""
+    output: Any = None
+    """With an output type (``Agent(output_type=...)``): the validated final answer, an instance
+    of that type; with an output schema: the answer's parsed JSON. ``None`` without one, or when
+    the run ended without a valid answer (see :mod:`agentkit.run._output`)."""
 
 
 def stored_result(shown: ShownRun) -> RunResult:
@@ -57,6 +61,7 @@ def stored_result(shown: ShownRun) -> RunResult:
         tool_calls=shown.tool_calls,
         usage=info.usage,
         cost_usd=info.cost_usd,
+        output=shown.output,
     )
 
 
@@ -122,8 +127,10 @@ class RunBook:
         row: dict[str, Any] = {"steps": s.step, "usage": s.usage, "cost_usd": s.cost_usd, **fields}
         await self.store.update_run(self.run_id, **row)
 
-    async def finish(self, status: RunStatus, answer: str, stop_reason: str | None = None, **row: Any) -> None:
-        await self.commit(RunFinished(status=status, answer=answer, stop_reason=stop_reason))
+    async def finish(
+        self, status: RunStatus, answer: str, stop_reason: str | None = None, *, output: Any = None, **row: Any
+    ) -> None:
+        await self.commit(RunFinished(status=status, answer=answer, stop_reason=stop_reason, output=output))
         await self.sync_row(status=status, answer=answer, stop_reason=stop_reason, **row)
 
     async def fail(self, kind: str, message: str, **row: Any) -> None:
@@ -182,6 +189,7 @@ class RunBook:
             plan=s.plan,
             context_tokens=s.records[-1].event.turn.usage.prompt_tokens if s.records else 0,
             context_window=window,
+            output=fin.output if fin else None,
         )
 
 

@@ -28,13 +28,14 @@ from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ConfigurationError, ModelError
 from agentkit.llm.types import Model
 from agentkit.run._ensemble import ensembles
+from agentkit.run._final_answer import FINAL_REQUEST, FinalAnswers
 from agentkit.run._limits import (
     WRAP_UP_PROMPT,
     LimitReached,
     RunLimits,
     SharedBudget,
 )
-from agentkit.run._model_calls import ModelCalls
+from agentkit.run._output import RETRY_KIND, OutputContract
 from agentkit.run._prompts import FINAL_ANSWER_PROMPT, system_prompt
 from agentkit.run._report_phase import report_phase
 from agentkit.run._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, never_left_running, unfinished_reply
@@ -58,7 +59,6 @@ from agentkit.store.events import (
     RunInfo,
     RunStarted,
     RunStatus,
-    ToolResultEvent,
     UserMessage,
 )
 from agentkit.store.fold import RunState, load_state
@@ -92,6 +92,10 @@ class Agent:
     (:class:`~agentkit.task.sections.MCPServerSpec` or the task file's dicts) whose tools each run
     starts with. ``memory`` names earlier runs the ``recall`` tool searches too (a
     :class:`~agentkit.task.sections.MemorySpec` or ``{"runs": [...]}`` / ``{"tag": NAME}``).
+
+    ``output_type`` (a pydantic model, or any type pydantic validates) or ``output_schema`` (a
+    JSON schema, as the task file's ``output.schema``) makes the final answer structured:
+    ``result.output`` is the validated object (see :mod:`agentkit.run._output`).
     """
 
     def __init__(
@@ -129,6 +133,8 @@ class Agent:
         report: bool = False,
         mcp: Sequence[MCPServerSpec | Mapping[str, Any]] = (),
         memory: MemorySpec | Mapping[str, Any] | None = None,
+        output_type: Any = None,
+        output_schema: Mapping[str, Any] | None = None,
     ) -> None:
         self.limits = RunLimits.chosen(limits, max_steps, max_cost_usd, max_run_tokens, max_seconds)
         self.llm: Model = llm or OpenAICompatibleModel(
@@ -156,6 +162,7 @@ class Agent:
         ensemble = HeavySpec.model_validate({"trajectories": heavy, "aggregate": aggregate})  # as in a task file
         self.heavy, self.aggregate, self.early_stop = ensemble.trajectories, ensemble.aggregate, early_stop
         self.writes_report = report
+        self.output_contract = OutputContract.of(output_type, output_schema)
         self.shared_budget: SharedBudget | None = None
         self.tools = ToolRegistry(self._default_tools() if tools is None else tools)
         self.mcp_servers = [MCPServerSpec.of(m) for m in mcp]  # their tools join when a run starts
@@ -211,9 +218,9 @@ class Agent:
                 result = await ensembles().run_heavy(
                     self, task, run_id=run_id, on_event=on_event, resumed=False, images=refs, videos=clips
                 )
-                return await self._with_report(result, on_event)
+                return self._typed(await self._with_report(result, on_event))
             config = self.describe()
-            config["system_prompt"] = system_prompt(self.instructions)
+            config["system_prompt"] = self.system_prompt()
             tags = self.settings.memory.own_tags if parent_id is None else []
             await self.store.create_run(
                 RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config, tags=tags)
@@ -226,7 +233,7 @@ class Agent:
                     await book.settle(exc)
                 raise
             result = await self._drive(run_id, on_event, resumed=False)
-            return await self._with_report(result, on_event)
+            return self._typed(await self._with_report(result, on_event))
 
     async def resume(self, run_id: str, *, on_event: EventHandler | None = None) -> RunResult:
         """Continue a run from its trace: unanswered tool calls are run, then the loop goes on.
@@ -240,7 +247,20 @@ class Agent:
                 result = await ensembles().run_heavy(self, "", run_id=run_id, on_event=on_event, resumed=True)
             else:
                 result = await self._drive(run_id, on_event, resumed=True)
-            return await self._with_report(result, on_event)
+            return self._typed(await self._with_report(result, on_event))
+
+    def system_prompt(self) -> str:
+        """The system prompt a run starts with (the output schema in it, with an output type)."""
+        prompt = system_prompt(self.instructions)
+        contract = self.output_contract
+        return f"{prompt}\n\n{contract.instructions()}" if contract is not None else prompt
+
+    def _typed(self, result: RunResult) -> RunResult:
+        """``result`` with its output (stored as JSON) as an instance of the output type."""
+        contract = self.output_contract
+        if contract is None or contract.adapter is None or result.output is None:
+            return result
+        return result.model_copy(update={"output": contract.typed(result.output)})
 
     async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
         """The report phase (``report=True``), within the run's limits and charged to it."""
@@ -331,7 +351,7 @@ def tools_over_limit(llm: Model, count: int) -> str | None:
     return None if traits is None else tool_count_problem(count, traits, llm.model_name)
 
 
-class _RunLoop(ModelCalls):
+class _RunLoop(FinalAnswers):
     """One run being driven; small enough to read as a story of the steps."""
 
     def __init__(self, agent: Agent, state: RunState, on_event: EventHandler | None) -> None:
@@ -342,7 +362,7 @@ class _RunLoop(ModelCalls):
         self.store = agent.store
         profile = agent.llm.profile
         self.context = ContextBuilder(
-            system_prompt=state.config.get("system_prompt") or system_prompt(agent.instructions),
+            system_prompt=state.config.get("system_prompt") or agent.system_prompt(),
             reasoning_field=profile.reasoning_field,
             window=learned_window(state, agent.context_window),
             max_tokens=agent.max_tokens,
@@ -371,9 +391,12 @@ class _RunLoop(ModelCalls):
             return
         while state.finished is None:
             notice = state.last_notice
-            if notice is not None and notice.kind == "final_request":
+            if notice is not None and notice.kind == FINAL_REQUEST:
                 await self.final_turn(notice)
-                return
+                continue  # ended, unless its answer missed the output schema: then the re-ask
+            if notice is not None and notice.kind == RETRY_KIND and agent.output_contract is not None:
+                await self.retry_turn()
+                continue
             if state.step >= agent.max_steps:
                 await self.request_final_answer(f"max_steps={agent.max_steps}")
                 continue
@@ -394,8 +417,8 @@ class _RunLoop(ModelCalls):
                 continue
             unfinished = unfinished_reply(turn)
             if unfinished is None:
-                await self.finish("finished", turn.content)
-                return
+                await self.conclude(turn)  # ends the run, or asks once more for the output schema
+                continue
             await self.ask_again(unfinished)
 
     async def finish_with_committed_answer(self) -> bool:
@@ -406,14 +429,15 @@ class _RunLoop(ModelCalls):
             return False
         turn = records[-1].event.turn
         before = records[-2].notices if len(records) > 1 else self.state.head_notices
-        final = next((n for n in before if n.kind == "final_request"), None)
-        if final is not None:
-            await self.finish("stopped", turn.content, stop_reason=final.reason or "limit")
+        retry = self.agent.output_contract is not None and any(n.kind == RETRY_KIND for n in before)
+        if retry or any(n.kind == FINAL_REQUEST for n in before):
+            status, reason = self.answer_ending()
+            await self.conclude(turn, status=status, stop_reason=reason)
         elif unfinished_reply(turn) is None:
-            await self.finish("finished", turn.content)
+            await self.conclude(turn)
         else:
             return False
-        return True
+        return self.state.finished is not None  # not yet when the answer missed the schema: the re-ask
 
     async def open_tools(self) -> None:
         """Tools that start with the run (MCP servers) are ready, and listed, before the first model call."""
@@ -512,24 +536,18 @@ class _RunLoop(ModelCalls):
 
     async def final_turn(self, notice: UserMessage) -> None:
         reason = notice.reason or "limit"
-        turn = await self.model_turn(phase="final", tool_choice="none")
+        contract = self.agent.output_contract
+        schema = contract.request_schema if contract is not None else None
+        turn = await self.model_turn(phase="final", tool_choice="none", response_schema=schema)
         step = self.state.step + 1
         await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
-        for call in turn.tool_calls:  # never leave a call unanswered in the trace
-            await self.commit(
-                ToolResultEvent(
-                    step=step,
-                    call_id=call.id,
-                    name=call.name,
-                    is_error=True,
-                    text="Not run: the step limit was reached.",
-                    effects=0,
-                )
-            )
-        await self.finish("stopped", turn.content, stop_reason=reason)
+        await self.refuse_calls(step, turn, "Not run: the step limit was reached.")
+        await self.conclude(turn, status="stopped", stop_reason=reason)
 
-    async def finish(self, status: RunStatus, answer: str, stop_reason: str | None = None) -> None:
-        await self.book.finish(status, answer, stop_reason)
+    async def finish(self, status: RunStatus, answer: str, stop_reason: str | None = None, output: Any = None) -> None:
+        if output is None and status == "stopped":
+            output = self.valid_output(answer)  # a limit ended the run: its best answer, if it fits
+        await self.book.finish(status, answer, stop_reason, output=output)
         await self.emit(RunEnded(run_id=self.run_id, status=status, answer=answer, stop_reason=stop_reason))
 
     async def fail(self, kind: str, message: str) -> None:

@@ -143,6 +143,9 @@ class RunFinished(_Event):
     status: RunStatus
     answer: str = ""
     stop_reason: str | None = None
+    output: Any = None
+    """The validated final answer's JSON, for a run with an output type or schema (``None``:
+    none, or the run ended without a valid one)."""
 
 
 class Aggregated(_Event):

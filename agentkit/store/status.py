@@ -40,6 +40,8 @@ class ShownRun:
     """The row with the status and counters a reader should see."""
     tool_calls: int
     """Tool calls the run made (a heavy run: its trajectories')."""
+    output: Any = None
+    """The validated final answer's JSON (a run with an output type or schema), from its trace."""
 
 
 async def shown_status(store: Store, run: RunInfo) -> RunInfo:
@@ -61,15 +63,16 @@ async def shown_run(store: Store, run: RunInfo) -> ShownRun:
         tool_calls = sum(k.tool_calls for k in kids)
     else:
         steps, usage, cost, tool_calls = state.step, state.usage, state.cost_usd, state.tool_calls
-    if run.status != "running":
-        return ShownRun(run, tool_calls)
-    update: dict[str, Any] = {"steps": steps, "usage": usage, "cost_usd": cost}
     fin = state.finished
+    output = fin.output if fin is not None else None
+    if run.status != "running":
+        return ShownRun(run, tool_calls, output)
+    update: dict[str, Any] = {"steps": steps, "usage": usage, "cost_usd": cost}
     if fin is not None:  # ended in the trace; the row is written next (or its driver died first)
         update |= {"status": fin.status, "answer": fin.answer, "stop_reason": fin.stop_reason}
     elif await store.is_leased(run.id) is False:
         update |= {"status": "interrupted", "stop_reason": run.stop_reason or DRIVER_GONE}
-    return ShownRun(run.model_copy(update=update), tool_calls)
+    return ShownRun(run.model_copy(update=update), tool_calls, output)
 
 
 async def _fold(store: Store, run_id: str) -> tuple[RunState, Usage, float]:

@@ -3,6 +3,8 @@ FIFO or a /proc pseudo-file, and a YAML loader with limits on nesting and number
 
 Private helpers of :mod:`agentkit.task` (which re-exports :class:`TaskFileError`): every
 problem becomes one :class:`TaskFileError` line naming the file, and the field or position.
+Also the reading of ``output.schema`` (:func:`output_schema`): a JSON schema inline or in a
+file (``.json`` or YAML, relative to the task file), checked against its metaschema.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 from yaml.composer import ComposerError
 from yaml.nodes import Node, ScalarNode
@@ -222,3 +225,72 @@ def yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
         )
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return TaskFileError(source, f"invalid YAML: {first}")
+
+
+# --- output.schema (a JSON schema inline, or the path of a file holding one) ---------------
+
+
+class SchemaProblem(ValueError):
+    """``output.schema`` is not usable; ``at`` is the path inside the schema (``properties.x.type``)."""
+
+    def __init__(self, message: str, at: str = "") -> None:
+        super().__init__(message)
+        self.at = at
+
+
+def output_schema(value: object, base_dir: Path | None) -> dict[str, Any] | None:
+    """The schema ``value`` stands for (read from its file when it is a path), checked against
+    the JSON Schema metaschema its ``$schema`` names (draft 2020-12 by default). Raises
+    :class:`SchemaProblem`."""
+    if value is None:
+        return None
+    origin = ""
+    if isinstance(value, str):
+        path = _schema_path(value, base_dir)
+        value, origin = _read_schema_file(path), f" (in {path})"
+    if not isinstance(value, dict):
+        raise SchemaProblem(f"must be a JSON schema (a mapping) or the path of a file that holds one{origin}")
+    try:  # JSON values only (YAML dates become strings; a number too long to read is refused)
+        schema: dict[str, Any] = orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:
+        raise SchemaProblem(f"must hold only JSON values (a number is too long to read){origin}") from None
+    from jsonschema import Draft202012Validator, SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema, default=Draft202012Validator).check_schema(schema)
+    except SchemaError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path)
+        message = exc.message if len(exc.message) <= 200 else exc.message[:197] + "..."
+        raise SchemaProblem(f"not a valid JSON schema: {message}{origin}", at=where) from None
+    return schema
+
+
+def _schema_path(text: str, base_dir: Path | None) -> Path:
+    if not text.strip():
+        raise SchemaProblem("must be a JSON schema (a mapping) or the path of a file that holds one (got '')")
+    path = Path(text).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    return path.absolute()
+
+
+def _read_schema_file(path: Path) -> Any:
+    try:
+        raw = read_capped(path)
+    except ReadRefused as exc:
+        raise SchemaProblem(f"schema file {path} {exc}") from None
+    except FileNotFoundError:
+        raise SchemaProblem(f"schema file not found: {path}") from None
+    except OSError as exc:
+        raise SchemaProblem(f"cannot read the schema file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SchemaProblem(f"schema file {path} is not UTF-8 text") from None
+    try:
+        return parse_yaml(text)  # JSON is YAML: one reader for both, with the task file's limits
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise SchemaProblem(f"schema file {path} is not JSON or YAML{where}") from None

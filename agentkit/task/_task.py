@@ -416,7 +416,7 @@ def _unknown_key(section: tuple[int | str, ...], key: str) -> str:
     model = _section_model(section)
     if model is None:
         return "unknown key"
-    valid = list(model.model_fields)
+    valid = [info.alias or name for name, info in model.model_fields.items()]  # as a file spells them
     if key.lower().replace("-", "_") in ("api_key", "apikey", "key", "secret", "token"):
         return (
             "unknown key; never put a key in a task file: set an environment variable and name it in model.api_key_env"

@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentkit._redact import redact_url, secret_argument, token_kind
-from agentkit.task._read import HugeNumber
+from agentkit.task._read import HugeNumber, SchemaProblem, output_schema
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "recall", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
@@ -263,11 +263,23 @@ class HeavySpec(BaseModel):
 
 
 class OutputSpec(BaseModel):
-    model_config = SPEC_CONFIG
+    model_config = SPEC_CONFIG | ConfigDict(serialize_by_alias=True)  # `schema` in files and dumps
 
     dir: Annotated[Path | None, Field(strict=False)] = None
     report: bool = True
     format: Annotated[OutputFormat, BeforeValidator(one_of(OUTPUT_FORMATS, "output format"))] = "md"
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    """``schema`` in a task file: the JSON schema the final answer must match, inline or the path
+    of a file holding it (relative to the task file); the run's ``output`` is then the answer's
+    JSON (agentkit.run._output). Checked when the file is read (agentkit.task._read)."""
+
+    @field_validator("json_schema", mode="before")
+    @classmethod
+    def _a_json_schema(cls, value: object, info: ValidationInfo) -> dict[str, Any] | None:
+        try:
+            return output_schema(value, (info.context or {}).get("base_dir"))
+        except SchemaProblem as exc:
+            raise fail(str(exc), at=exc.at) from None
 
 
 # --- the swarm (delegate) -------------------------------------------------------------------

@@ -27,6 +27,13 @@ reference, the tool-use guide, hosts' API references (ANYFAST for K2.6, TENCENT 
   2026-08-17), unique; ``parameters`` an object schema, in MFJS unless ``strict: false``
   (agentkit.testing._mfjs_check).
 - The chat-completions protocol takes images and video only in user messages.
+- ``response_format`` (OAS-EN; the JSON mode guide): ``text`` | ``json_object`` | ``json_schema``
+  ``{name, schema, strict (default true)}``; a strict schema must be MFJS; the model "will only
+  generate JSON Object type JSON documents", so the schema's root is an object. Every K model
+  from K2.5 on takes it; the K2 previews and K2 Thinking are not documented to, so the fake
+  refuses it there. A host that does not take it at all: ``check_request(response_format=False)``.
+  For other models, a strict schema follows OpenAI's structured-output rules (an object root;
+  every object ``additionalProperties: false`` with every property ``required``).
 
 Recorded 400 texts: ``invalid <field>: only <value> is allowed for this model``,
 ``thinking is enabled but reasoning_content is missing in assistant tool call message at index
@@ -93,6 +100,8 @@ class Rules:
     default_output: int | None = None
     preserved: str = "never"
     """``always``, ``keep`` (with ``thinking.keep: "all"``) or ``never``."""
+    response_format: bool = True
+    """Takes ``response_format`` other than ``text``."""
 
 
 _FIXED = {"temperature": 1.0, "top_p": 0.95, "n": 1, "presence_penalty": 0, "frequency_penalty": 0}
@@ -139,7 +148,7 @@ K25 = Rules(
     instant_temperature=0.6,
     thinking_tool_choices=("auto", "none"),
 )
-K2 = Rules("k2")
+K2 = Rules("k2", response_format=False)
 OTHER = Rules("other", kimi=False)
 
 
@@ -189,8 +198,11 @@ def output_cap(body: dict[str, Any]) -> int | None:
     return rules.default_output
 
 
-def check_request(body: dict[str, Any], *, tool_limit: int | None = TOOL_LIMIT) -> str | None:
-    """The 400 message for a request the service would refuse, or ``None``."""
+def check_request(
+    body: dict[str, Any], *, tool_limit: int | None = TOOL_LIMIT, response_format: bool = True
+) -> str | None:
+    """The 400 message for a request the service would refuse, or ``None``. ``response_format``:
+    the host takes that field at all."""
     rules = rules_for(str(body.get("model", "")))
     problem = _check_thinking(body, rules)
     on = thinking_enabled(body)
@@ -203,6 +215,8 @@ def check_request(body: dict[str, Any], *, tool_limit: int | None = TOOL_LIMIT) 
         problem = "Invalid request: prompt_cache_key must be a string"
     if problem is None and rules.kimi:
         problem = _check_tools(body.get("tools") or [], tool_limit)
+    if problem is None and "response_format" in body:
+        problem = _check_response_format(body["response_format"], rules, response_format)
     if problem is None:
         for index, message in enumerate(body.get("messages") or []):
             problem = _check_parts(message, index, rules)
@@ -284,6 +298,73 @@ def _check_tools(tools: list[Any], limit: int | None) -> str | None:
             problem = mfjs_problem(params)
             if problem is not None:
                 return problem
+    return None
+
+
+_SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+RESPONSE_SCHEMA_FIELD = "response_format.json_schema.schema"
+
+
+def _check_response_format(value: Any, rules: Rules, host_takes_it: bool) -> str | None:
+    """Texts here are the fake's own (synthetic): no real refusal of a response_format is recorded."""
+    if not host_takes_it:
+        return "Invalid request: unsupported parameter: response_format"
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        return "Invalid request: response_format.type must be one of text, json_object, json_schema"
+    if kind == "text":
+        return None
+    if rules.kimi and not rules.response_format:
+        return f"Invalid request: response_format {kind} is not supported by this model"
+    if kind == "json_object":
+        return None
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not isinstance(spec.get("schema"), dict):
+        return "Invalid request: response_format.json_schema needs a name and a schema"
+    if not _SCHEMA_NAME.match(spec["name"]):
+        return f"Invalid request: response_format.json_schema.name {spec['name']!r} must match {_SCHEMA_NAME.pattern}"
+    schema, strict = spec["schema"], spec.get("strict", True)
+    if not isinstance(strict, bool):
+        return "Invalid request: response_format.json_schema.strict must be a boolean"
+    if rules.kimi and schema.get("type") != "object":
+        return f'Invalid request: {RESPONSE_SCHEMA_FIELD}.type must be "object" (the model outputs JSON objects only)'
+    if not strict:
+        return None
+    if rules.kimi:
+        return mfjs_problem(schema, field=RESPONSE_SCHEMA_FIELD)
+    return _openai_strict_problem(schema, "root")
+
+
+def _openai_strict_problem(node: Any, path: str) -> str | None:
+    """OpenAI's structured-output rules for ``strict: true`` (its guide: "all fields must be
+    required"; "additionalProperties: false must always be set in objects"; an object root)."""
+    if not isinstance(node, dict):
+        return None
+    if path == "root" and node.get("type") != "object":
+        return "Invalid schema for response_format: the root must be an object (type: object)"
+    if node.get("type") == "object" or "properties" in node:
+        props = node.get("properties") or {}
+        if node.get("additionalProperties") is not False:
+            return f"Invalid schema for response_format: at {path}, additionalProperties is required to be false"
+        missing = [name for name in props if name not in (node.get("required") or [])]
+        if missing:
+            return (
+                f"Invalid schema for response_format: at {path}, required must list every property: "
+                f"missing {missing[0]!r}"
+            )
+    children: list[tuple[str, Any]] = []
+    for key in ("properties", "$defs", "definitions"):
+        if isinstance(node.get(key), dict):
+            children += [(f"{path}.{key}.{k}", v) for k, v in node[key].items()]
+    if isinstance(node.get("items"), dict):
+        children.append((f"{path}.items", node["items"]))
+    for key in ("anyOf", "allOf"):
+        if isinstance(node.get(key), list):
+            children += [(f"{path}.{key}[{i}]", v) for i, v in enumerate(node[key])]
+    for where, child in children:
+        problem = _openai_strict_problem(child, where)
+        if problem is not None:
+            return problem
     return None
 
 

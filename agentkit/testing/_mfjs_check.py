@@ -50,8 +50,10 @@ class _Refused(Exception):
         super().__init__(SCHEMA_ERROR.format(path=path, what=what))
 
 
-def mfjs_problem(schema: Any) -> str | None:
-    """The 400 text for a ``parameters`` schema outside MFJS, or ``None``."""
+def mfjs_problem(schema: Any, *, field: str = "tools.function.parameters") -> str | None:
+    """The 400 text for a ``parameters`` schema outside MFJS, or ``None``. ``field``: where the
+    schema stood in the request (``response_format.json_schema.schema`` for an answer's schema:
+    that envelope is the fake's own wording, no real one is recorded)."""
     if schema == {}:
         return None  # {} at the root: any value
     defs = schema.get("$defs") if isinstance(schema, dict) else None
@@ -65,7 +67,7 @@ def mfjs_problem(schema: Any) -> str | None:
                 _check(sub, f"$defs.{name}", defs, root=False)
         _check(schema, "root", defs or {}, root=True)
     except _Refused as exc:
-        return str(exc)
+        return str(exc).replace("tools.function.parameters", field, 1)
     return None
 
 

@@ -6,9 +6,9 @@ last choice), answers 400 like the real service when reasoning is missing from a
 assistant tool-call turn or a tool call is left unanswered, and (strict mode) when the latest
 tool-call turn does not carry back verbatim the reasoning streamed for it, or when a request
 breaks a Kimi model's documented rules (``agentkit.testing._kimi_rules``: the thinking switch,
-reasoning efforts, fixed sampling values, tools, video parts, Preserved Thinking); it caps the
-output the way the service does (``max_tokens`` is not honoured by K2.6 and later: a turn
-longer than the service's default comes back cut, ``finish_reason: length``). It refuses requests
+reasoning efforts, fixed sampling values, tools, ``response_format``, video parts, Preserved
+Thinking); it caps the output the way the service does (``max_tokens`` is not honoured by K2.6
+and later: a turn longer than the service's default comes back cut, ``finish_reason: length``). It refuses requests
 over a context window with Moonshot's, vLLM's, SGLang's or llama.cpp's 400 (``error_style``),
 lists a window at ``GET /v1/models`` the way vLLM does (``models_window``), can leave usage out
 of streams (``send_usage=False``), and injects faults: 429 (rate limit, overloaded, quota),
@@ -96,6 +96,7 @@ class FakeProvider(LoopbackService):
         send_usage: bool = True,
         models_window: int | None = None,
         tool_limit: int | None = TOOL_LIMIT,
+        response_format: bool = True,
     ) -> None:
         self.script = Script(script)
         self.model = model
@@ -103,6 +104,8 @@ class FakeProvider(LoopbackService):
         self.tool_limit = tool_limit
         """Most tools a Kimi request may carry (the tool-use guide's 128; the OpenAPI dropped the
         limit on 2026-07-20, so ``None`` turns the check off)."""
+        self.response_format = response_format
+        """The host takes ``response_format`` (``False``: a request with it is refused, 400)."""
         self.reasoning_field = reasoning_field
         self.strict = strict
         self.check_reasoning = check_reasoning
@@ -171,7 +174,7 @@ class FakeProvider(LoopbackService):
     def _refusal(self, request: FakeRequest, prompt: int) -> HttpError | None:
         """The 400 the strict real service would answer, or ``None``."""
         if self.strict:
-            error = check_request(request.body, tool_limit=self.tool_limit)
+            error = check_request(request.body, tool_limit=self.tool_limit, response_format=self.response_format)
             thinking = thinking_enabled(request.body)
             if error is None:
                 error = validate_messages(request.messages, self.reasoning_field if thinking else None)

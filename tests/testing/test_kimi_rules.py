@@ -42,6 +42,25 @@ def tool(name: str = "lookup", parameters: dict[str, Any] | None = None, **fn: A
     return {"type": "function", "function": {"name": name, "description": "d", "parameters": params, **fn}}
 
 
+ANSWER = {
+    "type": "object",
+    "properties": {"capital": {"type": "string"}},
+    "required": ["capital"],
+    "additionalProperties": False,
+}
+PATTERNED = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}$"}}}
+"""A schema outside MFJS (no ``pattern``): refused with ``strict: true``, taken with ``false``."""
+OPEN = {"type": "object", "properties": {"capital": {"type": "string"}}, "required": ["capital"]}
+RF_TEXT = {"response_format": {"type": "text"}}
+
+
+def rf(schema: dict[str, Any], *, name: str = "answer", strict: Any = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"name": name, "schema": schema}
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
 # Each case: (model, a request that breaks a rule, the text of the refusal, the same request obeying it)
 CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     # thinking: K3 has no such field; K2.7 Code cannot turn it off; K2.6 takes type and keep only
@@ -106,6 +125,54 @@ CASES: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
         {"tools": [tool(parameters={"type": "object", "properties": {"q": {"description": "no type"}}})]},
         SCHEMA_ERROR.format(path="properties.q", what="type is not defined"),
         {"tools": [tool(parameters={"type": "object", "properties": {"q": {"description": "no type"}}}, strict=False)]},
+    ),
+    # response_format: text | json_object | json_schema {name, schema (an object; MFJS when strict)}
+    ("kimi-k3", {"response_format": {"type": "yaml"}}, "response_format.type must be one of", RF_TEXT),
+    (
+        "kimi-k3",
+        {"response_format": {"type": "json_schema", "json_schema": {"schema": ANSWER}}},
+        "response_format.json_schema needs a name and a schema",
+        {"response_format": rf(ANSWER)},
+    ),
+    (
+        "kimi-k3",
+        {"response_format": rf(ANSWER, name="final answer")},
+        "response_format.json_schema.name 'final answer' must match",
+        {"response_format": rf(ANSWER, name="final_answer")},
+    ),
+    (
+        "kimi-k2.6",
+        {"response_format": rf({"type": "array", "items": {"type": "string"}})},
+        'response_format.json_schema.schema.type must be "object"',
+        {"response_format": rf(ANSWER)},
+    ),
+    (
+        "kimi-k3",
+        {"response_format": rf(PATTERNED)},
+        "response_format.json_schema.schema is not a valid moonshot flavored json schema, details: "
+        "<At path 'properties.code': unsupported keywords: pattern>",
+        {"response_format": rf(PATTERNED, strict=False)},
+    ),
+    (
+        "kimi-k3",
+        {"response_format": rf(ANSWER, strict="yes")},
+        "response_format.json_schema.strict must be a boolean",
+        {"response_format": rf(ANSWER, strict=True)},
+    ),
+    ("kimi-k2-thinking", {"response_format": rf(ANSWER)}, "response_format json_schema is not supported", RF_TEXT),
+    ("kimi-k2-0905-preview", {"response_format": {"type": "json_object"}}, "json_object is not supported", {}),
+    # other models: OpenAI's strict structured-output rules
+    (
+        "gpt-5",
+        {"response_format": rf(OPEN)},
+        "at root, additionalProperties is required to be false",
+        {"response_format": rf(OPEN, strict=False)},
+    ),
+    (
+        "gpt-5",
+        {"response_format": rf({**ANSWER, "properties": {**ANSWER["properties"], "note": {"type": "string"}}})},
+        "required must list every property: missing 'note'",
+        {"response_format": rf(ANSWER)},
     ),
     # prompt_cache_key is a string
     ("kimi-k3", {"prompt_cache_key": 42}, "prompt_cache_key must be a string", {"prompt_cache_key": "run-1"}),
@@ -193,3 +260,10 @@ def test_k26_does_not_honour_max_tokens_alone() -> None:
 
 def test_a_model_the_fake_does_not_know_keeps_the_older_looser_checks() -> None:
     assert answer({"model": "gpt-5", "messages": Q, "temperature": 0.3, "tools": [tool("files.read")]}) == (200, "")
+
+
+def test_a_host_that_does_not_take_response_format_refuses_it() -> None:
+    body = {"model": "kimi-k3", "messages": Q, "response_format": rf(ANSWER)}
+    assert answer(body) == (200, "")
+    status, message = answer(body, response_format=False)
+    assert status == 400 and "unsupported parameter: response_format" in message
