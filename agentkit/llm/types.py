@@ -6,7 +6,7 @@ lives in :mod:`agentkit.vocabulary`, below the store; it is re-exported here, th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +28,26 @@ class ModelRequest(BaseModel):
     tool_choice: Literal["auto", "none"] | None = None
     tool_call_index: int = 0
     """How many tool calls the history already holds (for ``functions.NAME:IDX`` ids)."""
+
+
+_NOT_SETTINGS = frozenset({"messages", "tools", "stream_options"})
+
+
+def sent_settings(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a chat-completions ``body`` asked besides its messages, for
+    :attr:`AssistantTurn.request`: every field as sent (whichever the model's rules kept), the
+    tools by name, without the messages and the stream options."""
+    settings = {k: v for k, v in body.items() if k not in _NOT_SETTINGS}
+    tools = body.get("tools")
+    if isinstance(tools, list) and tools:
+        settings["tools"] = [_tool_name(t) for t in tools if isinstance(t, dict)]
+    return settings
+
+
+def _tool_name(schema: dict[str, Any]) -> str:
+    function = schema.get("function")
+    name = function.get("name") if isinstance(function, dict) else schema.get("name")
+    return str(name or schema.get("type") or "")
 
 
 DeltaKind = Literal["reasoning", "content", "tool_call", "restart"]
@@ -70,4 +90,5 @@ __all__ = [
     "StreamDelta",
     "ToolCall",
     "Usage",
+    "sent_settings",
 ]
