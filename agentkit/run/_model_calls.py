@@ -31,8 +31,10 @@ from agentkit.run.live import (
     dispatch,
     retry_event,
 )
-from agentkit.store.events import TraceEvent
+from agentkit.run.planner import planning_messages
+from agentkit.store.events import AssistantMessage, PlanUpdated, TraceEvent
 from agentkit.store.fold import RunState, TurnRecord
+from agentkit.telemetry import describe_calls
 
 if TYPE_CHECKING:
     from agentkit.run.agent import Agent
@@ -50,7 +52,21 @@ class ModelCalls:
     book: RunBook
 
     async def commit(self, event: TraceEvent) -> None:
+        # Telemetry (message content opt-in): how to rebuild the messages of this run's model
+        # calls for their chat spans (a no-op when traces or content are off).
+        describe_calls(self.run_id, self.call_inputs)
         await self.book.commit(event)
+
+    def call_inputs(self, state: RunState, event: TraceEvent) -> list[Message] | None:
+        """The messages of the model call that made ``event`` (a turn, the initial plan),
+        ``state`` being the run's fold as it was when the call was made (for telemetry's
+        ``gen_ai.input.messages``). The view is a function of the fold, so this is what was
+        sent (image parts still name their blobs); ``None`` for other calls."""
+        if isinstance(event, AssistantMessage):
+            return self.context.render(state, current_cut(state)).messages
+        if isinstance(event, PlanUpdated) and event.reason == "initial":
+            return planning_messages(self.context.head(state))
+        return None
 
     async def probe_window(self) -> None:
         """With no window declared, a local server's model listing may say its real window."""
@@ -122,7 +138,9 @@ class ModelCalls:
 
         turn = await self.call_fitting(messages, phase="summary")
         text = turn.content.strip() or previous or "(no summary)"
-        return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd}
+        # the call's model, response id and request settings: what its span (telemetry) says
+        call = {"model": turn.model, "response_id": turn.response_id, "request": turn.request}
+        return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd, "call": call}
 
     async def call_model(
         self,
