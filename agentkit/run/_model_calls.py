@@ -50,6 +50,9 @@ class ModelCalls:
     on_event: EventHandler | None
     usage_estimated: bool
     book: RunBook
+    sent_view: tuple[int, int, list[Message]] | None = None
+    """The latest turn view sent (turns and budget decisions of the fold then, its messages):
+    what :meth:`call_inputs` answers for that fold without building the view again."""
 
     async def commit(self, event: TraceEvent) -> None:
         # Telemetry (message content opt-in): how to rebuild the messages of this run's model
@@ -63,6 +66,9 @@ class ModelCalls:
         ``gen_ai.input.messages``). The view is a function of the fold, so this is what was
         sent (image parts still name their blobs); ``None`` for other calls."""
         if isinstance(event, AssistantMessage):
+            sent = self.sent_view
+            if sent is not None and sent[:2] == (len(state.records), len(state.budget)):
+                return sent[2]  # the view just sent (the trace is append-only: the same fold)
             return self.context.render(state, current_cut(state)).messages
         if isinstance(event, PlanUpdated) and event.reason == "initial":
             return planning_messages(self.context.head(state))
@@ -99,6 +105,7 @@ class ModelCalls:
         context = self.context
         try:
             view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit)
+            self.sent_view = (len(self.state.records), len(self.state.budget), view.messages)
             try:
                 turn = await self.call_model(
                     view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
@@ -121,6 +128,7 @@ class ModelCalls:
                     )
                 )
                 view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=not stated)
+                self.sent_view = (len(self.state.records), len(self.state.budget), view.messages)
                 turn = await self.call_model(
                     view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
                 )

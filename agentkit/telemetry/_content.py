@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from agentkit._redact import Redactor, mask_bytes
 from agentkit.store.events import UserMessage
 from agentkit.vocabulary import AssistantTurn, Message, ToolCall
 
@@ -127,3 +128,37 @@ def _parsed(arguments: Any) -> Any:
         return orjson.loads(arguments)
     except orjson.JSONDecodeError:
         return arguments
+
+
+Encoded = dict[int, tuple[Message, str]]
+"""Messages of a run's earlier calls, encoded: by the message object's id (the object is held,
+so its id is not reused while it is here)."""
+
+
+class Encoder:
+    """Content as it goes on a span: JSON, masked (the registered secrets by value in their JSON
+    forms, then the credential shapes :class:`Redactor` knows)."""
+
+    def __init__(self, scrub: Redactor) -> None:
+        self.scrub = scrub
+
+    def json(self, value: Any) -> str:
+        return self.scrub(mask_bytes(orjson.dumps(value, default=str)).decode())
+
+    def inputs(self, messages: Sequence[Message], encoded: Encoded) -> str:
+        """``gen_ai.input.messages`` of ``messages``, each message encoded once: the view reuses
+        its message objects from call to call (only what changed is new), so a call costs the
+        new messages, not the whole view again. ``encoded`` keeps those of this call only. A
+        message's JSON masked alone is masked as in the whole array: no pattern runs past the
+        quotes that close a message's strings."""
+        parts: list[str] = []
+        kept: Encoded = {}
+        for message in messages:
+            hit = encoded.get(id(message))
+            if hit is None or hit[0] is not message:
+                hit = (message, self.json(input_message(message)))
+            kept[id(message)] = hit
+            parts.append(hit[1])
+        encoded.clear()
+        encoded.update(kept)
+        return "[" + ",".join(parts) + "]"

@@ -19,6 +19,7 @@ exporter reports from its own thread).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,7 @@ from opentelemetry.trace import Span
 
 from agentkit.store.base import Store
 
+log = logging.getLogger("agentkit.telemetry")
 NAMESPACE = "agentkit.telemetry"
 """The store's keyed-cache namespace of the watermarks (key ``exported:RUN_ID``, value the seq)."""
 
@@ -51,11 +53,21 @@ class _RunLedger:
     """Seqs of events whose spans wait to be made (a call's messages not yet rebuilt)."""
     open: bool = True
     """A tracer is following the run (its entry stays while it does)."""
+    low: int | None = None
+    """The lowest seq that made a span waiting (pending or held), when known (``None``: to be
+    found again: a confirmation or a release may have removed it)."""
 
     def watermark(self) -> int:
-        waiting = [*self.pending.values(), *self.held]
-        low = min(waiting) - 1 if waiting else self.seen
-        return max(self.saved, min(low, self.seen))
+        if self.low is None:
+            waiting = [*self.pending.values(), *self.held]
+            self.low = min(waiting) if waiting else 0
+        if not self.low:
+            return max(self.saved, self.seen)
+        return max(self.saved, min(self.low - 1, self.seen))
+
+    def waits(self, seq: int) -> None:
+        if self.low is not None and (not self.low or seq < self.low):
+            self.low = seq
 
 
 @dataclass
@@ -108,19 +120,24 @@ class ExportLedger:
             return
         with self._lock:
             entry.pending[context.span_id] = seq
+            entry.waits(seq)
             self._owners[context.span_id] = _Owner(run_id, max(1, self.confirms))
 
     def hold(self, run_id: str, seq: int) -> None:
         entry = self._runs.get(run_id)
         if entry is not None:
-            entry.held[seq] += 1
+            with self._lock:
+                entry.held[seq] += 1
+                entry.waits(seq)
 
     def release(self, run_id: str, seq: int) -> None:
         entry = self._runs.get(run_id)
         if entry is not None:
-            entry.held[seq] -= 1
-            if entry.held[seq] <= 0:
-                del entry.held[seq]
+            with self._lock:
+                entry.held[seq] -= 1
+                if entry.held[seq] <= 0:
+                    del entry.held[seq]
+                    entry.low = None
 
     def exported(self, span_ids: Iterable[int]) -> None:
         """These spans reached the collector (any thread)."""
@@ -134,8 +151,8 @@ class ExportLedger:
                     continue
                 del self._owners[span_id]
                 entry = self._runs.get(owner.run_id)
-                if entry is not None:
-                    entry.pending.pop(span_id, None)
+                if entry is not None and entry.pending.pop(span_id, None) == entry.low:
+                    entry.low = None
 
     def pending_ids(self) -> list[int]:
         with self._lock:
@@ -158,7 +175,14 @@ class ExportLedger:
             with self._lock:
                 mark = entry.watermark()
             if mark > entry.saved:
-                await entry.store.put_cached(NAMESPACE, _key(run_id), str(mark).encode())
+                try:
+                    await entry.store.put_cached(NAMESPACE, _key(run_id), str(mark).encode())
+                except Exception:  # its store is closed or gone: a later process exports again
+                    if entry.open:
+                        raise
+                    log.debug("watermark of run %s not written", run_id, exc_info=True)
+                    self._runs.pop(run_id, None)
+                    continue
                 entry.saved = max(entry.saved, mark)
             with self._lock:
                 done = not entry.open and not entry.pending and not entry.held and entry.saved >= entry.seen

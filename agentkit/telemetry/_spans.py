@@ -125,6 +125,7 @@ class RunTracer:
         self.ledger = ledger or ExportLedger()
         self.capture = capture_content
         self.scrub = Redactor(secrets)
+        self.encode = content.Encoder(self.scrub)
         self._warned = False
 
     def describe_calls(self, run_id: str, inputs: CallInputs) -> None:
@@ -380,8 +381,8 @@ class RunTracer:
             if self.capture:
                 system = run.fold.config.get("system_prompt")
                 if isinstance(system, str):
-                    attrs["gen_ai.system_instructions"] = self.scrub.json([content.text_part(system)])
-                attrs["gen_ai.input.messages"] = self.scrub.json(content.user_messages(run.fold.task, []))
+                    attrs["gen_ai.system_instructions"] = self.encode.json([content.text_part(system)])
+                attrs["gen_ai.input.messages"] = self.encode.json(content.user_messages(run.fold.task, []))
             name, seq = f"invoke_agent {run.agent_name}", session.seq
             span = self._start(name, SpanKind.INTERNAL, run, seq, session.parent, session.start_ts, attrs, links)
             session.span, session.context = span, trace.set_span_in_context(span, Context())
@@ -416,7 +417,7 @@ class RunTracer:
             span.set_status(Status(StatusCode.ERROR, self.scrub(reason or "failed")))
         if self.capture and answer:
             out = [{"role": "assistant", "parts": [content.text_part(answer)], "finish_reason": "stop"}]
-            span.set_attribute("gen_ai.output.messages", self.scrub.json(out))
+            span.set_attribute("gen_ai.output.messages", self.encode.json(out))
         end = run.own_ts if died else event.ts
         span.end(end_time=ns(max(end, session.start_ts)))
         self.ledger.made(run.run_id, span, stored.seq)
@@ -463,7 +464,7 @@ class RunTracer:
         if isinstance(event, AssistantMessage):
             attrs["agentkit.step"] = event.step
         if self.capture:
-            attrs["gen_ai.output.messages"] = self.scrub.json(content.output_messages(turn))
+            attrs["gen_ai.output.messages"] = self.encode.json(content.output_messages(turn))
             attrs.update(self._inputs_attributes(run, call, inputs))
         name = f"chat {attrs.get('gen_ai.request.model') or turn.model}".rstrip()
         self._call_span(run, call.stored, name, attrs, call.parent, call.start)
@@ -482,13 +483,18 @@ class RunTracer:
         if messages is None:
             return {}
         system, rest = content.split_instructions(messages)
-        attrs: Attributes = {"gen_ai.input.messages": self.scrub.json([content.input_message(m) for m in rest])}
+        attrs: Attributes = {"gen_ai.input.messages": self.encode.inputs(rest, run.encoded)}
         if system:
-            attrs["gen_ai.system_instructions"] = self.scrub.json(system)
+            given = "\x00".join(str(p.get("content")) for p in system)
+            if run.instructions[0] != given:  # the same on every call of a run: encoded once
+                run.instructions = (given, self.encode.json(system))
+            attrs["gen_ai.system_instructions"] = run.instructions[1]
         return attrs
 
     def _call_attributes(self, run: FollowedRun, turn: AssistantTurn, phase: str) -> Attributes:
-        attrs = {**self._common(run, "chat"), **server_attributes(run.fold.config.get("base_url"))}
+        if run.server is None:
+            run.server = server_attributes(run.fold.config.get("base_url"))
+        attrs = {**self._common(run, "chat"), **run.server}
         if turn.request:
             attrs.update(request_attributes(turn.request, self.scrub))
         else:  # a turn recorded without its request (a scripted model, an older trace)
@@ -553,7 +559,7 @@ class RunTracer:
             attrs["error.type"] = TOOL_ERROR
         if self.capture:
             if call is not None:
-                attrs["gen_ai.tool.call.arguments"] = self.scrub.json(content.tool_arguments(call))
+                attrs["gen_ai.tool.call.arguments"] = self.encode.json(content.tool_arguments(call))
             attrs["gen_ai.tool.call.result"] = self.scrub(event.text)
         start = min(event.ts - event.duration_s, event.ts)
         name = f"execute_tool {event.name}"

@@ -16,6 +16,7 @@ from opentelemetry.trace import Span, SpanContext, TraceFlags
 from agentkit.store.events import ErrorEvent, RunFinished, RunStarted, StatusChanged, StoredEvent, TraceEvent
 from agentkit.store.fold import RunState
 from agentkit.telemetry._attributes import Attributes
+from agentkit.telemetry._content import Encoded
 from agentkit.telemetry._ids import span_id_of
 from agentkit.telemetry._inputs import CallInputs
 from agentkit.vocabulary import AssistantTurn, Usage
@@ -111,6 +112,12 @@ class FollowedRun:
     """Chat spans waiting for the run's call messages (content on, a resumed run's history)."""
     base: Attributes | None = None
     """Attributes every span of the run has (from its configuration, which does not change)."""
+    server: Attributes | None = None
+    """And those of its model calls (the server)."""
+    encoded: Encoded = field(default_factory=dict)
+    """The messages of its latest call, encoded (content on)."""
+    instructions: tuple[str, str] = ("", "")
+    """The system instructions of its latest call, as given and encoded (content on)."""
 
     @property
     def agent_name(self) -> str:

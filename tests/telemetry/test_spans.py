@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 
+import anyio
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -14,8 +15,10 @@ from agentkit import Agent, tool
 from agentkit._redact import Redactor
 from agentkit.context.summary import SUMMARY_SYSTEM
 from agentkit.store.events import AssistantMessage, BudgetDecision, ErrorEvent, PlanUpdated, RunStarted, ToolResultEvent
+from agentkit.store.memory import MemoryStore
 from agentkit.telemetry import CAPTURE_CONTENT_ENV
 from agentkit.telemetry._ids import span_id_of, trace_id_of
+from agentkit.telemetry._ledger import NAMESPACE
 from agentkit.telemetry._spans import RunTracer
 from agentkit.testing import FakeProvider, FakeRequest, HttpError, Turn, call
 from tests.telemetry.conftest import Spans
@@ -314,17 +317,43 @@ async def test_chat_spans_say_what_each_request_sent(spans: Spans) -> None:
 async def test_input_messages_are_what_each_call_sent(spans: Spans, monkeypatch: pytest.MonkeyPatch) -> None:
     """With content on, a chat span holds the messages its request sent, in order: the system
     instructions, then the view as the model saw it (tool results hidden and reasoning elided
-    by the context budget, the pinned summary), not just what was new since the last call."""
+    by the context budget, the pinned summary), not just what was new since the last call;
+    also when the span is made by another process, which builds that view again from the trace
+    (here: the run is interrupted, its watermark lost, and resumed under a fresh tracer)."""
     monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")
     spans.instrument()
-    window = 8192
+    window, store = 8192, MemoryStore()
+    reached = anyio.Event()
+
+    @tool(name="read")
+    async def read_slowly(n: int) -> str:
+        """Read page n (page 9, the first time: never returns; the run is interrupted meanwhile)."""
+        if n == 9 and not reached.is_set():
+            reached.set()
+            await anyio.sleep_forever()
+        return str(read_page.fn(n))
+
+    def make_agent(base_url: str) -> Agent:
+        agent = Agent(provider="moonshot", base_url=base_url, api_key="k", tools=[read_slowly], store=store)
+        agent.context_window, agent.max_tokens, agent.keep_tool_results = window, 1024, 2
+        return agent
+
     with FakeProvider(lambda req: pages_read(req, 12), context_window=window) as fake:
-        agent = Agent(provider="moonshot", base_url=fake.base_url, api_key="k", tools=[read_page], keep_tool_results=2)
-        agent.context_window, agent.max_tokens = window, 1024
-        async with agent:
-            result = await agent.run("Read the pages.")
+        async with make_agent(fake.base_url) as agent, anyio.create_task_group() as tg:
+            tg.start_soon(agent.run, "Read the pages.")
+            await reached.wait()
+            tg.cancel_scope.cancel()
+        (info,) = await store.list_runs()
+        await store.put_cached(NAMESPACE, f"exported:{info.id}", b"0")  # as if never counted
+        first, asked = len(spans.all), len(fake.requests)
+        spans.instrument()  # another process: its own tracer
+        async with make_agent(fake.base_url) as agent:
+            result = await agent.resume(info.id)
     assert result.status == "finished", result.error
     by_id = {f"chatcmpl-{r.index + 1}": r for r in fake.requests}
+    before = {f"chatcmpl-{r.index + 1}" for r in fake.requests[:asked]}
+    again = [s for s in spans.all[first:] if (s.attributes or {}).get("gen_ai.response.id") in before]
+    assert len(again) > 8  # the first session's calls, made again from the trace by the second tracer
     checked = 0
     for chat in spans.named("chat"):
         attrs = chat.attributes or {}
@@ -334,11 +363,12 @@ async def test_input_messages_are_what_each_call_sent(spans: Spans, monkeypatch:
             continue
         assert recorded(attrs) == sent(request.messages)
         checked += 1
-    assert checked == len([r for r in fake.requests if r.messages[0]["content"] != SUMMARY_SYSTEM])
+    calls = [r for r in fake.requests if r.messages[0]["content"] != SUMMARY_SYSTEM]
+    assert checked > len(calls)  # every call's span, and those of the first session twice
     views = [sent(r.messages) for r in fake.requests]  # the budget did change what was sent
-    assert any("result hidden to save context" in m[1] for v in views for m in v)
-    assert any("reasoning of this earlier turn elided" in m[2] for v in views for m in v)
-    assert any(m[1].startswith("Summary of the first") for v in views for m in v)
+    assert any("result hidden to save context" in m[1] for v in views[:asked] for m in v)
+    assert any("reasoning of this earlier turn elided" in m[2] for v in views[:asked] for m in v)
+    assert any(m[1].startswith("Summary of the first") for v in views[:asked] for m in v)
 
 
 def test_request_attributes_are_the_settings_sent_and_only_those() -> None:
