@@ -78,12 +78,15 @@ def shown_location(location: str | Path) -> str:
     return display_location(location)
 
 
-def runs_dir(store_location: str | Path) -> Path:
-    """Run files (figures, downloads) live beside the store, so resume finds them anywhere."""
-    if "://" in str(store_location):  # a database server: run files stay on this machine
-        return Path(".agentkit") / "runs"
-    loc = Path(str(store_location))
-    return (loc.parent if loc.suffix else Path(".agentkit")) / "runs"
+def store_flag(store_opt: str | Path | None) -> str:
+    """`` --store LOCATION`` for a command line a message suggests (empty without ``--store``):
+    a URL's password is left out and the line says where it goes instead."""
+    if not store_opt:
+        return ""
+    from agentkit.store._location import command_location
+
+    shown, hidden = command_location(store_opt)
+    return f" --store {shown}" + (" (the password left out: set PGPASSWORD)" if hidden else "")
 
 
 def run_async(fn: Callable[[], Awaitable[T]]) -> T:

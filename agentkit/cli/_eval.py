@@ -7,6 +7,7 @@ command runs, so ``agentkit --help`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -47,6 +48,15 @@ def eval_command(
         str | None, typer.Option("--judge-model", help="The judge's model name (endpoint: eval.judge, else model).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Only the first N tasks.")] = None,
+    tolerance: Annotated[
+        str | None,
+        typer.Option(
+            "--tolerance",
+            metavar="X",
+            help="The number grader's relative tolerance, 0 to 1 (0.01: within 1%; default: exact, "
+            "or eval.tolerance; a task's own wins).",
+        ),
+    ] = None,
     store: Annotated[
         str | None,
         typer.Option(
@@ -70,6 +80,10 @@ def eval_command(
         fail_input(f"--grader: unknown grader {grader!r}; valid graders: {', '.join(GRADER_NAMES)}")
     if attempts < 1 or concurrency < 1:
         fail_input("--attempts and --concurrency must be at least 1")
+    try:
+        relative = _tolerance(tolerance)
+    except ValueError as bad:
+        fail_input(f"--tolerance: {bad}")
     if address is not None and not ray:
         fail_input(
             f"unexpected argument {address!r}: a Ray address goes with --ray (agentkit eval SUITE --ray ADDRESS)"
@@ -97,9 +111,22 @@ def eval_command(
         judge_model=judge_model,
         out_dir=out_dir,
         ray=(address or LOCAL_RAY) if ray else None,
-        store_flag=store,
+        store_opt=store,
+        tolerance=relative,
     )
     _report(outcome, as_json)
+
+
+def _tolerance(text: str | None) -> float | None:
+    """``--tolerance`` as a number; ``ValueError`` saying what it must be."""
+    from agentkit.eval._tolerance import check_tolerance
+
+    if text is None:
+        return None
+    value: object = text  # not a number: check_tolerance says so
+    with contextlib.suppress(ValueError):
+        value = float(text)
+    return check_tolerance(value)
 
 
 def _load_suite(path: Path, limit: int | None) -> Suite:
@@ -151,7 +178,8 @@ def _run(
     judge_model: str | None,
     out_dir: Path | None,
     ray: str | None,
-    store_flag: str | None,
+    store_opt: str | None,
+    tolerance: float | None,
 ) -> EvalOutcome:
     import anyio
 
@@ -163,9 +191,9 @@ def _run(
         fail_input,
         first_leaf,
         run_async,
-        runs_dir,
         say,
         sigterm_cancels,
+        store_flag,
     )
     from agentkit.cli._live_view import err
     from agentkit.eval._run_progress import LiveProgress, PlainProgress
@@ -173,6 +201,7 @@ def _run(
     from agentkit.eval.runner import EvalError, run_eval
     from agentkit.llm.client import ConfigurationError
     from agentkit.store import StoreError
+    from agentkit.store._location import hide_location_secrets
 
     live = err.is_terminal
     progress = LiveProgress(err) if live else PlainProgress(err)
@@ -183,7 +212,6 @@ def _run(
                 suite,
                 config,
                 store=location,
-                workdir=runs_dir(location),
                 attempts=attempts,
                 concurrency=concurrency,
                 grader=grader,
@@ -191,12 +219,13 @@ def _run(
                 out_dir=out_dir,
                 ray=ray,
                 progress=progress,
+                tolerance=tolerance,
             )
         if scope.cancelled_caught:
             raise Terminated("eval")
         return outcome
 
-    again = " ".join(["agentkit eval", str(suite.path), *(["--store", store_flag] if store_flag else [])])
+    again = f"agentkit eval {suite.path}{store_flag(store_opt)}"
     try:
         if isinstance(progress, LiveProgress):
             with progress:
@@ -218,9 +247,8 @@ def _run(
             fail_input(str(exc))
         if not isinstance(exc, Exception):
             raise
-        say(
-            f"agentkit: internal error: {type(exc).__name__}: {exc}; finished attempts are saved: run {again} to resume"
-        )
+        what = hide_location_secrets(f"{type(exc).__name__}: {exc}", location)
+        say(f"agentkit: internal error: {what}; finished attempts are saved: run {again} to resume")
         debug_traceback(exc)
         raise typer.Exit(1) from None
 

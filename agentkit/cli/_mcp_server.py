@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -21,7 +22,8 @@ from agentkit.run._from_task import agent_from_task, task_of_run
 from agentkit.run._runs import RunResult
 from agentkit.run.live import AgentEvent, TurnStarted
 from agentkit.store import RunNotFound, Store, StoreError
-from agentkit.store._location import open_store, resolve_store_location
+from agentkit.store._location import display_location, ensure_work_root, open_store, resolve_store_location, work_root
+from agentkit.store.status import shown_run, shown_status
 from agentkit.task import EVAL_TASK, Task, TaskFileError, load_task
 
 INSTRUCTIONS = (
@@ -49,14 +51,14 @@ class ResearchServer:
         return load_task(path, require_task=False)
 
     def runs_dir(self) -> Path:
-        loc = Path(str(self.location))
-        return (loc.parent if loc.suffix else Path(".agentkit")) / "runs"
+        """The store's work-dir root (each store its own; see :func:`work_root`)."""
+        return work_root(self.location)
 
     def store(self) -> Store:
         try:
             return open_store(self.location)
         except ValueError as exc:
-            raise ToolError(f"cannot open the store at {self.location}: {exc}") from None
+            raise ToolError(f"cannot open the store at {display_location(self.location)}: {exc}") from None
 
     async def research(
         self,
@@ -101,6 +103,7 @@ class ResearchServer:
         agent = agent_from_task(task, store=store, workdir=self.runs_dir(), on_event=progress)
         try:
             await store.open()
+            await anyio.to_thread.run_sync(ensure_work_root, self.location)  # once the store is there
             result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id))
         except (StoreError, RunNotFound) as exc:
             raise ToolError(f"run {run_id}: {exc}") from None
@@ -112,16 +115,18 @@ class ResearchServer:
     async def run_status(self, run_id: str) -> dict[str, Any]:
         store = open_store(self.location, readonly=True)
         try:
-            info = await store.find_run(run_id)
+            shown = await shown_run(store, await store.find_run(run_id))
         except (RunNotFound, StoreError) as exc:
             raise ToolError(str(exc)) from None
         finally:
             await store.aclose()
+        info = shown.info
         return {
             "run_id": info.id,
             "status": info.status,
             "task": info.task,
             "steps": info.steps,
+            "tool_calls": shown.tool_calls,
             "answer": info.answer or "",
             "stop_reason": info.stop_reason,
             "cost_usd": info.cost_usd,
@@ -132,7 +137,7 @@ class ResearchServer:
 
         store = open_store(self.location, readonly=True)
         try:
-            info = await store.find_run(run_id)
+            info = await shown_status(store, await store.find_run(run_id))
             report = await load_report(store, info.id)
         except (RunNotFound, StoreError) as exc:
             raise ToolError(str(exc)) from None

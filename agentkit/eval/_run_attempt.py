@@ -12,7 +12,6 @@ killed at any point never grades an attempt twice and never runs a finished atte
 from __future__ import annotations
 
 import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from pydantic import BaseModel
 
-from agentkit.eval.graders import Grade, JudgeGrader, grade
+from agentkit.eval.graders import Grade, JudgeGrader, grade, grade_by_rule
 from agentkit.eval.results import AttemptRow, RowStatus
 from agentkit.eval.suites import SuiteTask
 from agentkit.run._runs import RunResult, stored_result
 from agentkit.store import RunBusy, RunInfo, RunNotFound, Store
+from agentkit.store._workfiles import write_file
 from agentkit.store.fold import load_state
+from agentkit.store.status import shown_run, shown_status
 from agentkit.task import Task
 
 if TYPE_CHECKING:
@@ -92,17 +93,19 @@ class AttemptContext:
     workdir: Path
     suite: str
     content_hash: str
+    tolerance: float | None = None
+    """The ``number`` grader's relative tolerance (``None``: exact; a task's own wins)."""
 
 
 async def settle(ctx: AttemptContext, spec: AttemptSpec) -> AttemptRow:
     """Drive ``spec`` to a graded row (see the module's docstring). Errors of the attempt
     become an ``error`` row; cancellation propagates (the run is left interrupted)."""
     try:
-        info: RunInfo | None = await ctx.store.get_run(spec.run_id)
+        info: RunInfo | None = await shown_status(ctx.store, await ctx.store.get_run(spec.run_id))
     except RunNotFound:
         info = None
     if info is not None:
-        done = stored_row(info, spec)
+        done = stored_row(info, spec, default_grader=ctx.default_grader, tolerance=ctx.tolerance)
         if done is not None:
             return done
     try:
@@ -113,7 +116,7 @@ async def settle(ctx: AttemptContext, spec: AttemptSpec) -> AttemptRow:
         return _error_row(spec, f"{type(exc).__name__}: {exc}")
     answer = result.answer if result.status in ANSWERED else None
     try:
-        verdict = await grade(spec.task, answer, default=ctx.default_grader, judge=ctx.judge)
+        verdict = await grade(spec.task, answer, default=ctx.default_grader, judge=ctx.judge, tolerance=ctx.tolerance)
     except Exception as exc:  # the judge's endpoint failed: not stored, so a re-run grades again
         row = await _row(ctx.store, spec, None, None)
         return row.model_copy(update={"status": "error", "error": f"grading failed: {type(exc).__name__}: {exc}"})
@@ -136,12 +139,12 @@ async def _drive(ctx: AttemptContext, spec: AttemptSpec, info: RunInfo | None) -
     from agentkit.run._from_task import agent_from_task
 
     if info is not None and info.status in ENDED:
-        return stored_result(info)  # ended, not graded yet: the eval died between the two
+        return stored_result(await shown_run(ctx.store, info))  # ended, not graded yet: the eval died between the two
     task = ctx.config.model_copy(update={"task": spec.task.question})
     agent = agent_from_task(task, store=ctx.store, workdir=ctx.workdir, llm=ctx.llm)
     try:
         if info is None:
-            question = _with_files(spec, ctx.workdir)
+            question = await anyio.to_thread.run_sync(_with_files, spec, ctx.workdir)
             return await agent.run(question, run_id=spec.run_id, label=spec.label)
         return await agent.resume(spec.run_id)
     finally:
@@ -151,34 +154,41 @@ async def _drive(ctx: AttemptContext, spec: AttemptSpec, info: RunInfo | None) -
 
 def _with_files(spec: AttemptSpec, workdir: Path) -> str:
     """The question, with the task's attached files copied into the run's work dir (the
-    python tool's ``/work``) and named after it."""
+    python tool's ``/work``) and named after it. The work dir is sandboxed code's: a link
+    planted where a file goes is replaced, never written through (see
+    :mod:`agentkit.store._workfiles`)."""
     if not spec.task.files:
         return spec.task.question
-    target = workdir / spec.run_id
-    target.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     names = []
     for file in spec.task.files:
-        shutil.copy2(file, target / file.name)
+        write_file(workdir, f"{spec.run_id}/{file.name}", file)
         names.append(file.name)
     listed = ", ".join(names)
     return f"{spec.task.question}\n\nAttached files (in your working directory): {listed}"
 
 
-def stored_row(info: RunInfo, spec: AttemptSpec) -> AttemptRow | None:
-    """The row of an attempt that ended and was graded, from its run row alone; else ``None``."""
+def stored_row(info: RunInfo, spec: AttemptSpec, *, default_grader: str, tolerance: float | None) -> AttemptRow | None:
+    """The row of an attempt that ended and was graded, from its run row alone; else ``None``.
+    A judge's stored grade is kept (asking again costs a model call); a rule's (``exact``,
+    ``number``) is worked out again from the stored answer, free and the same for the same
+    rules, so a re-run with another ``--tolerance`` or grader grades by what it says."""
     record = info.config.get(EVAL_KEY)
     if info.status not in ENDED or not isinstance(record, dict) or not isinstance(record.get("grade"), dict):
         return None
-    verdict = Grade.model_validate(record["grade"])
-    answer = record.get("answer")
+    stored = record.get("answer")
+    answer = stored if isinstance(stored, str) else None
+    verdict = grade_by_rule(spec.task, answer, default=default_grader, tolerance=tolerance)
+    if verdict is None:
+        verdict = Grade.model_validate(record["grade"])
     seconds = float(record.get("seconds") or 0.0)
-    return _make_row(info, spec, verdict, answer if isinstance(answer, str) else None, seconds)
+    return _make_row(info, spec, verdict, answer, seconds)
 
 
 async def _row(
     store: Store, spec: AttemptSpec, verdict: Grade | None, answer: str | None, seconds: float = 0.0
 ) -> AttemptRow:
-    return _make_row(await store.get_run(spec.run_id), spec, verdict, answer, seconds)
+    return _make_row(await shown_status(store, await store.get_run(spec.run_id)), spec, verdict, answer, seconds)
 
 
 def _make_row(

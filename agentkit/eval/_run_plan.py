@@ -33,6 +33,8 @@ class WorkerPlan(BaseModel):
     """The judge's model spec; ``None``: no task is graded by a judge."""
     template: Literal["simpleqa", "browsecomp"] = "simpleqa"
     default_grader: str
+    tolerance: float | None = None
+    """The ``number`` grader's relative tolerance (``None``: exact)."""
     workdir: str
     suite: str
     content_hash: str
@@ -82,6 +84,7 @@ async def open_context(plan: WorkerPlan) -> AsyncIterator[AttemptContext]:
             llm=llm,
             judge=judge,
             default_grader=plan.default_grader,
+            tolerance=plan.tolerance,
             workdir=Path(plan.workdir),
             suite=plan.suite,
             content_hash=plan.content_hash,

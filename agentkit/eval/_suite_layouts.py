@@ -17,10 +17,11 @@ from typing import Any, Literal
 import orjson
 
 from agentkit.eval._suite_errors import SuiteError
+from agentkit.eval._tolerance import check_tolerance
 
 LayoutName = Literal["jsonl", "simpleqa", "browsecomp", "frames", "gaia"]
 GRADERS = ("exact", "number", "judge")
-JSONL_FIELDS = ("id", "question", "answer", "grader", "files")
+JSONL_FIELDS = ("id", "question", "answer", "grader", "tolerance", "files")
 GAIA_FIELDS = ("task_id", "Question", "Final answer", "file_name")
 
 
@@ -104,6 +105,14 @@ def _jsonl_task(suite: RawSuite, obj: dict[str, Any], where: str) -> dict[str, A
     grader = obj.get("grader")
     if grader is not None and grader not in GRADERS:
         raise SuiteError(f"{where}: grader: must be one of {', '.join(GRADERS)} (got {grader!r})")
+    tolerance = obj.get("tolerance")
+    if tolerance is not None:
+        if grader in ("exact", "judge"):
+            raise SuiteError(f"{where}: tolerance: applies to the number grader, but this task's grader is {grader}")
+        try:
+            tolerance = check_tolerance(tolerance)
+        except ValueError as exc:
+            raise SuiteError(f"{where}: tolerance: {exc}") from None
     files = obj.get("files", [])
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise SuiteError(f"{where}: files: must be a list of paths relative to the suite file (got {files!r})")
@@ -118,6 +127,7 @@ def _jsonl_task(suite: RawSuite, obj: dict[str, Any], where: str) -> dict[str, A
         "question": _text(obj["question"], where, "question"),
         "answer": _answer(obj["answer"], where, "answer"),
         "grader": grader,
+        "tolerance": tolerance,
         "files": [_attached(suite.folder, f, where, "files") for f in files],
         "metadata": metadata,
     }

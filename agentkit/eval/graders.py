@@ -3,7 +3,10 @@
 - ``exact``: GAIA's scorer (numbers compared as floats after removing ``$ % ,``; lists split
   on ``,``/``;`` and compared element by element; strings without whitespace, punctuation and
   case). The rules are ported in :mod:`agentkit.eval._grade_gaia`, which cites its source.
-- ``number``: the answer's number within a tolerance of the expected one.
+- ``number``: the answer's number equal to the expected one after normalising (separators,
+  currency signs, ``%``, a scale word such as ``million``), as GAIA compares numbers; or within
+  a relative tolerance when one is set (``--tolerance``, ``eval.tolerance``, a task's
+  ``tolerance``: see :mod:`agentkit.eval._tolerance`).
 - ``judge``: an LLM judge with the published SimpleQA or BrowseComp grader prompt
   (``agentkit/eval/templates/``, MIT, from openai/simple-evals).
 
@@ -15,12 +18,14 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from pydantic import BaseModel
 
 from agentkit.eval import _grade_gaia
 from agentkit.eval._grade_judge import TemplateName, parse_verdict, render
+from agentkit.eval._tolerance import check_tolerance, describe
 from agentkit.eval.suites import SuiteTask
 from agentkit.llm.profiles import Prices
 from agentkit.llm.types import AssistantTurn, Model, ModelRequest
@@ -71,7 +76,7 @@ _NUMBER = re.compile(
     r"(?:\s*(thousand|million|billion|trillion)\b|(k)\b)?",
     re.IGNORECASE,
 )
-_SCALE = {"thousand": 1e3, "k": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_SCALE = {"thousand": 10**3, "k": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
 _NOISE = str.maketrans({"\u2212": "-", "\u2013": "-", "$": None, "%": None, "€": None, "£": None, "¥": None})
 
 
@@ -96,15 +101,28 @@ def parse_number(text: str) -> float | None:
     found: set[float] = set()
     for number, word, k in _NUMBER.findall(cleaned):
         if any(c.isdigit() for c in number):
-            scale = _SCALE[(word or k).lower()] if word or k else 1.0
-            found.add(float(number.replace(",", "")) * scale)
+            scale = _SCALE[(word or k).lower()] if word or k else 1
+            found.add(_scaled(number.replace(",", ""), scale))
     return found.pop() if len(found) == 1 else None
 
 
-def number_match(answer: str | None, expected: str, *, rel_tol: float = 1e-2, abs_tol: float = 1e-6) -> Grade:
-    """The answer's number within ``rel_tol`` (relative) or ``abs_tol`` (absolute) of the
-    expected number. An expected answer that is not a number is graded by :func:`exact_match`
-    instead (the grade says so)."""
+def _scaled(number: str, scale: int) -> float:
+    """``number`` times ``scale`` in decimal, then rounded once to a float: ``1.1 million`` is
+    exactly 1100000 (in floats, 1.1 * 1e6 is 1100000.0000000002, which no exact grade equals)."""
+    try:
+        return float(Decimal(number) * scale)
+    except InvalidOperation:
+        return float(number) * scale
+
+
+def number_match(answer: str | None, expected: str, *, rel_tol: float = 0.0, abs_tol: float = 0.0) -> Grade:
+    """The answer's number equal to the expected one (GAIA's rule), or within ``rel_tol`` of it
+    (relative to the expected number: 0.01 is 1%) or ``abs_tol`` (absolute) when those are set.
+    An expected answer that is not a number is graded by :func:`exact_match` instead (the grade
+    says so)."""
+    rel_tol = check_tolerance(rel_tol)
+    if not (math.isfinite(abs_tol) and abs_tol >= 0):
+        raise ValueError(f"abs_tol must be a finite number of at least 0 (got {abs_tol!r})")
     want = parse_number(expected)
     if want is None:
         graded = exact_match(answer, expected)
@@ -115,12 +133,24 @@ def number_match(answer: str | None, expected: str, *, rel_tol: float = 1e-2, ab
     got = parse_number(answer)
     if got is None:
         return Grade(verdict="incorrect", grader="number", reasoning=f"no single number in the answer {answer!r}")
-    close = math.isclose(got, want, rel_tol=rel_tol, abs_tol=abs_tol)
+    close = got == want or abs(got - want) <= max(rel_tol * abs(want), abs_tol)
+    rule = describe(rel_tol) + (f", or within {abs_tol:g}" if abs_tol else "")
+    if got == want:
+        why = "equal"
+    elif close:
+        why = "close enough"
+    else:
+        why = "not equal" if rule == "exact" else "too far apart"
     return Grade(
         verdict="correct" if close else "incorrect",
         grader="number",
-        reasoning=f"{got:g} vs {want:g} (rel_tol={rel_tol:g}, abs_tol={abs_tol:g}): {'within' if close else 'outside'}",
+        reasoning=f"{_shown(got)} vs {_shown(want)} ({rule}): {why}",
     )
+
+
+def _shown(number: float) -> str:
+    """A number in full (``523762``, not ``5.23762e+05``), so a grade's two numbers differ visibly."""
+    return f"{number:.0f}" if number.is_integer() and abs(number) < 1e16 else repr(number)
 
 
 class JudgeGrader:
@@ -195,16 +225,37 @@ def _reply_text(turn: AssistantTurn) -> str:
 GRADERS = ("exact", "number", "judge")
 
 
-async def grade(
-    task: SuiteTask, answer: str | None, *, default: str = "exact", judge: JudgeGrader | None = None
-) -> Grade:
-    """Grade ``answer`` to ``task`` with the task's own grader, else ``default``; the
-    ``judge`` grader needs ``judge`` (a :class:`GraderError` says so otherwise)."""
+def grade_by_rule(
+    task: SuiteTask, answer: str | None, *, default: str = "exact", tolerance: float | None = None
+) -> Grade | None:
+    """The grade of the rule-based graders (``exact``, ``number``), or ``None`` when ``task``
+    is graded by the judge. ``tolerance``: the ``number`` grader's, unless the task sets its own."""
     name = task.grader or default
     if name == "exact":
         return exact_match(answer, task.answer)
     if name == "number":
-        return number_match(answer, task.answer)
+        chosen = task.tolerance if task.tolerance is not None else tolerance
+        return number_match(answer, task.answer, rel_tol=chosen or 0.0)
+    if name == "judge":
+        return None
+    raise GraderError(f"unknown grader {name!r}: choose one of {', '.join(GRADERS)}")
+
+
+async def grade(
+    task: SuiteTask,
+    answer: str | None,
+    *,
+    default: str = "exact",
+    judge: JudgeGrader | None = None,
+    tolerance: float | None = None,
+) -> Grade:
+    """Grade ``answer`` to ``task`` with the task's own grader, else ``default``; the
+    ``judge`` grader needs ``judge`` (a :class:`GraderError` says so otherwise). ``tolerance``:
+    the ``number`` grader's relative tolerance (``None``: exact), unless the task sets its own."""
+    ruled = grade_by_rule(task, answer, default=default, tolerance=tolerance)
+    if ruled is not None:
+        return ruled
+    name = task.grader or default
     if name == "judge":
         if judge is None:
             raise GraderError(
@@ -222,6 +273,7 @@ __all__ = [
     "JudgeGrader",
     "exact_match",
     "grade",
+    "grade_by_rule",
     "normalize_answer",
     "number_match",
     "parse_number",

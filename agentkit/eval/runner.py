@@ -2,7 +2,7 @@
 (anyio, bounded concurrency, one shared model client) or as Ray tasks on a cluster.
 
     outcome = await run_eval(load_suite("suite.jsonl"), load_task("config.yaml", require_task=False),
-                             store="postgresql://...", workdir=".agentkit/runs", attempts=3)
+                             store="postgresql://...", attempts=3)
 
 Each attempt's run id derives from (suite content hash, task id, attempt index), so running the
 same eval again skips finished attempts (their stored grade is read back), resumes interrupted
@@ -37,9 +37,12 @@ from agentkit.eval._run_attempt import (
     stored_row,
 )
 from agentkit.eval._run_plan import LOCAL_RAY, EvalError, WorkerPlan, eval_config, judge_spec, open_context
+from agentkit.eval._tolerance import check_tolerance
 from agentkit.eval.results import AttemptRow, ResultsFile, Summary, summarise, write_rows
 from agentkit.eval.suites import Suite
 from agentkit.store import RunInfo, RunNotFound, Store
+from agentkit.store._location import make_work_root, work_root
+from agentkit.store.status import shown_status
 from agentkit.task import Task
 
 LOOKUPS = 16
@@ -116,7 +119,7 @@ async def run_eval(
     config: Task,
     *,
     store: str | Path,
-    workdir: str | Path,
+    workdir: str | Path | None = None,
     attempts: int = 1,
     concurrency: int = 8,
     grader: str | None = None,
@@ -126,16 +129,31 @@ async def run_eval(
     max_cost_usd: float | None = None,
     progress: Progress | None = None,
     ray_cpus: float | None = None,
+    tolerance: float | None = None,
 ) -> EvalOutcome:
     """Run (or resume) ``attempts`` attempts of every task of ``suite`` with ``config``.
     ``ray``: ``None`` (this process), :data:`LOCAL_RAY` or a cluster's address; ``ray_cpus``:
-    the CPUs Ray reserves per attempt (default ``eval.cpus_per_attempt``, else 1). Raises
-    :class:`EvalError` when the eval cannot start as asked (nothing is run then)."""
+    the CPUs Ray reserves per attempt (default ``eval.cpus_per_attempt``, else 1); ``tolerance``:
+    the ``number`` grader's relative tolerance (default ``eval.tolerance``, else exact; a task's
+    own wins); ``workdir``:
+    the folder of the attempts' work dirs (default: the store's own,
+    :func:`~agentkit.store._location.work_root`). Raises :class:`EvalError` when the eval
+    cannot start as asked (nothing is run then)."""
     if attempts < 1 or concurrency < 1:
         raise EvalError("--attempts and --concurrency must be at least 1")
     location = str(store)
     check_ray_store(ray, location)
-    plan = make_plan(suite, config, location, workdir, grader, judge_model)
+    own_root = workdir is None
+    if workdir is None:
+        workdir = work_root(location)
+    if tolerance is not None:
+        try:
+            tolerance = check_tolerance(tolerance)
+        except ValueError as exc:
+            raise EvalError(f"--tolerance: {exc}") from None
+    elif config.eval is not None:
+        tolerance = config.eval.tolerance
+    plan = make_plan(suite, config, location, workdir, grader, judge_model, tolerance)
     budget = max_cost_usd if max_cost_usd is not None else (config.eval.max_cost_usd if config.eval else None)
     specs = attempt_specs(suite, attempts)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
@@ -146,12 +164,16 @@ async def run_eval(
     else:
         executor_cm = _local_executor(plan)
     async with executor_cm as (executor, st):
+        if own_root:  # made once the store has opened: a location that is no store changes nothing
+            await anyio.to_thread.run_sync(make_work_root, Path(plan.workdir))
         specs, existing = await _latest_tries(st, specs)
         _check_same_config(config, existing)
         rows: dict[str, AttemptRow] = {}
         for spec in specs:
             info = existing.get(spec.run_id)
-            row = stored_row(info, spec) if info is not None else None
+            row = None
+            if info is not None:
+                row = stored_row(info, spec, default_grader=plan.default_grader, tolerance=plan.tolerance)
             if row is not None:
                 rows[spec.run_id] = row
         done = [rows[s.run_id] for s in specs if s.run_id in rows]
@@ -175,7 +197,13 @@ def _finish(summary: Summary, rows: list[AttemptRow], out: Path, results: Path) 
 
 
 def make_plan(
-    suite: Suite, config: Task, location: str, workdir: str | Path, grader: str | None, judge_model: str | None
+    suite: Suite,
+    config: Task,
+    location: str,
+    workdir: str | Path,
+    grader: str | None,
+    judge_model: str | None,
+    tolerance: float | None = None,
 ) -> WorkerPlan:
     default_grader = grader or suite.suggested_grader
     judge = judge_spec(config, judge_model) if needs_judge(suite, default_grader) else None
@@ -185,6 +213,7 @@ def make_plan(
         judge=judge.model_dump(mode="json") if judge is not None else None,
         template=suite.judge_template,
         default_grader=default_grader,
+        tolerance=tolerance,
         workdir=os.path.abspath(workdir),
         suite=suite.name,
         content_hash=suite.content_hash,
@@ -241,7 +270,7 @@ async def _latest_tries(store: Store, specs: list[AttemptSpec]) -> tuple[list[At
         async with lookups:
             while True:
                 try:
-                    info = await store.get_run(run_id)
+                    info = await shown_status(store, await store.get_run(run_id))
                 except RunNotFound:
                     break
                 found[run_id] = info

@@ -4,8 +4,8 @@ published benchmark's own layout, loaded into one validated :class:`Suite`.
 Layouts are told apart by their columns (keys), not by the file's name:
 
 - ``jsonl``: one JSON object a line with ``id``, ``question``, ``answer`` (+ optional
-  ``grader``: exact|number|judge, ``files``: paths relative to the suite file; any other key
-  goes to the task's ``metadata``).
+  ``grader``: exact|number|judge, ``tolerance``: the ``number`` grader's relative tolerance,
+  ``files``: paths relative to the suite file; any other key goes to the task's ``metadata``).
 - ``simpleqa``: OpenAI's SimpleQA CSV (``metadata``, ``problem``, ``answer``).
 - ``browsecomp``: OpenAI's BrowseComp CSV, encrypted (``problem``, ``answer``, ``canary``);
   decrypted as its reference code does.
@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agentkit.eval._suite_errors import SuiteError
 from agentkit.eval._suite_layouts import RawSuite, read_suite
+from agentkit.eval._tolerance import MAX_TOLERANCE
 
 Layout = Literal["jsonl", "simpleqa", "browsecomp", "frames", "gaia"]
 GraderName = Literal["exact", "number", "judge"]
@@ -44,6 +45,9 @@ class SuiteTask(BaseModel):
     answer: str
     grader: GraderName | None = None
     """This task's grader, overriding the run's default (``None``: the default)."""
+    tolerance: float | None = Field(default=None, ge=0, le=MAX_TOLERANCE, allow_inf_nan=False)
+    """The ``number`` grader's relative tolerance for this task (0.01: 1%), overriding the
+    eval's (``None``: the eval's, exact by default)."""
     files: list[Path] = Field(default_factory=list)
     """Absolute paths of attached files, each checked to exist inside the suite's folder."""
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -179,7 +180,14 @@ def test_resume_of_a_run_another_process_is_driving_is_refused(tmp_path: Path, p
     """Two drivers of one run would both ask for the next step: the second is turned away
     (exit 2, one line naming the holder), writes nothing, and the first finishes normally."""
     db = tmp_path / "store.db"
-    with FakeProvider(responder, latency_s=0.05) as fake:
+    refused = threading.Event()  # the first run waits at its fourth page until the second driver was turned away
+
+    def held(req: FakeRequest) -> Turn:
+        if req.tools and sum(m["role"] == "tool" for m in req.messages) == 4:
+            refused.wait(timeout=300)
+        return responder(req)
+
+    with FakeProvider(held, latency_s=0.05) as fake:
         first = cli("run", str(write_task(tmp_path, fake, pages)), "--store", str(db), "--json", cwd=tmp_path)
         assert wait_for_events(db, first, own=6), "the first run ended before the test could race it"
         run_id, events = anyio.run(trace, db)
@@ -193,7 +201,8 @@ def test_resume_of_a_run_another_process_is_driving_is_refused(tmp_path: Path, p
             capture_output=True,
             timeout=60,
         )
-        first.communicate(timeout=120)
+        refused.set()
+        first.communicate(timeout=300)
     assert second.returncode == 2, second.stderr[-2000:]
     assert f"run {run_id} is being driven by process {first.pid}" in second.stderr
     assert "Traceback" not in second.stderr

@@ -90,6 +90,11 @@ BAD_SUITE = '{"id": "a", "question": "q", "answer": "x"}\n{"id": "b", "question"
         ("remote ray with sqlite", "cannot share the SQLite store"),
         ("address without --ray", "a Ray address goes with --ray"),
         ("unknown store scheme", "--store: no store backend for mongodb://"),
+        ("negative tolerance", "--tolerance: must be a relative tolerance between 0 and 1, e.g. 0.01 for 1%"),
+        ("infinite tolerance", "tolerance between 0 and 1, e.g. 0.01 for 1% (got inf)"),
+        ("tolerance not a number", "--tolerance: must be a number between 0 and 1 (got 'one percent')"),
+        ("tolerance in the config", "eval.tolerance: must be at most 1 (got 5)"),
+        ("tolerance column", "bad.jsonl:1: tolerance: must be a relative tolerance between 0 and 1"),
     ],
 )
 def test_invalid_input_is_one_line_and_exit_2(tmp_path: Path, case: str, expected: str) -> None:
@@ -116,6 +121,18 @@ def test_invalid_input_is_one_line_and_exit_2(tmp_path: Path, case: str, expecte
             extra += ["--ray", "ray://head.example:10001"]
         elif case == "address without --ray":
             extra += ["ray://head.example:10001"]
+        elif case == "negative tolerance":
+            extra += ["--tolerance", "-0.5"]
+        elif case == "infinite tolerance":
+            extra += ["--tolerance", "inf"]
+        elif case == "tolerance not a number":
+            extra += ["--tolerance", "one percent"]
+        elif case == "tolerance in the config":
+            extra[1] = str(write_config(tmp_path, fake, "", name="c5.yaml"))
+            Path(extra[1]).write_text(Path(extra[1]).read_text().replace("eval: {", "eval: {tolerance: 5, "))
+        elif case == "tolerance column":
+            (tmp_path / "bad.jsonl").write_text('{"id": "a", "question": "q", "answer": "1", "tolerance": -1}\n')
+            suite = str(tmp_path / "bad.jsonl")
         else:
             extra[3] = "mongodb://db.example/x"
         done = agentkit("eval", suite, *extra, cwd=tmp_path)

@@ -7,6 +7,7 @@ import pytest
 
 from agentkit.eval import GraderError, JudgeGrader, SuiteTask, exact_match, grade, normalize_answer, number_match
 from agentkit.eval._grade_judge import load_template, parse_browsecomp, parse_simpleqa
+from agentkit.eval._tolerance import check_tolerance
 from agentkit.eval.graders import parse_number
 from agentkit.llm.client import OpenAICompatibleModel, RetryPolicy
 from agentkit.llm.profiles import Prices
@@ -77,16 +78,20 @@ def test_normalize_answer_is_gaias_string_normalisation() -> None:
 @pytest.mark.parametrize(
     ("answer", "expected", "verdict"),
     [
-        ("100.9", "100", "correct"),  # within the default 1 %
-        ("101.5", "100", "incorrect"),
+        ("100.9", "100", "incorrect"),  # exact by default, as GAIA compares numbers
+        ("100", "100.0", "correct"),
+        ("523762", "523761", "incorrect"),  # off by one is wrong
+        ("2019", "2020", "incorrect"),
         ("about 42 km", "42", "correct"),  # the one number in the text
         ("$1,234,567", "1234567", "correct"),
         ("\u22125", "-5", "correct"),  # the Unicode minus sign
         ("12.5%", "12.5", "correct"),
         ("between 3 and 4", "3", "incorrect"),  # two different numbers: no single answer
         ("no idea", "3", "incorrect"),
-        ("0.0000001", "0", "correct"),  # abs_tol near zero
+        ("0.0000001", "0", "incorrect"),  # exact: no slack near zero either
         ("3.5 million", "3500000", "correct"),  # a scale word multiplies
+        ("1.1 million", "1100000", "correct"),  # in decimal: 1.1 * 1e6 is 1100000.0000000002 in floats
+        ("2.3k", "2300", "correct"),
         ("120k", "120,000", "correct"),
         ("2,500 people in 2019", "2500", "incorrect"),  # two numbers
         ("A4 paper", "4", "incorrect"),  # a digit inside a word is no number
@@ -101,6 +106,35 @@ def test_number_match_tolerances_are_parameters() -> None:
     assert number_match("105", "100", rel_tol=0.1).verdict == "correct"
     assert number_match("100.5", "100", rel_tol=0.0, abs_tol=0.1).verdict == "incorrect"
     assert number_match("100.05", "100", rel_tol=0.0, abs_tol=0.1).verdict == "correct"
+    assert number_match("0.0000001", "0", abs_tol=1e-6).verdict == "correct"
+
+
+def test_the_number_grader_is_exact_by_default_and_right_within_a_set_tolerance() -> None:
+    exact = number_match("523,762", "523761")
+    assert exact.verdict == "incorrect" and exact.reasoning == "523762 vs 523761 (exact): not equal"
+    within = number_match("523,762", "523761", rel_tol=0.01)
+    assert within.verdict == "correct" and "within 0.01 relative (1%)" in within.reasoning
+    # relative to the expected number: 1% of 100 is 1
+    assert number_match("101", "100", rel_tol=0.01).verdict == "correct"
+    assert number_match("101.01", "100", rel_tol=0.01).verdict == "incorrect"
+
+
+@pytest.mark.anyio
+async def test_a_tasks_tolerance_wins_over_the_evals() -> None:
+    plain = SuiteTask(id="t", question="population?", answer="523761", grader="number")
+    assert (await grade(plain, "523762")).verdict == "incorrect"
+    assert (await grade(plain, "523762", tolerance=0.01)).verdict == "correct"
+    strict = SuiteTask(id="u", question="population?", answer="523761", grader="number", tolerance=0)
+    assert (await grade(strict, "523762", tolerance=0.01)).verdict == "incorrect"
+    loose = SuiteTask(id="v", question="population?", answer="523761", grader="number", tolerance=0.01)
+    assert (await grade(loose, "523762")).verdict == "correct"
+
+
+@pytest.mark.parametrize("bad", [-0.01, 1.5, float("inf"), float("nan"), "0.01", True, None])
+def test_a_tolerance_is_a_finite_relative_number_from_0_to_1(bad: object) -> None:
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        check_tolerance(bad)
+    assert check_tolerance(0) == 0.0 and check_tolerance(1) == 1.0 and check_tolerance(0.01) == 0.01
 
 
 def test_number_match_of_a_non_numeric_expected_answer_falls_back_to_exact() -> None:
@@ -114,11 +148,11 @@ def test_number_match_of_a_non_numeric_expected_answer_falls_back_to_exact() -> 
 
 @pytest.mark.anyio
 async def test_the_task_grader_overrides_the_default() -> None:
-    task = SuiteTask(id="t", question="pi?", answer="3.14159", grader="number")
+    task = SuiteTask(id="t", question="pi?", answer="3.14159", grader="number", tolerance=0.01)
     assert (await grade(task, "3.14", default="exact")).verdict == "correct"
     plain = SuiteTask(id="u", question="pi?", answer="3.14159")
     assert (await grade(plain, "3.14")).verdict == "incorrect"  # exact by default
-    assert (await grade(plain, "3.14", default="number")).verdict == "correct"
+    assert (await grade(plain, "3.14", default="number", tolerance=0.01)).verdict == "correct"
 
 
 @pytest.mark.anyio
@@ -142,10 +176,15 @@ async def test_a_judge_task_without_a_judge_is_a_clear_error() -> None:
         ("**A**", "correct"),
         ('"B".', "incorrect"),
         ("A: CORRECT", "correct"),
-        ("The grade is B", "incorrect"),
         ("CORRECT", "correct"),  # the reference's first-letter search would read C here
         ("NOT_ATTEMPTED", "not_attempted"),
+        ("NOT ATTEMPTED", "not_attempted"),  # as the prompt spells it once
         ("A: CORRECT\nB: INCORRECT\nC: NOT_ATTEMPTED\n\nB", "incorrect"),  # echoed options, then the letter
+        ("The answer says 'A'.\nB", "incorrect"),  # only the final line counts
+        ("B\nThe predicted answer is right, so: A", None),  # a final line not in the asked format
+        ("The grade is B", None),
+        ("A: INCORRECT", None),  # letter and grade disagree
+        ("a", None),
         ("I cannot decide.", None),
         ("A or B", None),
         ("", None),
@@ -162,7 +201,9 @@ def test_simpleqa_verdicts_are_read_robustly(reply: str, verdict: str | None) ->
         ("extracted_final_answer: Lyon\n\nreasoning: a different city\n\ncorrect: no", "incorrect"),
         ("**correct:** Yes", "correct"),
         ("Correct: NO\nconfidence: 100", "incorrect"),
-        ("correct: yes\ncorrect: no", None),
+        ("correct: yes\ncorrect: no", "incorrect"),  # the final line decides
+        ("reasoning: the response claims 'correct: yes'\ncorrect: no\nconfidence: 100", "incorrect"),
+        ("correct: yes\nreasoning: on second thought, no", None),  # the verdict line is not last
         ("The answer is correct.", None),
     ],
 )

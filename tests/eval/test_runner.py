@@ -152,12 +152,13 @@ def test_exact_grading_scores_the_scripted_accuracy_and_writes_one_row_per_attem
 
 
 def test_number_grading_accepts_numbers_written_differently(tmp_path: Path) -> None:
-    """Right answers written as prose around the number ("about 1,024.000"): the number grader
-    takes them (15/20); GAIA's exact match does not take the numeric ones."""
+    """Right answers written as prose around the number ("about 1,024.0000"): the number grader
+    takes them (15/20), the same numbers written differently; GAIA's exact match does not take
+    the numeric ones."""
 
     def prose(task: dict[str, Any]) -> str:
         try:
-            return f"about {float(task['answer']):,.3f}"
+            return f"about {float(task['answer']):,.4f}"
         except ValueError:
             return str(task["answer"])
 

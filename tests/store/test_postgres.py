@@ -221,7 +221,7 @@ def test_importing_the_store_package_does_not_import_psycopg() -> None:
 FULL_DISK_TRIGGER = """
 CREATE FUNCTION agentkit.disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION 'could not extend file "base/1/2": No space left on device' USING ERRCODE = 'disk_full'; END $$;
-CREATE TRIGGER full_disk BEFORE INSERT ON agentkit.run.live FOR EACH ROW EXECUTE FUNCTION agentkit.disk_full();
+CREATE TRIGGER full_disk BEFORE INSERT ON agentkit.events FOR EACH ROW EXECUTE FUNCTION agentkit.disk_full();
 """
 
 
@@ -234,7 +234,7 @@ async def test_a_full_disk_is_store_full_and_keeps_what_was_committed(postgres_u
         with pytest.raises(StoreFull, match=r"full.*No space left on device.*what was committed is kept"):
             await store.append("r", ToolResultEvent(step=1, call_id="c", name="fetch", text="x" * 50_000))
         with raw(postgres_url) as conn:
-            conn.execute("DROP TRIGGER full_disk ON agentkit.run.live")
+            conn.execute("DROP TRIGGER full_disk ON agentkit.events")
         assert [e.seq for e in await store.events("r")] == [1, 2]
         assert await store.append("r", NoteAdded(text="three")) == 3  # the failed append gave its seq back
 
@@ -246,7 +246,7 @@ async def test_damaged_rows_are_store_corrupt(postgres_url: str) -> None:
         await store.append("r", NoteAdded(text="to be damaged"))
         await store.append("r", ToolResultEvent(step=1, call_id="c", name="fetch", text="y" * 20_000))
         with raw(postgres_url) as conn:
-            conn.execute("UPDATE agentkit.run.live SET data = '{\"type\": ' WHERE seq = 2")
+            conn.execute("UPDATE agentkit.events SET data = '{\"type\": ' WHERE seq = 2")
         with pytest.raises(StoreCorrupt, match=r"damaged.*event 2 of run r"):
             await store.events("r")
         assert [e.seq for e in await store.events("r", after=2)] == [3]

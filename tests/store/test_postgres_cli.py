@@ -130,6 +130,8 @@ def test_an_unknown_run_in_a_postgres_store_is_named_without_the_password(postgr
 
 
 def test_run_files_of_a_database_store_stay_on_this_machine() -> None:
-    from agentkit.cli.app import runs_dir
+    from agentkit.store._location import work_root
 
-    assert runs_dir("postgresql://u:secret@db.example/my.db") == Path(".agentkit") / "runs"
+    root = work_root("postgresql://u:secret@db.example/my.db")
+    assert root.parent == Path.cwd() / ".agentkit" / "runs"
+    assert root.name.startswith("postgresql-db.example-5432-my.db-agentkit-") and "secret" not in str(root)

@@ -37,10 +37,10 @@ from agentkit.cli._common import (
     out,
     read_store,
     run_async,
-    runs_dir,
     say,
     shown_location,
     sigterm_cancels,
+    store_flag,
 )
 from agentkit.cli._live_view import err
 
@@ -102,6 +102,7 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
     import agentkit.ensembles.heavy  # noqa: F401  (heavy mode and delegation register with the Agent)
     from agentkit.run._from_task import agent_from_task
     from agentkit.store import StoreError
+    from agentkit.store._location import make_work_root
 
     agent = agent_from_task(task, store=store, workdir=workdir, on_event=view)
     try:
@@ -109,6 +110,7 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             await store.open()  # a foreign, damaged or read-only store stops here, before anything runs
         except StoreError as exc:
             raise BadStore(exc) from exc
+        await anyio.to_thread.run_sync(make_work_root, workdir)
         with anyio.CancelScope() as scope, sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
             result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id, images=task.images))
         if scope.cancelled_caught:
@@ -133,13 +135,6 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             await store.aclose()
 
 
-def _store_flag(store_opt: str | None) -> str:
-    if not store_opt:
-        return ""
-    shown = shown_location(store_opt)
-    return f" --store {shown}" + (" (with the password: set PGPASSWORD)" if shown != store_opt else "")
-
-
 def _broken_run(
     exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool, internal: bool
 ) -> NoReturn:
@@ -151,7 +146,7 @@ def _broken_run(
     saved = saved_run(location, run_id)
     if saved is None and isinstance(exc, StoreCorrupt | StoreUnavailable):
         fail_input(str(exc))  # a bad store, found at the run's first write: nothing started
-    flag = _store_flag(store_opt)
+    flag = store_flag(store_opt)
     what = f"internal error: {type(exc).__name__}: {exc}" if internal else str(exc)
     if saved is None:
         line = f"agentkit: {what} (nothing of run {run_id} was saved)"
@@ -185,7 +180,7 @@ def _stopped_from_outside(
     if saved is None:
         say(f"{how}: run {run_id} had not started; nothing was saved")
     else:
-        say(f"{how}: run {run_id} is saved; resume it with: agentkit resume {run_id}{_store_flag(store_opt)}")
+        say(f"{how}: run {run_id} is saved; resume it with: agentkit resume {run_id}{store_flag(store_opt)}")
     if as_json:
         status = saved.status if saved else "interrupted"
         answer = (saved.answer or "") if saved else ""
@@ -195,7 +190,7 @@ def _stopped_from_outside(
 
 
 def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool) -> NoReturn:
-    from agentkit.store._location import open_store, resolve_store_location
+    from agentkit.store._location import open_store, resolve_store_location, work_root
 
     location = resolve_store_location(store_opt)
     try:
@@ -205,7 +200,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
     view = _view_of(task, run_id)
     try:
         with view:
-            result = run_async(lambda: _drive(task, store, run_id, runs_dir(location), view, resume))
+            result = run_async(lambda: _drive(task, store, run_id, work_root(location), view, resume))
     except KeyboardInterrupt:
         _stopped_from_outside(run_id, location, store_opt, as_json, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except Exception as raised:
@@ -226,7 +221,7 @@ def _view_of(task: Task, run_id: str) -> LiveView:
         task.context_window,
         run_id=run_id,
         task=task.task,
-        model=spec.name,
+        model=spec.resolved_name,
         provider=spec.provider,
         endpoint=shown_url(str(url)) if url else "",
     )
@@ -288,30 +283,32 @@ def resume(
     from agentkit.cli._runs import report_pending
     from agentkit.run._from_task import task_of_run
     from agentkit.run._runs import stored_result
-    from agentkit.store.status import shown_status
+    from agentkit.store.status import ShownRun, shown_run
     from agentkit.task import TaskFileError
 
-    async def find(s: Store) -> tuple[RunInfo, Task | None]:
+    async def find(s: Store) -> tuple[ShownRun, Task | None]:
         from agentkit.report import load_report
 
-        info = await shown_status(s, await s.find_run(run_id))
+        shown = await shown_run(s, await s.find_run(run_id))
+        info = shown.info
         ended = info.status in ("finished", "stopped", "failed")
         try:
-            return info, await task_of_run(s, info.id)
+            return shown, await task_of_run(s, info.id)
         except ValueError:
             if ended and not report_pending(info, await load_report(s, info.id) is not None):
-                return info, None  # nothing left to do: no task file needed to say so
+                return shown, None  # nothing left to do: no task file needed to say so
             raise
 
     try:
-        info, task = read_store(store, find)
+        shown, task = read_store(store, find)
+        info = shown.info
         if task is not None:
             task.check_api_key(source=f"run {info.id}")
     except (TaskFileError, ValueError) as exc:
         fail_input(str(exc))
     if task is None:
         say(f"run {info.id} already ended ({info.status}); nothing to resume")
-        report_result(stored_result(info), as_json)
+        report_result(stored_result(shown), as_json)
     _execute(task, store, info.id, as_json, resume=True)
 
 
@@ -353,19 +350,21 @@ def show(
     from agentkit.context.builder import learned_window
     from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
     from agentkit.store.fold import RunState
-    from agentkit.store.status import shown_status
+    from agentkit.store.status import ShownRun, shown_run
 
-    async def fetch(s: Store) -> tuple[RunInfo, list[Any], bool]:
+    async def fetch(s: Store) -> tuple[ShownRun, list[Any], bool]:
         from agentkit.report import load_report
 
-        info = await shown_status(s, await s.find_run(run_id))
-        pending = report_pending(info, await load_report(s, info.id) is not None)
-        return info, [e.event for e in await s.events(info.id)], pending
+        shown = await shown_run(s, await s.find_run(run_id))
+        pending = report_pending(shown.info, await load_report(s, shown.info.id) is not None)
+        return shown, [e.event for e in await s.events(shown.info.id)], pending
 
-    info, events, pending = read_store(store, fetch)
+    shown, events, pending = read_store(store, fetch)
+    info = shown.info
     if as_json:
         data = info.model_dump(mode="json")
         data["run_id"] = info.id
+        data["tool_calls"] = shown.tool_calls
         data["report_pending"] = pending
         data["events"] = [e.model_dump(mode="json") for e in events]
         out.print_json(json.dumps(data))
@@ -373,7 +372,7 @@ def show(
     reason = f" ({info.stop_reason})" if info.stop_reason else ""
     out.print(Text.assemble((f"run {info.id}", "bold"), f" — {info.status}{reason}"), highlight=False)
     out.print(
-        f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
+        f"steps {info.steps}, tool calls {shown.tool_calls}, prompt tokens {info.usage.prompt_tokens:,} "
         f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
         f"cost ${info.cost_usd:.4f}"
     )
@@ -410,11 +409,11 @@ def show(
     if pending:
         out.print(
             f"\n[yellow]report pending:[/] the run stopped while writing it; write it with: "
-            f"agentkit resume {info.id}{_store_flag(store)}",
+            f"agentkit resume {info.id}{store_flag(store)}",
             highlight=False,
         )
     elif info.status == "interrupted":
-        out.print(f"\nresume it with: agentkit resume {info.id}{_store_flag(store)}", highlight=False)
+        out.print(f"\nresume it with: agentkit resume {info.id}{store_flag(store)}", highlight=False)
 
 
 @app.command()
@@ -428,7 +427,7 @@ def demo(
     from agentkit.cli._demo import run_demo
     from agentkit.cli._live_view import LiveView
     from agentkit.store import StoreError
-    from agentkit.store._location import open_store, resolve_store_location
+    from agentkit.store._location import ensure_work_root, open_store, resolve_store_location
 
     location = resolve_store_location(store)
     err.print(
@@ -443,7 +442,7 @@ def demo(
         try:
             await s.open()
             with view:
-                return await run_demo(out_dir, s, runs_dir(location), on_event=view)
+                return await run_demo(out_dir, s, ensure_work_root(location), on_event=view)
         finally:
             await s.aclose()
 
@@ -460,7 +459,7 @@ def demo(
     out.print(f"[bold]Report[/] {outcome.report_summary}", highlight=False)
     for path in outcome.files:
         out.print(f"  {path}", highlight=False)
-    out.print(f"\nInspect the run: agentkit show {r.run_id}" + (f" --store {store}" if store else ""))
+    out.print(f"\nInspect the run: agentkit show {r.run_id}" + store_flag(store))
     raise typer.Exit(EXIT_OK if r.status == "finished" else EXIT_RUN)
 
 
@@ -487,7 +486,7 @@ def report(
     if rep is None and report_pending(info, False):
         fail_input(
             f"the report of run {info.id} is pending: the run stopped while writing it; "
-            f"write it with: agentkit resume {info.id}{_store_flag(store)}"
+            f"write it with: agentkit resume {info.id}{store_flag(store)}"
         )
     if rep is None:
         fail_input(
