@@ -1,13 +1,14 @@
 """What a span may say in words (opt-in): messages in the GenAI conventions' JSON shapes
-(``gen_ai.system_instructions``, ``gen_ai.input.messages``, ``gen_ai.output.messages``),
+(``gen_ai.input.messages``, ``gen_ai.output.messages``; an agent's ``gen_ai.system_instructions``),
 masked by :class:`agentkit._redact.Redactor` before they go on a span.
 
 A call's input is the messages it sent, in order, as chat-completions messages (what the run
-layer rebuilds from the fold): its leading ``system`` message becomes the system instructions
-and the rest the input messages, so the two together are the request (a backend such as
-Phoenix shows the instructions as the first input message, so they are not repeated there).
-Image parts that name a stored blob (``agentkit-blob:KEY``) are ``uri`` parts: the bytes are
-not copied into traces.
+layer rebuilds from the fold), its ``system`` message first: a chat-completions request carries
+its instructions in the history, and the conventions say instructions that are part of the
+history are recorded in ``gen_ai.input.messages`` (``gen_ai.system_instructions`` is for APIs
+that take them apart from it; here, the agent's on its ``invoke_agent`` span). Image parts
+that name a stored blob (``agentkit-blob:KEY``) are ``uri`` parts: the bytes are not copied
+into traces.
 """
 
 from __future__ import annotations
@@ -54,17 +55,6 @@ def user_messages(task: str | None, notices: Iterable[UserMessage]) -> list[dict
 
 def tool_arguments(call: ToolCall | None) -> Any:
     return _arguments(call) if call is not None else None
-
-
-def split_instructions(messages: Sequence[Message]) -> tuple[list[dict[str, Any]], Sequence[Message]]:
-    """``gen_ai.system_instructions`` parts (from the leading ``system`` messages) and the
-    messages after them."""
-    parts: list[dict[str, Any]] = []
-    i = 0
-    while i < len(messages) and messages[i].get("role") == "system":
-        parts += content_parts(messages[i].get("content"))
-        i += 1
-    return parts, messages[i:]
 
 
 def input_message(message: Message) -> dict[str, Any]:

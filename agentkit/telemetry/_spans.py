@@ -9,9 +9,9 @@
 - ``chat {model}`` (CLIENT): a model call, from the run's previous event (the loop commits
   what precedes a call right before it, so the call began then) to its turn's commit. Its
   request attributes are the settings the request was sent with (the turn's ``request``:
-  only what was sent), ``gen_ai.response.id`` the provider's; with content on, the system
-  instructions and the messages the call sent (rebuilt by the run layer from the fold as it
-  was then, :func:`agentkit.telemetry.describe_calls`) and the answer.
+  only what was sent), ``gen_ai.response.id`` the provider's; with content on, the messages
+  the call sent, its system message first (rebuilt by the run layer from the fold as it was
+  then, :func:`agentkit.telemetry.describe_calls`), and the answer.
 - ``execute_tool {tool}`` (INTERNAL): from the result's commit minus its measured duration;
   the call's progress reports (an MCP server's notifications, recorded with the result in
   its ``meta["progress"]``, each with its time since the call began) are its span events.
@@ -470,7 +470,9 @@ class RunTracer:
         self._call_span(run, call.stored, name, attrs, call.parent, call.start)
 
     def _inputs_attributes(self, run: FollowedRun, call: Call, inputs: CallInputs | None) -> Attributes:
-        """``gen_ai.system_instructions`` and ``gen_ai.input.messages``: what the call sent."""
+        """``gen_ai.input.messages``: what the call sent, its system message included (a
+        chat-completions request carries its instructions in the history, which the conventions
+        record there, not in ``gen_ai.system_instructions``)."""
         if inputs is None:
             return {}
         fold = run.fold
@@ -482,14 +484,7 @@ class RunTracer:
             return {}
         if messages is None:
             return {}
-        system, rest = content.split_instructions(messages)
-        attrs: Attributes = {"gen_ai.input.messages": self.encode.inputs(rest, run.encoded)}
-        if system:
-            given = "\x00".join(str(p.get("content")) for p in system)
-            if run.instructions[0] != given:  # the same on every call of a run: encoded once
-                run.instructions = (given, self.encode.json(system))
-            attrs["gen_ai.system_instructions"] = run.instructions[1]
-        return attrs
+        return {"gen_ai.input.messages": self.encode.inputs(messages, run.encoded)}
 
     def _call_attributes(self, run: FollowedRun, turn: AssistantTurn, phase: str) -> Attributes:
         if run.server is None:

@@ -116,8 +116,6 @@ class FollowedRun:
     """And those of its model calls (the server)."""
     encoded: Encoded = field(default_factory=dict)
     """The messages of its latest call, encoded (content on)."""
-    instructions: tuple[str, str] = ("", "")
-    """The system instructions of its latest call, as given and encoded (content on)."""
 
     @property
     def agent_name(self) -> str:

@@ -1,6 +1,6 @@
 """The messages of a model call, read two ways to compare them: from the request the fake
 provider received (chat-completions format), and from a chat span's
-``gen_ai.system_instructions`` + ``gen_ai.input.messages`` (the GenAI conventions' shapes).
+``gen_ai.input.messages`` (the GenAI conventions' shapes, the system message first).
 Each message becomes (role, text, reasoning, tool calls, the call it answers)."""
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ def sent(messages: list[dict[str, Any]]) -> list[Seen]:
 
 
 def recorded(attributes: Any) -> list[Seen]:
+    # a chat-completions call carries its instructions in the history: the conventions record
+    # them in gen_ai.input.messages (a system message), never in gen_ai.system_instructions
+    assert "gen_ai.system_instructions" not in attributes
     out: list[Seen] = []
-    system = attributes.get("gen_ai.system_instructions")
-    if system:
-        out.append(("system", "".join(p["content"] for p in json.loads(system) if p["type"] == "text"), "", (), None))
     for m in json.loads(attributes["gen_ai.input.messages"]):
         parts = m["parts"]
         if m["role"] == "tool":

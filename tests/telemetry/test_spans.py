@@ -316,7 +316,8 @@ async def test_chat_spans_say_what_each_request_sent(spans: Spans) -> None:
 
 async def test_input_messages_are_what_each_call_sent(spans: Spans, monkeypatch: pytest.MonkeyPatch) -> None:
     """With content on, a chat span holds the messages its request sent, in order: the system
-    instructions, then the view as the model saw it (tool results hidden and reasoning elided
+    message (in ``gen_ai.input.messages``, where the conventions put instructions that are part
+    of a chat-completions history), then the view as the model saw it (tool results hidden and reasoning elided
     by the context budget, the pinned summary), not just what was new since the last call;
     also when the span is made by another process, which builds that view again from the trace
     (here: the run is interrupted, its watermark lost, and resumed under a fresh tracer)."""

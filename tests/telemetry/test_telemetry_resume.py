@@ -182,7 +182,7 @@ async def resumed(store: MemoryStore, fake: FakeProvider, run_id: str) -> None:
     assert result.status == "finished"
 
 
-ALL_SPANS = [*["chat kimi-k2-thinking"] * 3, "execute_tool lookup", *["invoke_agent agentkit"] * 2]
+ALL_SPANS = [*["chat kimi-k3"] * 3, "execute_tool lookup", *["invoke_agent agentkit"] * 2]
 
 
 async def test_spans_a_collector_refused_are_exported_by_the_process_that_resumes(
@@ -222,7 +222,7 @@ async def test_a_span_exported_but_not_yet_counted_is_exported_again_the_same(
         monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "20")
         run_id = await interrupted(store, fake)
         before = receiver.spans()
-        assert sorted(s.name for s in before) == [*["chat kimi-k2-thinking"] * 2, "invoke_agent agentkit"]
+        assert sorted(s.name for s in before) == [*["chat kimi-k3"] * 2, "invoke_agent agentkit"]
         assert await store.get_cached(NAMESPACE, f"exported:{run_id}")  # counted: ...
         await store.put_cached(NAMESPACE, f"exported:{run_id}", b"0")  # ... or, had it died first, not
         await resumed(store, fake, run_id)
