@@ -274,7 +274,8 @@ class RunTracer:
                 elif isinstance(event, PlanUpdated | Aggregated) and event.turn is not None:
                     self._chat(run, stored, event.turn, "plan" if isinstance(event, PlanUpdated) else "aggregate", make)
                 elif isinstance(event, BudgetDecision) and isinstance(event.detail.get("usage"), dict):
-                    self._summary_call(run, stored, event, make)
+                    # the context builder's summary call (its usage, and what the call was, in the decision)
+                    self._chat(run, stored, summary_turn(event.detail), "summary", make)
                 elif isinstance(event, ToolResultEvent):
                     self._tool(run, stored, event, make)
                 elif isinstance(event, ErrorEvent):
@@ -428,10 +429,14 @@ class RunTracer:
         if not make:
             return
         event, fold = stored.event, run.fold
+        # the fold when the call was made: without the event it made (a turn, a prune's decision)
         turns = len(fold.records) - (1 if isinstance(event, AssistantMessage) else 0)
+        decisions = len(fold.budget) - (1 if isinstance(event, BudgetDecision) else 0)
         start = min(run.last_ts or event.ts, event.ts)
-        call = Call(stored, turn, phase, self._context_of(run), start, turns, len(fold.budget))
-        rebuilt = isinstance(event, AssistantMessage) or (isinstance(event, PlanUpdated) and event.reason == "initial")
+        call = Call(stored, turn, phase, self._context_of(run), start, turns, decisions)
+        rebuilt = isinstance(event, AssistantMessage | BudgetDecision) or (
+            isinstance(event, PlanUpdated) and event.reason == "initial"
+        )
         if self.capture and rebuilt and self._inputs_of(run.run_id) is None:
             run.calls.append(call)  # its messages are rebuilt once the run layer says how
             self.ledger.hold(run.run_id, stored.seq)
@@ -464,7 +469,8 @@ class RunTracer:
         if isinstance(event, AssistantMessage):
             attrs["agentkit.step"] = event.step
         if self.capture:
-            attrs["gen_ai.output.messages"] = self.encode.json(content.output_messages(turn))
+            if call.phase != "summary":  # a summary's answer is kept as the prune's summary, not as a turn
+                attrs["gen_ai.output.messages"] = self.encode.json(content.output_messages(turn))
             attrs.update(self._inputs_attributes(run, call, inputs))
         name = f"chat {attrs.get('gen_ai.request.model') or turn.model}".rstrip()
         self._call_span(run, call.stored, name, attrs, call.parent, call.start)
@@ -507,16 +513,6 @@ class RunTracer:
         if not turn.usage_reported:
             attrs["agentkit.usage_estimated"] = True
         return attrs
-
-    def _summary_call(self, run: FollowedRun, stored: StoredEvent, event: BudgetDecision, make: bool) -> None:
-        """The context builder's summary call (its usage, and what the call was, in the decision)."""
-        if not make:
-            return
-        turn = summary_turn(event.detail)
-        attrs = self._call_attributes(run, turn, "summary")
-        name = f"chat {attrs.get('gen_ai.request.model') or turn.model}".rstrip()
-        start = min(run.last_ts or event.ts, event.ts)
-        self._call_span(run, stored, name, attrs, self._context_of(run), start)
 
     def _call_span(
         self, run: FollowedRun, stored: StoredEvent, name: str, attrs: Attributes, parent: Context, start: float
