@@ -73,6 +73,16 @@ class AssistantTurn(BaseModel):
     model: str = ""
     """The model the provider says it served (the requested name when it says none)."""
     attempts: int = 1
+    response_id: str | None = None
+    """The provider's id of the response (``chatcmpl-…``), when it sent one (telemetry:
+    ``gen_ai.response.id``)."""
+    request: dict[str, Any] | None = None
+    """The settings the request was sent with, as the client put them in its body: every field
+    but the messages, the tool schemas (``tools`` holds their names) and the stream options
+    (``model``, ``temperature``, ``max_tokens`` or ``max_completion_tokens``, ``thinking``,
+    ``reasoning_effort``, ``seed``...: whatever was sent). ``None``: nothing was recorded (a
+    scripted model sends no request). Kept with the turn so its span says what was sent, also
+    when it is made later by another process (telemetry's ``gen_ai.request.*``)."""
 
 
 class ImageRef(BaseModel):

@@ -111,6 +111,8 @@ class StreamAssembler:
     finish_reason: str | None = None
     usage: Usage | None = None
     model: str = ""
+    response_id: str | None = None
+    """The response's ``id`` (the first chunk that has one)."""
     chunks: int = 0
 
     def feed(self, chunk: dict[str, Any]) -> list[StreamDelta]:
@@ -121,6 +123,8 @@ class StreamAssembler:
             self.usage = usage
         if not self.model and isinstance(chunk.get("model"), str):
             self.model = chunk["model"]
+        if self.response_id is None and isinstance(chunk.get("id"), str) and chunk["id"]:
+            self.response_id = chunk["id"]
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
             text = _reasoning_of(delta)
@@ -158,6 +162,8 @@ class StreamAssembler:
         if usage is not None:
             self.usage = usage
         self.model = response.get("model") or self.model
+        if isinstance(response.get("id"), str) and response["id"]:
+            self.response_id = response["id"]
         choices = response.get("choices") or []
         if not choices:
             return
@@ -198,6 +204,7 @@ class StreamAssembler:
             usage=self.usage or Usage(calls=1),
             usage_reported=self.usage is not None,
             model=self.model,
+            response_id=self.response_id,
         )
 
 

@@ -52,7 +52,7 @@ from agentkit.llm.errors import (
     report_retry,
 )
 from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
-from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta
+from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta, sent_settings
 
 __all__ = ["ConfigurationError", "OpenAICompatibleModel", "RetryPolicy"]
 
@@ -359,7 +359,9 @@ class OpenAICompatibleModel:
         served = turn.model or self._model
         usage = turn.usage
         cost = self.price_for(served).cost(usage.prompt_tokens, usage.cached_tokens, usage.completion_tokens)
-        return turn.model_copy(update={"cost_usd": cost, "attempts": attempts, "model": served})
+        # ``request``: the settings this body was sent with (telemetry's gen_ai.request.*, kept in the trace)
+        update = {"cost_usd": cost, "attempts": attempts, "model": served, "request": sent_settings(body)}
+        return turn.model_copy(update=update)
 
     async def _wait_out_pause(self) -> None:
         """Sleep until a rate-limit pause (Retry-After) that any call of this client met is over."""

@@ -6,7 +6,7 @@ lives in :mod:`agentkit.vocabulary`, below the store; it is re-exported here, th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,6 +50,26 @@ class ModelRequest(BaseModel):
     the final answer: see :mod:`agentkit.run._output`)."""
 
 
+_NOT_SETTINGS = frozenset({"messages", "tools", "stream_options"})
+
+
+def sent_settings(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What a chat-completions ``body`` asked besides its messages, for
+    :attr:`AssistantTurn.request`: every field as sent (whichever the model's rules kept), the
+    tools by name, without the messages and the stream options."""
+    settings = {k: v for k, v in body.items() if k not in _NOT_SETTINGS}
+    tools = body.get("tools")
+    if isinstance(tools, list) and tools:
+        settings["tools"] = [_tool_name(t) for t in tools if isinstance(t, dict)]
+    return settings
+
+
+def _tool_name(schema: dict[str, Any]) -> str:
+    function = schema.get("function")
+    name = function.get("name") if isinstance(function, dict) else schema.get("name")
+    return str(name or schema.get("type") or "")
+
+
 DeltaKind = Literal["reasoning", "content", "tool_call", "restart"]
 """``restart``: the stream broke and the call is being retried; discard this call's deltas so far."""
 
@@ -91,4 +111,5 @@ __all__ = [
     "StreamDelta",
     "ToolCall",
     "Usage",
+    "sent_settings",
 ]

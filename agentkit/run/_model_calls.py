@@ -31,8 +31,10 @@ from agentkit.run.live import (
     dispatch,
     retry_event,
 )
-from agentkit.store.events import TraceEvent
+from agentkit.run.planner import planning_messages
+from agentkit.store.events import AssistantMessage, BudgetDecision, PlanUpdated, TraceEvent
 from agentkit.store.fold import RunState, TurnRecord
+from agentkit.telemetry import describe_calls
 
 if TYPE_CHECKING:
     from agentkit.run.agent import Agent
@@ -48,9 +50,39 @@ class ModelCalls:
     on_event: EventHandler | None
     usage_estimated: bool
     book: RunBook
+    sent_view: tuple[int, int, list[Message]] | None = None
+    """The latest turn view sent (turns and budget decisions of the fold then, its messages):
+    what :meth:`call_inputs` answers for that fold without building the view again."""
 
     async def commit(self, event: TraceEvent) -> None:
+        # Telemetry (message content opt-in): how to rebuild the messages of this run's model
+        # calls for their chat spans (a no-op when traces or content are off).
+        describe_calls(self.run_id, self.call_inputs)
         await self.book.commit(event)
+
+    def call_inputs(self, state: RunState, event: TraceEvent) -> list[Message] | None:
+        """The messages of the model call that made ``event`` (a turn, the initial plan, the
+        summary call of a prune), ``state`` being the run's fold as it was when the call was
+        made (for telemetry's ``gen_ai.input.messages``). The view is a function of the fold,
+        so this is what was sent (image parts still name their blobs); ``None`` for other calls."""
+        if isinstance(event, AssistantMessage):
+            sent = self.sent_view
+            if sent is not None and sent[:2] == (len(state.records), len(state.budget)):
+                return sent[2]  # the view just sent (the trace is append-only: the same fold)
+            return self.context.render(state, current_cut(state)).messages
+        if isinstance(event, PlanUpdated) and event.reason == "initial":
+            return planning_messages(self.context.head(state))
+        if isinstance(event, BudgetDecision) and isinstance(event.detail.get("usage"), dict):
+            # the turns this prune summarised: those between the cut before it and its own
+            current = current_cut(state)
+            dropped = state.records[current.drop_before : int(event.detail.get("drop_before", 0))]
+            return self.summary_request(dropped, current.summary)
+        return None
+
+    def summary_request(self, records: list[TurnRecord], previous: str | None) -> list[Message]:
+        """The summary call's messages: these turns' transcript, the previous summary carried on
+        (~3+ bytes per token: the transcript fits the budget)."""
+        return summary_messages(previous, summary_transcript(records, limit_chars=self.context.budget))
 
     async def probe_window(self) -> None:
         """With no window declared, a local server's model listing may say its real window."""
@@ -87,6 +119,7 @@ class ModelCalls:
         context = self.context
         try:
             view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit)
+            self.sent_view = (len(self.state.records), len(self.state.budget), view.messages)
             try:
                 turn = await self.call_model(
                     view.messages,
@@ -114,6 +147,7 @@ class ModelCalls:
                     )
                 )
                 view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=not stated)
+                self.sent_view = (len(self.state.records), len(self.state.budget), view.messages)
                 turn = await self.call_model(
                     view.messages,
                     phase=phase,
@@ -131,12 +165,11 @@ class ModelCalls:
     async def summarise(self, records: list[TurnRecord], previous: str | None) -> tuple[str, dict[str, object]]:
         """One model call that condenses the oldest turns into the pinned summary."""
 
-        def messages() -> list[Message]:  # ~3+ bytes per token: the transcript fits the budget
-            return summary_messages(previous, summary_transcript(records, limit_chars=self.context.budget))
-
-        turn = await self.call_fitting(messages, phase="summary")
+        turn = await self.call_fitting(lambda: self.summary_request(records, previous), phase="summary")
         text = turn.content.strip() or previous or "(no summary)"
-        return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd}
+        # the call's model, response id and request settings: what its span (telemetry) says
+        call = {"model": turn.model, "response_id": turn.response_id, "request": turn.request}
+        return text, {"usage": turn.usage.model_dump(), "cost_usd": turn.cost_usd, "call": call}
 
     async def call_model(
         self,

@@ -8,6 +8,10 @@ span from its start or resume to its end or interruption), ``chat`` for each mod
 ``execute_tool`` for each tool call; heavy trajectories and delegated sub-agents are child
 spans of their parent run's span.
 
+A span is exported at least once: the store keeps, per run, up to which event every span was
+confirmed exported, and a process that resumes the run exports again (same ids) the spans of
+the events after it, those a killed process held in its batch included.
+
 On when the ``otel`` extra is installed and ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or ``OTEL_TRACES_EXPORTER``) is set, configured by
 the standard ``OTEL_*`` variables; or after :func:`instrument`. Off, it costs one check per
@@ -23,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from agentkit.telemetry._env import CAPTURE_CONTENT_ENV, tracing_requested
+from agentkit.telemetry._inputs import CallInputs
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -51,6 +56,15 @@ def run_observers() -> tuple[RunObserver, ...]:
     return (_active,) if _active is not None else ()
 
 
+def describe_calls(run_id: str, inputs: CallInputs) -> None:
+    """How to rebuild the messages of ``run_id``'s model calls, for their chat spans'
+    ``gen_ai.input.messages`` (kept while the run is traced; a no-op when traces or message
+    content are off). The caller is kept alive by nothing here (a bound method is held weakly)."""
+    describe = getattr(_active, "describe_calls", None)
+    if describe is not None:
+        describe(run_id, inputs)
+
+
 def instrument(
     tracer_provider: TracerProvider | None = None,
     *,
@@ -75,8 +89,7 @@ def instrument(
 def force_flush(timeout_millis: int = 30_000) -> bool:
     """Export the spans waiting in the batch processor now (they are at exit anyway); for
     long-lived processes, notebooks. ``True`` when done (or nothing is traced)."""
-    provider = getattr(_active, "provider", None)
-    flush = getattr(provider, "force_flush", None)
+    flush = getattr(_active, "flush", None)
     return bool(flush(timeout_millis)) if flush is not None else True
 
 
@@ -89,7 +102,9 @@ def uninstrument() -> None:
 
 __all__ = [
     "CAPTURE_CONTENT_ENV",
+    "CallInputs",
     "RunObserver",
+    "describe_calls",
     "force_flush",
     "instrument",
     "run_observers",

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.trace import TracerProvider
 
+    from agentkit.telemetry._ledger import ExportLedger
     from agentkit.telemetry._spans import RunTracer
 
 log = logging.getLogger("agentkit.telemetry")
@@ -28,16 +29,18 @@ SERVICE_NAME = "agentkit"
 def make_tracer(
     provider: TracerProvider | None, *, capture_content: bool | None, secrets: Iterable[str] = ()
 ) -> RunTracer:
+    from agentkit.telemetry._ledger import ExportLedger
     from agentkit.telemetry._spans import RunTracer
 
+    ledger = ExportLedger()
     if provider is None:
-        provider = _global_sdk_provider() or _provider_from_env()
+        provider = _global_sdk_provider() or _provider_from_env(ledger)
         if provider is None:
             raise RuntimeError(
                 "no tracer provider: pass tracer_provider=, or set OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_ENDPOINT"
             )
     capture = capture_requested() if capture_content is None else capture_content
-    return RunTracer(provider, capture_content=capture, secrets=secrets)
+    return RunTracer(provider, capture_content=capture, secrets=secrets, ledger=ledger)
 
 
 def tracer_from_env() -> RunTracer | None:
@@ -67,10 +70,14 @@ def _global_sdk_provider() -> TracerProvider | None:
     return provider if isinstance(provider, SdkProvider) else None
 
 
-def _provider_from_env() -> TracerProvider | None:
+def _provider_from_env(ledger: ExportLedger) -> TracerProvider | None:
+    """A provider with the exporters the variables name, each telling ``ledger`` what it
+    delivered (so a resumed run knows which of its spans to export again)."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider as SdkProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from agentkit.telemetry._ledger import ConfirmingExporter
 
     exporters = _exporters_from_env()
     if not exporters:
@@ -79,8 +86,9 @@ def _provider_from_env() -> TracerProvider | None:
     if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
         resource = resource.merge(Resource({"service.name": SERVICE_NAME}))
     provider = SdkProvider(resource=resource)  # shut down (flushed) at exit
+    ledger.confirms = len(exporters)
     for exporter in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(BatchSpanProcessor(ConfirmingExporter(exporter, ledger)))
     return provider
 
 

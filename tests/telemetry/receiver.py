@@ -47,6 +47,9 @@ class OtlpReceiver(LoopbackService):
         super().__init__()
         self.bodies: list[bytes] = []
         self.paths: list[str] = []
+        self.refused = 0
+        self.refuse = False
+        """Answer 400 (a collector refusing the batch: the exporter gives it up) and keep nothing."""
         self.arrived = threading.Condition()
 
     @property
@@ -62,6 +65,12 @@ class OtlpReceiver(LoopbackService):
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
+                if receiver.refuse:
+                    receiver.refused += 1
+                    self.send_response(400)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 with receiver.arrived:  # kept before the exporter hears back: once it has, the body is here
                     receiver.paths.append(self.path)
                     receiver.bodies.append(body)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 
+import anyio
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -14,11 +16,14 @@ from agentkit import Agent, tool
 from agentkit._redact import Redactor
 from agentkit.context.summary import SUMMARY_SYSTEM
 from agentkit.store.events import AssistantMessage, BudgetDecision, ErrorEvent, PlanUpdated, RunStarted, ToolResultEvent
+from agentkit.store.memory import MemoryStore
 from agentkit.telemetry import CAPTURE_CONTENT_ENV
 from agentkit.telemetry._ids import span_id_of, trace_id_of
+from agentkit.telemetry._ledger import NAMESPACE
 from agentkit.telemetry._spans import RunTracer
 from agentkit.testing import FakeProvider, FakeRequest, HttpError, Turn, call
 from tests.telemetry.conftest import Spans
+from tests.telemetry.messages import recorded, sent
 
 pytestmark = pytest.mark.anyio
 CANARY = "sk-canary-otel-5e2b7c9d1f"
@@ -260,3 +265,147 @@ async def test_a_failing_span_never_breaks_the_run(
     assert len(warnings) == 1 and "RuntimeError: exporter bug" in warnings[0].getMessage()
     assert not warnings[0].exc_info  # no traceback for the user
     assert [s.name for s in spans.all] == ["execute_tool lookup", "invoke_agent agentkit"]
+
+
+def pages_read(req: FakeRequest, reads: int) -> Turn:
+    """Read pages 1..``reads`` one per turn (the latest page number in the view says where it is)."""
+    if req.messages[0]["content"] == SUMMARY_SYSTEM:
+        return Turn(content="- read some pages; nothing found")
+    if not req.tools:
+        return Turn(content="1. Read the pages.\n2. Say so.")
+    done = sum(1 for m in req.messages if m["role"] == "tool")
+    last = max([int(n) for n in re.findall(r"page (\d+):", req.text())], default=0)
+    if last < reads and done < 3 * reads:
+        thoughts = " ".join(f"r{last}.{i}" for i in range(200))  # long: the budget elides it later
+        return Turn(reasoning=f"next {last + 1}: {thoughts}", tool_calls=[call("read", n=last + 1)])
+    return Turn(content="done")
+
+
+@tool(name="read")
+def read_page(n: int) -> str:
+    """Read page n."""
+    rng = random.Random(n)
+    return f"page {n}: " + " ".join(f"t{rng.randrange(10**5)}" for _ in range(300))
+
+
+async def test_chat_spans_say_what_each_request_sent(spans: Spans) -> None:
+    """The request attributes are the body's, call by call: ``max_tokens`` as fitted to each
+    prompt, no temperature where none was sent; and the provider's response id."""
+    window = 16_384
+    with FakeProvider(lambda req: pages_read(req, 14), context_window=window, strict=False) as fake:
+        agent = Agent(provider="openai", base_url=fake.base_url, api_key="sk-test-0", tools=[read_page], seed=5)
+        agent.context_window, agent.max_tokens = window, 8192
+        async with agent:
+            result = await agent.run("Read the pages.")
+    assert result.status == "finished", result.error
+    bodies = {f"chatcmpl-{r.index + 1}": r.body for r in fake.requests}
+    chats = spans.named("chat")
+    assert len(chats) == len(fake.requests) > 8
+    for chat in chats:
+        attrs = chat.attributes or {}
+        body = bodies[str(attrs["gen_ai.response.id"])]
+        assert "temperature" not in body and "gen_ai.request.temperature" not in attrs  # none was sent
+        assert attrs["gen_ai.request.max_tokens"] == body["max_tokens"]
+        assert attrs["gen_ai.request.seed"] == body["seed"] == 5
+        assert attrs["gen_ai.request.model"] == body["model"] and chat.name == f"chat {body['model']}"
+        assert attrs["gen_ai.request.stream"] is True
+        names = tuple(t["function"]["name"] for t in body.get("tools", []))
+        assert tuple(attrs.get("agentkit.request.tools", ())) == names  # type: ignore[arg-type]
+    fitted = {(c.attributes or {})["gen_ai.request.max_tokens"] for c in chats}
+    assert len(fitted) > 1 and max(fitted) == 8192  # each request's own, not the configured value
+
+
+async def test_input_messages_are_what_each_call_sent(spans: Spans, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With content on, a chat span holds the messages its request sent, in order: the system
+    message (in ``gen_ai.input.messages``, where the conventions put instructions that are part
+    of a chat-completions history), then the view as the model saw it (tool results hidden and reasoning elided
+    by the context budget, the pinned summary), not just what was new since the last call;
+    also when the span is made by another process, which builds that view again from the trace
+    (here: the run is interrupted, its watermark lost, and resumed under a fresh tracer)."""
+    monkeypatch.setenv(CAPTURE_CONTENT_ENV, "true")
+    spans.instrument()
+    window, store = 8192, MemoryStore()
+    reached = anyio.Event()
+
+    @tool(name="read")
+    async def read_slowly(n: int) -> str:
+        """Read page n (page 9, the first time: never returns; the run is interrupted meanwhile)."""
+        if n == 9 and not reached.is_set():
+            reached.set()
+            await anyio.sleep_forever()
+        return str(read_page.fn(n))
+
+    def make_agent(base_url: str) -> Agent:
+        agent = Agent(provider="moonshot", base_url=base_url, api_key="k", tools=[read_slowly], store=store)
+        agent.context_window, agent.max_tokens, agent.keep_tool_results = window, 1024, 2
+        return agent
+
+    with FakeProvider(lambda req: pages_read(req, 12), context_window=window) as fake:
+        async with make_agent(fake.base_url) as agent, anyio.create_task_group() as tg:
+            tg.start_soon(agent.run, "Read the pages.")
+            await reached.wait()
+            tg.cancel_scope.cancel()
+        (info,) = await store.list_runs()
+        await store.put_cached(NAMESPACE, f"exported:{info.id}", b"0")  # as if never counted
+        first, asked = len(spans.all), len(fake.requests)
+        spans.instrument()  # another process: its own tracer
+        async with make_agent(fake.base_url) as agent:
+            result = await agent.resume(info.id)
+    assert result.status == "finished", result.error
+    by_id = {f"chatcmpl-{r.index + 1}": r for r in fake.requests}
+    before = {f"chatcmpl-{r.index + 1}" for r in fake.requests[:asked]}
+    again = [s for s in spans.all[first:] if (s.attributes or {}).get("gen_ai.response.id") in before]
+    assert len(again) > 8  # the first session's calls, made again from the trace by the second tracer
+    checked = Counter[str]()
+    for chat in spans.named("chat"):  # turns, the plan, and the context builder's summary calls
+        attrs = chat.attributes or {}
+        request = by_id[str(attrs["gen_ai.response.id"])]
+        assert recorded(attrs) == sent(request.messages), attrs["agentkit.phase"]
+        checked[str(attrs["agentkit.phase"])] += 1
+    assert checked.total() == len(fake.requests) + len(again)  # each call's span; the first session's twice
+    summaries = [r for r in fake.requests if r.messages[0]["content"] == SUMMARY_SYSTEM]
+    assert checked["summary"] > len(summaries) >= 2  # a summary rebuilt by the second tracer too
+    assert any("Earlier summary:" in str(r.messages) for r in summaries)  # one carrying the previous on
+    views = [sent(r.messages) for r in fake.requests]  # the budget did change what was sent
+    assert any("result hidden to save context" in m[1] for v in views[:asked] for m in v)
+    assert any("reasoning of this earlier turn elided" in m[2] for v in views[:asked] for m in v)
+    assert any(m[1].startswith("Summary of the first") for v in views[:asked] for m in v)
+
+
+def test_request_attributes_are_the_settings_sent_and_only_those() -> None:
+    from agentkit.telemetry._attributes import request_attributes
+
+    scrub = Redactor(env={})
+    sent_body = {
+        "model": "kimi-k2.6",
+        "max_completion_tokens": 4096,
+        "thinking": {"type": "enabled", "keep": "all"},
+        "reasoning_effort": "high",
+        "tool_choice": "auto",
+        "tools": ["read", "note"],
+        "stream": True,
+        "n": 1,
+        "stop": "END",
+        "response_format": {"type": "json_schema", "json_schema": {"name": "a"}},
+        "prompt_cache_key": f"run-{CANARY}",
+    }
+    attrs = request_attributes(sent_body, scrub)
+    assert attrs == {
+        "gen_ai.request.model": "kimi-k2.6",
+        "gen_ai.request.max_tokens": 4096,
+        "agentkit.request.max_completion_tokens": 4096,
+        "agentkit.request.thinking": '{"type":"enabled","keep":"all"}',
+        "agentkit.request.reasoning_effort": "high",
+        "agentkit.request.tool_choice": "auto",
+        "agentkit.request.tools": ["read", "note"],
+        "gen_ai.request.stream": True,
+        "gen_ai.request.stop_sequences": ["END"],
+        "gen_ai.output.type": "json",
+        "agentkit.request.response_format": '{"type":"json_schema","json_schema":{"name":"a"}}',
+        "agentkit.request.prompt_cache_key": "run-***",
+    }
+    assert request_attributes({"temperature": 0.6, "max_tokens": 100, "seed": 3}, scrub) == {
+        "gen_ai.request.temperature": 0.6,
+        "gen_ai.request.max_tokens": 100,
+        "gen_ai.request.seed": 3,
+    }

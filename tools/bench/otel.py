@@ -4,7 +4,9 @@ The same scripted 300-step run as ``tools/bench/overhead.py`` (4 KB tool results
 provider latency, the fake provider in its own process), driven by its driver three ways:
 tracing off (no ``OTEL_*`` variable), on (``OTEL_EXPORTER_OTLP_ENDPOINT`` pointing at an
 OTLP/HTTP receiver in another process: the SDK's batch processor and exporter, protobuf
-over HTTP), and on with message content (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``).
+over HTTP), and on with message content (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``:
+each chat span holds the messages its call sent, i.e. the whole view, so what is exported per
+step grows with the view; the ``KB/step`` column says how much went to the receiver).
 Per-step CPU is the process's (the export thread included) between one tool call and the next;
 figures are medians over a window of steps around 10 and near the end, over several runs.
 
@@ -44,10 +46,11 @@ MODES: dict[str, dict[str, str]] = {
 
 
 def receive() -> None:
-    """The receiver process: accepts ``POST /v1/traces``, counts spans, ``GET /count`` tells."""
+    """The receiver process: accepts ``POST /v1/traces``, counts spans and bytes, ``GET /count``
+    tells (``SPANS BYTES``)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-    spans = [0]
+    spans = [0, 0]
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -55,14 +58,16 @@ def receive() -> None:
 
         def do_POST(self) -> None:
             request = ExportTraceServiceRequest()
-            request.ParseFromString(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            request.ParseFromString(body)
             spans[0] += sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+            spans[1] += len(body)
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
         def do_GET(self) -> None:
-            body = str(spans[0]).encode()
+            body = f"{spans[0]} {spans[1]}".encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -87,9 +92,11 @@ def receiver_process() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-def spans_received(endpoint: str) -> int:
+def spans_received(endpoint: str) -> tuple[int, int]:
+    """Spans and bytes received so far."""
     with urllib.request.urlopen(f"{endpoint}/count", timeout=10) as reply:
-        return int(reply.read())
+        n, size = reply.read().split()
+        return int(n), int(size)
 
 
 def run_once(base_url: str, steps: int, env: dict[str, str]) -> dict[str, object]:
@@ -182,13 +189,16 @@ def main() -> None:
     per_mode: dict[str, dict[str, list[float]]] = {m: {"early": [], "tail": [], "mean": []} for m in MODES}
     notes: dict[str, list[str]] = {m: [] for m in MODES}
     spans: dict[str, int] = dict.fromkeys(MODES, 0)
+    sent: dict[str, int] = dict.fromkeys(MODES, 0)
     with receiver_process() as endpoint, fake_provider_process("_overhead_scenario:make") as base_url:
         for _ in range(args.runs):
             for mode, template in MODES.items():  # modes interleaved: load drifting on the machine hits all alike
                 env = {k: v.format(endpoint=endpoint) for k, v in template.items()}
                 before = spans_received(endpoint)
                 r = run_once(base_url, args.steps, env)
-                spans[mode] += spans_received(endpoint) - before
+                after = spans_received(endpoint)
+                spans[mode] += after[0] - before[0]
+                sent[mode] += after[1] - before[1]
                 per_step = [float(x) for x in r.get("per_step") or []]  # type: ignore[attr-defined]
                 if r.get("error") or len(per_step) < late:
                     notes[mode].append(str(r.get("error") or f"only {len(per_step)} steps")[:120])
@@ -203,14 +213,15 @@ def main() -> None:
             for mode in ("on", "on+content")
         }
     figures: dict[str, tuple[float, float, float]] = {}
-    print(f"{'tracing':12} {'step 10':>10} {f'step {late}':>10} {'mean/step':>10} {'spans':>7}  notes")
+    print(f"{'tracing':12} {'step 10':>10} {f'step {late}':>10} {'mean/step':>10} {'spans':>7} {'KB/step':>8}  notes")
     for mode, got in per_mode.items():
         if not got["early"]:
             print(f"{mode:12} {'failed':>10}  {'; '.join(sorted(set(notes[mode])))}")
             continue
         e, t, m = figures[mode] = (median(got["early"]), median(got["tail"]), median(got["mean"]))
         note = "; ".join(sorted(set(notes[mode])))
-        print(f"{mode:12} {e * 1000:8.2f}ms {t * 1000:8.2f}ms {m * 1000:8.2f}ms {spans[mode]:7d}  {note}")
+        kb = sent[mode] / 1024 / max(1, args.runs * args.steps)
+        print(f"{mode:12} {e * 1000:8.2f}ms {t * 1000:8.2f}ms {m * 1000:8.2f}ms {spans[mode]:7d} {kb:8.1f}  {note}")
     if "off" in figures:
         base = figures["off"]
         for mode, (e, t, m) in figures.items():
