@@ -254,8 +254,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         id="select-ignores-pick",
         file="agentkit/ensembles/heavy.py",
-        old="            chosen = children[pick - 1]\n",
-        new="            chosen = children[0]\n",
+        old="        chosen = children[pick - 1] if 1 <= pick <= len(children) else None\n",
+        new="        chosen = children[0]\n",
         description="select ignores the trajectory the model picked",
         tests=("tests/agent/test_heavy.py",),
     ),
@@ -298,8 +298,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         id="memory-seq-from-zero",
         file="agentkit/store/memory.py",
-        old="        seq = len(log) + 1\n",
-        new="        seq = len(log)\n",
+        old="        first = len(log) + 1\n",
+        new="        first = len(log)\n",
         description="memory store: seqs start at 0, so `events(after=seq)` skips an event",
         tests=("tests/store/test_conformance.py",),
     ),
