@@ -1,4 +1,4 @@
-"""The import rules of agentkit (README/DESIGN "Layout"), checked mechanically.
+"""The import rules of agentkit (docs/layout.md and DESIGN "Layout"), checked mechanically.
 
 One folder per layer. The rules, one test each (a failure names the rule, the module, the
 import and its line):
