@@ -523,14 +523,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _wait_for_the_end() -> None:
-    """Serve until stdin closes (a parent process that started this one ends it so), or, when
-    stdin is a terminal, until Ctrl-C or SIGTERM (reading a terminal from a background job
-    would stop this process)."""
-    if not sys.stdin.isatty():
+    """Serve until stdin closes when stdin is a pipe (a parent process that started this one
+    ends it so); otherwise (a terminal, ``/dev/null`` in a script's background job) until Ctrl-C
+    or SIGTERM (reading a terminal from a background job would stop this process)."""
+    import os
+    import signal
+    import stat
+
+    try:
+        piped = stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError):  # no stdin at all
+        piped = False
+    if piped:
         sys.stdin.read()
         return
-    import signal
-
     ended = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: ended.set())
     while not ended.wait(3600):
