@@ -36,6 +36,10 @@ StoreOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")]
 
 EXIT_OK, EXIT_RUN, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+DEMO_LABEL = "agentkit demo"
+"""The label of ``agentkit demo``'s runs: ``agentkit resume`` continues them as the demo."""
+DEMO_OUT = Path("agentkit-demo")
+"""Where the demo writes its report unless told (``--out``)."""
 DEBUG_ENV = "AGENTKIT_DEBUG"
 """Set to 1 to see the traceback of an internal error (otherwise one line)."""
 

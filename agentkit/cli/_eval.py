@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from agentkit.cli._help import HelpCommand
+
 if TYPE_CHECKING:
     from agentkit.eval.runner import EvalOutcome
     from agentkit.eval.suites import Suite
@@ -23,7 +25,7 @@ GRADER_NAMES = ("exact", "number", "judge")
 
 
 def register(app: typer.Typer) -> None:
-    app.command(name="eval")(eval_command)
+    app.command(name="eval", cls=HelpCommand)(eval_command)
 
 
 def eval_command(
@@ -32,7 +34,7 @@ def eval_command(
     ],
     address: Annotated[
         str | None,
-        typer.Argument(metavar="[ADDRESS]", help="With --ray: the Ray cluster's address (default: a local cluster)."),
+        typer.Argument(metavar="ADDRESS", help="With --ray: the Ray cluster's address (default: a local cluster)."),
     ] = None,
     config_file: Annotated[
         Path | None,
@@ -72,7 +74,13 @@ def eval_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
-    """Run a suite K times per task, grade the answers, write results and a summary (re-run to resume)."""
+    """Run a suite K times per task, grade the answers, write results and a summary (re-run to resume).
+
+    To try it offline: agentkit eval tasks/eval/sample.jsonl --config tasks/offline.yaml, with
+    agentkit's offline model (scripted, no network; it answers wrongly) started first with:
+
+    python -m agentkit.testing --responder agentkit.testing.offline:researcher --port 8765
+    """
     from agentkit.cli._common import fail_input
     from agentkit.store import open_store, resolve_store_location
 

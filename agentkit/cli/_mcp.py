@@ -8,9 +8,11 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from agentkit.cli._help import HelpCommand
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("mcp")
+    @app.command("mcp", cls=HelpCommand)
     def mcp_command(
         store: Annotated[
             str | None,

@@ -48,3 +48,35 @@ def saved_run(location: str | Path, run_id: str) -> RunInfo | None:
         return anyio.run(read)
     except Exception:  # best effort while another error is being reported
         return None
+
+
+def clipped(text: str, limit: int) -> str:
+    """``text`` when it fits in ``limit`` characters; else cut at the last space or comma
+    before the limit (never inside a word or an escape such as ``\\n``), marked with ``…`` and
+    the count of characters left out."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    boundary = max(cut.rfind(" "), cut.rfind(","))
+    if boundary >= limit // 2:
+        cut = cut[: boundary + 1]
+    cut = cut.rstrip(" ,")
+    while cut.endswith("\\") and not cut.endswith("\\\\"):  # half an escape
+        cut = cut[:-1]
+    return f"{cut}… +{len(text) - len(cut):,} chars"
+
+
+def shown_call(name: str, arguments: str, limit: int = 80) -> str:
+    """A tool call as ``agentkit show`` lists it: ``name(key=value, ...)`` with JSON values
+    (the raw text when the arguments are not a JSON object), cut on a boundary and marked."""
+    import json
+
+    try:
+        parsed = json.loads(arguments)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in parsed.items())
+    else:
+        text = arguments
+    return f"{name}({clipped(text, limit)})"

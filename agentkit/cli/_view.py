@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from agentkit.cli._help import HelpCommand
+
 if TYPE_CHECKING:
     from agentkit.view import RunView
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(cls=HelpCommand)
     def view(
         run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
         output: Annotated[

@@ -17,16 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from agentkit._text import clean_text
+from agentkit.cli import _demo_command as _cli_demo
 from agentkit.cli import _eval as _cli_eval
 from agentkit.cli import _mcp as _cli_mcp
 from agentkit.cli import _view as _cli_view
 from agentkit.cli._common import (
     DEBUG_ENV,
+    DEMO_LABEL,
+    DEMO_OUT,
     EXIT_INTERRUPTED,
-    EXIT_OK,
     EXIT_RUN,
-    EXIT_TERMINATED,
     BadStore,
     JsonOpt,
     StoreOpt,
@@ -42,7 +42,9 @@ from agentkit.cli._common import (
     sigterm_cancels,
     store_flag,
 )
+from agentkit.cli._help import HelpCommand, HelpGroup
 from agentkit.cli._live_view import err
+from agentkit.cli._outcome import report_result, run_error, stopped_from_outside
 
 if TYPE_CHECKING:
     from agentkit.cli._live_view import LiveView
@@ -51,49 +53,12 @@ if TYPE_CHECKING:
     from agentkit.task import Task
 
 app = typer.Typer(
+    cls=HelpGroup,
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Autonomous research agents for thinking models.",
 )
-
-
-def report_result(result: RunResult, as_json: bool, files: list[Path] | None = None) -> NoReturn:
-    from rich.text import Text
-
-    from agentkit.store._codec import clean_model
-
-    result = clean_model(result)  # a provider's lone surrogate must not break the output
-    if as_json:
-        data = result_json(result)
-        data["report_files"] = [str(f) for f in files or []]
-        out.print_json(json.dumps(data))
-    else:
-        style = {"finished": "green", "stopped": "yellow"}.get(result.status, "red")
-        spent = (
-            f"{result.steps} steps, {result.tool_calls} tool calls, {result.usage.prompt_tokens:,} prompt tokens "
-            f"({result.usage.cached_tokens:,} cached), ${result.cost_usd:.4f}"
-        )
-        if result.status == "failed" and result.stop_reason:  # one line: what went wrong
-            line = Text.assemble("\n", ("failed", f"bold {style}"), f" run {result.run_id}: {result.stop_reason}")
-            if result.steps or result.usage.calls:
-                line.append(f" (after {spent})")
-            out.print(line, highlight=False, soft_wrap=True)
-        else:
-            out.print(Text.assemble("\n", (result.status, f"bold {style}"), f" run {result.run_id}: {spent}"))
-            if result.stop_reason:
-                out.print(Text.assemble(("reason:", style), " ", result.stop_reason), highlight=False)
-        if result.answer:
-            out.print(f"\n{result.answer}", highlight=False, markup=False)
-        for f in files or []:
-            out.print(f"report: {f}", highlight=False)
-    raise typer.Exit(EXIT_OK if result.status == "finished" else EXIT_RUN)
-
-
-def result_json(result: RunResult) -> dict[str, Any]:
-    data = result.model_dump(mode="json")
-    data["usage"] = result.usage.model_dump()
-    return data
 
 
 async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool) -> RunResult:
@@ -139,60 +104,6 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             await store.aclose()
 
 
-def _broken_run(
-    exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool, internal: bool
-) -> NoReturn:
-    """A run ended by an error outside the loop's own handling: one line, its ``--json``
-    object, exit 1. The store keeps everything committed before the error."""
-    from agentkit.cli._runs import saved_run
-    from agentkit.store import StoreCorrupt, StoreUnavailable
-
-    saved = saved_run(location, run_id)
-    if saved is None and isinstance(exc, StoreCorrupt | StoreUnavailable):
-        fail_input(str(exc))  # a bad store, found at the run's first write: nothing started
-    flag = store_flag(store_opt)
-    what = f"internal error: {type(exc).__name__}: {exc}" if internal else str(exc)
-    if saved is None:
-        line = f"agentkit: {what} (nothing of run {run_id} was saved)"
-    elif saved.status in ("interrupted", "running"):
-        line = (
-            f"agentkit: {what}. Run {run_id} is saved up to its last committed step; "
-            f"resume it with: agentkit resume {run_id}{flag}"
-        )
-    else:
-        line = f"agentkit: {what} (run {run_id} saved; `agentkit show {run_id}{flag}`)"
-    say(" ".join(line.split()))
-    debug_traceback(exc)
-    if as_json:
-        data = {
-            "run_id": run_id,
-            "status": saved.status if saved else "failed",
-            "answer": (saved.answer or "") if saved else "",
-            "error": clean_text(what),
-        }
-        out.print_json(json.dumps(data))
-    raise typer.Exit(EXIT_RUN)
-
-
-def _stopped_from_outside(
-    run_id: str, location: str | Path, store_opt: str | None, as_json: bool, how: str, code: int
-) -> NoReturn:
-    """Ctrl-C or SIGTERM: the loop marked the run interrupted; one line says how to go on."""
-    from agentkit.cli._runs import saved_run
-
-    saved = saved_run(location, run_id)
-    if saved is None:
-        say(f"{how}: run {run_id} had not started; nothing was saved")
-    else:
-        say(f"{how}: run {run_id} is saved; resume it with: agentkit resume {run_id}{store_flag(store_opt)}")
-    if as_json:
-        status = saved.status if saved else "interrupted"
-        answer = (saved.answer or "") if saved else ""
-        data = {"run_id": run_id, "status": status, "answer": answer, "error": how}
-        out.print_json(json.dumps(data))
-    raise typer.Exit(code)
-
-
 def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool) -> NoReturn:
     from agentkit.store._location import open_store, resolve_store_location, work_root
 
@@ -206,9 +117,9 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
         with view:
             result = run_async(lambda: _drive(task, store, run_id, work_root(location), view, resume))
     except KeyboardInterrupt:
-        _stopped_from_outside(run_id, location, store_opt, as_json, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
+        stopped_from_outside(run_id, location, store_opt, as_json, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except Exception as raised:
-        _run_error(first_leaf(raised), run_id, location, store_opt, as_json)
+        run_error(first_leaf(raised), run_id, location, store_opt, as_json)
     report_result(result, as_json, view.files)
 
 
@@ -231,28 +142,7 @@ def _view_of(task: Task, run_id: str) -> LiveView:
     )
 
 
-def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt: str | None, as_json: bool) -> NoReturn:
-    from agentkit.llm.errors import ConfigurationError
-    from agentkit.store import RunBusy, StoreError, StoreFull
-    from agentkit.tools.recall import MemoryRunNotFound
-
-    if isinstance(exc, Terminated):
-        _stopped_from_outside(run_id, location, store_opt, as_json, "terminated (SIGTERM)", EXIT_TERMINATED)
-    if isinstance(exc, BadStore):
-        if isinstance(exc.error, StoreFull):
-            _broken_run(exc.error, run_id, location, store_opt, as_json, internal=False)
-        fail_input(str(exc.error))
-    if isinstance(exc, ConfigurationError | RunBusy | MemoryRunNotFound):
-        fail_input(str(exc))
-    if type(exc).__name__ == "ImageError":  # a task's image (agentkit.context.images): bad input, no run made
-        fail_input(f"images: {exc}")
-    if type(exc).__name__ == "VideoError":  # a task's video (agentkit.context.videos): bad input, no run made
-        fail_input(f"videos: {exc}")
-    # a store error, or a bug (internal): one line, the run saved as far as it got
-    _broken_run(exc, run_id, location, store_opt, as_json, internal=not isinstance(exc, StoreError))
-
-
-@app.command()
+@app.command(cls=HelpCommand)
 def run(
     task_file: Annotated[Path, typer.Argument(help="The task file (YAML).")],
     store: StoreOpt = None,
@@ -261,7 +151,13 @@ def run(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Override output.dir.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a task file."""
+    """Run a task file.
+
+    No API key yet? tasks/offline.yaml runs on agentkit's offline model (scripted, no network),
+    started first in another terminal with:
+
+    python -m agentkit.testing --responder agentkit.testing.offline:researcher --port 8765
+    """
     from agentkit.task import TaskFileError, load_task
 
     overrides: dict[str, object] = {}
@@ -280,10 +176,14 @@ def run(
     _execute(task, store, uuid.uuid4().hex[:12], as_json, resume=False)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def resume(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     store: StoreOpt = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write the report (a task's output.dir; a demo run: agentkit-demo)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Resume a run that was interrupted or crashed (or write the report a finished run still owes)."""
@@ -293,33 +193,44 @@ def resume(
     from agentkit.store.status import ShownRun, shown_run
     from agentkit.task import TaskFileError
 
-    async def find(s: Store) -> tuple[ShownRun, Task | None]:
+    async def find(s: Store) -> tuple[ShownRun, Task | None, bool]:
+        """The run, its task (``None``: nothing left to do, or a demo run) and whether it is a
+        demo run to continue (its trace, or its report, is unfinished)."""
         from agentkit.report import load_report
 
         shown = await shown_run(s, await s.find_run(run_id))
         info = shown.info
         ended = info.status in ("finished", "stopped", "failed")
+        has_report = await load_report(s, info.id) is not None
+        if info.label == DEMO_LABEL:
+            return shown, None, not (ended and has_report)
         try:
-            return shown, await task_of_run(s, info.id)
+            return shown, await task_of_run(s, info.id), False
         except ValueError:
-            if ended and not report_pending(info, await load_report(s, info.id) is not None):
-                return shown, None  # nothing left to do: no task file needed to say so
+            if ended and not report_pending(info, has_report):
+                return shown, None, False  # nothing left to do: no task file needed to say so
             raise
 
     try:
-        shown, task = read_store(store, find)
+        shown, task, demo_run = read_store(store, find)
         info = shown.info
         if task is not None:
             task.check_api_key(source=f"run {info.id}")
+            if out_dir is not None:
+                task = task.with_overrides({"output.dir": str(out_dir)}, source=f"run {info.id} (command line)")
     except (TaskFileError, ValueError) as exc:
         fail_input(str(exc))
+    if demo_run:
+        from agentkit.cli._demo_command import demo_execute
+
+        demo_execute(out_dir or DEMO_OUT, store, info.id, resume=True, as_json=as_json)
     if task is None:
         say(f"run {info.id} already ended ({info.status}); nothing to resume")
         report_result(stored_result(shown), as_json)
     _execute(task, store, info.id, as_json, resume=True)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def runs(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -344,7 +255,7 @@ def runs(
     out.print(table)
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def show(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     store: StoreOpt = None,
@@ -353,7 +264,7 @@ def show(
     """Show a run: plan, steps, answer, usage and cost."""
     from rich.text import Text
 
-    from agentkit.cli._runs import report_pending
+    from agentkit.cli._runs import clipped, report_pending, shown_call
     from agentkit.context.builder import learned_window
     from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
     from agentkit.store.fold import RunState
@@ -406,10 +317,11 @@ def show(
             label = "plan" if e.reason == "initial" else "revised plan"
             out.print(Text.assemble("\n", (label, "bold"), "\n", e.plan, "\n"), highlight=False)
         elif isinstance(e, AssistantMessage):
-            calls = ", ".join(f"{c.name}({c.arguments[:60]})" for c in e.turn.tool_calls) or "answer"
+            calls = ", ".join(shown_call(c.name, c.arguments) for c in e.turn.tool_calls) or "answer"
             out.print(Text.assemble((f"step {e.step}", "cyan"), " ", calls), highlight=False)
         elif isinstance(e, ToolResultEvent) and e.is_error:
-            out.print(Text.assemble("   ", (f"{e.name} error:", "red"), " ", e.text[:100]), highlight=False)
+            error = clipped(" ".join(e.text.split()), 100)
+            out.print(Text.assemble("   ", (f"{e.name} error:", "red"), " ", error), highlight=False)
         elif isinstance(e, UserMessage):
             out.print(Text.assemble("   ", (e.kind, "yellow")), highlight=False)
     if info.answer:
@@ -424,54 +336,10 @@ def show(
         out.print(f"\nresume it with: agentkit resume {info.id}{store_flag(store)}", highlight=False)
 
 
-@app.command()
-def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where to write report.md and report.html.")] = Path(
-        "agentkit-demo"
-    ),
-    store: StoreOpt = None,
-) -> None:
-    """A complete research run offline, no key: the model is SCRIPTED, everything else is real."""
-    from agentkit.cli._demo import run_demo
-    from agentkit.cli._live_view import LiveView
-    from agentkit.store import StoreError
-    from agentkit.store._location import ensure_work_root, open_store, resolve_store_location
-
-    location = resolve_store_location(store)
-    err.print(
-        "[bold magenta]SCRIPTED DEMO[/] — the model is agentkit's fake provider replaying a fixed "
-        "trajectory on 127.0.0.1; search, fetch, the Python sandbox, the store, context pruning and "
-        "citation checks are the real thing.\n"
-    )
-    s = open_store(location)
-    view = LiveView(20, 32_768)
-
-    async def go() -> Any:
-        try:
-            await s.open()
-            with view:
-                return await run_demo(out_dir, s, ensure_work_root(location), on_event=view)
-        finally:
-            await s.aclose()
-
-    try:
-        outcome = run_async(go)
-    except StoreError as exc:
-        fail_input(str(exc))
-    r = outcome.result
-    out.print(
-        f"\n[bold]Answer[/] ({r.status}, {r.steps} steps, {r.tool_calls} tool calls, "
-        f"{outcome.pruned} context prune(s))\n{r.answer}\n",
-        highlight=False,
-    )
-    out.print(f"[bold]Report[/] {outcome.report_summary}", highlight=False)
-    for path in outcome.files:
-        out.print(f"  {path}", highlight=False)
-    out.print(f"\nInspect the run: agentkit show {r.run_id}" + store_flag(store))
-    raise typer.Exit(EXIT_OK if r.status == "finished" else EXIT_RUN)
+_cli_demo.register(app)  # here, so `agentkit --help` lists it among the run commands
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def report(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
@@ -513,7 +381,7 @@ def report(
         err.print(f"wrote {output}")
 
 
-@app.command()
+@app.command(cls=HelpCommand)
 def index(
     folder: Annotated[Path, typer.Argument(help="A folder of .md, .txt, .html and .pdf documents.")],
     output: Annotated[

@@ -121,7 +121,7 @@ PROFILES: dict[str, ProviderProfile] = {
             api_key_env="MOONSHOT_API_KEY",
             # kimi-k3: K2.x is being retired on the Kimi platform (new users lost access on
             # 2026-10-31; CloudBase retires K2.6/K2.7 Code on 2027-01-07 with K3 as the
-            # replacement); see the README for the trade-off against kimi-k2.6.
+            # replacement); see docs/models.md for the trade-off against kimi-k2.6.
             default_model="kimi-k3",
             prompt_cache_key=True,  # OAS-EN: in ChatRequestBase and ChatRequestCommon (every K model)
             response_format=True,  # OAS-EN: text | json_object | json_schema {name, schema, strict}

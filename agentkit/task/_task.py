@@ -40,6 +40,7 @@ from agentkit.task.sections import (
     DEFAULT_TOOLS,
     MAX_RUN_IMAGES,
     MAX_RUN_VIDEOS,
+    SEARCH_KEY_VARS,
     SPEC_CONFIG,
     TOOL_CHOICES,
     TOOL_NAMES,
@@ -325,10 +326,23 @@ class Task(BaseModel):
         return self.profile.window_for(self.context.window, self.model.resolved_name)
 
     def check_api_key(self, env: Mapping[str, str] | None = None, *, source: str = "<task>") -> None:
-        """Raise :class:`TaskFileError` when the key this task needs is not set in ``env``
-        (default ``os.environ``). A key is needed when the profile requires one or when
-        ``model.api_key_env`` names a variable explicitly. Only variable names are reported."""
+        """Raise :class:`TaskFileError` when a key this task needs is not set in ``env``
+        (default ``os.environ``): the model's, when the profile requires one or when
+        ``model.api_key_env`` names a variable explicitly, and that of each keyed search service
+        ``search.backend`` names (with ``web_search`` among the tools). Only variable names are
+        reported."""
         environ = os.environ if env is None else env
+        self._check_model_key(environ, source)
+        if "web_search" not in self.tools or self.search.backend is None:
+            return  # the automatic chain takes only the services whose key is set
+        for name in self.search.backends:
+            names = SEARCH_KEY_VARS.get(name, ())
+            if names and not any(environ.get(v, "").strip() for v in names):
+                raise TaskFileError(
+                    source, f"{name} needs an API key: set {' or '.join(names)}", field="search.backend"
+                )
+
+    def _check_model_key(self, environ: Mapping[str, str], source: str) -> None:
         provider = self.model.provider
         explicit = self.model.api_key_env
         if not (self.profile.api_key_required or explicit):

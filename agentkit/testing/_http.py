@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import selectors
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
@@ -21,8 +22,8 @@ class LoopbackServer(ThreadingHTTPServer):
     request_queue_size = 256  # the default backlog of 5 stalls bursts of parallel clients for ~1 s
     daemon_threads = True
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler], *, name: str) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], *, name: str, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), handler)
         self._wake_r, self._wake_w = socket.socketpair()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
@@ -32,6 +33,13 @@ class LoopbackServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread.start()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away mid-request (Ctrl-C, a dropped stream) is no server error:
+        nothing is printed for it (the demo's Ctrl-C prints one line, not a traceback)."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
     def _loop(self) -> None:
         with selectors.DefaultSelector() as selector:
@@ -60,8 +68,10 @@ class LoopbackService(abc.ABC):
 
     _thread_name = "loopback-server"
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._server: LoopbackServer | None = None
+        self._port = port
+        """The port to listen on (0: one the system picks)."""
 
     @abc.abstractmethod
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -74,7 +84,7 @@ class LoopbackService(abc.ABC):
         return f"http://127.0.0.1:{self._server.port}/v1"
 
     def start(self) -> Self:
-        self._server = LoopbackServer(self._handler(), name=self._thread_name)
+        self._server = LoopbackServer(self._handler(), name=self._thread_name, port=self._port)
         self._server.start()
         return self
 

@@ -21,7 +21,9 @@ tests/fixtures/recorded/ (see ``agentkit.testing._wire``).
         result = agent.run_sync("question")
 
 Run it standalone (for benchmarks, other processes): ``python -m agentkit.testing
---responder package.module:function``; it prints ``READY <base_url>``.
+--responder package.module:function [--port N]``; it prints ``READY <base_url>``. With
+``--responder agentkit.testing.offline:researcher`` it is an offline model for ``agentkit run``
+and ``agentkit eval`` (:mod:`agentkit.testing.offline`).
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ class FakeProvider(LoopbackService):
         models_window: int | None = None,
         tool_limit: int | None = TOOL_LIMIT,
         response_format: bool = True,
+        port: int = 0,
     ) -> None:
         self.script = Script(script)
         self.model = model
@@ -135,7 +138,7 @@ class FakeProvider(LoopbackService):
         self._lock = threading.Lock()
         self._token_cache: dict[bytes, int] = {}
         self._prev_hashes: list[bytes] = []
-        super().__init__()
+        super().__init__(port)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         provider = self
@@ -482,10 +485,16 @@ def _load_responder(spec: str) -> Responder:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run a scripted OpenAI-compatible server on loopback.")
+    parser = argparse.ArgumentParser(
+        prog="python -m agentkit.testing",
+        description="Run a scripted OpenAI-compatible server on 127.0.0.1. For an offline model to try "
+        "agentkit run and agentkit eval with: --responder agentkit.testing.offline:researcher --port 8765 "
+        "(tasks/offline.yaml points at it).",
+    )
     parser.add_argument(
         "--responder", required=True, help="module:factory; the factory returns a function(FakeRequest) -> Turn | Fault"
     )
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: one the system picks)")
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--context-window", type=int, default=None)
     parser.add_argument(
@@ -502,11 +511,39 @@ def main(argv: list[str] | None = None) -> None:
         keep_requests=False,
         strict=not args.lenient,
         reasoning_field=args.reasoning_field,
+        port=args.port,
     )
-    with fake:
+    try:
+        fake.start()
+    except OSError as exc:
+        parser.exit(2, f"error: cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}\n")
+    try:
         print(f"READY {fake.base_url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
-            sys.stdin.read()
+            _wait_for_the_end()
+    finally:
+        fake.stop()
+
+
+def _wait_for_the_end() -> None:
+    """Serve until stdin closes when stdin is a pipe (a parent process that started this one
+    ends it so); otherwise (a terminal, ``/dev/null`` in a script's background job) until Ctrl-C
+    or SIGTERM (reading a terminal from a background job would stop this process)."""
+    import os
+    import signal
+    import stat
+
+    try:
+        piped = stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode)
+    except (OSError, ValueError):  # no stdin at all
+        piped = False
+    if piped:
+        sys.stdin.read()
+        return
+    ended = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: ended.set())
+    while not ended.wait(3600):
+        pass
 
 
 if __name__ == "__main__":
