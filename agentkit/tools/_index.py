@@ -10,6 +10,7 @@ hit's snippet comes from the passage that matched; results are one per document.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import re
 import sqlite3
@@ -74,6 +75,14 @@ def build_index(source_dir: Path, index_path: Path) -> IndexStats:
     if not source_dir.is_dir():
         raise NotADirectoryError(f"{source_dir} is not a folder")
     index_path.parent.mkdir(parents=True, exist_ok=True)
+    # One builder at a time (an eval's concurrent runs of one task file, two CLI runs): a second
+    # builder waits, then finds the documents indexed, instead of inserting them again.
+    with open(index_path.with_name(index_path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(source_dir, index_path, started)
+
+
+def _build(source_dir: Path, index_path: Path, started: float) -> IndexStats:
     stats = IndexStats()
     index_resolved = index_path.resolve()
     with closing(_connect(index_path)) as db:
