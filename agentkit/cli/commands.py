@@ -20,6 +20,7 @@ import typer
 from agentkit._text import clean_text
 from agentkit.cli import _eval as _cli_eval
 from agentkit.cli import _mcp as _cli_mcp
+from agentkit.cli import _replay as _cli_replay
 from agentkit.cli import _view as _cli_view
 from agentkit.cli._common import (
     DEBUG_ENV,
@@ -536,6 +537,7 @@ def index(
 _cli_view.register(app)
 _cli_eval.register(app)
 _cli_mcp.register(app)
+_cli_replay.register(app)
 
 
 def main() -> None:

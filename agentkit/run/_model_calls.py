@@ -21,6 +21,7 @@ from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, 
 from agentkit.llm.types import AssistantTurn, Message, ModelRequest, StreamDelta
 from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
 from agentkit.run._runs import RunBook
+from agentkit.run._sent import sent_request
 from agentkit.run.live import (
     AgentEvent,
     EventHandler,
@@ -31,7 +32,7 @@ from agentkit.run.live import (
     dispatch,
     retry_event,
 )
-from agentkit.store.events import TraceEvent
+from agentkit.store.events import SentRequest, TraceEvent
 from agentkit.store.fold import RunState, TurnRecord
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class ModelCalls:
     on_event: EventHandler | None
     usage_estimated: bool
     book: RunBook
+    sent: SentRequest | None = None
+    """What the latest turn's request asked, for its :class:`AssistantMessage`."""
 
     async def commit(self, event: TraceEvent) -> None:
         await self.book.commit(event)
@@ -156,6 +159,8 @@ class ModelCalls:
             cache_key=self.run_id,  # prompt_cache_key where the host takes it: stable across resume
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
+        if phase in ("execute", "final"):  # a turn: what it asked is kept with it (agentkit replay)
+            self.sent = sent_request(request, messages, self.state.sent_messages, self.state.sent_schemas)
         with observing_retries(self.on_retry if self.on_event else None):
             turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
         if not getattr(turn, "usage_reported", True):

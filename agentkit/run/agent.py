@@ -276,6 +276,7 @@ class Agent:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             "context_window": self.context_window,
+            "keep_tool_results": self.keep_tool_results,
             "limits": self.limits.model_dump(),
             "heavy": self.heavy,
             "aggregate": self.aggregate,
@@ -379,7 +380,7 @@ class _RunLoop(ModelCalls):
                 await self.emit(Notice(run_id=self.run_id, level="warning", message=f"near a limit: {near}"))
             turn = await self.model_turn(phase="execute")
             step = state.step + 1
-            await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
+            await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed(), sent=self.sent))
             if turn.tool_calls:
                 await self.run_tools(step, turn.tool_calls, replay=False)
                 continue
@@ -505,7 +506,7 @@ class _RunLoop(ModelCalls):
         reason = notice.reason or "limit"
         turn = await self.model_turn(phase="final", tool_choice="none")
         step = self.state.step + 1
-        await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
+        await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed(), sent=self.sent))
         for call in turn.tool_calls:  # never leave a call unanswered in the trace
             await self.commit(
                 ToolResultEvent(
