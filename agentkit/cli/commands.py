@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -19,6 +20,7 @@ import typer
 
 from agentkit._text import clean_text
 from agentkit.cli import _eval as _cli_eval
+from agentkit.cli import _index as _cli_index
 from agentkit.cli import _mcp as _cli_mcp
 from agentkit.cli import _replay as _cli_replay
 from agentkit.cli import _view as _cli_view
@@ -97,7 +99,9 @@ def result_json(result: RunResult) -> dict[str, Any]:
     return data
 
 
-async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool) -> RunResult:
+async def _drive(
+    task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool, fork: Fork | None = None
+) -> RunResult:
     import anyio
 
     import agentkit.ensembles.heavy  # noqa: F401  (heavy mode and delegation register with the Agent)
@@ -113,7 +117,13 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             raise BadStore(exc) from exc
         await anyio.to_thread.run_sync(make_work_root, workdir)
         with anyio.CancelScope() as scope, sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
-            result = await (agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id, images=task.images))
+            if fork is not None:
+                agent.instructions = fork.instructions or agent.instructions
+                result = await agent.fork(fork.parent, fork.at_step, fork_id=run_id)
+            else:
+                result = await (
+                    agent.resume(run_id) if resume else agent.run(task.task, run_id=run_id, images=task.images)
+                )
         if scope.cancelled_caught:
             raise Terminated(run_id)
         if result.report is not None:
@@ -190,7 +200,18 @@ def _stopped_from_outside(
     raise typer.Exit(code)
 
 
-def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool) -> NoReturn:
+@dataclass
+class Fork:
+    """What ``agentkit fork`` asks: a new run sharing ``at_step`` steps of ``parent``."""
+
+    parent: str
+    at_step: int
+    instructions: str | None = None
+
+
+def _execute(
+    task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool, fork: Fork | None = None
+) -> NoReturn:
     from agentkit.store._location import open_store, resolve_store_location, work_root
 
     location = resolve_store_location(store_opt)
@@ -201,7 +222,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
     view = _view_of(task, run_id)
     try:
         with view:
-            result = run_async(lambda: _drive(task, store, run_id, work_root(location), view, resume))
+            result = run_async(lambda: _drive(task, store, run_id, work_root(location), view, resume, fork))
     except KeyboardInterrupt:
         _stopped_from_outside(run_id, location, store_opt, as_json, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except Exception as raised:
@@ -239,7 +260,9 @@ def _run_error(exc: BaseException, run_id: str, location: str | Path, store_opt:
         if isinstance(exc.error, StoreFull):
             _broken_run(exc.error, run_id, location, store_opt, as_json, internal=False)
         fail_input(str(exc.error))
-    if isinstance(exc, ConfigurationError | RunBusy | MemoryRunNotFound):
+    from agentkit.run._fork import ForkError
+
+    if isinstance(exc, ConfigurationError | RunBusy | MemoryRunNotFound | ForkError):
         fail_input(str(exc))
     if type(exc).__name__ == "ImageError":  # a task's image (agentkit.context.images): bad input, no run made
         fail_input(f"images: {exc}")
@@ -315,6 +338,36 @@ def resume(
 
 
 @app.command()
+def fork(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) to fork.")],
+    at: Annotated[int, typer.Option("--at", help="Share the run's first STEP steps; the model is asked from STEP+1.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Task file of the new settings.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Another model.")] = None,
+    instructions: Annotated[str | None, typer.Option("--instructions", help="New instructions.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A new run that shares a run's first STEP steps (by reference) and goes on live from there
+    with new settings (the run's own task file unless --config, --model, --instructions)."""
+    from agentkit.run._fork import ForkError, fork_point
+    from agentkit.run._from_task import task_of_run
+    from agentkit.task import TaskFileError, load_task
+
+    async def find(s: Store) -> Task:
+        parent, _ = await fork_point(s, run_id, at)
+        return load_task(config) if config is not None else await task_of_run(s, parent.id)
+
+    try:
+        task = read_store(store, find)
+        if model is not None:
+            task = task.with_overrides({"model.name": model}, source="--model")
+        task.check_api_key(source="the fork")
+    except (TaskFileError, ForkError, ValueError) as exc:
+        fail_input(str(exc))
+    _execute(task, store, uuid.uuid4().hex[:12], as_json, resume=False, fork=Fork(run_id, at, instructions))
+
+
+@app.command()
 def runs(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -332,10 +385,12 @@ def runs(
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
-    table = Table("run", "status", "steps", "cost", "started", "task")
+    table = Table("run", "status", "steps", "cost", "started", "lineage", "task")
     for r in rows:
         started = _dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
-        table.add_row(r.id, r.status, str(r.steps), f"${r.cost_usd:.4f}", started, r.task[:60].replace("\n", " "))
+        lineage = f"fork of {r.forked_from} at step {r.fork_step}" if r.forked_from else ""
+        task = r.task[:60].replace("\n", " ")
+        table.add_row(r.id, r.status, str(r.steps), f"${r.cost_usd:.4f}", started, lineage, task)
     out.print(table)
 
 
@@ -373,6 +428,8 @@ def show(
         return
     reason = f" ({info.stop_reason})" if info.stop_reason else ""
     out.print(Text.assemble((f"run {info.id}", "bold"), f" — {info.status}{reason}"), highlight=False)
+    if info.forked_from:
+        out.print(f"forked from {info.forked_from} at step {info.fork_step} (its first {info.fork_step} steps)")
     out.print(
         f"steps {info.steps}, tool calls {shown.tool_calls}, prompt tokens {info.usage.prompt_tokens:,} "
         f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
@@ -507,30 +564,6 @@ def report(
         err.print(f"wrote {output}")
 
 
-@app.command()
-def index(
-    folder: Annotated[Path, typer.Argument(help="A folder of .md, .txt, .html and .pdf documents.")],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Index file (default: FOLDER/.agentkit/index.sqlite).")
-    ] = None,
-) -> None:
-    """Index a folder for the offline search backend (search: {backend: local, index: FOLDER})."""
-    from agentkit.tools._index import build_index
-
-    if not folder.is_dir():
-        fail_input(f"{folder}: not a folder")
-    target = output or folder / ".agentkit" / "index.sqlite"
-    stats = build_index(folder, target)
-    out.print(
-        f"indexed {folder} -> {target}: {stats.added} added, {stats.updated} updated, "
-        f"{stats.removed} removed, {stats.unchanged} unchanged; {stats.documents} documents, "
-        f"{stats.chunks} chunks in {stats.seconds:.1f} s",
-        highlight=False,
-    )
-    for path, reason in stats.failed:
-        err.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
-
-
 # Commands that live in their own modules: each module imports only typer at load time (its
 # heavy parts inside the command, so `agentkit --help` stays fast) and adds itself to `app`.
 # One line per module below.
@@ -538,6 +571,7 @@ _cli_view.register(app)
 _cli_eval.register(app)
 _cli_mcp.register(app)
 _cli_replay.register(app)
+_cli_index.register(app)
 
 
 def main() -> None:
