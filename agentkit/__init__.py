@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
     from agentkit.llm.types import AssistantTurn, Model, ModelRequest, ToolCall, Usage
+    from agentkit.replays import ReplayError, ReplayReport, replay, replay_async
     from agentkit.run.agent import Agent, RunResult
     from agentkit.run.live import (
         AgentEvent,
@@ -66,6 +67,7 @@ __version__ = "0.1.0"
 
 _HOMES: dict[str, tuple[str, ...]] = {
     "agentkit.run.agent": ("Agent", "RunResult"),
+    "agentkit.replays": ("ReplayError", "ReplayReport", "replay", "replay_async"),
     "agentkit.task.sections": ("LimitsSpec", "MCPServerSpec", "MemorySpec", "ToolSettings"),
     "agentkit.context.images": ("ImageError",),
     "agentkit.context.videos": ("VideoError",),
@@ -182,6 +184,8 @@ __all__ = [
     "Prices",
     "ProviderProfile",
     "ReasoningDelta",
+    "ReplayError",
+    "ReplayReport",
     "RetryPolicy",
     "RunBegan",
     "RunEnded",
@@ -208,5 +212,7 @@ __all__ = [
     "VideoError",
     "VideoRef",
     "get_profile",
+    "replay",
+    "replay_async",
     "tool",
 ]

@@ -244,6 +244,15 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "agentkit.task",
         "agentkit.store",
     ),
+    "agentkit.replays": (
+        "agentkit.ensembles",
+        "agentkit.run",
+        "agentkit.context",
+        "agentkit.tools",
+        "agentkit.llm",
+        "agentkit.task",
+        "agentkit.store",
+    ),
     "agentkit.view": ("agentkit.report", "agentkit.store"),
     "agentkit.eval": (
         "agentkit.ensembles",
@@ -265,6 +274,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "agentkit.cli": (
         "agentkit.eval",
+        "agentkit.replays",
         "agentkit.view",
         "agentkit.ensembles",
         "agentkit.run",

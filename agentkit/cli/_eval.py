@@ -73,6 +73,15 @@ def eval_command(
         Path | None, typer.Option("--out", help="Results folder (default: .agentkit/eval/<suite>-<hash8>/).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
+    replay_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay-from",
+            metavar="EVAL_DIR",
+            help="Grade a finished eval again from its stored runs (no attempt runs, no model is called) "
+            "and write its results and summaries again (to --out, else EVAL_DIR).",
+        ),
+    ] = None,
 ) -> None:
     """Run a suite K times per task, grade the answers, write results and a summary (re-run to resume).
 
@@ -99,6 +108,8 @@ def eval_command(
     if ray and address is not None and not suite_path.exists() and Path(address).exists():
         suite_path, address = Path(address), str(suite_path)  # `--ray ADDRESS SUITE`
     suite = _load_suite(suite_path, limit)
+    if replay_from is not None:
+        _report(_regrade(suite, replay_from, store, grader, relative, out_dir), as_json)
     config = _load_config(config_file)
     default_grader = grader or suite.suggested_grader
     _check_keys(config, suite, default_grader, judge_model)
@@ -123,6 +134,26 @@ def eval_command(
         tolerance=relative,
     )
     _report(outcome, as_json)
+
+
+def _regrade(
+    suite: Suite, from_dir: Path, store: str | None, grader: str | None, tolerance: float | None, out: Path | None
+) -> EvalOutcome:
+    from agentkit.cli._common import fail_input, read_store
+    from agentkit.eval._regrade import regrade
+    from agentkit.eval.runner import EvalError
+    from agentkit.store import Store
+
+    async def go(s: Store) -> EvalOutcome | str:
+        try:
+            return await regrade(suite, s, from_dir, grader=grader, tolerance=tolerance, out_dir=out)
+        except EvalError as exc:
+            return str(exc)
+
+    found = read_store(store, go)
+    if isinstance(found, str):
+        fail_input(found)
+    return found
 
 
 def _tolerance(text: str | None) -> float | None:

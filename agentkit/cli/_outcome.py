@@ -142,7 +142,9 @@ def run_error(
         if isinstance(exc.error, StoreFull):
             broken_run(exc.error, run_id, location, store_opt, as_json, internal=False)
         fail_input(str(exc.error))
-    if isinstance(exc, ConfigurationError | RunBusy | MemoryRunNotFound):
+    from agentkit.run._fork import ForkError
+
+    if isinstance(exc, ConfigurationError | RunBusy | MemoryRunNotFound | ForkError):
         fail_input(str(exc))
     if type(exc).__name__ == "ImageError":  # a task's image (agentkit.context.images): bad input, no run made
         fail_input(f"images: {exc}")

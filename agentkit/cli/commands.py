@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -19,7 +20,9 @@ import typer
 
 from agentkit.cli import _demo_command as _cli_demo
 from agentkit.cli import _eval as _cli_eval
+from agentkit.cli import _index as _cli_index
 from agentkit.cli import _mcp as _cli_mcp
+from agentkit.cli import _replay as _cli_replay
 from agentkit.cli import _view as _cli_view
 from agentkit.cli._common import (
     DEBUG_ENV,
@@ -61,7 +64,9 @@ app = typer.Typer(
 )
 
 
-async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool) -> RunResult:
+async def _drive(
+    task: Task, store: Store, run_id: str, workdir: Path, view: LiveView, resume: bool, fork: Fork | None = None
+) -> RunResult:
     import anyio
 
     import agentkit.ensembles.heavy  # noqa: F401  (heavy mode and delegation register with the Agent)
@@ -77,11 +82,15 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             raise BadStore(exc) from exc
         await anyio.to_thread.run_sync(make_work_root, workdir)
         with anyio.CancelScope() as scope, sigterm_cancels(scope):  # SIGTERM stops the run as Ctrl-C does
-            result = await (
-                agent.resume(run_id)
-                if resume
-                else agent.run(task.task, run_id=run_id, images=task.images, videos=task.videos)
-            )
+            if fork is not None:
+                agent.instructions = fork.instructions or agent.instructions
+                result = await agent.fork(fork.parent, fork.at_step, fork_id=run_id)
+            else:
+                result = await (
+                    agent.resume(run_id)
+                    if resume
+                    else agent.run(task.task, run_id=run_id, images=task.images, videos=task.videos)
+                )
         if scope.cancelled_caught:
             raise Terminated(run_id)
         if result.report is not None:
@@ -104,7 +113,18 @@ async def _drive(task: Task, store: Store, run_id: str, workdir: Path, view: Liv
             await store.aclose()
 
 
-def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool) -> NoReturn:
+@dataclass
+class Fork:
+    """What ``agentkit fork`` asks: a new run sharing ``at_step`` steps of ``parent``."""
+
+    parent: str
+    at_step: int
+    instructions: str | None = None
+
+
+def _execute(
+    task: Task, store_opt: str | None, run_id: str, as_json: bool, resume: bool, fork: Fork | None = None
+) -> NoReturn:
     from agentkit.store._location import open_store, resolve_store_location, work_root
 
     location = resolve_store_location(store_opt)
@@ -115,7 +135,7 @@ def _execute(task: Task, store_opt: str | None, run_id: str, as_json: bool, resu
     view = _view_of(task, run_id)
     try:
         with view:
-            result = run_async(lambda: _drive(task, store, run_id, work_root(location), view, resume))
+            result = run_async(lambda: _drive(task, store, run_id, work_root(location), view, resume, fork))
     except KeyboardInterrupt:
         stopped_from_outside(run_id, location, store_opt, as_json, "interrupted (Ctrl-C)", EXIT_INTERRUPTED)
     except Exception as raised:
@@ -231,6 +251,36 @@ def resume(
 
 
 @app.command(cls=HelpCommand)
+def fork(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) to fork.")],
+    at: Annotated[int, typer.Option("--at", help="Share the run's first STEP steps; the model is asked from STEP+1.")],
+    config: Annotated[Path | None, typer.Option("--config", help="Task file of the new settings.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Another model.")] = None,
+    instructions: Annotated[str | None, typer.Option("--instructions", help="New instructions.")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A new run that shares a run's first STEP steps (by reference) and goes on live from there
+    with new settings (the run's own task file unless --config, --model, --instructions)."""
+    from agentkit.run._fork import ForkError, fork_point
+    from agentkit.run._from_task import task_of_run
+    from agentkit.task import TaskFileError, load_task
+
+    async def find(s: Store) -> Task:
+        parent, _ = await fork_point(s, run_id, at)
+        return load_task(config) if config is not None else await task_of_run(s, parent.id)
+
+    try:
+        task = read_store(store, find)
+        if model is not None:
+            task = task.with_overrides({"model.name": model}, source="--model")
+        task.check_api_key(source="the fork")
+    except (TaskFileError, ForkError, ValueError) as exc:
+        fail_input(str(exc))
+    _execute(task, store, uuid.uuid4().hex[:12], as_json, resume=False, fork=Fork(run_id, at, instructions))
+
+
+@app.command(cls=HelpCommand)
 def runs(
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -248,10 +298,12 @@ def runs(
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
-    table = Table("run", "status", "steps", "cost", "started", "task")
+    table = Table("run", "status", "steps", "cost", "started", "lineage", "task")
     for r in rows:
         started = _dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
-        table.add_row(r.id, r.status, str(r.steps), f"${r.cost_usd:.4f}", started, r.task[:60].replace("\n", " "))
+        lineage = f"fork of {r.forked_from} at step {r.fork_step}" if r.forked_from else ""
+        task = r.task[:60].replace("\n", " ")
+        table.add_row(r.id, r.status, str(r.steps), f"${r.cost_usd:.4f}", started, lineage, task)
     out.print(table)
 
 
@@ -290,6 +342,8 @@ def show(
         return
     reason = f" ({info.stop_reason})" if info.stop_reason else ""
     out.print(Text.assemble((f"run {info.id}", "bold"), f" — {info.status}{reason}"), highlight=False)
+    if info.forked_from:
+        out.print(f"forked from {info.forked_from} at step {info.fork_step} (its first {info.fork_step} steps)")
     out.print(
         f"steps {info.steps}, tool calls {shown.tool_calls}, prompt tokens {info.usage.prompt_tokens:,} "
         f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
@@ -381,36 +435,14 @@ def report(
         err.print(f"wrote {output}")
 
 
-@app.command(cls=HelpCommand)
-def index(
-    folder: Annotated[Path, typer.Argument(help="A folder of .md, .txt, .html and .pdf documents.")],
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Index file (default: FOLDER/.agentkit/index.sqlite).")
-    ] = None,
-) -> None:
-    """Index a folder for the offline search backend (search: {backend: local, index: FOLDER})."""
-    from agentkit.tools._index import build_index
-
-    if not folder.is_dir():
-        fail_input(f"{folder}: not a folder")
-    target = output or folder / ".agentkit" / "index.sqlite"
-    stats = build_index(folder, target)
-    out.print(
-        f"indexed {folder} -> {target}: {stats.added} added, {stats.updated} updated, "
-        f"{stats.removed} removed, {stats.unchanged} unchanged; {stats.documents} documents, "
-        f"{stats.chunks} chunks in {stats.seconds:.1f} s",
-        highlight=False,
-    )
-    for path, reason in stats.failed:
-        err.print(f"[yellow]skipped[/] {path}: {reason}", highlight=False)
-
-
 # Commands that live in their own modules: each module imports only typer at load time (its
 # heavy parts inside the command, so `agentkit --help` stays fast) and adds itself to `app`.
 # One line per module below.
 _cli_view.register(app)
 _cli_eval.register(app)
 _cli_mcp.register(app)
+_cli_replay.register(app)
+_cli_index.register(app)
 
 
 def main() -> None:

@@ -184,10 +184,10 @@ async def run_eval(
         await _schedule(executor, pending, rows, results, concurrency, budget, progress)
     ordered = [rows.get(s.run_id) or not_run_row(s) for s in specs]
     summary = summarise(suite.name, suite.content_hash, len(suite.tasks), attempts, ordered)
-    return await anyio.to_thread.run_sync(_finish, summary, ordered, out, results.path)
+    return await anyio.to_thread.run_sync(finish, summary, ordered, out, results.path)
 
 
-def _finish(summary: Summary, rows: list[AttemptRow], out: Path, results: Path) -> EvalOutcome:
+def finish(summary: Summary, rows: list[AttemptRow], out: Path, results: Path) -> EvalOutcome:
     """results.jsonl rewritten whole in suite order, and the summaries (matplotlib: a thread)."""
     from agentkit.eval._summary import write_summary
 

@@ -143,6 +143,25 @@ class OpenAICompatibleModel:
         reasoning_effort: str | None = None,
         preserve_thinking: bool | None = None,
     ) -> None:
+        self._options: dict[str, Any] = {
+            "provider": provider,
+            "base_url": base_url,
+            "api_key": api_key,
+            "api_key_env": api_key_env,
+            "stream": stream,
+            "retry": retry,
+            "timeout": timeout,
+            "concurrency": concurrency,
+            "prices": prices,
+            "http_client": http_client,
+            "extra_body": extra_body,
+            "tool_choice": tool_choice,
+            "thinking": thinking,
+            "vision": vision,
+            "reasoning_effort": reasoning_effort,
+            "preserve_thinking": preserve_thinking,
+        }
+        """What this client was made with (:meth:`with_model` makes another like it)."""
         self._profile = provider if isinstance(provider, ProviderProfile) else get_profile(provider)
         self._model = self._profile.resolve_model(model)
         self._auth: GoogleAccessToken | None = None
@@ -197,6 +216,13 @@ class OpenAICompatibleModel:
         self.base_url = url
         self.endpoint = shown_url(url)
         """The endpoint as messages name it (no credentials)."""
+
+    def with_model(self, model: str) -> OpenAICompatibleModel:
+        """A client like this one (endpoint, key, options) for another model: a fork's."""
+        options = dict(self._options)
+        if options["prices"] is not None and model != self._model:
+            options["prices"] = None  # the new model's own prices
+        return OpenAICompatibleModel(model, **options)
 
     @property
     def profile(self) -> ProviderProfile:

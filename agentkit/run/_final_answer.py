@@ -76,7 +76,7 @@ class FinalAnswers(ModelCalls):
         assert contract is not None
         turn = await self.model_turn(phase="final", tool_choice="none", response_schema=contract.request_schema)
         step = self.state.step + 1
-        await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
+        await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed(), sent=self.sent))
         await self.refuse_calls(step, turn, "Not run: only the final answer was asked for.")
         status, reason = self.answer_ending()
         await self.conclude(turn, status=status, stop_reason=reason)

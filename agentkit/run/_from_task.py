@@ -27,8 +27,9 @@ def tool_settings(task: Task) -> ToolSettings:
     return ToolSettings(sections)
 
 
-def model_from_task(task: Task) -> OpenAICompatibleModel:
-    """The HTTP client for ``task.model``: endpoint, key variable, streaming, prices, tool_choice."""
+def model_from_task(task: Task, *, api_key: str | None = None) -> OpenAICompatibleModel:
+    """The HTTP client for ``task.model``: endpoint, key variable, streaming, prices, tool_choice
+    (``api_key`` instead of the key variable's, e.g. for a client that never sends: a replay)."""
     spec = task.model
     options: dict[str, Any] = {}
     if spec.prices is not None:
@@ -43,7 +44,13 @@ def model_from_task(task: Task) -> OpenAICompatibleModel:
     if spec.preserve_thinking is not None:
         options["preserve_thinking"] = spec.preserve_thinking
     return OpenAICompatibleModel(
-        spec.name, spec.provider, base_url=spec.base_url, api_key_env=spec.api_key_env, stream=spec.stream, **options
+        spec.name,
+        spec.provider,
+        base_url=spec.base_url,
+        api_key=api_key,
+        api_key_env=spec.api_key_env,
+        stream=spec.stream,
+        **options,
     )
 
 

@@ -21,6 +21,7 @@ from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, 
 from agentkit.llm.types import AssistantTurn, Message, ModelRequest, ResponseSchema, StreamDelta
 from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
 from agentkit.run._runs import RunBook
+from agentkit.run._sent import sent_request
 from agentkit.run.live import (
     AgentEvent,
     EventHandler,
@@ -32,7 +33,7 @@ from agentkit.run.live import (
     retry_event,
 )
 from agentkit.run.planner import planning_messages
-from agentkit.store.events import AssistantMessage, BudgetDecision, PlanUpdated, TraceEvent
+from agentkit.store.events import AssistantMessage, BudgetDecision, PlanUpdated, SentRequest, TraceEvent
 from agentkit.store.fold import RunState, TurnRecord
 from agentkit.telemetry import describe_calls
 
@@ -53,6 +54,8 @@ class ModelCalls:
     sent_view: tuple[int, int, list[Message]] | None = None
     """The latest turn view sent (turns and budget decisions of the fold then, its messages):
     what :meth:`call_inputs` answers for that fold without building the view again."""
+    sent: SentRequest | None = None
+    """What the latest turn's request asked, for its :class:`AssistantMessage`."""
 
     async def commit(self, event: TraceEvent) -> None:
         # Telemetry (message content opt-in): how to rebuild the messages of this run's model
@@ -205,6 +208,8 @@ class ModelCalls:
             response_schema=response_schema,
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
+        if phase in ("execute", "final"):  # a turn: what it asked is kept with it (agentkit replay)
+            self.sent = sent_request(request, messages, self.state.sent_messages, self.state.sent_schemas)
         with observing_retries(self.on_retry if self.on_event else None):
             turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
         if not getattr(turn, "usage_reported", True):

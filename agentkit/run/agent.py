@@ -9,6 +9,7 @@ on an existing log.
 
 from __future__ import annotations
 
+import copy
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -262,6 +263,46 @@ class Agent:
             return result
         return result.model_copy(update={"output": contract.typed(result.output)})
 
+    async def fork(
+        self,
+        run_id: str,
+        at_step: int,
+        *,
+        model: str | None = None,
+        instructions: str | None = None,
+        on_event: EventHandler | None = None,
+        fork_id: str | None = None,
+    ) -> RunResult:
+        """A new run whose first ``at_step`` steps are ``run_id``'s (shared by reference in the
+        store, not copied), going on with this agent's settings (``model``: another model of
+        the same client; ``instructions``: a new system prompt): the model is asked from step
+        ``at_step + 1``. Resumable like any run. Raises :class:`~agentkit.run._fork.ForkError`
+        for a run that cannot be forked there."""
+        from agentkit.run._fork import fork_point
+
+        agent = self
+        if model is not None or instructions is not None:
+            agent = copy.copy(self)
+            if model is not None:
+                with_model = getattr(self.llm, "with_model", None)
+                if with_model is None:
+                    raise ConfigurationError(f"this agent's model client cannot switch to {model!r}: pass llm=")
+                agent.llm = with_model(model)
+            if instructions is not None:
+                agent.instructions = instructions
+        parent, state = await fork_point(self.store, run_id, at_step)
+        fork_id = fork_id or uuid.uuid4().hex[:12]
+        on_event = on_event or self.on_event
+        async with self.store.lease(fork_id), never_left_running(self.store, fork_id):
+            config = agent.describe()
+            config["system_prompt"] = system_prompt(agent.instructions)
+            info = RunInfo(id=fork_id, task=parent.task, config=config, forked_from=parent.id, fork_step=at_step)
+            await self.store.create_run(info)
+            book = RunBook(self.store, await load_state(self.store, fork_id))
+            await book.commit(RunStarted(task=state.task, config=config, images=state.images))
+            result = await agent._drive(fork_id, on_event, resumed=False)
+            return await agent._with_report(result, on_event)
+
     async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
         """The report phase (``report=True``), within the run's limits and charged to it."""
         if not self.writes_report:
@@ -304,6 +345,7 @@ class Agent:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             "context_window": self.context_window,
+            "keep_tool_results": self.keep_tool_results,
             "limits": self.limits.model_dump(),
             "heavy": self.heavy,
             "aggregate": self.aggregate,
@@ -411,7 +453,7 @@ class _RunLoop(FinalAnswers):
                 await self.emit(Notice(run_id=self.run_id, level="warning", message=f"near a limit: {near}"))
             turn = await self.model_turn(phase="execute")
             step = state.step + 1
-            await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
+            await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed(), sent=self.sent))
             if turn.tool_calls:
                 await self.run_tools(step, turn.tool_calls, replay=False)
                 continue
@@ -540,7 +582,7 @@ class _RunLoop(FinalAnswers):
         schema = contract.request_schema if contract is not None else None
         turn = await self.model_turn(phase="final", tool_choice="none", response_schema=schema)
         step = self.state.step + 1
-        await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
+        await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed(), sent=self.sent))
         await self.refuse_calls(step, turn, "Not run: the step limit was reached.")
         await self.conclude(turn, status="stopped", stop_reason=reason)
 

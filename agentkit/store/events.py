@@ -45,6 +45,28 @@ class PlanUpdated(_Event):
     """Set when a tool call made this change: see :data:`ToolEffect`."""
 
 
+class SentRequest(BaseModel):
+    """What the request of a turn asked, kept small so that a replay (``agentkit replay``) can
+    tell whether today's code would send the same: a digest of each message (the view is
+    append-mostly, so only the messages after those the previous turn's request also began
+    with are listed), the tools by name with a digest of their schemas (the schemas themselves
+    when they changed), and the request's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+    kept: int = 0
+    """How many leading messages are those of the previous turn's request."""
+    digests: list[str] = Field(default_factory=list)
+    """``HASH:CHARS`` of each later message (its encoded JSON)."""
+    tools: list[str] = Field(default_factory=list)
+    tools_digest: str = ""
+    schemas: list[dict[str, Any]] | None = None
+    """The tools' schemas as sent, when they differ from the previous turn's (else ``None``)."""
+    max_tokens: int | None = None
+    tool_choice: str | None = None
+    temperature: float | None = None
+    seed: int | None = None
+
+
 class AssistantMessage(_Event):
     """One model turn, committed before any of its tools run."""
 
@@ -53,6 +75,8 @@ class AssistantMessage(_Event):
     turn: AssistantTurn
     elapsed_s: float = 0.0
     """Active run time when the turn was committed (for ``limits.max_seconds``)."""
+    sent: SentRequest | None = None
+    """What the turn's request asked (``None`` in traces stored before it was kept)."""
 
 
 class ToolResultEvent(_Event):
@@ -243,6 +267,10 @@ class RunInfo(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     config: dict[str, Any] = Field(default_factory=dict)
+    forked_from: str | None = None
+    """A fork (``agentkit fork``): the run whose first ``fork_step`` steps are this run's too,
+    read from that run's trace by reference (the fold), never copied."""
+    fork_step: int | None = None
     tags: list[str] = Field(default_factory=list)
     """Names that group runs (``memory: {tag: NAME}`` tags a run and recalls the others so
     tagged): :meth:`~agentkit.store.base.Store.tagged_runs` finds them."""
@@ -275,6 +303,7 @@ __all__ = [
     "RunInfo",
     "RunStarted",
     "RunStatus",
+    "SentRequest",
     "Source",
     "StatusChanged",
     "StoredEvent",

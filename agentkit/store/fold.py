@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from agentkit.store.base import Store
+from agentkit.store.base import RunNotFound, Store
 from agentkit.store.events import (
     AssistantMessage,
     BudgetDecision,
@@ -26,6 +26,7 @@ from agentkit.store.events import (
     RunFinished,
     RunStarted,
     StatusChanged,
+    StoredEvent,
     ToolEffect,
     ToolResultEvent,
     TraceEvent,
@@ -78,6 +79,11 @@ class RunState:
     cells: list[CellExecuted] = field(default_factory=list)
     """Python cells run in the run's kernel, in order (what a new kernel replays)."""
     last_seq: int = 0
+    sent_messages: list[str] = field(default_factory=list)
+    """The message digests of the latest turn's request, rebuilt from the turns' ``sent``
+    records (each lists only what changed since the one before)."""
+    sent_schemas: list[dict[str, Any]] | None = None
+    """The tool schemas the latest turn's request recorded."""
     _uncommitted: dict[str, list[ToolEffect]] = field(default_factory=dict, repr=False)
     """Effects waiting for their call's result, by call id."""
 
@@ -129,6 +135,10 @@ class RunState:
             self.videos = list(event.videos)
         elif isinstance(event, AssistantMessage):
             self.records.append(TurnRecord(event))
+            if event.sent is not None:
+                self.sent_messages = self.sent_messages[: event.sent.kept] + event.sent.digests
+                if event.sent.schemas is not None:
+                    self.sent_schemas = event.sent.schemas
             self.tool_calls += len(event.turn.tool_calls)
             self._account(event.turn.usage, event.turn.cost_usd)
         elif isinstance(event, ToolResultEvent):
@@ -241,8 +251,47 @@ def _legacy_code(call: ToolCall) -> str | None:
 
 
 async def load_state(store: Store, run_id: str) -> RunState:
-    """Fold a run's stored events into its state."""
+    """Fold a run's stored events into its state (a fork's: its parent's first steps, then its own)."""
     state = RunState(run_id=run_id)
-    for stored in await store.events(run_id):
+    for stored in await run_events(store, run_id):
         state.apply(stored.event, stored.seq)
     return state
+
+
+_LIFECYCLE = (RunFinished, StatusChanged, ErrorEvent)
+
+
+async def run_events(store: Store, run_id: str) -> list[StoredEvent]:
+    """A run's trace: its own events, after, for a fork, the events of the steps it shares with
+    the run it was forked from (read there, by reference; forks of forks too). Inherited events
+    keep their run id and seq."""
+    own = await store.events(run_id)
+    try:
+        row = await store.get_run(run_id)
+    except RunNotFound:
+        return own
+    if row.forked_from is None or row.fork_step is None:
+        return own
+    return shared_steps(await run_events(store, row.forked_from), row.fork_step) + own
+
+
+def shared_steps(events: list[StoredEvent], step: int) -> list[StoredEvent]:
+    """The events of a run's first ``step`` steps, as a fork at ``step`` inherits them: up to
+    the last result of step ``step`` (up to the initial plan for step 0), without what only
+    the parent's end was (its finish, status changes, errors); the notices and context
+    decisions made after that step, for the next one, are the fork's to make."""
+    end = 0
+    for i, stored in enumerate(events):
+        e = stored.event
+        if isinstance(e, AssistantMessage | ToolResultEvent):
+            if e.step > step:
+                break
+            end = i + 1
+        elif step == 0 and isinstance(e, RunStarted | PlanUpdated):
+            end = i + 1  # before the first turn: the task and the initial plan
+    return [s for s in events[:end] if not isinstance(s.event, _LIFECYCLE)]
+
+
+def steps_of(events: list[StoredEvent]) -> int:
+    """How many turns (steps) a trace holds."""
+    return sum(1 for s in events if isinstance(s.event, AssistantMessage))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from agentkit.store.base import RunNotFound
+from agentkit.store.events import AssistantMessage, RunFinished, RunStarted, ToolResultEvent, TraceEvent
+from agentkit.store.fold import load_state, run_events
 from agentkit.testing.conformance._harness import Backend, raises, spec
 from agentkit.testing.conformance.capabilities import Capability
 from agentkit.testing.conformance.data import make_run
-from agentkit.vocabulary import Usage
+from agentkit.vocabulary import AssistantTurn, ToolCall, Usage
 
 runs = spec(Capability.RUNS)
 
@@ -109,3 +111,28 @@ async def find_run_by_id_and_prefix(backend: Backend) -> None:
         await store.find_run("ab")  # ambiguous
     with raises(RunNotFound):
         await store.find_run("q")
+
+
+@runs
+async def a_fork_keeps_its_lineage_and_folds_its_parents_first_steps(backend: Backend) -> None:
+    """``forked_from``/``fork_step`` round-trip, and the fold reads the parent's events of the
+    shared steps (by reference: the fork's own log holds only its own events)."""
+    store = await backend.open()
+    await store.create_run(make_run("parent", status="finished"))
+    calls = [ToolCall(id=f"c{k}", name="lookup", arguments="{}") for k in (1, 2, 3)]
+    parent_events: list[TraceEvent] = [RunStarted(task="t", config={"model": "old"})]
+    for k, c in enumerate(calls, start=1):
+        parent_events.append(AssistantMessage(step=k, turn=AssistantTurn(tool_calls=[c])))
+        parent_events.append(ToolResultEvent(step=k, call_id=c.id, name="lookup", text=f"result {k}"))
+    parent_events.append(RunFinished(status="finished", answer="old answer"))
+    await store.append_many("parent", parent_events)
+    fork = make_run("fork", forked_from="parent", fork_step=2)
+    await store.create_run(fork)
+    assert await store.get_run("fork") == fork
+    own: list[TraceEvent] = [RunStarted(task="t", config={"model": "new"})]
+    await store.append_many("fork", own)
+    assert [s.event for s in await store.events("fork")] == own
+    state = await load_state(store, "fork")
+    assert state.step == 2 and state.config == {"model": "new"} and state.finished is None
+    assert [r.results["c2"].text for r in state.records[1:]] == ["result 2"]
+    assert [s.run_id for s in await run_events(store, "fork")] == ["parent"] * 5 + ["fork"]
