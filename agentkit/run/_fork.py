@@ -4,9 +4,21 @@ reference (``forked_from`` and ``fork_step`` on the new run's row; the fold read
 
 from __future__ import annotations
 
+import copy
+import uuid
+from typing import TYPE_CHECKING
+
+import anyio
+
+from agentkit.llm.errors import ConfigurationError
+from agentkit.run._runs import RunBook, RunResult, never_left_running
+from agentkit.run.live import EventHandler
 from agentkit.store.base import RunNotFound, Store
-from agentkit.store.events import RunInfo
-from agentkit.store.fold import RunState, run_events, steps_of
+from agentkit.store.events import RunInfo, RunStarted
+from agentkit.store.fold import RunState, load_state, run_events, steps_of
+
+if TYPE_CHECKING:
+    from agentkit.run.agent import Agent
 
 
 class ForkError(ValueError):
@@ -34,3 +46,43 @@ async def fork_point(store: Store, run_id: str, at_step: int) -> tuple[RunInfo, 
     for stored in events:
         state.apply(stored.event, stored.seq)
     return parent, state
+
+
+async def fork_run(
+    agent: Agent,
+    run_id: str,
+    at_step: int,
+    *,
+    model: str | None = None,
+    instructions: str | None = None,
+    on_event: EventHandler | None = None,
+    fork_id: str | None = None,
+) -> RunResult:
+    """:meth:`Agent.fork <agentkit.run.agent.Agent.fork>`: the new run made, its start
+    committed, then driven as any run from step ``at_step + 1``."""
+    if model is not None or instructions is not None:
+        agent = copy.copy(agent)
+        if model is not None:
+            with_model = getattr(agent.llm, "with_model", None)
+            if with_model is None:
+                raise ConfigurationError(f"this agent's model client cannot switch to {model!r}: pass llm=")
+            agent.llm = with_model(model)
+        if instructions is not None:
+            agent.instructions = instructions
+    parent, state = await fork_point(agent.store, run_id, at_step)
+    fork_id = fork_id or uuid.uuid4().hex[:12]
+    on_event = on_event or agent.on_event
+    async with agent.store.lease(fork_id), never_left_running(agent.store, fork_id):
+        config = agent.describe()
+        config["system_prompt"] = agent.system_prompt()
+        info = RunInfo(id=fork_id, task=parent.task, config=config, forked_from=parent.id, fork_step=at_step)
+        await agent.store.create_run(info)
+        book = RunBook(agent.store, await load_state(agent.store, fork_id))
+        try:
+            await book.commit(RunStarted(task=state.task, config=config, images=state.images, videos=state.videos))
+        except Exception as exc:  # the row exists: it must not stay `running`
+            with anyio.CancelScope(shield=True):
+                await book.settle(exc)
+            raise
+        result = await agent._drive(fork_id, on_event, resumed=False)
+        return await agent._with_report(result, on_event)

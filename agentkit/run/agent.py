@@ -9,7 +9,6 @@ on an existing log.
 
 from __future__ import annotations
 
-import copy
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -278,30 +277,13 @@ class Agent:
         the same client; ``instructions``: a new system prompt): the model is asked from step
         ``at_step + 1``. Resumable like any run. Raises :class:`~agentkit.run._fork.ForkError`
         for a run that cannot be forked there."""
-        from agentkit.run._fork import fork_point
+        from agentkit.run._fork import fork_run
 
-        agent = self
-        if model is not None or instructions is not None:
-            agent = copy.copy(self)
-            if model is not None:
-                with_model = getattr(self.llm, "with_model", None)
-                if with_model is None:
-                    raise ConfigurationError(f"this agent's model client cannot switch to {model!r}: pass llm=")
-                agent.llm = with_model(model)
-            if instructions is not None:
-                agent.instructions = instructions
-        parent, state = await fork_point(self.store, run_id, at_step)
-        fork_id = fork_id or uuid.uuid4().hex[:12]
-        on_event = on_event or self.on_event
-        async with self.store.lease(fork_id), never_left_running(self.store, fork_id):
-            config = agent.describe()
-            config["system_prompt"] = system_prompt(agent.instructions)
-            info = RunInfo(id=fork_id, task=parent.task, config=config, forked_from=parent.id, fork_step=at_step)
-            await self.store.create_run(info)
-            book = RunBook(self.store, await load_state(self.store, fork_id))
-            await book.commit(RunStarted(task=state.task, config=config, images=state.images))
-            result = await agent._drive(fork_id, on_event, resumed=False)
-            return await agent._with_report(result, on_event)
+        return self._typed(
+            await fork_run(
+                self, run_id, at_step, model=model, instructions=instructions, on_event=on_event, fork_id=fork_id
+            )
+        )
 
     async def _with_report(self, result: RunResult, on_event: EventHandler | None) -> RunResult:
         """The report phase (``report=True``), within the run's limits and charged to it."""
