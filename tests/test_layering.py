@@ -223,7 +223,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "agentkit.context": ("agentkit.llm", "agentkit.net", "agentkit.store"),
     "agentkit.tools": ("agentkit.context", "agentkit.llm", "agentkit.net", "agentkit.sandbox", "agentkit.store"),
     "agentkit.report": ("agentkit.llm", "agentkit.store"),
-    "agentkit.task": ("agentkit.llm",),
+    "agentkit.task": ("agentkit.llm", "agentkit.store"),  # the store: where runs' work dirs are (never read there)
     "agentkit.run": (
         "agentkit.context",
         "agentkit.tools",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -174,15 +175,19 @@ def parse_yaml(text: str) -> Any:
 
 
 def read_bytes(path: Path, source: str, field: str | None, what: str = "", *, allow_pipe: bool = False) -> bytes:
-    """A regular file's bytes (up to 1 MB); ``what`` names the file in the message."""
+    """A regular file's bytes (up to 1 MB); ``what`` (``"the file"``) starts a refusal's
+    message. Messages never repeat ``path``: when ``field`` is set, the path is a value the
+    task file gave (the field names it)."""
     try:
         return read_capped(path, limit=MAX_FILE_BYTES, allow_pipe=allow_pipe)
     except ReadRefused as exc:
-        raise TaskFileError(source, f"{what.removeprefix(': ')} {exc}".strip(), field=field) from None
+        raise TaskFileError(source, f"{what} {exc}".strip(), field=field) from None
     except FileNotFoundError:
-        raise TaskFileError(source, f"file not found{what}", field=field) from None
+        raise TaskFileError(source, "file not found", field=field) from None
     except OSError as exc:
-        raise TaskFileError(source, f"cannot read the file{what}: {exc.strerror or exc}", field=field) from None
+        raise TaskFileError(
+            source, f"cannot read the file: {exc.strerror or type(exc).__name__}", field=field
+        ) from None
 
 
 def decode(raw: bytes, source: str) -> str:
@@ -194,24 +199,34 @@ def decode(raw: bytes, source: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        byte = raw[exc.start]
         raise TaskFileError(
-            source,
-            f"not valid UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); save the file as UTF-8",
-            field=f"line {line}",
+            source, f"not valid UTF-8 text (at byte offset {exc.start}); save the file as UTF-8", field=f"line {line}"
         ) from None
+
+
+_QUOTED = re.compile(r""" ?(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
+_SYNTAX = re.compile(r"<[a-z ]+>|\W|\\[a-z]")
+"""What PyYAML quotes that is safe to repeat: a token's name (``'<block end>'``), one
+punctuation character (``'@'``) or an escape (``'\\t'``); anything else it quotes (a tag, an
+alias, a character of a word) is the file's text."""
+
+
+def _without_text(problem: str) -> str:
+    """PyYAML's wording with any quoted text of the file left out (never the snippet either:
+    only the problem, the context and their line and column are used)."""
+    return _QUOTED.sub(lambda m: m.group(0) if _SYNTAX.fullmatch(m.group(1) or m.group(2) or "") else "", problem)
 
 
 def yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}"
-        problem = exc.problem or "cannot parse"
+        problem = _without_text(exc.problem or "cannot parse")
         if "'\\t'" in problem:
             problem += " (indent with spaces, not tabs)"
         ctx_mark = exc.context_mark
         if exc.context and ctx_mark is not None and (ctx_mark.line, ctx_mark.column) != (mark.line, mark.column):
-            problem += f" ({exc.context} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
+            problem += f" ({_without_text(exc.context)} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
         return TaskFileError(source, f"invalid YAML: {problem}", field=where)
     if isinstance(exc, yaml.reader.ReaderError):
         line = text[: exc.position].count("\n") + 1
@@ -220,5 +235,4 @@ def yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
             f"invalid YAML: unacceptable character #x{exc.character:04x} (control characters are not allowed)",
             field=f"line {line}",
         )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return TaskFileError(source, f"invalid YAML: {first}")
+    return TaskFileError(source, f"invalid YAML ({type(exc).__name__})")  # str(exc) may quote the file

@@ -48,6 +48,18 @@ TOOL_CHOICES: tuple[str, ...] = ("auto", "none")
 ISOLATIONS: tuple[str, ...] = ("bwrap", "none")
 
 MAX_TRAJECTORIES = 64
+# Every count and limit is bounded: a value far beyond any use would only reach code that
+# breaks on it (a 64-bit SQLite column, orjson, a timer) as an internal error. Bounded, it is
+# one line naming the field, and JSON schemas (the MCP tools') state the range.
+MAX_STEPS = 10_000  # model turns of one run: limits.max_steps, swarm.max_steps
+MAX_WINDOW_TOKENS = 2**24  # context.window, model.max_tokens: 16x K3's window
+MAX_RUN_TOKENS = 10**12  # limits.max_tokens
+MAX_KEPT_RESULTS = 100_000  # context.keep_tool_results
+MAX_MEMORY_MB = 2**20  # sandbox.memory_mb: 1 TB
+MAX_TIMEOUT_S = 7 * 86_400.0  # one tool call or server start: a week
+MAX_RUN_SECONDS = 365 * 86_400.0  # limits.max_seconds: a year
+MAX_USD = 1_000_000.0  # cost budgets and prices per million tokens
+MAX_CPUS = 1_024.0  # eval.cpus_per_attempt
 MAX_RUN_IMAGES = 16
 """Images given with one task (``images:`` in a task file, ``agent.run(images=...)``)."""
 
@@ -63,24 +75,28 @@ def num(value: object) -> str:
     return str(value)
 
 
-def show(value: object, limit: int = 60) -> str:
-    """A short, safe rendering of a user's value for a message."""
+def kind_of(value: object) -> str:
+    """What kind of value a message says it got: ``a string``, ``a number``, ``a list``...
+
+    Never the value itself. A message about a task file names the key path and the problem,
+    never what the file says there: the file may not be a task file at all (``/etc/shadow``
+    passed as a config) or hold a secret under a known key, and messages reach terminals,
+    logs and MCP clients."""
     if value is None:
         return "null"
-    if isinstance(value, HugeNumber):
-        return repr(value)
     if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return num(value)
+        return "true or false"
+    if isinstance(value, float) and not value.is_integer():
+        return "a number with a fraction"
+    if isinstance(value, int | float | HugeNumber):
+        return "a number"
     if isinstance(value, str):
-        text = value if len(value) <= limit else value[: limit - 3] + "..."
-        return repr(text)
+        return "a string"
     if isinstance(value, list | tuple):
         return "a list"
     if isinstance(value, Mapping):
         return "a mapping"
-    return f"a {type(value).__name__}"
+    return "a value of another kind"
 
 
 def from_base_dir(value: str | Path, info: ValidationInfo) -> Path:
@@ -102,7 +118,7 @@ def check_http_url(value: str | None) -> str | None:
     except ValueError:
         ok = False
     if not ok:
-        raise fail(f"must be an http(s) URL such as http://localhost:8000/v1 (got {show(redact_url(value))})")
+        raise fail("must be an http(s) URL such as http://localhost:8000/v1")
     return value
 
 
@@ -112,10 +128,10 @@ def one_of(valid: tuple[str, ...], noun: str) -> Callable[[object], object]:
             return value
         choices = ", ".join(valid)
         if not isinstance(value, str):
-            raise fail(f"must be one of {choices} (got {show(value)})")
-        close = difflib.get_close_matches(value, valid, n=1)
+            raise fail(f"must be one of {choices} (got {kind_of(value)})")
+        close = difflib.get_close_matches(value, valid, n=1)  # a name of ours, never the value
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise fail(f"unknown {noun} {show(value)}; {hint}valid {noun}s: {choices}")
+        raise fail(f"unknown {noun}; {hint}valid {noun}s: {choices}")
 
     return check
 
@@ -183,7 +199,7 @@ class SearchSpec(BaseModel):
             return None
         path = from_base_dir(value, info)
         if not path.exists():
-            raise fail(f"offline index not found: {path}")
+            raise fail("offline index not found (a path is relative to the task file's folder)")
         return path
 
     @model_validator(mode="after")
@@ -204,10 +220,10 @@ class PricesSpec(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    input: float = Field(ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    input: float = Field(ge=0, le=MAX_USD)
+    cached_input: float | None = Field(default=None, ge=0, le=MAX_USD)
     """Prompt tokens served from the provider's prefix cache; default: ``input``."""
-    output: float = Field(ge=0)
+    output: float = Field(ge=0, le=MAX_USD)
 
     @model_validator(mode="after")
     def _cached_defaults_to_input(self) -> PricesSpec:
@@ -228,8 +244,8 @@ class SandboxSpec(BaseModel):
     model_config = SPEC_CONFIG
 
     network: bool = False
-    memory_mb: int = Field(default=2048, ge=128)
-    timeout_s: float = Field(default=120.0, gt=0)
+    memory_mb: int = Field(default=2048, ge=128, le=MAX_MEMORY_MB)
+    timeout_s: float = Field(default=120.0, gt=0, le=MAX_TIMEOUT_S)
     isolation: Annotated[Literal["bwrap", "none"], BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "bwrap"
     """``none`` runs Python without a sandbox (the task opts out of isolation)."""
 
@@ -237,17 +253,17 @@ class SandboxSpec(BaseModel):
 class LimitsSpec(BaseModel):
     model_config = SPEC_CONFIG
 
-    max_steps: int = Field(default=300, ge=1)
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_seconds: float | None = Field(default=None, gt=0)
+    max_steps: int = Field(default=300, ge=1, le=MAX_STEPS)
+    max_cost_usd: float | None = Field(default=None, gt=0, le=MAX_USD)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_RUN_TOKENS)
+    max_seconds: float | None = Field(default=None, gt=0, le=MAX_RUN_SECONDS)
 
 
 class ContextSpec(BaseModel):
     model_config = SPEC_CONFIG
 
-    window: int | None = Field(default=None, gt=0)
-    keep_tool_results: int | None = Field(default=None, ge=1)
+    window: int | None = Field(default=None, gt=0, le=MAX_WINDOW_TOKENS)
+    keep_tool_results: int | None = Field(default=None, ge=1, le=MAX_KEPT_RESULTS)
 
 
 class HeavySpec(BaseModel):
@@ -282,7 +298,7 @@ class SwarmSpec(BaseModel):
     """Sub-agents of one run that run at once; the rest wait for a place."""
     max_depth: int = Field(default=2, ge=1, le=8)
     """How deep sub-agents nest: 1 lets only the lead delegate, 2 lets its sub-agents delegate too."""
-    max_steps: int = Field(default=40, ge=1)
+    max_steps: int = Field(default=40, ge=1, le=MAX_STEPS)
     """A sub-agent's step limit, unless its subtask asks for fewer (never above its parent's)."""
 
 
@@ -427,11 +443,11 @@ def _values(kind: str) -> Callable[[object], object]:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            raise fail(f"must be a mapping of {kind} names to values (got {show(value)})")
+            raise fail(f"must be a mapping of {kind} names to values (got {kind_of(value)})")
         out: dict[str, str | EnvRef] = {}
         for key, item in value.items():
             if not isinstance(key, str) or not key:
-                raise fail(f"{kind} names must be non-empty strings (got {show(key)})")
+                raise fail(f"{kind} names must be non-empty strings (got {kind_of(key)})")
             if kind == "variable" and not _env_name_ok(key):
                 raise fail("must be an environment variable name (letters, digits, _)", at=key)
             if isinstance(item, Mapping):
@@ -448,7 +464,7 @@ def _values(kind: str) -> Callable[[object], object]:
                     raise fail(_literal_token(kind_of_token, f"{key}: {{from_env: VARIABLE}}"), at=key)
                 out[key] = item
             else:
-                raise fail(f"must be a string or {{from_env: NAME}} (got {show(item)})", at=key)
+                raise fail(f"must be a string or {{from_env: NAME}} (got {kind_of(item)})", at=key)
         return out
 
     return check
@@ -476,7 +492,7 @@ def _arguments(value: object) -> object:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise fail(f"must be a list of strings or {{from_env: NAME}} (got {show(value)})")
+        raise fail(f"must be a list of strings or {{from_env: NAME}} (got {kind_of(value)})")
     literal = [v if isinstance(v, str) else "" for v in value]
     out: list[str | EnvRef] = []
     for i, item in enumerate(value):
@@ -488,11 +504,11 @@ def _arguments(value: object) -> object:
                 flag, eq, _ = item.partition("=")
                 example = "{from_env: VARIABLE}"
                 if eq and flag.startswith("-"):
-                    example = f"two items, [{flag}, {{from_env: VARIABLE}}],"
+                    example = "two items, [--FLAG, {from_env: VARIABLE}],"
                 raise fail(_literal_token(why, example), at=f"[{i}]")
             out.append(item)
         else:
-            raise fail(f"must be a string or {{from_env: NAME}} (got {show(item)})", at=f"[{i}]")
+            raise fail(f"must be a string or {{from_env: NAME}} (got {kind_of(item)})", at=f"[{i}]")
     return out
 
 
@@ -517,9 +533,9 @@ class MCPServerSpec(BaseModel):
     cwd: Annotated[Path | None, Field(strict=False)] = None
     url: OptionalUrl = None
     headers: Annotated[dict[str, str | EnvRef], BeforeValidator(_values("header"))] = Field(default_factory=dict)
-    timeout_s: float = Field(default=120.0, gt=0)
+    timeout_s: float = Field(default=120.0, gt=0, le=MAX_TIMEOUT_S)
     """Longest wait for one tool call; a server that does not answer in time is restarted."""
-    startup_timeout_s: float = Field(default=30.0, gt=0)
+    startup_timeout_s: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT_S)
     """Longest wait for the server to start and list its tools."""
     max_result_bytes: int = Field(default=MCP_MAX_RESULT_BYTES, ge=65_536, le=256 * 2**20)
     """Bytes read of one answer of the server (a tool result); the rest of a longer one is
@@ -533,7 +549,7 @@ class MCPServerSpec(BaseModel):
         import re
 
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", value):
-            raise fail(f"must be 1-32 {MCP_NAME_CHARS} (got {show(value)}); tools are named <name>__<tool>")
+            raise fail(f"must be 1-32 {MCP_NAME_CHARS}; tools are named <name>__<tool>")
         return value
 
     @field_validator("url")
