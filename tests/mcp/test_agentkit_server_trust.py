@@ -97,19 +97,25 @@ def require_sandbox() -> None:
 
 async def test_a_config_the_sandbox_wrote_never_runs_a_host_command(tmp_path: Path) -> None:
     """#20.1: run 1's python tool (real bubblewrap) writes agent.yaml with an `mcp:` command in
-    its work dir; run 2 names it as `config`. The config folder here holds the store and so
-    its runs' work dirs: the folder rule lets the path through and the work-dir rule refuses it."""
+    its work dir; run 2 names it as `config` (a prompt-injected client would). Refused by the
+    folder rule (no --config-dir); and with a --config-dir that holds the store, and so its
+    runs' work dirs, the folder rule lets the path through and the work-dir rule refuses it."""
     require_sandbox()
     marker, control = tmp_path / "pwned", tmp_path / "control-ran"
     payload: dict[str, str] = {}
     with FakeProvider(answer_or_write(payload)) as fake:
         payload["config"] = hostile(fake.base_url, marker)
         (tmp_path / "agent.yaml").write_text(config_text(fake.base_url, tools="[python]"))
-        async with serving(tmp_path, "--config", "agent.yaml", "--config-dir", str(tmp_path)) as session:
+        async with serving(tmp_path, "--config", "agent.yaml") as session:
             first = data(await session.call_tool("research", {"question": "Please write the config."}))
             assert first["status"] == "finished", first
             written = tmp_path / "runs" / "store.db" / first["run_id"] / "agent.yaml"
             assert written.is_file() and "touch" in written.read_text()  # the sandbox wrote it, on the host
+            answer = await session.call_tool("research", {"question": "q", "config": str(written)})
+            assert not marker.exists()  # the host command never ran
+            refused(answer, "config: refused: this server takes task files only from its --config-dir")
+
+        async with serving(tmp_path, "--config", "agent.yaml", "--config-dir", str(tmp_path)) as session:
             (tmp_path / "looks-fine.yaml").symlink_to(written)
             for given in (
                 str(written),
@@ -117,16 +123,12 @@ async def test_a_config_the_sandbox_wrote_never_runs_a_host_command(tmp_path: Pa
                 "looks-fine.yaml",  # a link in the config folder, pointing into the work dir
             ):
                 answer = await session.call_tool("research", {"question": "q", "config": given})
+                assert not marker.exists()
                 refused(answer, "refused: this path is in (or passes through a link in) a run's work dir")
-            assert not marker.exists()
 
             (tmp_path / "hostile.yaml").write_text(hostile(fake.base_url, control))  # the same file, outside
             await session.call_tool("research", {"question": "q", "config": "hostile.yaml"})
-            assert control.exists()  # the payload is live: only where it lies kept it from running
-
-        async with serving(tmp_path, "--config", "agent.yaml") as session:  # no --config-dir: no per-call file
-            answer = await session.call_tool("research", {"question": "q", "config": str(written)})
-            refused(answer, "config: refused: this server takes task files only from its --config-dir")
+            assert control.exists()  # the payload is live: only where it lay kept it from running
     assert not marker.exists()
 
 
