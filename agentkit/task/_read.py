@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,30 @@ class HugeNumber:
 
     def __repr__(self) -> str:
         return f"a number with {self.digits:,} digits"
+
+
+def kind_of(value: object) -> str:
+    """What kind of value a message says it got: ``a string``, ``a number``, ``a list``...
+
+    Never the value itself. A message about a task file names the key path and the problem,
+    never what the file says there: the file may not be a task file at all (``/etc/shadow``
+    passed as a config) or hold a secret under a known key, and messages reach terminals,
+    logs and MCP clients."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, float) and not value.is_integer():
+        return "a number with a fraction"
+    if isinstance(value, int | float | HugeNumber):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "a value of another kind"
 
 
 def _kind(mode: int) -> str:

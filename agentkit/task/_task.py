@@ -33,7 +33,7 @@ from pydantic_core import ErrorDetails
 
 from agentkit._redact import looks_opaque, redact_url, token_kind
 from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
-from agentkit.task._read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
+from agentkit.task._read import HugeNumber, decode, kind_of, parse_yaml, read_bytes, yaml_error
 from agentkit.task._read import TaskFileError as TaskFileError
 from agentkit.task._trust import REFUSAL, sandbox_writable
 from agentkit.task.sections import (
@@ -58,7 +58,6 @@ from agentkit.task.sections import (
     check_http_url,
     fail,
     from_base_dir,
-    kind_of,
     num,
     one_of,
     one_of_or_null,

@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from agentkit._redact import redact_url, secret_argument, token_kind
-from agentkit.task._read import HugeNumber
+from agentkit.task._read import kind_of
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
@@ -73,30 +73,6 @@ def num(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def kind_of(value: object) -> str:
-    """What kind of value a message says it got: ``a string``, ``a number``, ``a list``...
-
-    Never the value itself. A message about a task file names the key path and the problem,
-    never what the file says there: the file may not be a task file at all (``/etc/shadow``
-    passed as a config) or hold a secret under a known key, and messages reach terminals,
-    logs and MCP clients."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, float) and not value.is_integer():
-        return "a number with a fraction"
-    if isinstance(value, int | float | HugeNumber):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return "a value of another kind"
 
 
 def from_base_dir(value: str | Path, info: ValidationInfo) -> Path:
