@@ -93,10 +93,14 @@ class ContextBuilder:
         estimator: TokenEstimator | None = None,
         tools_bytes: int = 0,
         vision: bool = False,
+        reasoning_every_turn: bool = False,
     ) -> None:
         self.system_prompt = system_prompt
         self.vision = vision
         """Images go to the model as image parts; else they are named in text."""
+        self.reasoning_every_turn = reasoning_every_turn
+        """Every assistant turn carries its reasoning back (a model that keeps earlier turns'
+        reasoning as context), not only tool-call turns."""
         self.reasoning_field = reasoning_field
         self.window = window
         self.max_tokens = max_tokens or default_max_tokens
@@ -166,7 +170,7 @@ class ContextBuilder:
         msgs = self.head(state)
         shown_plan = cut.plan or (state.plan_event.plan if state.plan_event else None)
         if shown_plan is not None:
-            msgs.extend(plan_messages(shown_plan))
+            msgs.extend(plan_messages(shown_plan, self.reasoning_field if self.reasoning_every_turn else None))
         parts: list[str] = []
         if cut.summary:
             parts.append(f"Summary of the first {cut.drop_before} steps (condensed to save context):\n{cut.summary}")
@@ -183,7 +187,8 @@ class ContextBuilder:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        msgs = [assistant_message(record.event, self.reasoning_field, ELIDED_REASONING if elided else None)]
+        elision = ELIDED_REASONING if elided else None
+        msgs = [assistant_message(record.event, self.reasoning_field, elision, every_turn=self.reasoning_every_turn)]
         for call in record.event.turn.tool_calls:
             result = record.results.get(call.id)
             if result is not None:

@@ -153,6 +153,7 @@ class ModelCalls:
             seed=agent.seed,
             tool_choice=tool_choice,  # type: ignore[arg-type]
             tool_call_index=self.state.tool_calls,
+            cache_key=self.run_id,  # prompt_cache_key where the host takes it: stable across resume
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
         with observing_retries(self.on_retry if self.on_event else None):
