@@ -411,10 +411,13 @@ def test_vertex_needs_no_base_url_or_key_variable(tmp_path: Path) -> None:
 
 def _vocabulary() -> set[str]:
     """Names of agentkit's own (keys, tools, providers...): a message may say them."""
+    from agentkit.llm import models as model_catalog
     from agentkit.llm.profiles import PROFILES
-    from agentkit.task import sections
+    from agentkit.task import _task, sections
 
     names = {*PROFILES, *sections.TOOL_NAMES, *sections.SEARCH_BACKENDS, *sections.AGGREGATORS}
+    names |= {t.family for t in vars(model_catalog).values() if isinstance(t, model_catalog.ModelTraits)}
+    names |= set(_task.EFFORTS)
     names |= {*sections.OUTPUT_FORMATS, *sections.TOOL_CHOICES, *sections.ISOLATIONS}
     models = [Task, ModelSpec, SearchSpec, FetchSpec, SandboxSpec, LimitsSpec, ContextSpec, HeavySpec, OutputSpec]
     return names | {field for model in models for field in model.model_fields}

@@ -139,10 +139,10 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _options_fit_the_model(self) -> ModelSpec:
-        model = self.resolved_name
+        traits = model_traits(self.resolved_name)
         problem = option_problem(
-            model_traits(model),
-            model,
+            traits,
+            traits.family,  # agentkit's name for the model, never the file's text
             thinking=self.thinking,
             reasoning_effort=self.reasoning_effort,
             preserve_thinking=self.preserve_thinking,
