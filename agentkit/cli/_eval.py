@@ -91,7 +91,7 @@ def eval_command(
     if ray and address is not None and not suite_path.exists() and Path(address).exists():
         suite_path, address = Path(address), str(suite_path)  # `--ray ADDRESS SUITE`
     suite = _load_suite(suite_path, limit)
-    config = _load_config(config_file)
+    config = _load_config(config_file, store)
     default_grader = grader or suite.suggested_grader
     _check_keys(config, suite, default_grader, judge_model)
     location = str(resolve_store_location(store))
@@ -139,14 +139,15 @@ def _load_suite(path: Path, limit: int | None) -> Suite:
         fail_input(str(exc))
 
 
-def _load_config(path: Path | None) -> Task:
+def _load_config(path: Path | None, store: str | None) -> Task:
     from agentkit.cli._common import fail_input
     from agentkit.task import EVAL_TASK, Task, TaskFileError, load_task
 
     try:
         if path is None:
             return Task(task=EVAL_TASK)
-        return load_task(path, check_api_key=False, require_task=False)
+        # never from a work dir: the --store's (even an older one without its marker) or any marked one
+        return load_task(path, check_api_key=False, require_task=False, stores=[store, None])
     except TaskFileError as exc:
         fail_input(str(exc))
 

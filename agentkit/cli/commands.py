@@ -265,7 +265,7 @@ def run(
     if out_dir is not None:
         overrides["output.dir"] = str(out_dir)
     try:
-        task = load_task(task_file)
+        task = load_task(task_file, stores=[store, None])  # never from a work dir of --store (or any marked one)
         if overrides:
             task = task.with_overrides(overrides, source=f"{task_file} (command line)")
     except TaskFileError as exc:
