@@ -605,3 +605,41 @@ def test_the_cli_refuses_a_task_file_from_a_work_dir(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["run", str(run / "agent.yaml"), "--store", str(tmp_path / "other.db")])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "refused" in lines[0], result.output
+
+
+@pytest.mark.parametrize("command", ["run", "eval"])
+def test_the_cli_refuses_a_task_file_from_its_stores_runs_folder(tmp_path: Path, command: str) -> None:
+    """A work dir an older version made (``<store dir>/runs/<id>``, no marker): ``--store``
+    names the store, so ``run`` and ``eval --config`` know its runs folder."""
+    from typer.testing import CliRunner
+
+    from agentkit.cli import app
+
+    old = tmp_path / "runs" / "abc123"
+    old.mkdir(parents=True)
+    (old / "agent.yaml").write_text(GOOD)
+    store = ["--store", str(tmp_path / "s.db")]
+    suite = ROOT / "tests" / "fixtures" / "eval" / "suite20.jsonl"
+    args = ["run", str(old / "agent.yaml"), *store]
+    if command == "eval":
+        args = ["eval", str(suite), "--config", str(old / "agent.yaml"), *store, "--limit", "1"]
+    result = CliRunner().invoke(app, args, env={"AGENTKIT_STORE": str(tmp_path / "elsewhere.db")})
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "refused: this path is in" in lines[0], result.output
+
+
+def test_the_cli_never_shows_a_file_that_is_no_task_file(tmp_path: Path) -> None:
+    """#20.3 for the CLI: `agentkit run /etc/shadow` (a copy here) says what is wrong, not what it read."""
+    from typer.testing import CliRunner
+
+    from agentkit.cli import app
+
+    shadow = tmp_path / "shadow"
+    shadow.write_text(f"root:$6$salt${SECRET}:19000:0:99999:7:::\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"task: q\nmodel: {{temperature: {SECRET}}}\n")
+    for path in (shadow, config):
+        result = CliRunner().invoke(app, ["run", str(path), "--store", str(tmp_path / "s.db")])
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert SECRET not in result.output and "salt" not in result.output, result.output
