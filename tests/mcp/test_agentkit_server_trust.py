@@ -156,6 +156,42 @@ async def test_per_call_configs_come_only_from_the_config_dir(tmp_path: Path) ->
             refused(answer, "missing.yaml: file not found")
 
 
+SECRET = "sk-SECRET-do-not-echo-0123456789"
+
+
+async def test_a_config_that_is_no_task_file_is_never_echoed(tmp_path: Path) -> None:
+    """#20.3: `research(config=/etc/shadow)` answered with the file's first line, and a secret
+    under a known key came back as the value a check refused. Answers go to the client and
+    the model behind it: the key path and the problem only, in one line."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "shadow").write_text(f"root:$6$salt${SECRET}:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n")
+    (configs / "secret.yaml").write_text(f"model:\n  temperature: {SECRET}\n")
+    async with serving(tmp_path, "--config-dir", str(configs)) as session:
+        said = refused(await session.call_tool("research", {"question": "q", "config": "shadow"}), "not a task file")
+        assert SECRET not in said and "salt" not in said, said
+        said = refused(
+            await session.call_tool("research", {"question": "q", "config": "secret.yaml"}),
+            "model.temperature: must be a number (got a string)",
+        )
+        assert SECRET not in said, said
+
+
+def test_a_server_config_that_is_no_task_file_is_never_echoed(tmp_path: Path) -> None:
+    """The same file as the server's own --config: one line on stderr, exit 2, no content."""
+    (tmp_path / "shadow").write_text(f"root:$6$salt${SECRET}:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "agentkit", "mcp", "--store", str(tmp_path / "s.db"), "--config", "shadow"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "not a task file" in done.stderr and SECRET not in done.stderr and "salt" not in done.stderr
+
+
 def test_a_config_dir_in_a_work_dir_stops_the_server(tmp_path: Path) -> None:
     from agentkit.store._location import ensure_work_root
 
