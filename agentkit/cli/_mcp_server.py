@@ -22,8 +22,9 @@ from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import WithJsonSchema
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import CallToolResult, InputRequiredResult
+from pydantic import StrictInt, ValidationError, WithJsonSchema
 
 from agentkit.run._from_task import agent_from_task, task_of_run
 from agentkit.run._runs import RunResult
@@ -249,14 +250,14 @@ ConfigPath = Annotated[
     ),
 ]
 MaxSteps = Annotated[
-    int | None,
+    StrictInt | None,
     _count(
         "The most model turns the run may take (default: the configuration's limits.max_steps, 300 unless set).",
         MAX_STEPS,
     ),
 ]
 Heavy = Annotated[
-    int | None,
+    StrictInt | None,
     _count(
         "Heavy mode: this many independent trajectories run in parallel and one answer is aggregated "
         "from them (default: the configuration's heavy.trajectories, 1 unless set). Costs grow with it.",
@@ -285,8 +286,43 @@ REPORT = (
 )
 
 
+_WRONG_TYPE = {
+    "missing": "required",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_parsing": "must be a whole number",
+}
+
+
+def _arguments_problem(exc: ValidationError) -> str:
+    """One line for arguments the SDK's validation refused (its own text is pydantic's
+    multi-line report, with the values): the parameter and the problem."""
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    name = ".".join(str(part) for part in first["loc"]) or "arguments"
+    problem = _WRONG_TYPE.get(first["type"], str(first["msg"]))
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{name}: {problem[:1].lower()}{problem[1:]}{more}"
+
+
+class _Server(MCPServer):
+    """The SDK's server, answering arguments that do not fit a tool's schema in one line."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
+                raise
+            raise ToolError(f"Error executing tool {name}: {_arguments_problem(cause)}") from cause
+
+
 def build_server(research: ResearchServer) -> MCPServer:
-    server: MCPServer = MCPServer("agentkit", version=server_version(), instructions=INSTRUCTIONS, log_level="WARNING")
+    server: MCPServer = _Server("agentkit", version=server_version(), instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(name="research", description=RESEARCH)
     async def research_tool(

@@ -244,6 +244,11 @@ async def test_the_tools_describe_themselves_and_their_bounds(tmp_path: Path) ->
                 ({"question": "q", "max_steps": 0}, "max_steps: must be between 1 and 10,000"),
                 ({"question": "q", "heavy": 10**30}, "heavy: must be between 1 and 64"),
                 ({"question": "q" * 100_001}, "question: too long (at most 100,000 characters)"),
+                ({"question": "q", "max_steps": "many"}, "max_steps: must be a whole number"),
+                ({"question": "q", "max_steps": 2.5}, "max_steps: must be a whole number"),
+                ({"question": "q", "heavy": True}, "heavy: must be a whole number"),
+                ({"question": "q", "config": 7}, "config: must be a string"),
+                ({"max_steps": 3}, "question: required"),
             ):
                 refused(await session.call_tool("research", arguments), said)
             refused(await session.call_tool("run_status", {"run_id": "r" * 201}), "run_id: too long")
