@@ -57,7 +57,7 @@ class ResearchServer:
         self.config = config
         self.config_dir: Path | None = None
         if config_dir is not None:
-            if sandbox_writable(config_dir, [self.location]):
+            if sandbox_writable(config_dir, [self.location, None]):
                 raise ValueError(f"--config-dir {config_dir}: {REFUSAL}")
             if not config_dir.is_dir():
                 raise ValueError(f"--config-dir {config_dir}: not a folder")
