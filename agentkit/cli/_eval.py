@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from agentkit.task import Task
 
 GRADER_NAMES = ("exact", "number", "judge")
+MAX_ATTEMPTS = 1_000
+"""--attempts: K per task. The plan holds every attempt, so a count far past any use would
+fill memory before anything runs (10**30 did, unkillable by SIGTERM)."""
+MAX_CONCURRENCY = 1_024
 
 
 def register(app: typer.Typer) -> None:
@@ -78,8 +82,10 @@ def eval_command(
 
     if grader is not None and grader not in GRADER_NAMES:
         fail_input(f"--grader: unknown grader {grader!r}; valid graders: {', '.join(GRADER_NAMES)}")
-    if attempts < 1 or concurrency < 1:
-        fail_input("--attempts and --concurrency must be at least 1")
+    if not 1 <= attempts <= MAX_ATTEMPTS:
+        fail_input(f"--attempts: must be between 1 and {MAX_ATTEMPTS:,}")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        fail_input(f"--concurrency: must be between 1 and {MAX_CONCURRENCY:,}")
     try:
         relative = _tolerance(tolerance)
     except ValueError as bad:

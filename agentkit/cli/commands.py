@@ -312,6 +312,9 @@ def resume(
     _execute(task, store, info.id, as_json, resume=True)
 
 
+MAX_LISTED_RUNS = 1_000_000
+
+
 @app.command()
 def runs(
     store: StoreOpt = None,
@@ -322,6 +325,9 @@ def runs(
     from rich.table import Table
 
     from agentkit.store.status import shown_status
+
+    if not 1 <= limit <= MAX_LISTED_RUNS:  # past 64 bits, SQLite's own OverflowError: exit 1
+        fail_input(f"--limit: must be between 1 and {MAX_LISTED_RUNS:,}")
 
     async def fetch(s: Store) -> list[RunInfo]:
         return [await shown_status(s, r) for r in await s.list_runs(limit=limit)]
