@@ -59,7 +59,8 @@ if TYPE_CHECKING:
         ToolEffect,
         UsageCharged,
     )
-    from agentkit.task.sections import LimitsSpec, MCPServerSpec, MemorySpec, ToolSettings
+    from agentkit.task.mcp_servers import MCPServerSpec
+    from agentkit.task.sections import LimitsSpec, MemorySpec, ToolSettings
     from agentkit.tools.base import Attachment, FunctionTool, Tool, ToolContext, ToolOutput, ToolRegistry, tool
     from agentkit.vocabulary import ImageRef, VideoRef
 
@@ -68,7 +69,8 @@ __version__ = "0.1.0"
 _HOMES: dict[str, tuple[str, ...]] = {
     "agentkit.run.agent": ("Agent", "RunResult"),
     "agentkit.replays": ("ReplayError", "ReplayReport", "replay", "replay_async"),
-    "agentkit.task.sections": ("LimitsSpec", "MCPServerSpec", "MemorySpec", "ToolSettings"),
+    "agentkit.task.mcp_servers": ("MCPServerSpec",),
+    "agentkit.task.sections": ("LimitsSpec", "MemorySpec", "ToolSettings"),
     "agentkit.context.images": ("ImageError",),
     "agentkit.context.videos": ("VideoError",),
     "agentkit.vocabulary": ("ImageRef", "VideoRef"),

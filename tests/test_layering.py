@@ -210,7 +210,14 @@ def direct_problems(sources: Iterable[str], allowed: Callable[[str, Import], boo
 
 # -- the rules ----------------------------------------------------------------------------
 
-BOTTOM = ("agentkit.vocabulary", "agentkit._text", "agentkit._redact", "agentkit.task.sections", "agentkit.task._read")
+BOTTOM = (
+    "agentkit.vocabulary",
+    "agentkit._text",
+    "agentkit._redact",
+    "agentkit.task.sections",
+    "agentkit.task.mcp_servers",
+    "agentkit.task._read",
+)
 """Modules every layer stands on: they import nothing of agentkit but each other."""
 
 ALLOWED: dict[str, tuple[str, ...]] = {
@@ -223,7 +230,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "agentkit.context": ("agentkit.llm", "agentkit.net", "agentkit.store"),
     "agentkit.tools": ("agentkit.context", "agentkit.llm", "agentkit.net", "agentkit.sandbox", "agentkit.store"),
     "agentkit.report": ("agentkit.llm", "agentkit.store"),
-    "agentkit.task": ("agentkit.llm",),
+    "agentkit.task": ("agentkit.llm", "agentkit.store"),  # the store: where runs' work dirs are (never read there)
     "agentkit.run": (
         "agentkit.context",
         "agentkit.tools",

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     from agentkit.task import Task
 
 GRADER_NAMES = ("exact", "number", "judge")
+MAX_ATTEMPTS = 1_000
+"""--attempts: K per task. The plan holds every attempt, so a count far past any use would
+fill memory before anything runs (10**30 did, unkillable by SIGTERM)."""
+MAX_CONCURRENCY = 1_024
 
 
 def register(app: typer.Typer) -> None:
@@ -95,8 +99,10 @@ def eval_command(
 
     if grader is not None and grader not in GRADER_NAMES:
         fail_input(f"--grader: unknown grader {grader!r}; valid graders: {', '.join(GRADER_NAMES)}")
-    if attempts < 1 or concurrency < 1:
-        fail_input("--attempts and --concurrency must be at least 1")
+    if not 1 <= attempts <= MAX_ATTEMPTS:
+        fail_input(f"--attempts: must be between 1 and {MAX_ATTEMPTS:,}")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        fail_input(f"--concurrency: must be between 1 and {MAX_CONCURRENCY:,}")
     try:
         relative = _tolerance(tolerance)
     except ValueError as bad:
@@ -110,7 +116,7 @@ def eval_command(
     suite = _load_suite(suite_path, limit)
     if replay_from is not None:
         _report(_regrade(suite, replay_from, store, grader, relative, out_dir), as_json)
-    config = _load_config(config_file)
+    config = _load_config(config_file, store)
     default_grader = grader or suite.suggested_grader
     _check_keys(config, suite, default_grader, judge_model)
     location = str(resolve_store_location(store))
@@ -178,14 +184,15 @@ def _load_suite(path: Path, limit: int | None) -> Suite:
         fail_input(str(exc))
 
 
-def _load_config(path: Path | None) -> Task:
+def _load_config(path: Path | None, store: str | None) -> Task:
     from agentkit.cli._common import fail_input
     from agentkit.task import EVAL_TASK, Task, TaskFileError, load_task
 
     try:
         if path is None:
             return Task(task=EVAL_TASK)
-        return load_task(path, check_api_key=False, require_task=False)
+        # never from a work dir: the --store's (even an older one without its marker) or any marked one
+        return load_task(path, check_api_key=False, require_task=False, stores=[store, None])
     except TaskFileError as exc:
         fail_input(str(exc))
 

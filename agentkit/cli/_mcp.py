@@ -26,9 +26,19 @@ def register(app: typer.Typer) -> None:
                 "Default: agentkit's defaults (moonshot, kimi-k3).",
             ),
         ] = None,
+        config_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--config-dir",
+                help="The one folder research(config=...) may name task files in (links resolved). "
+                "Without it, a call may only name the --config file.",
+                file_okay=False,
+            ),
+        ] = None,
     ) -> None:
         """Serve research(question), resume(run_id), run_status(run_id) and report(run_id) as an
-        MCP server over stdio (for Claude Desktop, IDEs and other agents)."""
+        MCP server over stdio (for Claude Desktop, IDEs and other agents). Task files come only
+        from --config and --config-dir, never from a run's work dir."""
         import anyio
 
         try:
@@ -38,7 +48,7 @@ def register(app: typer.Typer) -> None:
         from agentkit.task import TaskFileError
 
         try:
-            research = ResearchServer(store, config)
+            research = ResearchServer(store, config, config_dir)
         except (TaskFileError, ValueError) as exc:
             _fail(str(exc))
         try:

@@ -188,7 +188,7 @@ def run(
     if out_dir is not None:
         overrides["output.dir"] = str(out_dir)
     try:
-        task = load_task(task_file)
+        task = load_task(task_file, stores=[store, None])  # never from a work dir of --store (or any marked one)
         if overrides:
             task = task.with_overrides(overrides, source=f"{task_file} (command line)")
     except TaskFileError as exc:
@@ -268,7 +268,7 @@ def fork(
 
     async def find(s: Store) -> Task:
         parent, _ = await fork_point(s, run_id, at)
-        return load_task(config) if config is not None else await task_of_run(s, parent.id)
+        return load_task(config, stores=[store, None]) if config is not None else await task_of_run(s, parent.id)
 
     try:
         task = read_store(store, find)
@@ -278,6 +278,9 @@ def fork(
     except (TaskFileError, ForkError, ValueError) as exc:
         fail_input(str(exc))
     _execute(task, store, uuid.uuid4().hex[:12], as_json, resume=False, fork=Fork(run_id, at, instructions))
+
+
+MAX_LISTED_RUNS = 1_000_000
 
 
 @app.command(cls=HelpCommand)
@@ -290,6 +293,9 @@ def runs(
     from rich.table import Table
 
     from agentkit.store.status import shown_status
+
+    if not 1 <= limit <= MAX_LISTED_RUNS:  # past 64 bits, SQLite's own OverflowError: exit 1
+        fail_input(f"--limit: must be between 1 and {MAX_LISTED_RUNS:,}")
 
     async def fetch(s: Store) -> list[RunInfo]:
         return [await shown_status(s, r) for r in await s.list_runs(limit=limit)]

@@ -63,10 +63,10 @@ from agentkit.store.events import (
 )
 from agentkit.store.fold import RunState, load_state
 from agentkit.store.memory import MemoryStore
+from agentkit.task.mcp_servers import MCPServerSpec
 from agentkit.task.sections import (
     HeavySpec,
     LimitsSpec,
-    MCPServerSpec,
     MemorySpec,
     ToolSettings,
     default_tools,
@@ -89,7 +89,7 @@ class Agent:
     ``max_seconds``); ``max_tokens`` is the model's output cap per call, as ``model.max_tokens``
     in a task file. ``settings`` holds the tool sections (``search``, ``fetch``, ``sandbox``) as
     a mapping or :class:`~agentkit.task.sections.ToolSettings`, checked here. ``mcp`` lists MCP servers
-    (:class:`~agentkit.task.sections.MCPServerSpec` or the task file's dicts) whose tools each run
+    (:class:`~agentkit.task.mcp_servers.MCPServerSpec` or the task file's dicts) whose tools each run
     starts with. ``memory`` names earlier runs the ``recall`` tool searches too (a
     :class:`~agentkit.task.sections.MemorySpec` or ``{"runs": [...]}`` / ``{"tag": NAME}``).
 

@@ -1,7 +1,8 @@
-"""The task file: its typed sections (``sections``), YAML reading with path-precise errors
-(``_read``) and the ``Task`` a run starts from. Imports: the vocabulary, ``_redact``, ``llm.profiles``.
+"""The task file: its typed sections (``sections``, and ``mcp_servers`` for ``mcp:``), YAML
+reading with path-precise errors (``_read``) and the ``Task`` a run starts from. Imports: the
+vocabulary, ``_redact``, ``llm.profiles``.
 
-``sections`` and ``_read`` sit at the bottom (every layer validates with them); ``Task`` also
+``sections``, ``mcp_servers`` and ``_read`` sit at the bottom (every layer validates with them); ``Task`` also
 reads the provider profiles. Names are loaded on first use, so a tool importing a section
 does not load the profiles.
 """

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,30 @@ class HugeNumber:
 
     def __repr__(self) -> str:
         return f"a number with {self.digits:,} digits"
+
+
+def kind_of(value: object) -> str:
+    """What kind of value a message says it got: ``a string``, ``a number``, ``a list``...
+
+    Never the value itself. A message about a task file names the key path and the problem,
+    never what the file says there: the file may not be a task file at all (``/etc/shadow``
+    passed as a config) or hold a secret under a known key, and messages reach terminals,
+    logs and MCP clients."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, float) and not value.is_integer():
+        return "a number with a fraction"
+    if isinstance(value, int | float | HugeNumber):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return "a value of another kind"
 
 
 def _kind(mode: int) -> str:
@@ -177,15 +203,19 @@ def parse_yaml(text: str) -> Any:
 
 
 def read_bytes(path: Path, source: str, field: str | None, what: str = "", *, allow_pipe: bool = False) -> bytes:
-    """A regular file's bytes (up to 1 MB); ``what`` names the file in the message."""
+    """A regular file's bytes (up to 1 MB); ``what`` (``"the file"``) starts a refusal's
+    message. Messages never repeat ``path``: when ``field`` is set, the path is a value the
+    task file gave (the field names it)."""
     try:
         return read_capped(path, limit=MAX_FILE_BYTES, allow_pipe=allow_pipe)
     except ReadRefused as exc:
-        raise TaskFileError(source, f"{what.removeprefix(': ')} {exc}".strip(), field=field) from None
+        raise TaskFileError(source, f"{what} {exc}".strip(), field=field) from None
     except FileNotFoundError:
-        raise TaskFileError(source, f"file not found{what}", field=field) from None
+        raise TaskFileError(source, "file not found", field=field) from None
     except OSError as exc:
-        raise TaskFileError(source, f"cannot read the file{what}: {exc.strerror or exc}", field=field) from None
+        raise TaskFileError(
+            source, f"cannot read the file: {exc.strerror or type(exc).__name__}", field=field
+        ) from None
 
 
 def decode(raw: bytes, source: str) -> str:
@@ -197,24 +227,34 @@ def decode(raw: bytes, source: str) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        byte = raw[exc.start]
         raise TaskFileError(
-            source,
-            f"not valid UTF-8 text (byte 0x{byte:02x} at offset {exc.start}); save the file as UTF-8",
-            field=f"line {line}",
+            source, f"not valid UTF-8 text (at byte offset {exc.start}); save the file as UTF-8", field=f"line {line}"
         ) from None
+
+
+_QUOTED = re.compile(r""" ?(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
+_SYNTAX = re.compile(r"<[a-z ]+>|\W|\\[a-z]")
+"""What PyYAML quotes that is safe to repeat: a token's name (``'<block end>'``), one
+punctuation character (``'@'``) or an escape (``'\\t'``); anything else it quotes (a tag, an
+alias, a character of a word) is the file's text."""
+
+
+def _without_text(problem: str) -> str:
+    """PyYAML's wording with any quoted text of the file left out (never the snippet either:
+    only the problem, the context and their line and column are used)."""
+    return _QUOTED.sub(lambda m: m.group(0) if _SYNTAX.fullmatch(m.group(1) or m.group(2) or "") else "", problem)
 
 
 def yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}"
-        problem = exc.problem or "cannot parse"
+        problem = _without_text(exc.problem or "cannot parse")
         if "'\\t'" in problem:
             problem += " (indent with spaces, not tabs)"
         ctx_mark = exc.context_mark
         if exc.context and ctx_mark is not None and (ctx_mark.line, ctx_mark.column) != (mark.line, mark.column):
-            problem += f" ({exc.context} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
+            problem += f" ({_without_text(exc.context)} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
         return TaskFileError(source, f"invalid YAML: {problem}", field=where)
     if isinstance(exc, yaml.reader.ReaderError):
         line = text[: exc.position].count("\n") + 1
@@ -223,8 +263,7 @@ def yaml_error(exc: yaml.YAMLError, text: str, source: str) -> TaskFileError:
             f"invalid YAML: unacceptable character #x{exc.character:04x} (control characters are not allowed)",
             field=f"line {line}",
         )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return TaskFileError(source, f"invalid YAML: {first}")
+    return TaskFileError(source, f"invalid YAML ({type(exc).__name__})")  # str(exc) may quote the file
 
 
 # --- output.schema (a JSON schema inline, or the path of a file holding one) ---------------
@@ -247,7 +286,7 @@ def output_schema(value: object, base_dir: Path | None) -> dict[str, Any] | None
     origin = ""
     if isinstance(value, str):
         path = _schema_path(value, base_dir)
-        value, origin = _read_schema_file(path), f" (in {path})"
+        value, origin = _read_schema_file(path), " (in the schema file)"
     if not isinstance(value, dict):
         raise SchemaProblem(f"must be a JSON schema (a mapping) or the path of a file that holds one{origin}")
     try:  # JSON values only (YAML dates become strings; a number too long to read is refused)
@@ -261,8 +300,9 @@ def output_schema(value: object, base_dir: Path | None) -> dict[str, Any] | None
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as exc:
         where = ".".join(str(p) for p in exc.absolute_path)
-        message = exc.message if len(exc.message) <= 200 else exc.message[:197] + "..."
-        raise SchemaProblem(f"not a valid JSON schema: {message}{origin}", at=where) from None
+        # the metaschema's rule, never jsonschema's message: that quotes the schema's values (#20.3)
+        rule = f"fails the metaschema's {exc.validator!r} rule"
+        raise SchemaProblem(f"not a valid JSON schema ({rule}){origin}", at=where) from None
     return schema
 
 
@@ -279,18 +319,18 @@ def _read_schema_file(path: Path) -> Any:
     try:
         raw = read_capped(path)
     except ReadRefused as exc:
-        raise SchemaProblem(f"schema file {path} {exc}") from None
+        raise SchemaProblem(f"the schema file {exc}") from None
     except FileNotFoundError:
-        raise SchemaProblem(f"schema file not found: {path}") from None
+        raise SchemaProblem("schema file not found (a path is relative to the task file's folder)") from None
     except OSError as exc:
-        raise SchemaProblem(f"cannot read the schema file {path}: {exc.strerror or exc}") from None
+        raise SchemaProblem(f"cannot read the schema file: {exc.strerror or type(exc).__name__}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise SchemaProblem(f"schema file {path} is not UTF-8 text") from None
+        raise SchemaProblem("the schema file is not UTF-8 text") from None
     try:
         return parse_yaml(text)  # JSON is YAML: one reader for both, with the task file's limits
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise SchemaProblem(f"schema file {path} is not JSON or YAML{where}") from None
+        raise SchemaProblem(f"the schema file is not JSON or YAML{where}") from None

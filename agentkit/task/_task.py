@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeGuard, get_args
 
@@ -31,15 +31,20 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from agentkit._redact import redact_url
+from agentkit._redact import looks_opaque, redact_url, token_kind
 from agentkit.llm.models import model_traits, option_problem
 from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
-from agentkit.task._read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
+from agentkit.task._read import HugeNumber, decode, kind_of, parse_yaml, read_bytes, yaml_error
 from agentkit.task._read import TaskFileError as TaskFileError
+from agentkit.task._trust import REFUSAL, sandbox_writable
+from agentkit.task.mcp_servers import MCPServerSpec
 from agentkit.task.sections import (
     DEFAULT_TOOLS,
+    MAX_CPUS,
     MAX_RUN_IMAGES,
     MAX_RUN_VIDEOS,
+    MAX_USD,
+    MAX_WINDOW_TOKENS,
     SEARCH_KEY_VARS,
     SPEC_CONFIG,
     TOOL_CHOICES,
@@ -48,7 +53,6 @@ from agentkit.task.sections import (
     FetchSpec,
     HeavySpec,
     LimitsSpec,
-    MCPServerSpec,
     MemorySpec,
     OutputSpec,
     PricesSpec,
@@ -62,7 +66,6 @@ from agentkit.task.sections import (
     num,
     one_of,
     one_of_or_null,
-    show,
 )
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -87,7 +90,7 @@ class ModelSpec(BaseModel):
     base_url: _Url = None
     api_key_env: str | None = None
     temperature: float | None = None
-    max_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_WINDOW_TOKENS)
     prices: PricesSpec | None = None
     stream: bool = True
     tool_choice: Annotated[
@@ -128,7 +131,7 @@ class ModelSpec(BaseModel):
         if value is not None and provider in PROFILES:
             low, high = PROFILES[provider].temperature_range
             if not low <= value <= high:
-                raise fail(f"must be between {num(low)} and {num(high)} for {provider} (got {num(value)})")
+                raise fail(f"must be between {num(low)} and {num(high)} for {provider}")
         return value
 
     @model_validator(mode="after")
@@ -140,10 +143,10 @@ class ModelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _options_fit_the_model(self) -> ModelSpec:
-        model = self.resolved_name
+        traits = model_traits(self.resolved_name)
         problem = option_problem(
-            model_traits(model),
-            model,
+            traits,
+            traits.family,  # agentkit's name for the model, never the file's text
             thinking=self.thinking,
             reasoning_effort=self.reasoning_effort,
             preserve_thinking=self.preserve_thinking,
@@ -165,10 +168,10 @@ class EvalSpec(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_cost_usd: float | None = Field(default=None, gt=0, le=MAX_USD)
     judge: ModelSpec | None = None
     """The judge grader's model (default: the task's ``model``)."""
-    cpus_per_attempt: float = Field(default=1.0, gt=0)
+    cpus_per_attempt: float = Field(default=1.0, gt=0, le=MAX_CPUS)
     """With ``--ray``: fractions let several attempts share a core (they mostly wait on the model)."""
     tolerance: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     """The ``number`` grader's relative tolerance (0.01: within 1% of the expected number);
@@ -203,7 +206,7 @@ class Task(BaseModel):
     videos: list[str] = Field(default_factory=list, max_length=MAX_RUN_VIDEOS)
     """Videos that go with the task: file paths (relative to the task file) or http(s) URLs."""
     mcp: list[MCPServerSpec] = Field(default_factory=list)
-    """MCP servers whose tools the agent uses (see :class:`~agentkit.task.sections.MCPServerSpec`)."""
+    """MCP servers whose tools the agent uses (see :class:`~agentkit.task.mcp_servers.MCPServerSpec`)."""
     memory: MemorySpec | None = None
     """Earlier runs ``recall`` searches too (see :class:`~agentkit.task.sections.MemorySpec`)."""
     eval: EvalSpec | None = None
@@ -214,7 +217,7 @@ class Task(BaseModel):
         names = [s.name for s in value]
         for i, name in enumerate(names):
             if name in names[:i]:
-                raise fail(f"server name {name!r} is used twice", at=f"[{i}].name")
+                raise fail(f"the name of mcp[{names.index(name)}] again: server names must be unique", at=f"[{i}].name")
         return value
 
     @field_validator("memory")
@@ -256,7 +259,7 @@ class Task(BaseModel):
                 continue
             path = from_base_dir(item, info)
             if not path.is_file():
-                raise fail(f"{what} not found: {path}", at=f"[{i}]")
+                raise fail(f"{what} not found (a path is relative to the task file's folder)", at=f"[{i}]")
             out.append(str(path))
         return out
 
@@ -264,7 +267,7 @@ class Task(BaseModel):
     @classmethod
     def _tools_unique(cls, value: list[str]) -> list[str]:
         for i, name in enumerate(value):
-            if name in value[:i]:
+            if name in value[:i]:  # a known tool's name (validated), not the file's text
                 raise fail(f"tool {name!r} is listed twice", at=f"[{i}]")
         return value
 
@@ -272,17 +275,23 @@ class Task(BaseModel):
 
     @classmethod
     def from_mapping(
-        cls, data: Mapping[str, Any], *, source: str = "<task>", base_dir: str | Path | None = None
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: str = "<task>",
+        base_dir: str | Path | None = None,
+        stores: Iterable[str | Path | None] = (None,),
     ) -> Task:
         """Validate a mapping (e.g. parsed YAML). Relative paths (``task.file``,
-        ``search.index``) resolve against ``base_dir`` (default: the working directory).
-        Raises :class:`TaskFileError`."""
+        ``search.index``) resolve against ``base_dir`` (default: the working directory); a
+        ``task.file`` in a run's work dir is refused (see :func:`load_task`'s ``stores``).
+        Raises :class:`TaskFileError`, whose messages never quote the values."""
         if not isinstance(data, Mapping):
-            raise TaskFileError(source, f"the top level must be a mapping of keys (got {_kind(data)})")
+            raise TaskFileError(source, f"the top level must be a mapping of keys (got {kind_of(data)})")
         base = Path(base_dir) if base_dir is not None else None
         values = dict(data)
         if isinstance(values.get("task"), Mapping):
-            values["task"] = _read_task_text(values["task"], base, source)
+            values["task"] = _read_task_text(values["task"], base, source, stores)
         try:
             return cls.model_validate(values, context={"base_dir": base})
         except ValidationError as exc:
@@ -377,34 +386,45 @@ class Task(BaseModel):
 
 
 # --- error formatting ----------------------------------------------------------------------
+#
+# A message names the file, the key path, the problem and what is expected; it never quotes
+# a value or any other text of the file. The file may be no task file at all (``/etc/shadow``
+# passed as a config) or hold a secret under a known key, and messages reach terminals, logs,
+# MCP clients and the models behind them. Key names are shown only when they look like a
+# name a person typed (``limts``); a key that does not is file content ("a key that is not a
+# name"), and a file none of whose top-level keys is a task key is "not a task file".
 
 _SIMPLE: dict[str, str] = {
     **dict.fromkeys(("int_type", "int_parsing", "int_from_float"), "must be a whole number"),
     **dict.fromkeys(("float_type", "float_parsing"), "must be a number"),
     **dict.fromkeys(("bool_type", "bool_parsing"), "must be true or false"),
     **dict.fromkeys(("model_type", "model_attributes_type", "dict_type"), "must be a mapping of keys"),
-    "finite_number": "must be a finite number",
     "string_type": "must be a string",
     "list_type": "must be a list",
     "path_type": "must be a file path (a string)",
-    "string_too_short": "must not be empty",
 }
+"""Type errors: the message, then the kind of value found (``(got a string)``)."""
+_PLAIN: dict[str, str] = {"finite_number": "must be a finite number", "string_too_short": "must not be empty"}
+
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,39}")
+"""A key shown in a message: what a person types as a key name, not a line of some file."""
+_AT = re.compile(r"(\.?[A-Za-z_][A-Za-z0-9_-]{0,39}|\[\d+\])+")
+NOT_A_NAME = "<key>"
+"""Stands in the field path for a key that is not shown."""
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if value is None:
-        return "nothing"
-    return show(value)
+def _shown_key(key: object) -> str:
+    """``key`` when it looks like a name a person typed; else :data:`NOT_A_NAME` (a line of
+    another file parsed as a key, a token used as one)."""
+    if isinstance(key, str) and _KEY_NAME.fullmatch(key) and not token_kind(key) and not looks_opaque(key):
+        return key
+    return NOT_A_NAME
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part}]" if isinstance(part, int) else (f".{_shown_key(part)}" if out else _shown_key(part))
     return out
 
 
@@ -428,9 +448,11 @@ def _is_model(annotation: object) -> TypeGuard[type[BaseModel]]:
 
 def _unknown_key(section: tuple[int | str, ...], key: str) -> str:
     model = _section_model(section)
-    if model is None:
-        return "unknown key"
-    valid = [info.alias or name for name, info in model.model_fields.items()]  # as a file spells them
+    # as a file spells them
+    valid = [info.alias or name for name, info in model.model_fields.items()] if model is not None else []
+    listed = f"valid keys: {', '.join(valid)}" if valid else ""
+    if _shown_key(key) == NOT_A_NAME:
+        return "a key that is not a name (not shown)" + (f"; {listed}" if listed else "")
     if key.lower().replace("-", "_") in ("api_key", "apikey", "key", "secret", "token"):
         return (
             "unknown key; never put a key in a task file: set an environment variable and name it in model.api_key_env"
@@ -438,11 +460,11 @@ def _unknown_key(section: tuple[int | str, ...], key: str) -> str:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     if close:
         return f"unknown key; did you mean {close[0]!r}?"
-    return f"unknown key; valid keys: {', '.join(valid)}"
+    return f"unknown key; {listed}" if listed else "unknown key"
 
 
 def _describe(err: ErrorDetails) -> tuple[str, str]:
-    """(field path, message) for one pydantic error, in our wording."""
+    """(field path, message) for one pydantic error, in our wording, without the value."""
     loc = tuple(err["loc"])
     kind = err["type"]
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
@@ -452,6 +474,8 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
         return field, f"number too large ({value.digits:,} digits)"
     if kind == "agentkit":
         at = str(ctx.get("at") or "")
+        if at and not _AT.fullmatch(at):
+            at = NOT_A_NAME
         if at:
             field = f"{field}{at}" if at.startswith("[") or not field else f"{field}.{at}"
         return field, str(ctx["message"])
@@ -460,62 +484,79 @@ def _describe(err: ErrorDetails) -> tuple[str, str]:
             return field, 'required: the research question or instructions, e.g. task: "..."'
         return field, "required"
     if kind == "extra_forbidden":
-        return field, _unknown_key(loc[:-1], str(loc[-1]))
+        parent = _path(loc[:-1])
+        message = _unknown_key(loc[:-1], str(loc[-1]))
+        return (parent, message) if field.endswith(NOT_A_NAME) else (field, message)
     if kind == "invalid_key":
-        return _path(loc[:-1]), f"keys must be strings (got {show(value)})"
+        return _path(loc[:-1]), f"keys must be strings (got {kind_of(value)})"
     bounds = {"ge": "at least", "gt": "greater than", "le": "at most", "lt": "less than"}
     bound = next((k for k in bounds if k in ctx), None)
     if bound is not None and kind.startswith(("greater", "less")):
-        message = f"must be {bounds[bound]} {num(ctx[bound])}"
-    elif kind in _SIMPLE:
+        return field, f"must be {bounds[bound]} {num(ctx[bound])}"
+    if kind in _PLAIN:
+        return field, _PLAIN[kind]
+    if kind in _SIMPLE:
         message = _SIMPLE[kind]
         if loc == ("task",) and kind == "string_type":
             message = "must be a string (the research question) or a mapping {file: PATH}"
-    else:
-        text = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        message = text[:1].lower() + text[1:]
-    if field == "model.api_key_env":
-        return field, message  # never echo: it may be the secret itself
-    shown = redact_url(value) if isinstance(value, str) and field.endswith("url") else value
-    return field, f"{message} (got {show(shown)})"
+        return field, f"{message} (got {kind_of(value)})"
+    text = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return field, text[:1].lower() + text[1:]  # pydantic's own words (they name no input)
 
 
 # --- loading -------------------------------------------------------------------------------
 
 
-def _read_task_text(spec: Mapping[Any, Any], base: Path | None, source: str) -> str:
+def _read_task_text(
+    spec: Mapping[Any, Any], base: Path | None, source: str, stores: Iterable[str | Path | None]
+) -> str:
     """``task: {file: question.md}`` -> the file's text (relative to the task file)."""
     for key in spec:
         if key != "file":
             close = difflib.get_close_matches(str(key), ["file"], n=1)
             hint = "did you mean 'file'?" if close else "the only key is 'file'"
-            raise TaskFileError(source, f"unknown key; {hint}", field=f"task.{key}")
+            raise TaskFileError(source, f"unknown key; {hint}", field=f"task.{_shown_key(key)}")
     name = spec.get("file")
     if not isinstance(name, str) or not name.strip():
-        raise TaskFileError(source, f"must be a file path (got {show(name)})", field="task.file")
+        raise TaskFileError(source, f"must be a file path (got {kind_of(name)})", field="task.file")
     path = Path(name).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
-    raw = read_bytes(path, source, "task.file", f": {path}")
+    if sandbox_writable(path, stores):
+        raise TaskFileError(source, REFUSAL, field="task.file")
+    raw = read_bytes(path, source, "task.file", "the file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise TaskFileError(source, f"{path} is not UTF-8 text", field="task.file") from None
+        raise TaskFileError(source, "the file is not UTF-8 text", field="task.file") from None
     if not text.strip():
-        raise TaskFileError(source, f"{path} is empty", field="task.file")
+        raise TaskFileError(source, "the file is empty", field="task.file")
     return text
 
 
 def load_task(
-    path: str | Path, *, env: Mapping[str, str] | None = None, check_api_key: bool = True, require_task: bool = True
+    path: str | Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    check_api_key: bool = True,
+    require_task: bool = True,
+    stores: Iterable[str | Path | None] = (None,),
 ) -> Task:
     """Read and validate a YAML task file. Raises :class:`TaskFileError` with one message
-    naming the file and the field path. With ``check_api_key``, the provider's API-key
-    variable must be set in ``env`` (default ``os.environ``). ``require_task=False`` reads an
-    eval config, where each suite task brings its question: a missing ``task`` is
-    :data:`EVAL_TASK`."""
+    naming the file and the field path (never a value or other text of the file). With
+    ``check_api_key``, the provider's API-key variable must be set in ``env`` (default
+    ``os.environ``). ``require_task=False`` reads an eval config, where each suite task brings
+    its question: a missing ``task`` is :data:`EVAL_TASK`.
+
+    A file where sandboxed code can write is refused before it is opened: in a run's work
+    dir (any store's, by its marker; the work dirs of ``stores``, ``None`` being the store
+    the environment names) or reached through a link there (see :mod:`agentkit.task._trust`).
+    """
     source = str(path)
     file = Path(path)
+    stores = list(stores)
+    if sandbox_writable(file, stores):
+        raise TaskFileError(source, REFUSAL)
     text = decode(read_bytes(file, source, None, allow_pipe=True), source)
     try:
         data = parse_yaml(text)
@@ -524,10 +565,14 @@ def load_task(
     if data is None:
         raise TaskFileError(source, 'the file is empty; a task file needs at least: task: "your question"')
     if not isinstance(data, dict):
-        raise TaskFileError(source, f"the top level must be a mapping of keys (got {_kind(data)})")
+        raise TaskFileError(source, f"the top level must be a mapping of keys (got {kind_of(data)})")
+    if data and not any(key in Task.model_fields for key in data):
+        raise TaskFileError(
+            source, f"not a task file: none of its top-level keys is a task key ({', '.join(Task.model_fields)})"
+        )
     if not require_task and "task" not in data:
         data = {**data, "task": EVAL_TASK}
-    task = Task.from_mapping(data, source=source, base_dir=file.parent)
+    task = Task.from_mapping(data, source=source, base_dir=file.parent, stores=stores)
     if check_api_key:
         task.check_api_key(env, source=source)
     return task

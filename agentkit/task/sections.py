@@ -28,8 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from agentkit._redact import redact_url, secret_argument, token_kind
-from agentkit.task._read import HugeNumber, SchemaProblem, output_schema
+from agentkit.task._read import SchemaProblem, kind_of, output_schema
 
 TOOL_NAMES: tuple[str, ...] = ("web_search", "fetch", "python", "recall", "note", "delegate")
 DEFAULT_TOOLS: tuple[str, ...] = ("web_search", "fetch", "python")
@@ -50,6 +49,18 @@ TOOL_CHOICES: tuple[str, ...] = ("auto", "none")
 ISOLATIONS: tuple[str, ...] = ("bwrap", "none")
 
 MAX_TRAJECTORIES = 64
+# Every count and limit is bounded: a value far beyond any use would only reach code that
+# breaks on it (a 64-bit SQLite column, orjson, a timer) as an internal error. Bounded, it is
+# one line naming the field, and JSON schemas (the MCP tools') state the range.
+MAX_STEPS = 10_000  # model turns of one run: limits.max_steps, swarm.max_steps
+MAX_WINDOW_TOKENS = 2**24  # context.window, model.max_tokens: 16x K3's window
+MAX_RUN_TOKENS = 10**12  # limits.max_tokens
+MAX_KEPT_RESULTS = 100_000  # context.keep_tool_results
+MAX_MEMORY_MB = 2**20  # sandbox.memory_mb: 1 TB
+MAX_TIMEOUT_S = 7 * 86_400.0  # one tool call or server start: a week
+MAX_RUN_SECONDS = 365 * 86_400.0  # limits.max_seconds: a year
+MAX_USD = 1_000_000.0  # cost budgets and prices per million tokens
+MAX_CPUS = 1_024.0  # eval.cpus_per_attempt
 MAX_RUN_IMAGES = 16
 """Images given with one task (``images:`` in a task file, ``agent.run(images=...)``)."""
 MAX_RUN_VIDEOS = 4
@@ -66,26 +77,6 @@ def num(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def show(value: object, limit: int = 60) -> str:
-    """A short, safe rendering of a user's value for a message."""
-    if value is None:
-        return "null"
-    if isinstance(value, HugeNumber):
-        return repr(value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return num(value)
-    if isinstance(value, str):
-        text = value if len(value) <= limit else value[: limit - 3] + "..."
-        return repr(text)
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return f"a {type(value).__name__}"
 
 
 def from_base_dir(value: str | Path, info: ValidationInfo) -> Path:
@@ -107,7 +98,7 @@ def check_http_url(value: str | None) -> str | None:
     except ValueError:
         ok = False
     if not ok:
-        raise fail(f"must be an http(s) URL such as http://localhost:8000/v1 (got {show(redact_url(value))})")
+        raise fail("must be an http(s) URL such as http://localhost:8000/v1")
     return value
 
 
@@ -117,10 +108,10 @@ def one_of(valid: tuple[str, ...], noun: str) -> Callable[[object], object]:
             return value
         choices = ", ".join(valid)
         if not isinstance(value, str):
-            raise fail(f"must be one of {choices} (got {show(value)})")
-        close = difflib.get_close_matches(value, valid, n=1)
+            raise fail(f"must be one of {choices} (got {kind_of(value)})")
+        close = difflib.get_close_matches(value, valid, n=1)  # a name of ours, never the value
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise fail(f"unknown {noun} {show(value)}; {hint}valid {noun}s: {choices}")
+        raise fail(f"unknown {noun}; {hint}valid {noun}s: {choices}")
 
     return check
 
@@ -188,7 +179,7 @@ class SearchSpec(BaseModel):
             return None
         path = from_base_dir(value, info)
         if not path.exists():
-            raise fail(f"offline index not found: {path}")
+            raise fail("offline index not found (a path is relative to the task file's folder)")
         return path
 
     @model_validator(mode="after")
@@ -209,10 +200,10 @@ class PricesSpec(BaseModel):
 
     model_config = SPEC_CONFIG
 
-    input: float = Field(ge=0)
-    cached_input: float | None = Field(default=None, ge=0)
+    input: float = Field(ge=0, le=MAX_USD)
+    cached_input: float | None = Field(default=None, ge=0, le=MAX_USD)
     """Prompt tokens served from the provider's prefix cache; default: ``input``."""
-    output: float = Field(ge=0)
+    output: float = Field(ge=0, le=MAX_USD)
 
     @model_validator(mode="after")
     def _cached_defaults_to_input(self) -> PricesSpec:
@@ -233,8 +224,8 @@ class SandboxSpec(BaseModel):
     model_config = SPEC_CONFIG
 
     network: bool = False
-    memory_mb: int = Field(default=2048, ge=128)
-    timeout_s: float = Field(default=120.0, gt=0)
+    memory_mb: int = Field(default=2048, ge=128, le=MAX_MEMORY_MB)
+    timeout_s: float = Field(default=120.0, gt=0, le=MAX_TIMEOUT_S)
     isolation: Annotated[Literal["bwrap", "none"], BeforeValidator(one_of(ISOLATIONS, "isolation"))] = "bwrap"
     """``none`` runs Python without a sandbox (the task opts out of isolation)."""
 
@@ -242,17 +233,17 @@ class SandboxSpec(BaseModel):
 class LimitsSpec(BaseModel):
     model_config = SPEC_CONFIG
 
-    max_steps: int = Field(default=300, ge=1)
-    max_cost_usd: float | None = Field(default=None, gt=0)
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_seconds: float | None = Field(default=None, gt=0)
+    max_steps: int = Field(default=300, ge=1, le=MAX_STEPS)
+    max_cost_usd: float | None = Field(default=None, gt=0, le=MAX_USD)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_RUN_TOKENS)
+    max_seconds: float | None = Field(default=None, gt=0, le=MAX_RUN_SECONDS)
 
 
 class ContextSpec(BaseModel):
     model_config = SPEC_CONFIG
 
-    window: int | None = Field(default=None, gt=0)
-    keep_tool_results: int | None = Field(default=None, ge=1)
+    window: int | None = Field(default=None, gt=0, le=MAX_WINDOW_TOKENS)
+    keep_tool_results: int | None = Field(default=None, ge=1, le=MAX_KEPT_RESULTS)
 
 
 class HeavySpec(BaseModel):
@@ -299,7 +290,7 @@ class SwarmSpec(BaseModel):
     """Sub-agents of one run that run at once; the rest wait for a place."""
     max_depth: int = Field(default=2, ge=1, le=8)
     """How deep sub-agents nest: 1 lets only the lead delegate, 2 lets its sub-agents delegate too."""
-    max_steps: int = Field(default=40, ge=1)
+    max_steps: int = Field(default=40, ge=1, le=MAX_STEPS)
     """A sub-agent's step limit, unless its subtask asks for fewer (never above its parent's)."""
 
 
@@ -318,7 +309,7 @@ def _check_tag(value: str | None) -> str | None:
     import re
 
     if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
-        raise fail(f"must be 1-64 letters, digits, '.', '_' or '-', first a letter or digit (got {show(value)})")
+        raise fail("must be 1-64 letters, digits, '.', '_' or '-', first a letter or digit")
     return value
 
 
@@ -338,9 +329,9 @@ class MemorySpec(BaseModel):
     def _run_ids(cls, value: list[str]) -> list[str]:
         for i, run_id in enumerate(value):
             if not run_id.strip() or run_id != run_id.strip():
-                raise fail(f"must be a run id as `agentkit runs` shows it (got {show(run_id)})", at=f"[{i}]")
+                raise fail("must be a run id as `agentkit runs` shows it (no spaces around it)", at=f"[{i}]")
             if run_id in value[:i]:
-                raise fail(f"run {run_id!r} is listed twice", at=f"[{i}]")
+                raise fail(f"the run of memory.runs[{value.index(run_id)}] again: list each run once", at=f"[{i}]")
         return value
 
     @property
@@ -398,7 +389,7 @@ class ToolSettings(Mapping[str, Any]):
         try:
             typed = model.model_validate(raw if raw is not None else {})
         except ValidationError as exc:
-            raise ValueError(_first_problem(name, exc)) from None
+            raise ValueError(first_problem(name, exc)) from None
         self._typed[name] = typed
         return typed
 
@@ -445,7 +436,7 @@ class ToolSettings(Mapping[str, Any]):
         return f"ToolSettings({self._data!r})"
 
 
-def _first_problem(section: str, exc: ValidationError) -> str:
+def first_problem(section: str, exc: ValidationError) -> str:
     err = exc.errors(include_url=False)[0]
     path = ".".join([section, *(str(p) for p in err["loc"])])
     ctx = err.get("ctx") or {}
@@ -460,215 +451,3 @@ def settings_section(settings: Mapping[str, Any] | None, name: str, model: type[
     """Section ``name`` of a run's settings, validated with its one definition here: defaults
     come from the model, a bad value raises ``ValueError``."""
     return ToolSettings.of(settings).section(name, model)
-
-
-# --- MCP servers ----------------------------------------------------------------------------
-
-MCP_NAME_CHARS = "letters, digits, '_' or '-'"
-MCP_MAX_RESULT_BYTES = 8 * 2**20
-"""Default cap on one answer of an MCP server (room for a base64 image of about 6 MB)."""
-
-
-class EnvRef(BaseModel):
-    """A value read from an environment variable when the server starts: ``{from_env: NAME}``.
-    Only the variable's NAME is ever stored or shown."""
-
-    model_config = SPEC_CONFIG
-
-    from_env: str
-
-
-def _env_name_ok(name: str) -> bool:
-    import re
-
-    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
-
-
-def _secret_looking(name: str) -> bool:
-    from agentkit._redact import SECRET_NAME
-
-    return SECRET_NAME.search(name) is not None or "cookie" in name.lower()
-
-
-def _values(kind: str) -> Callable[[object], object]:
-    """Check an ``env``/``headers`` mapping: each value a string or ``{from_env: NAME}``; a
-    secret-looking key must take its value from the environment (never written in the file)."""
-
-    def check(value: object) -> object:
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            raise fail(f"must be a mapping of {kind} names to values (got {show(value)})")
-        out: dict[str, str | EnvRef] = {}
-        for key, item in value.items():
-            if not isinstance(key, str) or not key:
-                raise fail(f"{kind} names must be non-empty strings (got {show(key)})")
-            if kind == "variable" and not _env_name_ok(key):
-                raise fail("must be an environment variable name (letters, digits, _)", at=key)
-            if isinstance(item, Mapping):
-                out[key] = _env_ref(item, key)
-            elif isinstance(item, str):
-                if _secret_looking(key):  # never echo the value: it may be the secret itself
-                    raise fail(
-                        "looks like a secret: write {from_env: VARIABLE} and set the value in that "
-                        "environment variable, never in the task file",
-                        at=key,
-                    )
-                kind_of_token = token_kind(item)
-                if kind_of_token:
-                    raise fail(_literal_token(kind_of_token, f"{key}: {{from_env: VARIABLE}}"), at=key)
-                out[key] = item
-            else:
-                raise fail(f"must be a string or {{from_env: NAME}} (got {show(item)})", at=key)
-        return out
-
-    return check
-
-
-def _literal_token(kind: str, example: str) -> str:
-    return (
-        f"looks like {kind} written in the task file: write {example} in its place and set the "
-        "value in that environment variable (a task file is stored with the run and shown by agentkit show)"
-    )
-
-
-def _env_ref(item: Mapping[Any, Any], at: str) -> EnvRef:
-    name = item.get("from_env")
-    if set(item) != {"from_env"} or not isinstance(name, str):
-        raise fail("must be a string or {from_env: NAME}", at=at)
-    if not _env_name_ok(name):
-        raise fail("from_env must be the NAME of an environment variable (letters, digits, _)", at=at)
-    return EnvRef(from_env=name)
-
-
-def _arguments(value: object) -> object:
-    """Check ``args``: each a string or ``{from_env: NAME}``; a literal that looks like a token
-    (a known shape, or an opaque value after ``--token``/``--api-key``...) is refused, never shown."""
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise fail(f"must be a list of strings or {{from_env: NAME}} (got {show(value)})")
-    literal = [v if isinstance(v, str) else "" for v in value]
-    out: list[str | EnvRef] = []
-    for i, item in enumerate(value):
-        if isinstance(item, Mapping):
-            out.append(_env_ref(item, f"[{i}]"))
-        elif isinstance(item, str):
-            why = secret_argument(literal, i)
-            if why:  # never echo the value: it is the secret
-                flag, eq, _ = item.partition("=")
-                example = "{from_env: VARIABLE}"
-                if eq and flag.startswith("-"):
-                    example = f"two items, [{flag}, {{from_env: VARIABLE}}],"
-                raise fail(_literal_token(why, example), at=f"[{i}]")
-            out.append(item)
-        else:
-            raise fail(f"must be a string or {{from_env: NAME}} (got {show(item)})", at=f"[{i}]")
-    return out
-
-
-class MCPServerSpec(BaseModel):
-    """An MCP server whose tools the agent uses (``mcp:`` in a task file, ``Agent(mcp=[...])``).
-
-    Either a local command spoken to over stdio (``command``, ``args``, ``env``, ``cwd``) or a
-    streamable-HTTP endpoint (``url``, ``headers``). Items of ``args`` and values of ``env`` and
-    ``headers`` are plain strings or ``{from_env: NAME}``; a secret-looking name (token, key,
-    authorization...), a value shaped like a known token (``ghp_…``, ``sk-…``, ``xoxb-…``,
-    ``AKIA…``, ``AIza…``) and an opaque value after a secret flag (``--token``, ``--api-key``)
-    must use ``from_env``, so a stored run config holds variable names, never secrets. Its
-    tools are offered as ``<name>__<tool>``.
-    """
-
-    model_config = SPEC_CONFIG
-
-    name: str
-    command: str | None = Field(default=None, min_length=1)
-    args: Annotated[list[str | EnvRef], BeforeValidator(_arguments)] = Field(default_factory=list)
-    env: Annotated[dict[str, str | EnvRef], BeforeValidator(_values("variable"))] = Field(default_factory=dict)
-    cwd: Annotated[Path | None, Field(strict=False)] = None
-    url: OptionalUrl = None
-    headers: Annotated[dict[str, str | EnvRef], BeforeValidator(_values("header"))] = Field(default_factory=dict)
-    timeout_s: float = Field(default=120.0, gt=0)
-    """Longest wait for one tool call; a server that does not answer in time is restarted."""
-    startup_timeout_s: float = Field(default=30.0, gt=0)
-    """Longest wait for the server to start and list its tools."""
-    max_result_bytes: int = Field(default=MCP_MAX_RESULT_BYTES, ge=65_536, le=256 * 2**20)
-    """Bytes read of one answer of the server (a tool result); the rest of a longer one is
-    dropped unread and the result says how much was cut."""
-    required: bool = True
-    """A server that cannot start fails the run (true) or is left out with a warning (false)."""
-
-    @field_validator("name")
-    @classmethod
-    def _name_chars(cls, value: str) -> str:
-        import re
-
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", value):
-            raise fail(f"must be 1-32 {MCP_NAME_CHARS} (got {show(value)}); tools are named <name>__<tool>")
-        return value
-
-    @field_validator("url")
-    @classmethod
-    def _no_credentials_in_url(cls, value: str | None) -> str | None:
-        if value is not None and redact_url(value) != value:
-            raise fail(
-                "must not hold credentials (user:password@ or a secret query parameter): send them "
-                "in headers with {from_env: VARIABLE}"
-            )
-        return value
-
-    @field_validator("cwd")
-    @classmethod
-    def _cwd_from_base(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        return None if value is None else from_base_dir(value, info)
-
-    @model_validator(mode="after")
-    def _one_transport(self) -> MCPServerSpec:
-        if self.command is None and self.url is None:
-            raise fail("give command (a local server over stdio) or url (a streamable-HTTP server)")
-        if self.command is not None and self.url is not None:
-            raise fail("give command (stdio) or url (HTTP), not both")
-        if self.url is not None:
-            for key, given in (("args", self.args), ("env", self.env), ("cwd", self.cwd)):
-                if given:
-                    raise fail("only for a command (stdio) server; this one has a url", at=key)
-        elif self.headers:
-            raise fail("only for a url (HTTP) server; this one has a command", at="headers")
-        return self
-
-    @property
-    def transport(self) -> Literal["stdio", "http"]:
-        return "stdio" if self.command is not None else "http"
-
-    @classmethod
-    def of(cls, value: MCPServerSpec | Mapping[str, Any]) -> MCPServerSpec:
-        """A spec from itself or a mapping as a task file has it (raises ``ValueError`` naming
-        the field: ``mcp.env.TOKEN: looks like a secret...``)."""
-        if isinstance(value, MCPServerSpec):
-            return value
-        try:
-            return cls.model_validate(dict(value))
-        except ValidationError as exc:
-            raise ValueError(_first_problem("mcp", exc)) from None
-
-    def resolved(self, values: Mapping[str, str | EnvRef], kind: str, environ: Mapping[str, str]) -> dict[str, str]:
-        """``env`` or ``headers`` with each ``from_env`` read from ``environ`` (``ValueError``
-        naming the variable when it is not set; the value is never shown)."""
-        return {key: _from_env(item, f"{kind}.{key}", environ) for key, item in values.items()}
-
-    def resolved_args(self, environ: Mapping[str, str]) -> list[str]:
-        """``args`` with each ``from_env`` read from ``environ`` (``ValueError`` as :meth:`resolved`)."""
-        return [_from_env(item, f"args[{i}]", environ) for i, item in enumerate(self.args)]
-
-    def as_data(self) -> dict[str, Any]:
-        """JSON-ready, as stored in a run's config: variable names, never their values."""
-        return self.model_dump(mode="json", exclude_defaults=True)
-
-
-def _from_env(item: str | EnvRef, where: str, environ: Mapping[str, str]) -> str:
-    if isinstance(item, str):
-        return item
-    found = environ.get(item.from_env)
-    if not found:
-        raise ValueError(f"{where}: the environment variable {item.from_env} is not set")
-    return found

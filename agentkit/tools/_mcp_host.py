@@ -23,7 +23,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.from_thread import BlockingPortal
 
 from agentkit._redact import register_secret
-from agentkit.task.sections import MCPServerSpec
+from agentkit.task.mcp_servers import MCPServerSpec
 from agentkit.tools._mcp_cap import CUT_META, CappedTransport
 from agentkit.tools._mcp_stdio import capped_stdio_client
 from agentkit.tools.base import ProgressFn

@@ -26,7 +26,7 @@ from anyio.from_thread import BlockingPortal
 from pydantic import RootModel
 
 from agentkit.llm.errors import ConfigurationError
-from agentkit.task.sections import MCPServerSpec
+from agentkit.task.mcp_servers import MCPServerSpec
 from agentkit.tools._mcp_host import Connection, Host, Listing, ServerFailed
 from agentkit.tools._mcp_results import argument_problems, description, input_schema, render, tool_name
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolSource, ToolsUnavailable

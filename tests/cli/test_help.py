@@ -62,7 +62,7 @@ def test_the_command_list_gives_each_description_whole_on_its_row() -> None:
         assert rows[name] == first, (name, rows.get(name))
         assert first.endswith((".", ")")), first
     assert rows["view"].endswith("The page works offline.")
-    assert rows["mcp"].endswith("(for Claude Desktop, IDEs and other agents).")
+    assert rows["mcp"].endswith("never from a run's work dir.")
 
 
 @pytest.mark.parametrize("command", ["run", "eval"])

@@ -19,7 +19,7 @@ import pytest
 from mcp_helpers import BIG_RESULT_PROBE, hostile_spec, start_http_server, stdio_spec
 from test_mcp_client import Harness
 
-from agentkit.task.sections import MCP_MAX_RESULT_BYTES
+from agentkit.task.mcp_servers import MCP_MAX_RESULT_BYTES
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,7 @@ import pytest
 from mcp_helpers import HOSTILE_SERVER
 
 from agentkit.task import TaskFileError, load_task
-from agentkit.task.sections import MCPServerSpec
+from agentkit.task.mcp_servers import MCPServerSpec
 
 HEAD = "task: x\nmodel: {provider: custom, base_url: 'http://127.0.0.1:9/v1'}\n"
 
@@ -35,7 +35,7 @@ def problem(tmp_path: Path, mcp: str) -> str:
         ("mcp: [{name: 'my server', command: x}]\n", "mcp[0].name: must be 1-32 letters, digits, '_' or '-'"),
         (
             "mcp: [{name: a, command: x}, {name: a, url: 'http://h/mcp'}]\n",
-            "mcp[1].name: server name 'a' is used twice",
+            "mcp[1].name: the name of mcp[0] again: server names must be unique",
         ),
         ("mcp: [{name: a, url: 'ftp://h/mcp'}]\n", "mcp[0].url: must be an http(s) URL"),
         ("mcp: [{name: a, url: 'http://u:pw@h/mcp'}]\n", "mcp[0].url: must not hold credentials"),

@@ -440,7 +440,7 @@ def test_the_automatic_chain_follows_the_key_variables() -> None:
 
 
 def test_task_file_names_are_checked_in_the_usual_words() -> None:
-    with pytest.raises(ValueError, match=r"search.backend: unknown search backend 'tavly'; did you mean 'tavily'\?"):
+    with pytest.raises(ValueError, match=r"search.backend: unknown search backend; did you mean 'tavily'\?"):
         _ = ToolSettings({"search": {"backend": "tavly"}}).search
     with pytest.raises(ValueError, match=r"search.backend\[1\]: 'exa' is listed twice"):
         _ = ToolSettings({"search": {"backend": ["exa", "exa"]}}).search
