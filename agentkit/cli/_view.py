@@ -1,4 +1,5 @@
-"""``agentkit view RUN_ID``: a run's trace as one self-contained HTML page (read-only)."""
+"""``agentkit view RUN_ID``: a run's trace as one self-contained HTML page (read-only); with
+``--beside-parent``, a fork beside the run it was forked from."""
 
 from __future__ import annotations
 
@@ -46,22 +47,39 @@ def register(app: typer.Typer) -> None:
         interval: Annotated[
             float, typer.Option("--interval", min=1.0, help="Seconds between rewrites with --watch.")
         ] = 5.0,
+        beside_parent: Annotated[
+            bool,
+            typer.Option(
+                "--beside-parent",
+                help="RUN_ID is a fork (agentkit fork): one page with it and the run it was forked from, the "
+                "settings that differ, the shared steps once, then both runs' own steps side by side.",
+            ),
+        ] = False,
     ) -> None:
         """Show a run's trace as an HTML page: steps, tool calls, plan, context and cost charts,
-        trajectories and sub-agents, report claims. The page works offline."""
-        _view(run_id, output, store, open_page=open_page, watch=watch, interval=interval)
+        trajectories and sub-agents, report claims, a fork's lineage. The page works offline."""
+        _view(run_id, output, store, open_page=open_page, watch=watch, interval=interval, beside=beside_parent)
 
 
 def _view(
-    run_id: str, output: Path | None, store: str | None, *, open_page: bool, watch: bool, interval: float
+    run_id: str,
+    output: Path | None,
+    store: str | None,
+    *,
+    open_page: bool,
+    watch: bool,
+    interval: float,
+    beside: bool = False,
 ) -> None:
     from agentkit.cli._common import fail_input, say
 
     to_stdout = output is None and not open_page and not sys.stdout.isatty()
+    if beside and watch:
+        fail_input("--watch follows one run: view the fork alone to follow it (agentkit view FORK --watch)")
     if to_stdout and watch:
         fail_input("--watch rewrites a file: give it one with -o FILE")
     refresh = max(1, round(interval)) if watch else None
-    run, page = _build(run_id, store, refresh)
+    run, page = _build_side_by_side(run_id, store) if beside else _build(run_id, store, refresh)
     if to_stdout:
         sys.stdout.write(page)
         return
@@ -93,6 +111,15 @@ def _build(run_id: str, store: str | None, refresh: int | None) -> tuple[RunView
 
     run = read_store(store, lambda s: gather(s, run_id))
     return run, render_page(run, refresh_s=refresh)
+
+
+def _build_side_by_side(run_id: str, store: str | None) -> tuple[RunView, str]:
+    """The fork and its parent's page (a run that is no fork: an input error, exit 2)."""
+    from agentkit.cli._common import read_store
+    from agentkit.view import gather_side_by_side, render_side_by_side
+
+    pair = read_store(store, lambda s: gather_side_by_side(s, run_id))
+    return pair.fork, render_side_by_side(pair)
 
 
 def _temp_page(run_id: str) -> Path:

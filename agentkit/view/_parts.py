@@ -54,9 +54,9 @@ class Links:
     """Page-wide anchors for source ids and run ids (both are stored text: only mapped, never
     put into an attribute themselves)."""
 
-    def __init__(self, root: RunView) -> None:
+    def __init__(self, root: RunView, *more: RunView) -> None:
         self._sources = {s.source.id: f"src-{i}" for i, s in enumerate(root.sources)}
-        self._runs = {run.info.id: run for run in root.walk()}
+        self._runs = {run.info.id: run for top in (root, *more) for run in top.walk()}
 
     def source(self, source_id: str) -> str | None:
         """The anchor of the source's row in the page's source table."""
@@ -76,9 +76,14 @@ class Entry(NamedTuple):
     """For a plan revision: the plan it replaced (the diff's left side)."""
 
 
-def timeline_entries(run: RunView) -> list[Entry]:
+def timeline_entries(run: RunView, after: int = 0, upto: int | None = None) -> list[Entry]:
     """The run's steps in order, with what happened between them: plan revisions, context
-    prunes and summaries, harness notices, errors and status changes."""
+    prunes and summaries, harness notices, errors and status changes. Only steps ``after`` + 1
+    to ``upto`` (and what happened just before each of them; ``upto=None``: to the end)."""
+
+    def shown(key: int) -> bool:
+        return key > after and (upto is None or key <= upto)
+
     between: dict[int, list[Entry]] = {}  # in the order they happen after a step's calls
     for i, plan in enumerate(run.plans):
         if plan.step:  # a revision shows after the step whose call made it
@@ -90,10 +95,14 @@ def timeline_entries(run: RunView) -> list[Entry]:
         between.setdefault(mark.before_step, []).append(Entry("context", mark))
     out: list[Entry] = []
     for step in run.steps:
-        out.extend(between.pop(step.step, []))
-        out.append(Entry("step", step))
-    for key in sorted(between):  # after the last step (a run in progress, an end)
-        out.extend(between[key])
+        before = between.pop(step.step, [])
+        if shown(step.step):
+            out.extend(before)
+            out.append(Entry("step", step))
+    if upto is None:
+        for key in sorted(between):  # after the last step (a run in progress, an end)
+            if key > after:
+                out.extend(between[key])
     return out
 
 

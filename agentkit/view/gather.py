@@ -18,7 +18,7 @@ from agentkit.report.models import Report
 from agentkit.report.persist import load_report
 from agentkit.report.render import read_figure, why
 from agentkit.report.writer import REPORT_KIND
-from agentkit.store.base import Store
+from agentkit.store.base import RunNotFound, Store
 from agentkit.store.events import (
     Aggregated,
     AssistantMessage,
@@ -35,7 +35,7 @@ from agentkit.store.events import (
     ToolResultEvent,
     UsageCharged,
 )
-from agentkit.store.fold import RunState, TurnRecord
+from agentkit.store.fold import RunState, TurnRecord, run_events
 from agentkit.store.status import shown_status
 from agentkit.view.model import (
     IMAGE_TYPES,
@@ -44,12 +44,14 @@ from agentkit.view.model import (
     CitationView,
     ClaimView,
     ContextMark,
+    Lineage,
     Marker,
     PhaseCost,
     Picture,
     PlanRevision,
     ReportView,
     RunView,
+    SideBySide,
     SourceView,
     StepRef,
     StepView,
@@ -61,13 +63,50 @@ MAX_CHILDREN = 24
 MAX_DEPTH = 2
 """Levels of child runs gathered below the run (heavy -> trajectory -> sub-agent)."""
 MAX_INLINE_FIGURE = 4 * 1024 * 1024
+MAX_RUNS_SCANNED = 100_000
+"""Top-level runs read to find a run's forks."""
 
 
 async def gather(store: Store, run_id: str, *, max_children: int = MAX_CHILDREN, depth: int = MAX_DEPTH) -> RunView:
     """The view of ``run_id`` (an id or a unique prefix; raises ``RunNotFound``), with its
-    child runs, its sources and the steps that found them, and its report's claims."""
+    child runs, its sources and the steps that found them, its report's claims, where it was
+    forked from (a fork) and the runs forked from it."""
     info = await shown_status(store, await store.find_run(run_id))
+    root = await _gather_root(store, info, itertools.count(), max_children=max_children, depth=depth)
+    await _add_forks(store, root)
+    return root
+
+
+async def gather_side_by_side(
+    store: Store, run_id: str, *, max_children: int = MAX_CHILDREN, depth: int = MAX_DEPTH
+) -> SideBySide:
+    """A fork (``run_id``: an id or a unique prefix; raises ``RunNotFound``) and the run it was
+    forked from (its immediate parent, itself maybe a fork), for one page. Raises
+    :class:`NotAFork` when the run is no fork or its parent is not in the store."""
+    info = await shown_status(store, await store.find_run(run_id))
+    if info.forked_from is None or info.fork_step is None:
+        raise NotAFork(
+            f"run {info.id} is not a fork: --beside-parent shows a fork (agentkit fork) beside the run it was "
+            "forked from; `agentkit runs` lists forks with their lineage"
+        )
+    try:
+        parent_info = await shown_status(store, await store.get_run(info.forked_from))
+    except RunNotFound:
+        raise NotAFork(f"run {info.id} was forked from run {info.forked_from}, which is not in this store") from None
     counter = itertools.count()
+    fork = await _gather_root(store, info, counter, max_children=max_children, depth=depth)
+    parent = await _gather_root(store, parent_info, counter, max_children=max_children, depth=depth)
+    await _add_forks(store, fork, parent)
+    return SideBySide(fork, parent, info.fork_step, _settings(parent_info.config, info.config))
+
+
+class NotAFork(ValueError):
+    """The run asked to be shown beside its parent is no fork, or its parent is gone."""
+
+
+async def _gather_root(
+    store: Store, info: RunInfo, counter: Iterator[int], *, max_children: int, depth: int
+) -> RunView:
     root = await _gather_run(store, info, counter, "child", max_children=max_children, depth=depth)
     found = _source_index(root)
     sources = [s for s in await store.list_sources(info.id) if s.kind != REPORT_KIND]
@@ -76,6 +115,37 @@ async def gather(store: Store, run_id: str, *, max_children: int = MAX_CHILDREN,
     if report is not None:
         root.report = _report_view(report, {s.source.id: s for s in root.sources}, found)
     return root
+
+
+async def _add_forks(store: Store, *roots: RunView) -> None:
+    """Each run's forks. The Store interface has no query by ``forked_from`` (it lives in the
+    row's JSON, with no index in the SQL stores), so this scans the top-level runs, where
+    ``agentkit fork`` puts every fork: one listing per page."""
+    runs = {run.info.id: run for root in roots for run in root.walk()}
+    listed = await store.list_runs(limit=MAX_RUNS_SCANNED)
+    for row in sorted(listed, key=lambda r: r.created_at):
+        run = runs.get(row.forked_from or "")
+        if run is not None:
+            run.forks.append(await shown_status(store, row))
+
+
+def _settings(parent: dict[str, object], fork: dict[str, object]) -> list[tuple[str, str, str]]:
+    """The settings (run config keys) whose values differ, as text: (name, parent, fork)."""
+    out = []
+    for key in sorted(parent.keys() | fork.keys()):
+        before, after = _setting(parent, key), _setting(fork, key)
+        if before != after:
+            out.append((key, before, after))
+    return out
+
+
+def _setting(config: dict[str, object], key: str) -> str:
+    if key not in config:
+        return "(not set)"
+    value = config[key]
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
 async def _gather_run(
@@ -91,8 +161,10 @@ async def _gather_run(
         declared_window=_int(info.config.get("context_window")) or 0,
         role=role,
     )
+    if info.forked_from is not None and info.fork_step is not None:
+        view.lineage = Lineage(info.forked_from, info.fork_step, await _row(store, info.forked_from))
     figures: list[tuple[CallView, FigureProduced]] = []
-    state = _walk(view, await store.events(info.id), figures)
+    state = _walk(view, await run_events(store, info.id), figures)
     for call, figure in figures:
         image = await _figure(store, figure)
         if image is not None:
@@ -125,13 +197,24 @@ async def _gather_run(
     return view
 
 
+async def _row(store: Store, run_id: str) -> RunInfo | None:
+    try:
+        return await shown_status(store, await store.get_run(run_id))
+    except RunNotFound:
+        return None
+
+
 def _walk(view: RunView, events: list[StoredEvent], figures: list[tuple[CallView, FigureProduced]]) -> RunState:
     """Fold the events one by one, noting where each context decision, error and status
     change fell between the steps; then read the steps, plans and costs off the fold. The
-    figures the calls saved are listed in ``figures``, to be read from the store."""
-    state = RunState(run_id=view.info.id)
+    figures the calls saved are listed in ``figures``, to be read from the store. A fork's
+    first events are its parent's (read by reference): its steps are marked with the run that
+    holds them (its totals, as its fold's, count them and the calls made for them)."""
+    run_id = view.info.id
+    state = RunState(run_id=run_id)
     window = view.declared_window
     windows: dict[int, int] = {}
+    origins: dict[int, str] = {}
     last_drop = 0
     for stored in events:
         event = stored.event
@@ -139,6 +222,7 @@ def _walk(view: RunView, events: list[StoredEvent], figures: list[tuple[CallView
         state.apply(event, stored.seq)
         if isinstance(event, AssistantMessage):
             windows[event.step] = window
+            origins[event.step] = stored.run_id
         elif isinstance(event, BudgetDecision):
             mark = _context_mark(event, upcoming, last_drop)
             if mark is None:
@@ -168,6 +252,8 @@ def _walk(view: RunView, events: list[StoredEvent], figures: list[tuple[CallView
     view.markers[:0] = [Marker(1, "notice", f"notice: {n.kind}", n.text) for n in state.head_notices]
     for record in state.records:
         step = _step_view(record, windows.get(record.event.step, window))
+        origin = origins.get(record.event.step, run_id)
+        step.shared_from = origin if origin != run_id else None
         view.steps.append(step)
         for call, shown in zip(record.event.turn.tool_calls, step.calls, strict=True):
             effects = record.effects.get(call.id, ())
@@ -332,4 +418,4 @@ def _natural(text: str) -> list[tuple[int, int | str]]:
     return [(0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"(\d+)", text) if p]
 
 
-__all__ = ["MAX_CHILDREN", "MAX_DEPTH", "gather"]
+__all__ = ["MAX_CHILDREN", "MAX_DEPTH", "NotAFork", "gather", "gather_side_by_side"]

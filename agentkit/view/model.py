@@ -90,6 +90,9 @@ class StepView:
     """The context window in force when the request was sent (0: unknown)."""
     notices: list[tuple[str, str]] = field(default_factory=list)
     """Harness messages after the turn: (kind, text)."""
+    shared_from: str | None = None
+    """For a fork's first steps: the run whose trace holds this step (the run it was forked
+    from, or further up for a fork of a fork); ``None``: the run's own step."""
 
     @property
     def context_tokens(self) -> int:
@@ -189,6 +192,16 @@ class SourceView:
     found: list[StepRef] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Lineage:
+    """Where a fork comes from: its first ``fork_step`` steps are ``forked_from``'s."""
+
+    forked_from: str
+    fork_step: int
+    parent: RunInfo | None
+    """The parent's row (with the status a reader should see); ``None``: not in the store."""
+
+
 @dataclass
 class RunView:
     """A run and, nested, its child runs (heavy trajectories, sub-agents, eval attempts)."""
@@ -223,6 +236,15 @@ class RunView:
     """Child runs listed without their trace (beyond the page's limit)."""
     sources: list[SourceView] = field(default_factory=list)
     report: ReportView | None = None
+    lineage: Lineage | None = None
+    """Set for a fork (``agentkit fork``)."""
+    forks: list[RunInfo] = field(default_factory=list)
+    """The runs forked from this one, oldest first."""
+
+    @property
+    def shared_steps(self) -> int:
+        """How many of the run's first steps are another run's (0: not a fork)."""
+        return self.lineage.fork_step if self.lineage is not None else 0
 
     @property
     def anchor(self) -> str:
@@ -251,6 +273,18 @@ class RunView:
         return out
 
 
+@dataclass
+class SideBySide:
+    """A fork and the run it was forked from, for one page that shows the steps they share
+    once and, from the fork point on, each run's own steps side by side."""
+
+    fork: RunView
+    parent: RunView
+    fork_step: int
+    settings: list[tuple[str, str, str]]
+    """The run settings that differ: (name, the parent's value, the fork's value), as text."""
+
+
 __all__ = [
     "IMAGE_TYPES",
     "CallView",
@@ -258,12 +292,14 @@ __all__ = [
     "CitationView",
     "ClaimView",
     "ContextMark",
+    "Lineage",
     "Marker",
     "PhaseCost",
     "Picture",
     "PlanRevision",
     "ReportView",
     "RunView",
+    "SideBySide",
     "SourceView",
     "StepRef",
     "StepView",

@@ -18,7 +18,7 @@ from agentkit.report._html import environment
 from agentkit.report.render import safe_url
 from agentkit.view._parts import FILTERS, MAX_TEXT, Links, diff_lines, share, timeline_entries
 from agentkit.view.charts import ContextSeries, context_chart, cost_chart
-from agentkit.view.model import RunView
+from agentkit.view.model import RunView, SideBySide
 from agentkit.vocabulary import Usage
 
 if TYPE_CHECKING:
@@ -55,6 +55,25 @@ def render_page(view: RunView, *, refresh_s: int | None = None, generated_at: fl
             children_title=_children_title(view),
             charts=_charts(view),
             phases=_phases(view),
+        )
+    )
+
+
+def render_side_by_side(pair: SideBySide, *, generated_at: float | None = None) -> str:
+    """One page with a fork and the run it was forked from: the settings that differ, the
+    steps they share once, then each run's own steps side by side from the fork point on."""
+    return (
+        _templates()
+        .get_template("side.html")
+        .render(
+            view=pair.fork,
+            parent=pair.parent,
+            n=pair.fork_step,
+            settings=pair.settings,
+            links=Links(pair.fork, pair.parent),
+            generated=time.time() if generated_at is None else generated_at,
+            refresh_s=None,
+            script_hash=script_hash(),
         )
     )
 
@@ -146,4 +165,4 @@ def _children_title(view: RunView) -> str:
     return "Child runs"
 
 
-__all__ = ["render_page", "script_hash"]
+__all__ = ["render_page", "render_side_by_side", "script_hash"]

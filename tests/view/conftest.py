@@ -12,7 +12,7 @@ import pytest
 
 from agentkit.store import SQLiteStore
 
-from .runs import heavy_run, hostile_run, long_run
+from .runs import Forked, forked_runs, heavy_run, hostile_run, long_run
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,23 @@ def demo_built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         return (await run_demo(tmp / "out", store, tmp / "runs")).result.run_id
 
     return _build(tmp / "s.db", make)
+
+
+@dataclass(frozen=True)
+class BuiltForks:
+    store: Path
+    runs: Forked
+
+
+@pytest.fixture(scope="session")
+def forks_built(tmp_path_factory: pytest.TempPathFactory) -> BuiltForks:
+    path = tmp_path_factory.mktemp("forks") / "s.db"
+
+    async def go() -> Forked:
+        store = SQLiteStore(path)
+        try:
+            return await forked_runs(store)
+        finally:
+            await store.aclose()
+
+    return BuiltForks(path, anyio.run(go))

@@ -1,11 +1,13 @@
 """Runs for the viewer's tests, driven by the real loop against the fake provider over
 loopback (the real openai SDK, real SQLite): a long run with prunes, summaries and plan
-revisions; a heavy run with delegating trajectories; a run held in progress; hostile text."""
+revisions; a heavy run with delegating trajectories; a run held in progress; hostile text; a
+run with a fork and a fork of the fork."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +166,38 @@ async def hostile_run(store: SQLiteStore, tmp: Path) -> str:
     report = await write_report(store, result.run_id, writer, title=HOSTILE)
     await store_report(store, result.run_id, report)
     return result.run_id
+
+
+@dataclass(frozen=True)
+class Forked:
+    """A run, a fork of it and a fork of that fork (each with its own model)."""
+
+    parent: str
+    fork: str
+    grandchild: str
+
+
+def fork_responder(req: FakeRequest) -> Turn:
+    """Five look-ups, then an answer; every turn names the model that made it."""
+    model = str(req.body["model"])
+    done = sum(1 for m in req.messages if m["role"] == "tool")
+    if done < 5:
+        return Turn(reasoning=f"{model} thinks about step {done + 1}", tool_calls=[call("lookup", term=f"t{done + 1}")])
+    return Turn(reasoning=f"{model} is done", content=f"answer by {model}")
+
+
+async def forked_runs(store: SQLiteStore) -> Forked:
+    """A parent run (model-a), a fork of it at step 2 (model-b, its own instructions) and a
+    fork of that fork at step 4 (model-c)."""
+    with FakeProvider(fork_responder) as fake:
+        model = OpenAICompatibleModel(
+            "model-a", "moonshot", base_url=fake.base_url, api_key="sk-test", retry=RetryPolicy(initial_backoff=0.001)
+        )
+        async with Agent(llm=model, tools=[lookup], store=store, plan=False) as agent:
+            parent = await agent.run("Look five terms up.")
+            fork = await agent.fork(parent.run_id, 2, model="model-b", instructions=f"Be brief. {HOSTILE}")
+            grandchild = await agent.fork(fork.run_id, 4, model="model-c")
+        assert fake.errors == []
+    for result in (parent, fork, grandchild):
+        assert result.status == "finished", result
+    return Forked(parent.run_id, fork.run_id, grandchild.run_id)
