@@ -61,8 +61,17 @@ class Sizer(Protocol):
     @property
     def results_per_record(self) -> list[int]: ...
 
+    @property
+    def elidable(self) -> bool:
+        """Whether old reasoning may be elided: not where the service keeps every earlier
+        turn's reasoning as context and wants it back as it was (the builder ignores
+        ``elide_before`` there)."""
+
+    def visible_results(self, cut: ViewCut) -> int:
+        """Tool results ``cut`` shows (not hidden, not dropped)."""
+
     def tokens(self, cut: ViewCut) -> int:
-        """Estimated prompt tokens of the view under ``cut``."""
+        """Estimated prompt tokens of the view under ``cut``, as the service counts them."""
 
 
 class ContextPolicy(abc.ABC):
@@ -114,8 +123,10 @@ class BatchPrune(ContextPolicy):
     Triggers when the view passes ``high_water`` of the budget or holds more than
     ``keep + batch`` visible tool results. Then, in order, until the view is under
     ``low_water``: hide tool results beyond the most recent ``keep``; elide the reasoning
-    of finished turns except the newest ``keep_reasoning``; keep fewer results (halving
-    ``keep``); summarise the oldest turns into a pinned summary.
+    of finished turns except the newest ``keep_reasoning`` (only where the service does not
+    keep earlier reasoning as context: there it must come back as it was, so whole turns
+    go into the summary instead); keep fewer results (halving ``keep``); summarise the
+    oldest turns into a pinned summary.
 
     The newest turns' reasoning is never elided: the latest tool-call turn is the one whose
     results the model is about to read, and it continues from that reasoning; without it a
@@ -137,7 +148,7 @@ class BatchPrune(ContextPolicy):
         n = len(results)
         budget = sizer.budget
         tokens_now = sizer.tokens(current)
-        too_many = visible_results(results, current) > self.keep + (self.batch or self.keep)
+        too_many = sizer.visible_results(current) > self.keep + (self.batch or self.keep)
         if not (hard or too_many or tokens_now > self.high_water * budget):
             return None
         target = (0.35 if hard else self.low_water) * budget
@@ -147,9 +158,10 @@ class BatchPrune(ContextPolicy):
             return cut  # only the count trigger fired: hiding old results is the whole prune
         if sizer.tokens(cut) <= target:
             return cut
-        cut = replace(cut, elide_before=max(cut.elide_before, n - max(1, self.keep_reasoning)))
-        if sizer.tokens(cut) <= target:
-            return cut
+        if sizer.elidable:
+            cut = replace(cut, elide_before=max(cut.elide_before, n - max(1, self.keep_reasoning)))
+            if sizer.tokens(cut) <= target:
+                return cut
         while keep > 1:  # large results: keep fewer of them before condensing turns away
             keep //= 2
             cut = replace(cut, hide_before=keep_boundary(results, keep, cut.hide_before))

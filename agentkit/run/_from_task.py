@@ -67,6 +67,7 @@ def agent_from_task(
         task_spec=task.redacted_config(),
         context_window=task.context.window,  # None: the profile's, or what a local server says
         keep_tool_results=task.context.keep_tool_results,
+        max_prompt_tokens=task.context.max_prompt_tokens,
         limits=task.limits,
         heavy=task.heavy.trajectories,
         aggregate=task.heavy.aggregate,

@@ -95,6 +95,21 @@ class LimitReached(Exception):
     """The next model call could pass a run limit, so it is not sent; the run stops with its best answer."""
 
 
+PROMPT_USD_TARGET = 0.0
+"""The default cost target: the most one request's prompt may cost at its cache-miss price
+(see :func:`default_max_prompt_tokens`)."""
+
+
+def default_max_prompt_tokens(prices: Prices) -> int | None:
+    """The default ``context.max_prompt_tokens`` for a model with ``prices``: the prompt that
+    costs :data:`PROMPT_USD_TARGET` at the cache-miss price. It bites for models priced like
+    Kimi K3; a cheaper model's target is larger than its window, which then bounds the
+    prompt alone. ``None`` for an unpriced (local) model."""
+    if prices.input_miss <= 0 or PROMPT_USD_TARGET <= 0:
+        return None
+    return int(PROMPT_USD_TARGET * 1_000_000 / prices.input_miss)
+
+
 MIN_ANSWER_TOKENS = 256
 """The shortest answer worth asking for; a call whose budget pays for less is not sent."""
 

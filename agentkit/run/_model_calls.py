@@ -9,16 +9,17 @@ as the story of a run's steps.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut
+from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, ReasoningRetention, View, current_cut
 from agentkit.context.images import resolve_parts
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
-from agentkit.llm.types import AssistantTurn, Message, ModelRequest, StreamDelta
+from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta
 from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
 from agentkit.run._runs import RunBook
 from agentkit.run.live import (
@@ -36,6 +37,29 @@ from agentkit.store.fold import RunState, TurnRecord
 
 if TYPE_CHECKING:
     from agentkit.run.agent import Agent
+
+_ALWAYS_PRESERVED = re.compile(r"^kimi-k(?:[3-9]|2\.7)(?!\d)")
+"""Model names whose service keeps every earlier turn's reasoning, always (K3 and later, K2.7
+Code: "Preserved Thinking is always on", Kimi platform docs, fact sheet section 8.1)."""
+
+
+def reasoning_retention(model: Model) -> ReasoningRetention:
+    """What ``model``'s service does with the reasoning of earlier turns (a turn starts at
+    each user message): ``all`` keeps it as context (Preserved Thinking: K3, K2.7 Code, K2.6
+    asked for ``thinking.keep: "all"``), ``current_turn`` reads only the reasoning after the
+    latest user message. The one place the context budget learns it.
+
+    The client's request rules say it (``model.rules.preserves_reasoning``, issue #22); a
+    model without them is judged by its name and the ``thinking`` object it sends.
+    """
+    said = getattr(getattr(model, "rules", None), "preserves_reasoning", None)
+    if said in ("all", "current_turn"):
+        return said  # type: ignore[no-any-return]
+    name = model.model_name.strip().lower().rsplit("/", 1)[-1]
+    thinking = (getattr(model, "_extra_body", None) or {}).get("thinking")
+    if _ALWAYS_PRESERVED.match(name) or (isinstance(thinking, dict) and thinking.get("keep") == "all"):
+        return "all"
+    return "current_turn"
 
 
 class ModelCalls:
@@ -85,7 +109,12 @@ class ModelCalls:
             view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit)
             try:
                 turn = await self.call_model(
-                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                    view.messages,
+                    phase=phase,
+                    tools=True,
+                    tool_choice=tool_choice,
+                    context_tokens=view.tokens,
+                    images=view.image_tokens > 0,
                 )
             except ContextLengthExceeded as exc:
                 # Learn the server's window from its answer. A window it stated prunes the view to
@@ -106,7 +135,12 @@ class ModelCalls:
                 )
                 view = await context.prepare(self.state, summarise=self.summarise, commit=self.commit, hard=not stated)
                 turn = await self.call_model(
-                    view.messages, phase=phase, tools=True, tool_choice=tool_choice, context_tokens=view.tokens
+                    view.messages,
+                    phase=phase,
+                    tools=True,
+                    tool_choice=tool_choice,
+                    context_tokens=view.tokens,
+                    images=view.image_tokens > 0,
                 )
         except ContextBudgetExceeded as exc:
             raise ModelError(str(exc)) from exc
@@ -132,7 +166,10 @@ class ModelCalls:
         tools: bool,
         tool_choice: str | None = None,
         context_tokens: int = 0,
+        images: bool = True,
     ) -> AssistantTurn:
+        """One request. ``images``: the messages may hold image parts to resolve (a view
+        knows whether it does; walking a long history for none costs every step)."""
         agent = self.agent
         await self.emit(
             TurnStarted(
@@ -145,13 +182,15 @@ class ModelCalls:
             )
         )
         prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
-        request = ModelRequest(
-            messages=await resolve_parts(messages, agent.store),  # image blobs become data URLs here
+        # Built by the loop, not validated again: re-validating the whole history every step
+        # (a copy of every message) grew with the run.
+        request = ModelRequest.model_construct(
+            messages=await resolve_parts(messages, agent.store) if images else messages,  # blobs become data URLs
             tools=agent.tools.schemas() if tools else [],
             temperature=agent.temperature,
             max_tokens=self.context.answer_tokens(prompt_tokens),
             seed=agent.seed,
-            tool_choice=tool_choice,  # type: ignore[arg-type]
+            tool_choice=tool_choice,
             tool_call_index=self.state.tool_calls,
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)

@@ -31,8 +31,10 @@ from agentkit.run._limits import (
     LimitReached,
     RunLimits,
     SharedBudget,
+    default_max_prompt_tokens,
+    prices_of,
 )
-from agentkit.run._model_calls import ModelCalls
+from agentkit.run._model_calls import ModelCalls, reasoning_retention
 from agentkit.run._prompts import FINAL_ANSWER_PROMPT, system_prompt
 from agentkit.run._report_phase import report_phase
 from agentkit.run._runs import ASK_AGAIN_PROMPTS, MAX_UNFINISHED_REPLIES, RunBook, never_left_running, unfinished_reply
@@ -106,6 +108,7 @@ class Agent:
         context_window: int | None = None,
         keep_tool_results: int | None = None,
         context_policy: ContextPolicy | None = None,
+        max_prompt_tokens: int | None = None,
         max_cost_usd: float | None = None,
         max_run_tokens: int | None = None,
         max_seconds: float | None = None,
@@ -137,6 +140,10 @@ class Agent:
         self.window_declared = context_window is not None
         self.keep_tool_results = keep_tool_results
         self.context_policy = context_policy
+        if max_prompt_tokens is not None and max_prompt_tokens < 1:
+            raise ValueError(f"max_prompt_tokens must be positive, not {max_prompt_tokens}")
+        self.max_prompt_tokens = max_prompt_tokens or default_max_prompt_tokens(prices_of(self.llm))
+        """The cost target: no request's prompt is larger (``None``: the window is the only bound)."""
         ensemble = HeavySpec.model_validate({"trajectories": heavy, "aggregate": aggregate})  # as in a task file
         self.heavy, self.aggregate, self.early_stop = ensemble.trajectories, ensemble.aggregate, early_stop
         self.writes_report = report
@@ -251,6 +258,7 @@ class Agent:
             "max_tokens": self.max_tokens,
             "seed": self.seed,
             "context_window": self.context_window,
+            "max_prompt_tokens": self.max_prompt_tokens,
             "limits": self.limits.model_dump(),
             "heavy": self.heavy,
             "aggregate": self.aggregate,
@@ -311,6 +319,8 @@ class _RunLoop(ModelCalls):
             policy=agent.context_policy or BatchPrune(keep=agent.keep_tool_results or 10),
             tools_bytes=len(orjson.dumps(agent.tools.schemas())),
             vision=sees_images(agent.llm),
+            retention=reasoning_retention(agent.llm),
+            max_prompt_tokens=agent.max_prompt_tokens,
         )
         self.book = RunBook(agent.store, state)
         self.started = time.monotonic()

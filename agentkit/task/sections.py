@@ -248,6 +248,9 @@ class ContextSpec(BaseModel):
 
     window: int | None = Field(default=None, gt=0)
     keep_tool_results: int | None = Field(default=None, ge=1)
+    max_prompt_tokens: int | None = Field(default=None, ge=1024)
+    """The cost target: no request's prompt is larger (by agentkit's estimate, which errs on
+    the high side). Unset: a default for models priced like Kimi K3, else the window."""
 
 
 class HeavySpec(BaseModel):

@@ -39,6 +39,7 @@ import orjson
 from agentkit.testing import _wire
 from agentkit.testing._http import LoopbackService
 from agentkit.testing._kimi_rules import check_request, thinking_enabled, without_images
+from agentkit.testing._turns import as_read, preserves_reasoning
 from agentkit.testing._wire import ErrorStyle, UsageStyle
 from agentkit.testing.script import (
     Delay,
@@ -127,11 +128,14 @@ class FakeProvider(LoopbackService):
 
     # accounting
     def _count_prompt(self, body: dict[str, Any]) -> tuple[int, int]:
-        """Prompt tokens and the prefix-cache hit (leading messages equal to the last request)."""
+        """Prompt tokens and the prefix-cache hit (leading messages equal to the last request),
+        of the messages as the service reads them (earlier turns' reasoning is not read
+        without Preserved Thinking: ``agentkit.testing._turns``)."""
         hashes: list[bytes] = []
         counts: list[int] = []
         head = orjson.dumps(body.get("tools") or [])
-        for part in [head, *[orjson.dumps(m) for m in body.get("messages", [])]]:
+        messages = as_read(body.get("messages", []), self.reasoning_field, preserves_reasoning(body))
+        for part in [head, *[orjson.dumps(m) for m in messages]]:
             h = hashlib.blake2b(part, digest_size=16).digest()
             n = self._token_cache.get(h)
             if n is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from agentkit.testing import FakeRequest, Turn, call
 
-STEPS = 300
+STEPS = int(os.environ.get("OVERHEAD_STEPS", "300"))
+"""Steps of the scripted run (``overhead.py --steps`` sets it for the fake provider's process)."""
 
 
 def make(steps: int = STEPS) -> Callable[[FakeRequest], Any]:
