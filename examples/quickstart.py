@@ -2,7 +2,7 @@
 
 Runs offline with no API key: the model here is SCRIPTED (agentkit's bundled fake
 provider replays a fixed trajectory over real HTTP on 127.0.0.1). The agent code is the
-same you would run against Kimi K2 Thinking; see ``make_agent`` for the one-line change.
+same you would run against Kimi K3; see ``make_agent`` for the one-line change.
 
     python examples/quickstart.py            # scripted, offline
     MOONSHOT_API_KEY=sk-... python examples/quickstart.py --live   # the real model

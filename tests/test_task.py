@@ -79,7 +79,8 @@ def test_minimal_file_gives_all_defaults(tmp_path: Path) -> None:
     task = load_task(path, env=ENV)
     assert task.task == "x"
     assert task.model == ModelSpec()
-    assert (task.model.provider, task.model.name) == ("moonshot", "kimi-k2-thinking")
+    assert (task.model.provider, task.model.name, task.model.resolved_name) == ("moonshot", None, "kimi-k3")
+    assert (task.model.reasoning_effort, task.model.preserve_thinking) == (None, None)
     assert task.model.base_url is None and task.model.api_key_env is None
     assert task.model.temperature is None and task.model.max_tokens is None
     assert task.tools == list(DEFAULT_TOOLS) == ["web_search", "fetch", "python"]
@@ -89,11 +90,11 @@ def test_minimal_file_gives_all_defaults(tmp_path: Path) -> None:
     assert task.sandbox == SandboxSpec(network=False, memory_mb=2048, timeout_s=120, isolation="bwrap")
     assert (task.model.prices, task.model.stream, task.model.tool_choice) == (None, True, None)
     assert task.limits == LimitsSpec(max_steps=300, max_cost_usd=None, max_tokens=None, max_seconds=None)
-    assert task.context == ContextSpec(window=None, keep_tool_results=None)
+    assert task.context == ContextSpec(window=None, keep_tool_results=None, max_prompt_tokens=None)
     assert task.heavy == HeavySpec(trajectories=1, aggregate="reflective")
     assert task.output == OutputSpec(dir=None, report=True, format="md")
     assert task.api_key_env == "MOONSHOT_API_KEY"
-    assert task.context_window == 262_144
+    assert task.context_window == 1_048_576  # kimi-k3's window on the Kimi platform
     assert task.profile.name == "moonshot"
 
 
@@ -101,7 +102,7 @@ FULL = """\
 task: "Compare the energy density of LFP and NMC battery cells, with sources."
 model:
   provider: openrouter
-  name: moonshotai/kimi-k2-thinking
+  name: moonshotai/kimi-k2.6
   base_url: https://openrouter.ai/api/v1
   api_key_env: MY_OPENROUTER_KEY
   temperature: 0.7
@@ -110,6 +111,8 @@ model:
   stream: false
   tool_choice: auto
   thinking: true
+  reasoning_effort: null
+  preserve_thinking: true
 tools: [web_search, fetch, python, note, delegate]
 search:
   backend: [searxng, duckduckgo]
@@ -118,7 +121,7 @@ search:
 fetch: {allow_private_hosts: true, respect_robots: false}
 sandbox: {network: true, memory_mb: 4096, timeout_s: 30.5, isolation: none}
 limits: {max_steps: 50, max_cost_usd: 2.5, max_tokens: 2000000, max_seconds: 3600}
-context: {window: 128000, keep_tool_results: 8}
+context: {window: 128000, keep_tool_results: 8, max_prompt_tokens: 60000}
 heavy: {trajectories: 8, aggregate: vote}
 output: {dir: out/reports, report: false, format: html}
 swarm: {max_children: 50, max_per_turn: 10, concurrency: 4, max_depth: 1, max_steps: 20}
@@ -157,7 +160,9 @@ def test_example_tasks_load(path: Path) -> None:
 
 def test_examples_exist() -> None:
     names = {p.name for p in EXAMPLES.glob("*.yaml")}
-    assert {"k2-moonshot.yaml", "k2-openrouter.yaml", "k2-vllm-local.yaml"} <= names
+    assert {"kimi-moonshot.yaml", "kimi-openrouter.yaml", "k2-vllm-local.yaml"} <= names
+    moonshot = load_task(EXAMPLES / "kimi-moonshot.yaml", env={"MOONSHOT_API_KEY": "k"})
+    assert (moonshot.model.resolved_name, moonshot.model.reasoning_effort) == ("kimi-k3", "high")
     vllm = load_task(EXAMPLES / "k2-vllm-local.yaml", env={})
     assert vllm.model.provider == "vllm" and vllm.model.base_url == "http://localhost:8000/v1"
 

@@ -77,10 +77,32 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         id="error-leaves-running",
         file="agentkit/run/_runs.py",
-        old="                else:\n                    await book.fail_quietly(exc)\n",
-        new="",
+        old="                await RunBook(store, await load_state(store, run_id)).settle(exc)\n",
+        new=(
+            '                if ending(exc)[0] == "interrupted":\n'
+            "                    await RunBook(store, await load_state(store, run_id)).settle(exc)\n"
+        ),
         description="an unexpected error in the loop leaves the run `running`",
         tests=("tests/agent/test_run_outcomes.py",),
+    ),
+    Mutant(
+        id="settle-no-row-fallback",
+        file="agentkit/run/_runs.py",
+        old=(
+            "        with contextlib.suppress(Exception):\n"
+            "            await self.sync_row(status=status, stop_reason=reason)\n"
+        ),
+        new="",
+        description="a store that refuses events but takes row updates leaves the run `running`",
+        tests=("tests/agent/test_run_outcomes.py::test_a_refused_write_leaves_the_run_interrupted_and_resumable",),
+    ),
+    Mutant(
+        id="refused-write-fails",
+        file="agentkit/run/_runs.py",
+        old='        return "interrupted", f"the store refused a write: {exc}"\n',
+        new='        return "failed", f"the store refused a write: {exc}"\n',
+        description="a refused write (a full disk) ends the run `failed`, though nothing is lost and it can resume",
+        tests=("tests/agent/test_run_outcomes.py::test_a_refused_write_leaves_the_run_interrupted_and_resumable",),
     ),
     Mutant(
         id="reasoning-field-fixed",
@@ -98,6 +120,14 @@ MUTANTS: tuple[Mutant, ...] = (
         new="            return request",
         description="max_tokens is not lowered to fit the cost left under max_cost_usd",
         tests=("tests/agent/test_run_outcomes.py", "tests/agent/test_limits.py"),
+    ),
+    Mutant(
+        id="cost-cap-forgets-prompt",
+        file="agentkit/run/_limits.py",
+        old="        allowed = int((room_usd - prompt_cost) * 1_000_000 / prices.output)\n",
+        new="        allowed = int(room_usd * 1_000_000 / prices.output)\n",
+        description="the output tokens a call may use are fitted to the money left without its prompt's cost",
+        tests=("tests/agent/test_limits.py::test_the_cost_cap_holds_when_every_reply_uses_all_its_output_tokens",),
     ),
     Mutant(
         id="report-cost-uncharged",
@@ -230,6 +260,25 @@ MUTANTS: tuple[Mutant, ...] = (
         tests=("tests/agent/test_heavy.py",),
     ),
     # --- store ------------------------------------------------------------------------------
+    Mutant(
+        id="killed-run-shown-running",
+        file="agentkit/store/status.py",
+        old="    elif await store.is_leased(run.id) is False:\n",
+        new="    elif False:\n",
+        description="a run whose driver was killed (no one holds its lease) is shown `running`",
+        tests=("tests/cli/test_run_status.py::test_readers_agree_on_a_run_whose_mcp_server_was_killed[sqlite]",),
+    ),
+    Mutant(
+        id="shown-counters-from-stale-row",
+        file="agentkit/store/status.py",
+        old='    update: dict[str, Any] = {"steps": steps, "usage": usage, "cost_usd": cost}\n',
+        new="    update: dict[str, Any] = {}\n",
+        description="a run the row lags behind (killed, or driven now) is shown with the row's stale counters",
+        tests=(
+            "tests/cli/test_run_status.py::test_readers_agree_on_a_run_whose_mcp_server_was_killed[sqlite]",
+            "tests/cli/test_run_status.py::test_a_run_whose_end_is_committed_but_not_its_row_shows_its_end",
+        ),
+    ),
     Mutant(
         id="store-seq-repeats",
         file="agentkit/store/sqlite.py",

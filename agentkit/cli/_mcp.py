@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--config",
                 help="A task file (YAML) for the model, tools and limits of each run; its task: is not needed. "
-                "Default: agentkit's defaults (moonshot, kimi-k2-thinking).",
+                "Default: agentkit's defaults (moonshot, kimi-k3).",
             ),
         ] = None,
     ) -> None:

@@ -23,6 +23,7 @@ from agentkit.run._runs import RunResult
 from agentkit.run.live import AgentEvent, TurnStarted
 from agentkit.store import RunNotFound, Store, StoreError
 from agentkit.store._location import display_location, ensure_work_root, open_store, resolve_store_location, work_root
+from agentkit.store.status import shown_run, shown_status
 from agentkit.task import EVAL_TASK, Task, TaskFileError, load_task
 
 INSTRUCTIONS = (
@@ -114,16 +115,18 @@ class ResearchServer:
     async def run_status(self, run_id: str) -> dict[str, Any]:
         store = open_store(self.location, readonly=True)
         try:
-            info = await store.find_run(run_id)
+            shown = await shown_run(store, await store.find_run(run_id))
         except (RunNotFound, StoreError) as exc:
             raise ToolError(str(exc)) from None
         finally:
             await store.aclose()
+        info = shown.info
         return {
             "run_id": info.id,
             "status": info.status,
             "task": info.task,
             "steps": info.steps,
+            "tool_calls": shown.tool_calls,
             "answer": info.answer or "",
             "stop_reason": info.stop_reason,
             "cost_usd": info.cost_usd,
@@ -134,7 +137,7 @@ class ResearchServer:
 
         store = open_store(self.location, readonly=True)
         try:
-            info = await store.find_run(run_id)
+            info = await shown_status(store, await store.find_run(run_id))
             report = await load_report(store, info.id)
         except (RunNotFound, StoreError) as exc:
             raise ToolError(str(exc)) from None

@@ -221,7 +221,7 @@ def _view_of(task: Task, run_id: str) -> LiveView:
         task.context_window,
         run_id=run_id,
         task=task.task,
-        model=spec.name,
+        model=spec.resolved_name,
         provider=spec.provider,
         endpoint=shown_url(str(url)) if url else "",
     )
@@ -283,30 +283,32 @@ def resume(
     from agentkit.cli._runs import report_pending
     from agentkit.run._from_task import task_of_run
     from agentkit.run._runs import stored_result
-    from agentkit.store.status import shown_status
+    from agentkit.store.status import ShownRun, shown_run
     from agentkit.task import TaskFileError
 
-    async def find(s: Store) -> tuple[RunInfo, Task | None]:
+    async def find(s: Store) -> tuple[ShownRun, Task | None]:
         from agentkit.report import load_report
 
-        info = await shown_status(s, await s.find_run(run_id))
+        shown = await shown_run(s, await s.find_run(run_id))
+        info = shown.info
         ended = info.status in ("finished", "stopped", "failed")
         try:
-            return info, await task_of_run(s, info.id)
+            return shown, await task_of_run(s, info.id)
         except ValueError:
             if ended and not report_pending(info, await load_report(s, info.id) is not None):
-                return info, None  # nothing left to do: no task file needed to say so
+                return shown, None  # nothing left to do: no task file needed to say so
             raise
 
     try:
-        info, task = read_store(store, find)
+        shown, task = read_store(store, find)
+        info = shown.info
         if task is not None:
             task.check_api_key(source=f"run {info.id}")
     except (TaskFileError, ValueError) as exc:
         fail_input(str(exc))
     if task is None:
         say(f"run {info.id} already ended ({info.status}); nothing to resume")
-        report_result(stored_result(info), as_json)
+        report_result(stored_result(shown), as_json)
     _execute(task, store, info.id, as_json, resume=True)
 
 
@@ -348,19 +350,21 @@ def show(
     from agentkit.context.builder import learned_window
     from agentkit.store.events import AssistantMessage, PlanUpdated, RunStarted, ToolResultEvent, UserMessage
     from agentkit.store.fold import RunState
-    from agentkit.store.status import shown_status
+    from agentkit.store.status import ShownRun, shown_run
 
-    async def fetch(s: Store) -> tuple[RunInfo, list[Any], bool]:
+    async def fetch(s: Store) -> tuple[ShownRun, list[Any], bool]:
         from agentkit.report import load_report
 
-        info = await shown_status(s, await s.find_run(run_id))
-        pending = report_pending(info, await load_report(s, info.id) is not None)
-        return info, [e.event for e in await s.events(info.id)], pending
+        shown = await shown_run(s, await s.find_run(run_id))
+        pending = report_pending(shown.info, await load_report(s, shown.info.id) is not None)
+        return shown, [e.event for e in await s.events(shown.info.id)], pending
 
-    info, events, pending = read_store(store, fetch)
+    shown, events, pending = read_store(store, fetch)
+    info = shown.info
     if as_json:
         data = info.model_dump(mode="json")
         data["run_id"] = info.id
+        data["tool_calls"] = shown.tool_calls
         data["report_pending"] = pending
         data["events"] = [e.model_dump(mode="json") for e in events]
         out.print_json(json.dumps(data))
@@ -368,7 +372,7 @@ def show(
     reason = f" ({info.stop_reason})" if info.stop_reason else ""
     out.print(Text.assemble((f"run {info.id}", "bold"), f" — {info.status}{reason}"), highlight=False)
     out.print(
-        f"steps {info.steps}, prompt tokens {info.usage.prompt_tokens:,} "
+        f"steps {info.steps}, tool calls {shown.tool_calls}, prompt tokens {info.usage.prompt_tokens:,} "
         f"({info.usage.cached_tokens:,} cached), completion {info.usage.completion_tokens:,}, "
         f"cost ${info.cost_usd:.4f}"
     )

@@ -104,6 +104,9 @@ class ContextBuilder:
         self.retention: ReasoningRetention = retention
         """What the service does with earlier turns' reasoning: counted in full and never
         elided (``all``), or not counted before the latest user message (``current_turn``)."""
+        self.reasoning_every_turn = retention == "all"
+        """Every assistant turn carries its reasoning back (a model that keeps earlier turns'
+        reasoning as context), not only tool-call turns."""
         self.window = window
         self.max_tokens = max_tokens or default_max_tokens
         """The most output a request asks for: the configured value, else the profile's default."""
@@ -183,7 +186,7 @@ class ContextBuilder:
         msgs = self.head(state)
         shown_plan = cut.plan or (state.plan_event.plan if state.plan_event else None)
         if shown_plan is not None:
-            msgs.extend(plan_messages(shown_plan))
+            msgs.extend(plan_messages(shown_plan, self.reasoning_field if self.reasoning_every_turn else None))
         parts: list[str] = []
         if cut.summary:
             parts.append(f"Summary of the first {cut.drop_before} steps (condensed to save context):\n{cut.summary}")
@@ -199,7 +202,8 @@ class ContextBuilder:
         service keeps earlier reasoning), its results (as placeholders when hidden), its
         figures (a vision model's, unless hidden) and the notices after it."""
         elided = elided and self.elidable
-        msgs = [assistant_message(record.event, self.reasoning_field, ELIDED_REASONING if elided else None)]
+        elision = ELIDED_REASONING if elided else None
+        msgs = [assistant_message(record.event, self.reasoning_field, elision, every_turn=self.reasoning_every_turn)]
         for call in record.event.turn.tool_calls:
             result = record.results.get(call.id)
             if result is not None:
@@ -230,8 +234,9 @@ class ContextBuilder:
     def _measure(self, record: TurnRecord) -> TurnSizes:
         field = self.reasoning_field
         event = record.event
-        reasoned = assistant_message(event, field)
-        elided = assistant_message(event, field, ELIDED_REASONING)
+        every = self.reasoning_every_turn
+        reasoned = assistant_message(event, field, every_turn=every)
+        elided = assistant_message(event, field, ELIDED_REASONING, every_turn=every)
         unreasoned = {k: v for k, v in reasoned.items() if k != field and k != "reasoning_details"}
         results = [record.results[c.id] for c in event.turn.tool_calls if c.id in record.results]
         shown: list[Message] = [tool_message(r) for r in results]
@@ -404,8 +409,8 @@ def current_cut(state: RunState) -> ViewCut:
 
 __all__ = [
     "ContextBudgetExceeded",
-    "ReasoningRetention",
     "ContextBuilder",
+    "ReasoningRetention",
     "View",
     "current_cut",
     "learned_window",

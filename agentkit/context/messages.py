@@ -18,8 +18,14 @@ EXECUTE_PROMPT = (
 )
 
 
-def assistant_message(event: AssistantMessage, reasoning_field: str | None, reasoning: str | None = None) -> Message:
+def assistant_message(
+    event: AssistantMessage, reasoning_field: str | None, reasoning: str | None = None, *, every_turn: bool = False
+) -> Message:
     """The assistant turn as the provider wants it back in history.
+
+    Its reasoning goes back on a tool-call turn, and on every turn when ``every_turn`` (models
+    that keep earlier turns' reasoning as context: K3, K2.7 Code, K2.6 with ``keep: "all"``,
+    whose docs say to keep "the reasoning_content from every historical assistant message").
 
     ``reasoning`` replaces the turn's reasoning text (an elided turn's placeholder); it is used
     only for a turn that had reasoning. OpenRouter's ``reasoning_details`` go back verbatim
@@ -35,22 +41,22 @@ def assistant_message(event: AssistantMessage, reasoning_field: str | None, reas
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in turn.tool_calls
         ]
-        if reasoning_field:
-            # Moonshot answers 400 "thinking is enabled but reasoning_content is missing in
-            # assistant tool call message" when a tool-call turn lacks the field, so it is always
-            # sent; a turn that had no reasoning sends "" and no invented text. Evidence for "":
-            # Moonshot's own client (MoonshotAI/kimi-cli, kosong PR #2446) keeps
-            # `reasoning_content: ""` for a turn whose stream carried empty reasoning and omits the
-            # field only for turns that never had any; PR #2498 fixed a 400 from a Moonshot
-            # backend by sending "" instead of dropping the field. Against: two third-party
-            # reports say K2.5/K2.6 treat "" as missing (earendil-works/pi#4251,
-            # iOfficeAI/gemini-cli-pro#36, neither with a recorded request), and agentkit's
-            # FakeProvider follows them. No recorded Moonshot answer refuses "", so nothing is
-            # made up here; a recording that shows the refusal would justify a marker text.
-            if not turn.reasoning:
-                msg[reasoning_field] = ""
-            else:
-                msg[reasoning_field] = reasoning if elided and reasoning is not None else turn.reasoning
+    if reasoning_field and (turn.tool_calls or every_turn):
+        # Moonshot answers 400 "thinking is enabled but reasoning_content is missing in
+        # assistant tool call message" when a tool-call turn lacks the field, so it is always
+        # sent; a turn that had no reasoning sends "" and no invented text. Evidence for "":
+        # Moonshot's own client (MoonshotAI/kimi-cli, kosong PR #2446) keeps
+        # `reasoning_content: ""` for a turn whose stream carried empty reasoning and omits the
+        # field only for turns that never had any; PR #2498 fixed a 400 from a Moonshot
+        # backend by sending "" instead of dropping the field. Against: two third-party
+        # reports say K2.5/K2.6 treat "" as missing (earendil-works/pi#4251,
+        # iOfficeAI/gemini-cli-pro#36, neither with a recorded request), and agentkit's
+        # FakeProvider follows them. No recorded Moonshot answer refuses "", so nothing is
+        # made up here; a recording that shows the refusal would justify a marker text.
+        if not turn.reasoning:
+            msg[reasoning_field] = ""
+        else:
+            msg[reasoning_field] = reasoning if elided and reasoning is not None else turn.reasoning
     if turn.reasoning_details and not elided:
         msg["reasoning_details"] = turn.reasoning_details
     return msg
@@ -101,12 +107,14 @@ def figures_message(record: TurnRecord) -> list[Message]:
     return [{"role": "user", "content": [{"type": "text", "text": text}, *(image_part(ref) for ref in shown)]}]
 
 
-def plan_messages(plan: str) -> list[Message]:
-    """How the plan stays visible: a pinned assistant turn and the instruction to execute it."""
-    return [
-        {"role": "assistant", "content": f"Plan:\n{plan}"},
-        {"role": "user", "content": EXECUTE_PROMPT},
-    ]
+def plan_messages(plan: str, reasoning_field: str | None = None) -> list[Message]:
+    """How the plan stays visible: a pinned assistant turn and the instruction to execute it.
+    ``reasoning_field``: a model that keeps every turn's reasoning gets the field, empty (this
+    turn is agentkit's, not the model's, so it has no reasoning to send back)."""
+    pinned: Message = {"role": "assistant", "content": f"Plan:\n{plan}"}
+    if reasoning_field:
+        pinned[reasoning_field] = ""
+    return [pinned, {"role": "user", "content": EXECUTE_PROMPT}]
 
 
 __all__ = ["EXECUTE_PROMPT", "assistant_message", "plan_messages", "tool_message", "user_message"]

@@ -38,6 +38,7 @@ from agentkit.run._runs import stored_result
 from agentkit.store.base import Store
 from agentkit.store.events import AssistantMessage, RunInfo, RunStarted, ToolEffect, UsageCharged
 from agentkit.store.fold import load_state
+from agentkit.store.status import shown_run
 from agentkit.task.sections import SwarmSpec, settings_section
 from agentkit.tools.base import Tool, ToolContext, ToolOutput, ToolRegistry
 
@@ -185,8 +186,7 @@ class DelegateTool(Tool[DelegateArgs]):
         if info is not None:
             state = await load_state(store, child_id)
             if state.finished is not None:  # finished before: its stored result, never a second run
-                totals = {"usage": state.usage, "cost_usd": state.cost_usd, "steps": state.step}  # the trace's
-                outcome.result = stored_result(info, state.finished).model_copy(update=totals)
+                outcome.result = stored_result(await shown_run(store, info))
                 outcome.reused = True
                 return
             own, begun = state.cost_usd, bool(state.config)

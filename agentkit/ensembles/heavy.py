@@ -24,6 +24,7 @@ from agentkit.run._runs import RunBook, RunResult, stored_result
 from agentkit.run.live import EventHandler, Notice, RunEnded, dispatch
 from agentkit.store.events import Aggregated, RunInfo, RunStarted
 from agentkit.store.fold import RunState, load_state
+from agentkit.store.status import shown_run
 from agentkit.tools.base import Tool, ToolRegistry
 from agentkit.vocabulary import ImageRef
 
@@ -104,7 +105,7 @@ async def run_heavy(
         state = await load_state(store, run_id)
         done = state.finished
         if done is not None:
-            return stored_result(await store.get_run(run_id), done)
+            return stored_result(await shown_run(store, await store.get_run(run_id)))
         task, images = state.task, state.images
         book = RunBook(store, state)
         await book.resumed()
@@ -153,7 +154,7 @@ async def run_heavy(
         return await _conclude(agent, book, task, results, failures, budget, on_event)
     except Exception as exc:  # aggregation or the store failed: the parent must not stay `running`
         with anyio.CancelScope(shield=True):
-            await book.fail_quietly(exc)
+            await book.settle(exc)
         raise
 
 

@@ -26,6 +26,7 @@ from agentkit.run._runs import RunResult, stored_result
 from agentkit.store import RunBusy, RunInfo, RunNotFound, Store
 from agentkit.store._workfiles import write_file
 from agentkit.store.fold import load_state
+from agentkit.store.status import shown_run, shown_status
 from agentkit.task import Task
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ async def settle(ctx: AttemptContext, spec: AttemptSpec) -> AttemptRow:
     """Drive ``spec`` to a graded row (see the module's docstring). Errors of the attempt
     become an ``error`` row; cancellation propagates (the run is left interrupted)."""
     try:
-        info: RunInfo | None = await ctx.store.get_run(spec.run_id)
+        info: RunInfo | None = await shown_status(ctx.store, await ctx.store.get_run(spec.run_id))
     except RunNotFound:
         info = None
     if info is not None:
@@ -138,7 +139,7 @@ async def _drive(ctx: AttemptContext, spec: AttemptSpec, info: RunInfo | None) -
     from agentkit.run._from_task import agent_from_task
 
     if info is not None and info.status in ENDED:
-        return stored_result(info)  # ended, not graded yet: the eval died between the two
+        return stored_result(await shown_run(ctx.store, info))  # ended, not graded yet: the eval died between the two
     task = ctx.config.model_copy(update={"task": spec.task.question})
     agent = agent_from_task(task, store=ctx.store, workdir=ctx.workdir, llm=ctx.llm)
     try:
@@ -187,7 +188,7 @@ def stored_row(info: RunInfo, spec: AttemptSpec, *, default_grader: str, toleran
 async def _row(
     store: Store, spec: AttemptSpec, verdict: Grade | None, answer: str | None, seconds: float = 0.0
 ) -> AttemptRow:
-    return _make_row(await store.get_run(spec.run_id), spec, verdict, answer, seconds)
+    return _make_row(await shown_status(store, await store.get_run(spec.run_id)), spec, verdict, answer, seconds)
 
 
 def _make_row(

@@ -42,6 +42,7 @@ from agentkit.eval.results import AttemptRow, ResultsFile, Summary, summarise, w
 from agentkit.eval.suites import Suite
 from agentkit.store import RunInfo, RunNotFound, Store
 from agentkit.store._location import make_work_root, work_root
+from agentkit.store.status import shown_status
 from agentkit.task import Task
 
 LOOKUPS = 16
@@ -269,7 +270,7 @@ async def _latest_tries(store: Store, specs: list[AttemptSpec]) -> tuple[list[At
         async with lookups:
             while True:
                 try:
-                    info = await store.get_run(run_id)
+                    info = await shown_status(store, await store.get_run(run_id))
                 except RunNotFound:
                     break
                 found[run_id] = info

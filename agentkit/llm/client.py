@@ -36,6 +36,7 @@ from agentkit.llm._failures import (
     status_retryable,
 )
 from agentkit.llm._probe import listing_window, nearest_ids, props_window, served_ids
+from agentkit.llm._request import RequestRules
 from agentkit.llm._send import emit, send_plain, send_stream
 from agentkit.llm._stream import assign_tool_call_ids
 from agentkit.llm._vertex import GoogleAccessToken, require_google_auth, vertex_base_url
@@ -49,7 +50,6 @@ from agentkit.llm.errors import (
     StreamIncomplete,
     report_retry,
 )
-from agentkit.llm.models import apply_traits, model_traits
 from agentkit.llm.profiles import PROFILES, Prices, ProviderProfile, get_profile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, ModelRequest, StreamDelta
 
@@ -138,6 +138,8 @@ class OpenAICompatibleModel:
         tool_choice: Literal["auto", "none"] | None = None,
         thinking: bool | None = None,
         vision: bool | None = None,
+        reasoning_effort: str | None = None,
+        preserve_thinking: bool | None = None,
     ) -> None:
         self._profile = provider if isinstance(provider, ProviderProfile) else get_profile(provider)
         self._model = self._profile.resolve_model(model)
@@ -171,8 +173,15 @@ class OpenAICompatibleModel:
         self._prices = prices or self._profile.prices_for(self._model)
         self._extra_body = extra_body or {}
         self._tool_choice = tool_choice
-        self._thinking = thinking
-        self.traits = model_traits(self._model)
+        self.rules = RequestRules(
+            self._model,
+            self._profile,
+            thinking=thinking,
+            reasoning_effort=reasoning_effort,
+            preserve_thinking=preserve_thinking,
+        )
+        """The request rules of the model and host (agentkit.llm._request); bad options fail here."""
+        self.traits = self.rules.traits
         """What the model can do (vision, thinking switch) and the request rules it obeys."""
         self.vision = self.traits.vision if vision is None else vision
         """Images go to the model as image parts (its family's trait unless ``vision=`` says)."""
@@ -228,7 +237,7 @@ class OpenAICompatibleModel:
                     body["tool_choice"] = "none"
                 else:
                     body.pop("tool_choice", None)
-        return apply_traits(body, self.traits, self._thinking)
+        return self.rules.shape(body, request)
 
     def price_for(self, served: str) -> Prices:
         """Prices of the model the provider served: its own profile price when the profile lists
@@ -314,6 +323,7 @@ class OpenAICompatibleModel:
                         await emit(streamed.handler, StreamDelta(kind="restart", attempt=attempts))
                     turn = await self._attempt(body, payload, streamed)
             turn = assign_tool_call_ids(turn, self._profile.tool_call_id_style, request.tool_call_index)
+            turn = self.rules.received(turn, request)  # calls under the tools' own names
         except ModelNotFound as exc:
             raise await self._not_served(exc, max(attempts, 1)) from exc
         except ModelError as exc:

@@ -28,6 +28,9 @@ class ModelRequest(BaseModel):
     tool_choice: Literal["auto", "none"] | None = None
     tool_call_index: int = 0
     """How many tool calls the history already holds (for ``functions.NAME:IDX`` ids)."""
+    cache_key: str | None = None
+    """Sent as ``prompt_cache_key`` where the host takes it: the run id, the same on every call of
+    a run and after a resume (the Kimi platform's advice for agents)."""
 
 
 DeltaKind = Literal["reasoning", "content", "tool_call", "restart"]

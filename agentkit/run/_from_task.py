@@ -36,6 +36,10 @@ def model_from_task(task: Task) -> OpenAICompatibleModel:
         options["tool_choice"] = spec.tool_choice
     if spec.thinking is not None:
         options["thinking"] = spec.thinking
+    if spec.reasoning_effort is not None:
+        options["reasoning_effort"] = spec.reasoning_effort
+    if spec.preserve_thinking is not None:
+        options["preserve_thinking"] = spec.preserve_thinking
     return OpenAICompatibleModel(
         spec.name, spec.provider, base_url=spec.base_url, api_key_env=spec.api_key_env, stream=spec.stream, **options
     )

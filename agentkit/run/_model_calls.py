@@ -9,7 +9,6 @@ as the story of a run's steps.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,9 @@ import orjson
 from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, ReasoningRetention, View, current_cut
 from agentkit.context.images import resolve_parts
 from agentkit.context.summary import summary_messages, summary_transcript
+from agentkit.llm._request import RequestRules
 from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
+from agentkit.llm.models import model_traits
 from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, StreamDelta
 from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
 from agentkit.run._runs import RunBook
@@ -38,28 +39,17 @@ from agentkit.store.fold import RunState, TurnRecord
 if TYPE_CHECKING:
     from agentkit.run.agent import Agent
 
-_ALWAYS_PRESERVED = re.compile(r"^kimi-k(?:[3-9]|2\.7)(?!\d)")
-"""Model names whose service keeps every earlier turn's reasoning, always (K3 and later, K2.7
-Code: "Preserved Thinking is always on", Kimi platform docs, fact sheet section 8.1)."""
-
 
 def reasoning_retention(model: Model) -> ReasoningRetention:
     """What ``model``'s service does with the reasoning of earlier turns (a turn starts at
     each user message): ``all`` keeps it as context (Preserved Thinking: K3, K2.7 Code, K2.6
     asked for ``thinking.keep: "all"``), ``current_turn`` reads only the reasoning after the
-    latest user message. The one place the context budget learns it.
-
-    The client's request rules say it (``model.rules.preserves_reasoning``, issue #22); a
-    model without them is judged by its name and the ``thinking`` object it sends.
-    """
-    said = getattr(getattr(model, "rules", None), "preserves_reasoning", None)
-    if said in ("all", "current_turn"):
-        return said  # type: ignore[no-any-return]
-    name = model.model_name.strip().lower().rsplit("/", 1)[-1]
-    thinking = (getattr(model, "_extra_body", None) or {}).get("thinking")
-    if _ALWAYS_PRESERVED.match(name) or (isinstance(thinking, dict) and thinking.get("keep") == "all"):
-        return "all"
-    return "current_turn"
+    latest user message. The one place the context budget learns it: from the client's
+    request rules (``model.rules``), else from the traits of the model's name."""
+    rules = getattr(model, "rules", None)
+    if isinstance(rules, RequestRules):
+        return rules.preserves_reasoning
+    return model_traits(model.model_name).preserves_reasoning()
 
 
 class ModelCalls:
@@ -192,6 +182,7 @@ class ModelCalls:
             seed=agent.seed,
             tool_choice=tool_choice,
             tool_call_index=self.state.tool_calls,
+            cache_key=self.run_id,  # prompt_cache_key where the host takes it: stable across resume
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
         with observing_retries(self.on_retry if self.on_event else None):

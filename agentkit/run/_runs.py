@@ -16,8 +16,9 @@ from pydantic import BaseModel, Field
 
 from agentkit.store import clean_model
 from agentkit.store.base import Store, StoreError
-from agentkit.store.events import ErrorEvent, RunFinished, RunInfo, RunStatus, StatusChanged, StoredEvent, TraceEvent
+from agentkit.store.events import ErrorEvent, RunFinished, RunStatus, StatusChanged, StoredEvent, TraceEvent
 from agentkit.store.fold import RunState, load_state
+from agentkit.store.status import ShownRun
 from agentkit.telemetry import run_observers
 from agentkit.vocabulary import AssistantTurn, Usage
 
@@ -42,20 +43,18 @@ class RunResult(BaseModel):
     """The research report (markdown) when a report was written."""
 
 
-def stored_result(info: RunInfo, finished: RunFinished | None = None) -> RunResult:
-    """The result of a run that already ended, from its row; its ``RunFinished`` event, when
-    given, wins over a row the process did not bring in step before it died."""
-    if finished is not None:
-        status, answer, reason = finished.status, finished.answer, finished.stop_reason
-    else:
-        status, answer, reason = info.status, info.answer or "", info.stop_reason
+def stored_result(shown: ShownRun) -> RunResult:
+    """The result of a run that already ended, as a reader sees it (:func:`shown_run`: status
+    and counters from its trace where its row lags, its tool calls counted)."""
+    info = shown.info
     return RunResult(
         run_id=info.id,
-        status=status,
-        answer=answer,
-        stop_reason=reason,
-        error=reason if status == "failed" else None,
+        status=info.status,
+        answer=info.answer or "",
+        stop_reason=info.stop_reason,
+        error=info.stop_reason if info.status == "failed" else None,
         steps=info.steps,
+        tool_calls=shown.tool_calls,
         usage=info.usage,
         cost_usd=info.cost_usd,
     )
@@ -131,16 +130,26 @@ class RunBook:
         await self.commit(ErrorEvent(kind=kind, message=message, step=self.state.step))
         await self.finish("failed", self.best_answer(), stop_reason=message, **row)
 
-    async def fail_quietly(self, exc: BaseException) -> None:
-        """Record an unexpected error as the run's end, as far as the store still takes writes
-        (a full disk may refuse them: the run then stays as it was at its last committed event,
-        and its lease, released with the process, shows it was not finished)."""
-        message = f"{type(exc).__name__}: {exc}"
+    async def settle(self, exc: BaseException) -> None:
+        """End the run after ``exc`` stopped its driving early, by the rule of :func:`ending`,
+        as far as the store still takes writes: its event and its row; the row alone when the
+        store refuses events but takes row updates (a refused first event as a refused later
+        one); nothing when it takes neither (the run then shows as its last committed event and
+        its free lease say: ``interrupted``). A run whose end is committed keeps it."""
+        fin = self.state.finished
+        if fin is not None:
+            with contextlib.suppress(Exception):
+                await self.sync_row(status=fin.status, answer=fin.answer, stop_reason=fin.stop_reason)
+            return
+        status, reason = ending(exc)
         with contextlib.suppress(Exception):
-            await self.fail(type(exc).__name__, message)
+            if status == "failed":
+                await self.fail(type(exc).__name__, reason)
+            else:
+                await self.interrupt(reason)
             return
         with contextlib.suppress(Exception):
-            await self.sync_row(status="failed", stop_reason=message)
+            await self.sync_row(status=status, stop_reason=reason)
 
     async def interrupt(self, reason: str) -> None:
         await self.commit(StatusChanged(status="interrupted", reason=reason))
@@ -176,25 +185,33 @@ class RunBook:
         )
 
 
+def ending(exc: BaseException) -> tuple[RunStatus, str]:
+    """How a run whose driving ``exc`` ended early is settled, wherever it struck (its first
+    event, the loop, the report phase, heavy mode's aggregation): ``interrupted`` when nothing
+    the run did is lost and it can resume (a cancellation, Ctrl-C, a write the store refused:
+    a full disk, a lost connection), ``failed`` for an error (a bug, an encoding)."""
+    if isinstance(exc, StoreError):
+        return "interrupted", f"the store refused a write: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", "interrupted by the user"
+    if isinstance(exc, anyio.get_cancelled_exc_class()):
+        return "interrupted", "cancelled"
+    return "failed", f"{type(exc).__name__}: {exc}"
+
+
 @contextlib.asynccontextmanager
 async def never_left_running(store: Store, run_id: str) -> AsyncIterator[None]:
     """Whatever ends the block early, a run whose row still says ``running`` is settled before
     the exception goes on, wherever it struck (in the loop, while the run's row and first event
-    were written, its state read, heavy mode set up): ``interrupted`` for a cancellation,
-    Ctrl-C or a refused write (a full disk: what was committed stays, and the run can resume),
-    ``failed`` for an error (a bug, an encoding)."""
+    were written, its state read, heavy mode set up), by one rule (:func:`ending`):
+    ``interrupted`` for a cancellation, Ctrl-C or a refused write (a full disk, whether it
+    refused the run's first event or a later one: what was committed stays, and the run can
+    resume), ``failed`` for an error (a bug, an encoding). A store that refuses events but
+    takes row updates gets the row alone (:meth:`RunBook.settle`)."""
     try:
         yield
     except BaseException as exc:
         with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
             if (await store.get_run(run_id)).status == "running":
-                book = RunBook(store, await load_state(store, run_id))
-                if isinstance(exc, StoreError):
-                    await book.interrupt(f"the store refused a write: {exc}")
-                elif isinstance(exc, KeyboardInterrupt):
-                    await book.interrupt("interrupted by the user")
-                elif isinstance(exc, anyio.get_cancelled_exc_class()):
-                    await book.interrupt("cancelled")
-                else:
-                    await book.fail_quietly(exc)
+                await RunBook(store, await load_state(store, run_id)).settle(exc)
         raise

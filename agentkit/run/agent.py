@@ -22,8 +22,9 @@ from agentkit._redact import mask_secrets, redact_config
 from agentkit.context.builder import ContextBuilder, learned_window
 from agentkit.context.images import ImageSource, load_images, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
+from agentkit.llm._tool_wire import tool_count_problem
 from agentkit.llm.client import OpenAICompatibleModel
-from agentkit.llm.errors import ModelError
+from agentkit.llm.errors import ConfigurationError, ModelError
 from agentkit.llm.types import Model
 from agentkit.run._ensemble import ensembles
 from agentkit.run._limits import (
@@ -86,7 +87,7 @@ class Agent:
 
     def __init__(
         self,
-        model: str | None = "kimi-k2-thinking",
+        model: str | None = None,
         provider: str = "moonshot",
         *,
         base_url: str | None = None,
@@ -136,7 +137,7 @@ class Agent:
         self.on_event = on_event
         self._api_key_env = api_key_env
         self._task_spec = task_spec
-        self.context_window = self.llm.profile.window_for(context_window)
+        self.context_window = self.llm.profile.window_for(context_window, self.llm.model_name)
         self.window_declared = context_window is not None
         self.keep_tool_results = keep_tool_results
         self.context_policy = context_policy
@@ -160,6 +161,9 @@ class Agent:
             self.tools.add(NoteTool())
         if delegate and "delegate" not in self.tools:
             self.tools.add(ensembles().delegate_tool(self))
+        too_many = tools_over_limit(self.llm, len(self.tools.names))
+        if too_many is not None:  # refused now, before a run starts (MCP tools are counted when they join)
+            raise ConfigurationError(too_many)
 
     def _default_tools(self) -> list[Tool]:
         from agentkit.tools import builtin_tools
@@ -197,7 +201,7 @@ class Agent:
                 await book.commit(RunStarted(task=task, config=config, images=refs))
             except Exception as exc:  # the row exists: it must not stay `running`
                 with anyio.CancelScope(shield=True):
-                    await book.fail_quietly(exc)
+                    await book.settle(exc)
                 raise
             result = await self._drive(run_id, on_event, resumed=False)
             return await self._with_report(result, on_event)
@@ -300,6 +304,12 @@ class Agent:
         return loop.result()
 
 
+def tools_over_limit(llm: Model, count: int) -> str | None:
+    """Why ``count`` tools are more than ``llm``'s model takes in one request, or ``None``."""
+    traits = getattr(llm, "traits", None)
+    return None if traits is None else tool_count_problem(count, traits, llm.model_name)
+
+
 class _RunLoop(ModelCalls):
     """One run being driven; small enough to read as a story of the steps."""
 
@@ -389,6 +399,9 @@ class _RunLoop(ModelCalls):
         ctx = ToolContext(self.run_id, "", self.state.step, self.store, workdir, self.agent.settings)
         for warning in await self.agent.tools.open_run(self.run_id, ctx):
             await self.emit(Notice(run_id=self.run_id, level="warning", message=warning))
+        too_many = tools_over_limit(self.agent.llm, len(self.agent.tools.names))
+        if too_many is not None:  # the MCP servers' tools joined: still within the model's limit?
+            raise ToolsUnavailable(too_many)
         self.context.tools_bytes = len(orjson.dumps(self.agent.tools.schemas()))
 
     async def ask_again(self, problem: str) -> None:

@@ -32,107 +32,9 @@ from agentkit.sandbox._launch import (
     sandbox_uid,
 )
 from agentkit.sandbox._output import CellOutput, FigureWriter, OutputCollector
+from agentkit.sandbox._setup_code import SETUP, STRAY_NOTE
 
 log = logging.getLogger("agentkit.sandbox")
-
-STRAY_NOTE = "output of threads started by earlier cells"
-
-# Installed in every kernel. (1) Output belongs to the cell that caused it: a thread runs in a
-# copy of the context of the cell that started it, work given to a thread pool in that of the
-# cell that submitted it, and ipykernel labels output with the request (``parent_header``) found
-# there. Output labelled with an earlier cell (a background thread still printing) is dropped
-# here and counted, so it neither crosses the socket nor shows up in a later cell's result.
-# (2) stdout/stderr are capped per cell *inside* the kernel (head + tail), so a 50 MB print
-# never crosses the socket; the host caps again while collecting.
-_SETUP = r"""
-def _agentkit_setup(head, tail):
-    import contextvars, sys, threading
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-    lock = threading.RLock()
-    st = {"cell": None, "used": 0, "omitted": 0, "tail": deque(), "tail_len": 0, "stray": 0}
-
-    start = threading.Thread.start
-    def start_in_context(self):
-        ctx = contextvars.copy_context()
-        run = self.run
-        self.run = lambda: ctx.run(run)
-        return start(self)
-    threading.Thread.start = start_in_context
-    submit = ThreadPoolExecutor.submit
-    def submit_in_context(self, fn, /, *args, **kwargs):
-        return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
-    ThreadPoolExecutor.submit = submit_in_context
-
-    def parent(stream):
-        try:
-            return stream.parent_header.get("msg_id")
-        except Exception:
-            return None
-    def reset(*_):
-        with lock:
-            st["cell"] = parent(sys.stdout)
-            st["used"] = 0
-            st["omitted"] = 0
-            st["tail"] = deque()
-            st["tail_len"] = 0
-            st["stray"] = 0
-    def wrap(stream):
-        orig = stream.write
-        def write(s):
-            if not isinstance(s, str):
-                return orig(s)
-            n = len(s)
-            with lock:
-                if st["cell"] is not None and parent(stream) != st["cell"]:
-                    st["stray"] += n
-                    return n
-                if not st["tail"] and st["used"] + n <= head:
-                    st["used"] += n
-                    return orig(s)
-                room = head - st["used"]
-                if room > 0 and not st["tail"]:
-                    orig(s[:room])
-                    st["used"] = head
-                    s = s[room:]
-                keep = s[-tail:]
-                st["omitted"] += len(s) - len(keep)
-                st["tail"].append((orig, keep))
-                st["tail_len"] += len(keep)
-                while st["tail_len"] > tail:
-                    w, first = st["tail"][0]
-                    extra = st["tail_len"] - tail
-                    if len(first) <= extra:
-                        st["tail"].popleft()
-                        st["tail_len"] -= len(first)
-                        st["omitted"] += len(first)
-                    else:
-                        st["tail"][0] = (w, first[extra:])
-                        st["tail_len"] -= extra
-                        st["omitted"] += extra
-                return n
-        stream.write = write
-        return orig
-    out = wrap(sys.stdout)
-    wrap(sys.stderr)
-    def flush(*_):
-        with lock:
-            if st["omitted"]:
-                out("\n…[%d characters omitted]…\n" % st["omitted"])
-            pieces = list(st["tail"])
-            stray = st["stray"]
-            st["omitted"] = st["tail_len"] = st["stray"] = 0
-            st["tail"] = deque()
-            for w, piece in pieces:
-                w(piece)
-            if stray:
-                out("\n…[%d characters of __STRAY__ left out]…\n" % stray)
-    ip = get_ipython()
-    ip.events.register("pre_run_cell", reset)
-    ip.events.register("post_run_cell", flush)
-_agentkit_setup(__HEAD__, __TAIL__)
-del _agentkit_setup
-"""
 
 
 class SandboxError(RuntimeError):
@@ -318,7 +220,8 @@ class SandboxKernel:
     async def _setup(self) -> None:
         tail = self.config.max_output_chars // 4
         code = (
-            _SETUP.replace("__STRAY__", STRAY_NOTE)
+            SETUP.replace("__STRAY__", STRAY_NOTE)
+            .replace("__FIGURES__", str(self.config.max_figures))
             .replace("__HEAD__", str(self.config.max_output_chars - tail))
             .replace("__TAIL__", str(tail))
         )

@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from agentkit._redact import redact_url
+from agentkit.llm.models import model_traits, option_problem
 from agentkit.llm.profiles import PROFILES, ProviderProfile, get_profile
 from agentkit.task._read import HugeNumber, decode, parse_yaml, read_bytes, yaml_error
 from agentkit.task._read import TaskFileError as TaskFileError
@@ -61,6 +62,8 @@ from agentkit.task.sections import (
 )
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+EFFORTS: tuple[str, ...] = ("low", "high", "max")
+"""``model.reasoning_effort`` values: the Kimi platform's for K3 (OAS-EN, 2026-07-20 on)."""
 
 
 # --- the spec ------------------------------------------------------------------------------
@@ -75,7 +78,8 @@ class ModelSpec(BaseModel):
     model_config = SPEC_CONFIG
 
     provider: str = "moonshot"
-    name: str = Field(default="kimi-k2-thinking", min_length=1)
+    name: str | None = Field(default=None, min_length=1)
+    """null: the provider profile's current default (``kimi-k3`` on moonshot)."""
     base_url: _Url = None
     api_key_env: str | None = None
     temperature: float | None = None
@@ -87,8 +91,15 @@ class ModelSpec(BaseModel):
     ] = None
     """Sent on tool turns; the final-answer turn always asks for no tools, whatever this says."""
     thinking: bool | None = None
-    """Thinking on or off for models that can switch (K2.5 and successors); null: the model's
-    default. Sent as the provider's ``thinking`` object, never a bare boolean."""
+    """Thinking on or off for models that can switch (K2.5, K2.6); null: the model's default.
+    Sent as the provider's ``thinking`` object, never a bare boolean; K3 and K2.7 Code always think."""
+    reasoning_effort: Annotated[
+        Literal["low", "high", "max"] | None, BeforeValidator(one_of_or_null(EFFORTS, "reasoning_effort"))
+    ] = None
+    """How hard a K3-family model thinks (null: the service's default, ``max``)."""
+    preserve_thinking: bool | None = None
+    """Keep earlier turns' reasoning in the model's context (K2.6's ``thinking.keep: "all"``; K3 and
+    K2.7 Code always do). null: the model's default."""
 
     @field_validator("provider", mode="before")
     @classmethod
@@ -122,6 +133,25 @@ class ModelSpec(BaseModel):
         if self.base_url is None and profile.base_url is None and profile.auth == "api_key":
             raise fail(f"required for the {self.provider} provider (the endpoint's URL)", at="base_url")
         return self
+
+    @model_validator(mode="after")
+    def _options_fit_the_model(self) -> ModelSpec:
+        model = self.resolved_name
+        problem = option_problem(
+            model_traits(model),
+            model,
+            thinking=self.thinking,
+            reasoning_effort=self.reasoning_effort,
+            preserve_thinking=self.preserve_thinking,
+        )
+        if problem is not None:
+            raise fail(problem[1], at=problem[0])
+        return self
+
+    @property
+    def resolved_name(self) -> str:
+        """The model's name as the provider is sent it (the profile's default when ``name`` is null)."""
+        return get_profile(self.provider).resolve_model(self.name)
 
 
 class EvalSpec(BaseModel):
@@ -259,8 +289,8 @@ class Task(BaseModel):
 
     @property
     def context_window(self) -> int:
-        """``context.window`` or, when null, the profile's window."""
-        return self.profile.window_for(self.context.window)
+        """``context.window`` or, when null, the profile's window for the model."""
+        return self.profile.window_for(self.context.window, self.model.resolved_name)
 
     def check_api_key(self, env: Mapping[str, str] | None = None, *, source: str = "<task>") -> None:
         """Raise :class:`TaskFileError` when the key this task needs is not set in ``env``

@@ -14,17 +14,7 @@ reasoning is context.
 
 from __future__ import annotations
 
-import re
 from typing import Any
-
-_ALWAYS_PRESERVED = re.compile(r"^kimi-k(?:[3-9]|2\.7)(?!\d)")
-
-
-def preserves_reasoning(body: dict[str, Any]) -> bool:
-    """Whether the service keeps every earlier turn's reasoning for this request."""
-    name = str(body.get("model", "")).strip().lower().rsplit("/", 1)[-1]
-    thinking = body.get("thinking")
-    return bool(_ALWAYS_PRESERVED.match(name)) or (isinstance(thinking, dict) and thinking.get("keep") == "all")
 
 
 def as_read(messages: list[dict[str, Any]], reasoning_field: str, preserved: bool) -> list[dict[str, Any]]:
@@ -41,4 +31,4 @@ def as_read(messages: list[dict[str, Any]], reasoning_field: str, preserved: boo
     return out
 
 
-__all__ = ["as_read", "preserves_reasoning"]
+__all__ = ["as_read"]

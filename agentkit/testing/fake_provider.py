@@ -4,7 +4,11 @@ It streams SSE the way Moonshot does (reasoning first, then content, then tool c
 id and name in their first chunk and argument fragments keyed by ``index``; usage in the
 last choice), answers 400 like the real service when reasoning is missing from an
 assistant tool-call turn or a tool call is left unanswered, and (strict mode) when the latest
-tool-call turn does not carry back verbatim the reasoning streamed for it. It refuses requests
+tool-call turn does not carry back verbatim the reasoning streamed for it, or when a request
+breaks a Kimi model's documented rules (``agentkit.testing._kimi_rules``: the thinking switch,
+reasoning efforts, fixed sampling values, tools, video parts, Preserved Thinking); it caps the
+output the way the service does (``max_tokens`` is not honoured by K2.6 and later: a turn
+longer than the service's default comes back cut, ``finish_reason: length``). It refuses requests
 over a context window with Moonshot's, vLLM's, SGLang's or llama.cpp's 400 (``error_style``),
 lists a window at ``GET /v1/models`` the way vLLM does (``models_window``), can leave usage out
 of streams (``send_usage=False``), and injects faults: 429 (rate limit, overloaded, quota),
@@ -38,8 +42,16 @@ import orjson
 
 from agentkit.testing import _wire
 from agentkit.testing._http import LoopbackService
-from agentkit.testing._kimi_rules import check_request, thinking_enabled, without_images
-from agentkit.testing._turns import as_read, preserves_reasoning
+from agentkit.testing._kimi_rules import (
+    TOOL_LIMIT,
+    check_preserved_reasoning,
+    check_request,
+    output_cap,
+    preserves_reasoning,
+    thinking_enabled,
+    without_images,
+)
+from agentkit.testing._turns import as_read
 from agentkit.testing._wire import ErrorStyle, UsageStyle
 from agentkit.testing.script import (
     Delay,
@@ -71,7 +83,7 @@ class FakeProvider(LoopbackService):
         self,
         script: Sequence[ScriptItem] | Responder,
         *,
-        model: str = "kimi-k2-thinking",
+        model: str | None = None,
         reasoning_field: str = "reasoning_content",
         strict: bool = True,
         latency_s: float = 0.0,
@@ -84,9 +96,14 @@ class FakeProvider(LoopbackService):
         usage_style: UsageStyle = "moonshot",
         send_usage: bool = True,
         models_window: int | None = None,
+        tool_limit: int | None = TOOL_LIMIT,
     ) -> None:
         self.script = Script(script)
         self.model = model
+        """The model the answers say was served (``None``: the one each request named)."""
+        self.tool_limit = tool_limit
+        """Most tools a Kimi request may carry (the tool-use guide's 128; the OpenAPI dropped the
+        limit on 2026-07-20, so ``None`` turns the check off)."""
         self.reasoning_field = reasoning_field
         self.strict = strict
         self.check_reasoning = check_reasoning
@@ -158,16 +175,18 @@ class FakeProvider(LoopbackService):
     def _refusal(self, request: FakeRequest, prompt: int) -> HttpError | None:
         """The 400 the strict real service would answer, or ``None``."""
         if self.strict:
-            error = check_request(request.body)
+            error = check_request(request.body, tool_limit=self.tool_limit)
             thinking = thinking_enabled(request.body)
             if error is None:
                 error = validate_messages(request.messages, self.reasoning_field if thinking else None)
+            if error is None and thinking and preserves_reasoning(request.body):
+                error = check_preserved_reasoning(request.messages, self.reasoning_field)
             if error is None and self.check_reasoning and thinking:
                 error = check_latest_reasoning(request.messages, self.reasoning_field, self.produced_reasoning)
             if error is not None:
                 return HttpError(400, error)
         window = self.context_window
-        max_tokens = int(request.body.get("max_tokens") or 0)
+        max_tokens = output_cap(request.body) or 0
         if window is not None and _wire.overflow_exceeded(self.error_style, window, prompt, max_tokens):
             body = _wire.overflow_body(self.error_style, window, prompt, max_tokens)
             inner = body.get("error", body)
@@ -201,6 +220,10 @@ class FakeProvider(LoopbackService):
             self.script.put_back(item)
             return item
 
+    def served(self, body: dict[str, Any]) -> str:
+        """The model name the answer to ``body`` carries."""
+        return self.model or str(body.get("model") or "kimi-k3")
+
     def _produced(self, turn: Turn, first_index: int) -> None:
         with self._lock:
             for i, tc in enumerate(turn.tool_calls):
@@ -220,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         fake = self.fake
         if self.path.rstrip("/").endswith("/models") and fake.models_window is not None:
-            self._json(200, _wire.models_listing(fake.model, fake.models_window))
+            self._json(200, _wire.models_listing(fake.model or "kimi-k3", fake.models_window))
             return
         self._json(404, _wire.error_body(f"no route {self.path}", "not_found"))
 
@@ -293,12 +316,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(500, _wire.error_body(f"unsupported script item {item!r}", "server_error"))
             return
         first_index = sum(len(m.get("tool_calls") or []) for m in body.get("messages", []))
+        if fake.strict:
+            item = _capped(item, output_cap(body))
         fake._produced(item, first_index)
         usage = _usage(fake.usage_style, item, prompt, cached)
+        served = fake.served(body)
         if streaming:
-            self._stream(item, usage, first_index, cut)
+            self._stream(item, usage, first_index, cut, served)
         else:
-            self._json(200, _completion(fake, item, usage, first_index))
+            self._json(200, _completion(fake, item, usage, first_index, served))
 
     def _rate_limited(self, item: RateLimited) -> None:
         texts = {"rate_limit": _wire.RATE_LIMITED, "overloaded": _wire.OVERLOADED, "quota": _wire.QUOTA}
@@ -325,14 +351,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         self.end_headers()
 
-    def _stream(self, turn: Turn, usage: dict[str, Any], first_index: int, cut: Fault | None) -> None:
+    def _stream(self, turn: Turn, usage: dict[str, Any], first_index: int, cut: Fault | None, served: str) -> None:
         fake = self.fake
-        events = _sse_events(fake, turn, usage if fake.send_usage else None, first_index)
+        events = _sse_events(fake, turn, usage if fake.send_usage else None, first_index, served)
         if isinstance(cut, StreamError):
             body_events = events[:-2]  # without the finish chunk and [DONE]
             if cut.after_events is not None:
                 body_events = body_events[: cut.after_events]
-            base = _wire.chunk_base(f"chatcmpl-{fake.request_count}", fake.model)
+            base = _wire.chunk_base(f"chatcmpl-{fake.request_count}", served)
             events = body_events + _wire.stream_error_events(base, cut.message, cut.code, after_length=cut.after_length)
             cut = None
         self._start_stream()
@@ -350,12 +376,25 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+def _completion_tokens(turn: Turn) -> int:
+    if turn.completion_tokens is not None:
+        return turn.completion_tokens
+    text = turn.reasoning + turn.content + "".join(c.arguments_text() for c in turn.tool_calls)
+    return count_tokens(text) + 1
+
+
 def _usage(style: UsageStyle, turn: Turn, prompt: int, cached: int) -> dict[str, Any]:
-    completion = turn.completion_tokens
-    if completion is None:
-        text = turn.reasoning + turn.content + "".join(c.arguments_text() for c in turn.tool_calls)
-        completion = count_tokens(text) + 1
-    return _wire.usage_block(style, prompt, cached, completion)
+    return _wire.usage_block(style, prompt, cached, _completion_tokens(turn))
+
+
+def _capped(turn: Turn, cap: int | None) -> Turn:
+    """``turn`` as a service with output cap ``cap`` sends it: whole when it fits, else its
+    reasoning cut where the cap runs out, no answer and no calls, ``finish_reason: length``
+    (reasoning comes first, so a small cap fills with it)."""
+    if cap is None or _completion_tokens(turn) <= cap:
+        return turn
+    reasoning = turn.reasoning[: max(0, cap) * 4]
+    return Turn(content="", reasoning=reasoning, finish_reason="length", completion_tokens=cap)
 
 
 def _call_id(name: str, index: int, explicit: str | None) -> str:
@@ -370,9 +409,11 @@ def _pieces(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)] if text else []
 
 
-def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any] | None, first_index: int) -> list[bytes]:
+def _sse_events(
+    fake: FakeProvider, turn: Turn, usage: dict[str, Any] | None, first_index: int, served: str
+) -> list[bytes]:
     """The turn as SSE events; the last two are the finish chunk and ``[DONE]``."""
-    base = _wire.chunk_base(f"chatcmpl-{fake.request_count}", fake.model)
+    base = _wire.chunk_base(f"chatcmpl-{fake.request_count}", served)
     out: list[bytes] = []
 
     def emit(delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> None:
@@ -413,7 +454,7 @@ def _sse_events(fake: FakeProvider, turn: Turn, usage: dict[str, Any] | None, fi
     return out
 
 
-def _completion(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_index: int) -> dict[str, Any]:
+def _completion(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_index: int, served: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": turn.content, fake.reasoning_field: turn.reasoning}
     if turn.tool_calls:
         message["tool_calls"] = [
@@ -428,7 +469,7 @@ def _completion(fake: FakeProvider, turn: Turn, usage: dict[str, Any], first_ind
         "id": f"chatcmpl-{fake.request_count}",
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": fake.model,
+        "model": served,
         "choices": [{"index": 0, "message": message, "finish_reason": _finish(turn)}],
         "usage": usage,
     }

@@ -140,6 +140,15 @@ class FakeRequest:
         return tools
 
     @property
+    def max_output(self) -> int | None:
+        """The output cap asked for: ``max_completion_tokens`` (K2.6 and later), else ``max_tokens``."""
+        for key in ("max_completion_tokens", "max_tokens"):
+            value = self.body.get(key)
+            if isinstance(value, int):
+                return value
+        return None
+
+    @property
     def tool_names(self) -> list[str]:
         return [t["function"]["name"] for t in self.tools]
 

@@ -38,13 +38,13 @@ class ScriptedModel:
         script: Sequence[ScriptItem] | Responder,
         *,
         provider: str | ProviderProfile = "moonshot",
-        model: str = "kimi-k2-thinking",
+        model: str | None = None,
         strict: bool = True,
         context_window: int | None = None,
     ) -> None:
         self._script = Script(script)
         self._profile = provider if isinstance(provider, ProviderProfile) else get_profile(provider)
-        self._model = model
+        self._model = model or self._profile.default_model
         self.strict = strict
         self.context_window = context_window
         self.requests: list[ModelRequest] = []

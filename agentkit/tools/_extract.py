@@ -6,6 +6,7 @@ Everything here is synchronous and CPU-bound; callers run it in a worker thread.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import html as html_lib
 import io
 import logging
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
+
+from agentkit.tools._html_text import plain_markdown, publisher_body, standfirst, visible_text
 
 DocKind = Literal["html", "pdf", "text", "json", "xml"]
 
@@ -32,7 +35,6 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]
 _XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
-_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _JSON_TYPES = {"application/json", "text/json"}
 _XML_TYPES = {"application/xml", "text/xml", "application/rss+xml", "application/atom+xml"}
@@ -195,28 +197,38 @@ def _title_from_url(url: str) -> str:
 
 
 def extract_html(data: bytes, url: str, header_charset: str | None = None) -> Extracted:
-    """Main text of an HTML page as markdown, without navigation, banners and footers."""
+    """Main text of an HTML page as markdown, without navigation, banners, footers and
+    comments (trafilatura), repaired where trafilatura loses text (:mod:`._html_text`):
+    its markdown escapes are undone, a summary the page shows above the article leads,
+    and an article the extraction missed is taken from the publisher's ``articleBody``."""
     import trafilatura
 
     text, codec = decode_text(data, header_charset, markup=True)
     text = _XML_DECL.sub("", text, count=1).replace("\x00", "")
     utf8 = text.encode("utf-8", errors="replace")
-    doc: Any = None
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    doc: Any = None
+    tree: Any = None
     try:
-        doc = trafilatura.extract_with_metadata(
-            utf8,
-            url=url,
-            output_format="markdown",
-            include_comments=False,
-            include_formatting=True,
-            include_tables=True,
-            include_links=False,
-        )
+        tree = trafilatura.load_html(utf8)
+        if tree is not None:
+            doc = trafilatura.bare_extraction(
+                tree,
+                url=url,
+                output_format="python",
+                with_metadata=True,
+                include_comments=False,
+                include_formatting=True,
+                include_tables=True,
+                include_links=False,
+            )
     except Exception:  # trafilatura/lxml can fail on hostile markup; fall back below
         doc = None
-    body = _FRONT_MATTER.sub("", doc.text or "", count=1).strip() if doc is not None else ""
+    body = plain_markdown(doc.text or "") if doc is not None else ""
     title = (getattr(doc, "title", None) or "") if doc is not None else ""
+    if tree is not None:
+        with contextlib.suppress(Exception):  # a repair never costs the text already extracted
+            body = _repaired(tree, body, getattr(doc, "description", None), title, b"articleBody" in utf8)
     if not body:
         body = _baseline(utf8)
     if not title:
@@ -232,8 +244,16 @@ def extract_html(data: bytes, url: str, header_charset: str | None = None) -> Ex
         author=(getattr(doc, "author", None) or None) if doc is not None else None,
         date=(getattr(doc, "date", None) or None) if doc is not None else None,
         charset=codec,
-        meta={"sitename": getattr(doc, "sitename", None)} if doc is not None and doc.sitename else {},
+        meta={"sitename": doc.sitename} if doc is not None and getattr(doc, "sitename", None) else {},
     )
+
+
+def _repaired(tree: Any, body: str, description: object, title: str, has_article_body: bool) -> str:
+    """``body`` with what trafilatura dropped put back (see :mod:`._html_text`)."""
+    if has_article_body:
+        body = publisher_body(tree, body) or body
+    lead = standfirst(description, body, title, lambda: visible_text(tree)) if body else ""
+    return f"{lead}\n\n{body}" if lead else body
 
 
 def _baseline(utf8: bytes) -> str:

@@ -120,8 +120,11 @@ class Tool(ABC, Generic[ArgsT]):
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
         max_result_chars: int = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
-        if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", name):
-            raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
+        # Any printable name (MCP tools are called files.read/v2 and the like): a host whose
+        # pattern refuses it gets a valid alias in the request, and the calls come back under
+        # this name (agentkit.llm._tool_wire).
+        if not re.fullmatch(r"[!-~]{1,128}", name):
+            raise ValueError(f"tool name {name!r} must be 1-128 printable ASCII characters, without spaces")
         self.name = name
         self.description = description
         self.args_model = args_model

@@ -106,8 +106,7 @@ async def _gather_run(
     view.finished = state.finished
     view.tool_calls = state.tool_calls
     has_turns = bool(state.records)
-    view.usage = state.usage if has_turns else info.usage  # a heavy parent's row sums its trajectories
-    view.cost_usd = state.cost_usd if has_turns else info.cost_usd
+    view.usage, view.cost_usd = info.usage, info.cost_usd  # as every reader shows them (shown_status)
     if depth > 0:
         kids = sorted(await store.list_runs(parent_id=info.id, limit=100_000), key=lambda r: _natural(r.id))
         view.children_total = len(kids)

@@ -189,7 +189,7 @@ def test_a_decompression_bomb_is_refused_before_decoding() -> None:
     [
         ("kimi-k2.5", "kimi-k2.5", True),
         ("moonshotai/Kimi-K2.5", "kimi-k2.5", True),
-        ("kimi-k2.6-preview", "kimi-k2.5", True),
+        ("kimi-k2.6-preview", "kimi-k2.6", True),
         ("moonshotai/kimi-k2.5-maas", "kimi-k2.5", True),
         ("kimi-k2-thinking", "kimi-k2-thinking", False),
         ("moonshotai/Kimi-K2-Thinking", "kimi-k2-thinking", False),

@@ -26,7 +26,7 @@ def busy(n: int) -> list[object]:
 @pytest.mark.parametrize(
     ("kwargs", "limit"),
     [
-        ({"max_cost_usd": 0.002}, "max_cost_usd"),
+        ({"max_cost_usd": 0.01}, "max_cost_usd"),  # a few steps at kimi-k3 prices
         ({"max_run_tokens": 4000}, "max_tokens"),
         ({"max_seconds": 0.4}, "max_seconds"),
     ],
@@ -69,3 +69,31 @@ async def test_cache_hits_are_priced_apart_over_real_http() -> None:
     assert u.cached_tokens == served_cached > u.prompt_tokens / 2  # most of each prompt was a cache hit
     expected = ((u.prompt_tokens - u.cached_tokens) * 0.60 + u.cached_tokens * 0.15 + u.completion_tokens * 2.50) / 1e6
     assert result.cost_usd == pytest.approx(expected)
+
+
+async def test_the_cost_cap_holds_when_every_reply_uses_all_its_output_tokens() -> None:
+    """The worst case fit_to_budget plans for: each reply is exactly ``max_tokens`` long (the
+    fake's usage reports them as completion tokens), so the last call's prompt and its whole
+    output must both fit the money left. A cap that forgot the prompt's cost would overshoot
+    by it (here by ~$0.56 of $5)."""
+    from agentkit.llm.client import OpenAICompatibleModel
+    from agentkit.llm.profiles import Prices
+    from agentkit.testing import FakeProvider, FakeRequest, count_tokens
+
+    prices = Prices(input_miss=100.0, input_hit=25.0, output=400.0)
+
+    def every_token(req: FakeRequest) -> Turn:
+        n = int(req.body["max_tokens"])
+        text = " ".join(["w"] * n)
+        assert count_tokens(text) == n
+        return Turn(content=text, completion_tokens=n, tool_calls=[call("work", n=req.index)])
+
+    with FakeProvider(every_token) as fake:
+        llm = OpenAICompatibleModel("m", "custom", base_url=fake.base_url, prices=prices)
+        async with Agent(llm=llm, tools=[work], plan=False, max_cost_usd=5.0, max_tokens=4000) as agent:
+            result = await agent.run("work until the money is spent")
+        sent = [r.body["max_tokens"] for r in fake.requests]
+    assert result.status == "stopped" and (result.stop_reason or "").startswith("max_cost_usd")
+    assert result.usage.completion_tokens == sum(sent)  # every reply used all it was given
+    assert sent[0] == 4000 and 256 <= sent[-1] < 4000  # the last call was fitted, not refused
+    assert result.cost_usd <= 5.0

@@ -3,6 +3,9 @@ for every model call (report phase and aggregation included)."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -13,7 +16,18 @@ from agentkit.context.policy import ContextPolicy, Sizer, ViewCut
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
 from agentkit.run.live import AgentEvent, ModelRetrying, Notice
-from agentkit.store.events import ErrorEvent, RunFinished, RunStarted, UsageCharged, UserMessage
+from agentkit.store import SQLiteStore, StoreFull
+from agentkit.store._sqlite_errors import store_error
+from agentkit.store.events import (
+    ErrorEvent,
+    RunFinished,
+    RunStarted,
+    StatusChanged,
+    TraceEvent,
+    UsageCharged,
+    UserMessage,
+)
+from agentkit.store.fold import load_state
 from agentkit.store.memory import MemoryStore
 from agentkit.testing import Delay, FakeProvider, HttpError, RateLimited, ScriptedModel, StreamError, Turn, call
 
@@ -94,7 +108,7 @@ async def test_the_cost_cap_is_not_overshot() -> None:
         agent = Agent(llm=llm, tools=[lookup], plan=False, max_cost_usd=1.0)
         result = await agent.run("q")
         await agent.aclose()
-        sent = [r.body["max_tokens"] for r in fake.requests]
+        sent = [r.max_output for r in fake.requests]
     assert result.status == "stopped" and (result.stop_reason or "").startswith("max_cost_usd")
     assert 0.5 < result.cost_usd <= 1.0
     assert sent[-1] < sent[0]  # the last calls were given fewer output tokens, not refused outright
@@ -109,7 +123,7 @@ async def test_the_report_phase_keeps_max_tokens_and_is_charged_to_the_run() -> 
         agent = Agent(llm=llm, tools=[lookup], plan=False, max_tokens=3000, report=True)
         result = await agent.run("q")
         await agent.aclose()
-        sent = [r.body["max_tokens"] for r in fake.requests]
+        sent = [r.max_output for r in fake.requests]
     assert result.report is not None
     assert len(sent) > 2 and max(sent) <= 3000
     charged = [e for e in await events_of(agent, result.run_id) if isinstance(e, UsageCharged)]
@@ -214,7 +228,7 @@ async def test_the_report_phase_fits_a_small_window_the_run_learned() -> None:
         agent = Agent(provider="custom", base_url=fake.base_url, tools=[lookup], plan=False, report=True)
         result = await agent.run("q")
         await agent.aclose()
-        refused, sent = list(fake.errors), [r.body["max_tokens"] for r in fake.requests]
+        refused, sent = list(fake.errors), [r.max_output for r in fake.requests]
         prompts = list(fake.prompt_tokens)
     assert result.report is not None and refused == []
     assert len(sent) == len(prompts) > 2  # the run's turns and the report's calls
@@ -262,3 +276,61 @@ async def test_a_run_cancelled_before_its_first_event_is_not_left_running() -> N
     assert row.status == "interrupted" and row.stop_reason == "cancelled"
     result = await Agent(llm=ScriptedModel([Turn(content="42")]), store=store, tools=[], plan=False).resume("cut")
     assert (result.status, result.answer) == ("finished", "42")  # resumed from the row's task
+
+
+def real_disk_full(location: str) -> StoreFull:
+    """The StoreFull the SQLite store raises for a full disk: a real SQLITE_FULL (a scratch
+    database that may not grow), named by the store's own error mapping."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("CREATE TABLE t (x BLOB)")
+        conn.execute("PRAGMA max_page_count = 2")
+        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    except sqlite3.OperationalError as exc:
+        error = store_error(exc, location)
+        assert isinstance(error, StoreFull)
+        return error
+    finally:
+        conn.close()
+    raise AssertionError("SQLite did not refuse to grow past max_page_count")
+
+
+class EventsRefused(SQLiteStore):
+    """A real SQLite store whose disk is full for new events from its ``refuse_from``-th append
+    on, while row updates (a row rewritten in place) still go through: what a nearly full disk
+    does. ``refusing = False`` frees the space."""
+
+    def __init__(self, path: Path, refuse_from: int) -> None:
+        super().__init__(path)
+        self.refuse_from, self.appends, self.refusing = refuse_from, 0, True
+
+    async def append_many(self, run_id: str, events: Sequence[TraceEvent]) -> list[int]:
+        self.appends += 1
+        if self.refusing and self.appends >= self.refuse_from:
+            raise real_disk_full(self.location)
+        return await super().append_many(run_id, events)
+
+
+@pytest.mark.parametrize("refuse_from", [1, 4], ids=["first event", "a later event"])
+async def test_a_refused_write_leaves_the_run_interrupted_and_resumable(tmp_path: Path, refuse_from: int) -> None:
+    """One rule wherever the refusal strikes: nothing committed is lost, so the run is
+    ``interrupted`` (never ``running``, never ``failed``), its row says why and carries the
+    fold's counters, and it resumes to its answer once the store takes writes again."""
+    script = [Turn(tool_calls=[call("lookup", term="x")]), Turn(tool_calls=[call("lookup", term="y")])]
+    store = EventsRefused(tmp_path / "s.db", refuse_from)
+    async with Agent(llm=ScriptedModel([*script, Turn(content="42")]), store=store, tools=[lookup], plan=False) as a:
+        with pytest.raises(StoreFull, match="is full"):
+            await a.run("q", run_id="full")
+    row = await store.get_run("full")
+    assert row.status == "interrupted"
+    assert (row.stop_reason or "").startswith(f"the store refused a write: the store at {store.location} is full")
+    state = await load_state(store, "full")
+    assert state.finished is None and not any(isinstance(e.event, StatusChanged) for e in await store.events("full"))
+    assert (row.steps, row.usage, row.cost_usd) == (state.step, state.usage, state.cost_usd)
+    store.refusing = False  # space freed
+    async with Agent(
+        llm=ScriptedModel([*script[state.step :], Turn(content="42")]), store=store, tools=[lookup], plan=False
+    ) as a:
+        result = await a.resume("full")
+    assert (result.status, result.answer, result.steps) == ("finished", "42", 3)
+    assert (await store.get_run("full")).status == "finished"

@@ -46,7 +46,8 @@ async def cite(n: int, ctx: ToolContext) -> ToolOutput:
 
 def fake_llm(fake: FakeProvider) -> OpenAICompatibleModel:
     retry = RetryPolicy(initial_backoff=0.001, max_attempts=2)
-    return OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="k", retry=retry)
+    # The cost limits below are sized for K2 Thinking's prices (about a fifth of K3's).
+    return OpenAICompatibleModel("kimi-k2-thinking", "moonshot", base_url=fake.base_url, api_key="k", retry=retry)
 
 
 def task_of(req: FakeRequest) -> str:

@@ -185,12 +185,12 @@ def test_the_last_resort_guard_of_every_command(monkeypatch: pytest.MonkeyPatch,
 def test_real_process_internal_error_has_no_traceback(tmp_path: Path) -> None:
     """A bug in a real process: `python -m agentkit` goes through main()'s guard."""
     code = (
-        "import sys, agentkit.cli.commands as c\n"
+        "import sys\nfrom agentkit.cli import main\n"
         "from agentkit.store import SQLiteStore\n"
         "async def broken(self, **kw): raise RuntimeError('bug')\n"
         "SQLiteStore.list_runs = broken\n"
         "sys.argv = ['agentkit', 'runs', '--store', sys.argv[1]]\n"
-        "c.main()\n"
+        "main()\n"
     )
 
     async def make() -> None:

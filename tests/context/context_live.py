@@ -88,7 +88,7 @@ def check_requests(fake: FakeProvider, reader: Reader) -> None:
     assert window is not None
     checked = 0
     for req, prompt in zip(fake.requests, fake.prompt_tokens, strict=True):
-        max_tokens = int(req.body["max_tokens"])
+        max_tokens = int(req.max_output or 0)
         assert prompt + max_tokens <= window, (req.index, prompt, max_tokens)
         if req.messages[0]["content"] == SUMMARY_SYSTEM:
             continue

@@ -39,7 +39,7 @@ async def test_32k_window_150_large_results() -> None:
     assert result.status == "finished", result.error
     assert result.answer == reader.expected_answer()
     check_requests(fake, reader)
-    assert min(int(r.body["max_tokens"]) for r in fake.requests) >= 4096  # the floor: room for a reply
+    assert min(int(r.max_output or 0) for r in fake.requests) >= 4096  # the floor: room for a reply
 
 
 async def test_8k_server_with_defaults() -> None:

@@ -185,7 +185,9 @@ async def test_kimi_id_style_rewrites_ids() -> None:
 
 async def test_request_body_follows_profile() -> None:
     with FakeProvider([Turn(content="x")]) as fake:
-        m = OpenAICompatibleModel(provider="moonshot", base_url=fake.base_url, api_key="sk-test", retry=FAST)
+        m = OpenAICompatibleModel(
+            "kimi-k2-thinking", provider="moonshot", base_url=fake.base_url, api_key="sk-test", retry=FAST
+        )
         await m.complete(
             ModelRequest(
                 messages=Q,

@@ -11,6 +11,11 @@ Written without the SDK so that it can send what the SDK's own server never woul
   the ``id`` last, as the TypeScript SDK orders an answer's fields), a line of text then an
   image of ``n`` base64 bytes (``image``), or a notification of ``n`` bytes before a short
   answer (``notice``). Written 1 MB at a time: the server never holds it whole.
+- ``many``: 130 well-formed tools (more than the Kimi API takes in one request).
+- ``kimi``: tools a Kimi model cannot take as written: a name with a dot and a slash, and
+  schemas outside Moonshot Flavored JSON Schema (``$ref`` with a description beside it,
+  ``anyOf`` with null and a default, ``const``, ``format``; and a ``pattern``, which MFJS
+  cannot say at all).
 """
 
 from __future__ import annotations
@@ -28,6 +33,30 @@ TOOLS = [
     {"name": "n" * 100, "description": "A very long name.", "inputSchema": OK},
     {"name": "bad_schema", "inputSchema": {"type": "object", "properties": {"q": {"type": "strang"}}}},
     {"name": "huge_schema", "inputSchema": {"type": "object", "properties": {f"p{i}": {} for i in range(5000)}}},
+]
+
+MANY = [{"name": f"tool_{i}", "description": f"Tool {i}.", "inputSchema": OK} for i in range(130)]
+KIMI = [
+    {
+        "name": "files.read/v2",
+        "description": "Read a file.",
+        "inputSchema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"Range": {"type": "object", "properties": {"start": {"type": "integer"}}}},
+            "properties": {
+                "path": {"type": "string", "format": "uri-reference", "title": "Path"},
+                "range": {"$ref": "#/$defs/Range", "description": "Lines to read."},
+                "encoding": {"anyOf": [{"const": "utf-8"}, {"type": "null"}], "default": None},
+            },
+            "required": ["path"],
+        },
+    },
+    {
+        "name": "grep",
+        "description": "Search files.",
+        "inputSchema": {"type": "object", "properties": {"regex": {"type": "string", "pattern": "^.+$"}}},
+    },
 ]
 
 
@@ -101,7 +130,9 @@ def main() -> None:
                 "serverInfo": {"name": "hostile", "version": "0"},
             }
         elif method == "tools/list":
-            tools = TOOLS if MODE != "badlist" else [{"name": "x", "inputSchema": {"type": "object", "properties": 5}}]
+            tools = {"many": MANY, "kimi": KIMI}.get(MODE, TOOLS)
+            if MODE == "badlist":
+                tools = [{"name": "x", "inputSchema": {"type": "object", "properties": 5}}]
             result = {"tools": [BIG] if MODE == "huge" else tools}
         elif method == "tools/call" and MODE == "huge":
             args = msg["params"]["arguments"]

@@ -80,7 +80,7 @@ async def test_a_heavy_run_reaches_an_otlp_receiver_as_one_trace(monkeypatch: py
     assert sorted(s.name for s in trajectories) == [f"invoke_agent trajectory {i}" for i in range(8)]
     for traj in trajectories:
         under = [s for s in spans if s.parent_id == traj.span_id]
-        assert sorted(s.name for s in under) == ["chat kimi-k2-thinking"] * 3 + ["execute_tool lookup"]
+        assert sorted(s.name for s in under) == ["chat kimi-k3"] * 3 + ["execute_tool lookup"]
         assert traj.attributes["gen_ai.operation.name"] == "invoke_agent"
         assert traj.attributes["agentkit.run.parent_id"] == result.run_id
         assert root.start_ns <= traj.start_ns <= traj.end_ns <= root.end_ns
@@ -90,8 +90,8 @@ async def test_a_heavy_run_reaches_an_otlp_receiver_as_one_trace(monkeypatch: py
                 chat.attributes["gen_ai.usage.input_tokens"] > 0 and chat.attributes["gen_ai.usage.output_tokens"] > 0
             )
             assert "gen_ai.usage.cache_read.input_tokens" in chat.attributes
-            assert chat.attributes["gen_ai.request.model"] == "kimi-k2-thinking"
-            assert chat.attributes["gen_ai.response.model"] == "kimi-k2-thinking"
+            assert chat.attributes["gen_ai.request.model"] == "kimi-k3"
+            assert chat.attributes["gen_ai.response.model"] == "kimi-k3"
         (tool_span,) = [s for s in under if s.name.startswith("execute_tool")]
         assert tool_span.kind == INTERNAL and tool_span.attributes["gen_ai.tool.call.id"]
         assert "Authorization: ***" in tool_span.attributes["gen_ai.tool.call.result"]

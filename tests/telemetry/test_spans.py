@@ -83,9 +83,9 @@ async def test_a_run_is_one_trace_of_agent_chat_and_tool_spans_timed_by_its_even
     assert [c.attributes["agentkit.phase"] for c in (plan, first, last) if c.attributes] == ["plan", *["execute"] * 2]
     turn = [e.event for e in events if isinstance(e.event, AssistantMessage)][-1].turn
     attrs = last.attributes or {}
-    assert last.name == "chat kimi-k2-thinking" and last.kind == SpanKind.CLIENT
+    assert last.name == "chat kimi-k3" and last.kind == SpanKind.CLIENT
     assert attrs["gen_ai.operation.name"] == "chat"
-    assert attrs["gen_ai.request.model"] == "kimi-k2-thinking" and attrs["gen_ai.response.model"] == turn.model
+    assert attrs["gen_ai.request.model"] == "kimi-k3" and attrs["gen_ai.response.model"] == turn.model
     assert attrs["gen_ai.usage.input_tokens"] == turn.usage.prompt_tokens == fake.prompt_tokens[-1]
     assert attrs["gen_ai.usage.output_tokens"] == turn.usage.completion_tokens > 0
     assert attrs["gen_ai.usage.cache_read.input_tokens"] == turn.usage.cached_tokens == fake.cached_tokens[-1] > 0

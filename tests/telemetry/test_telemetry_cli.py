@@ -84,7 +84,7 @@ def test_the_cli_exports_a_run_to_the_endpoint(tmp_path: Path, pages: str) -> No
     assert {s.trace_id for s in spans} == {trace_id_of(run_id)}
     assert {s.resource["service.name"] for s in spans} == {"agentkit"}
     names = Counter(s.name for s in spans)
-    assert names == {"invoke_agent agentkit": 1, "chat kimi-k2-thinking": PAGES + 2, "execute_tool fetch": PAGES}
+    assert names == {"invoke_agent agentkit": 1, "chat kimi-k3": PAGES + 2, "execute_tool fetch": PAGES}
     (root,) = [s for s in spans if s.parent_id is None]
     assert root.span_id == span_id_of(run_id, 1) and root.attributes["agentkit.run.status"] == "finished"
 

@@ -53,7 +53,7 @@ async def test_an_interrupted_run_resumed_continues_its_trace_without_repeating_
         (info,) = await store.list_runs()
         assert info.status == "interrupted"
         before = {s.context.span_id: s.name for s in spans.all}
-        assert sorted(before.values()) == ["chat kimi-k2-thinking"] * 2 + ["invoke_agent agentkit"]
+        assert sorted(before.values()) == ["chat kimi-k3"] * 2 + ["invoke_agent agentkit"]
 
         async with Agent(provider="custom", base_url=fake.base_url, tools=[quick_lookup], store=store) as agent:
             result = await agent.resume(info.id)
@@ -72,7 +72,7 @@ async def test_an_interrupted_run_resumed_continues_its_trace_without_repeating_
     # the resumed process made only the spans of what it committed: the tool call it ran
     # again and the last model call, under its own agent span
     after = [s for s in spans.all if s.context.span_id not in before]
-    assert sorted(s.name for s in after) == ["chat kimi-k2-thinking", "execute_tool lookup", "invoke_agent agentkit"]
+    assert sorted(s.name for s in after) == ["chat kimi-k3", "execute_tool lookup", "invoke_agent agentkit"]
     assert all(s.parent and s.parent.span_id == second.context.span_id for s in after if s is not second)
 
 
