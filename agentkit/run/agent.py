@@ -26,6 +26,7 @@ from agentkit.llm._tool_wire import tool_count_problem
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ConfigurationError, ModelError
 from agentkit.llm.types import Model
+from agentkit.run._collector import paced_collector, step_done
 from agentkit.run._ensemble import ensembles
 from agentkit.run._limits import (
     WRAP_UP_PROMPT,
@@ -291,7 +292,8 @@ class Agent:
         if resumed:
             await loop.book.resumed()
         try:
-            await loop.execute()
+            with paced_collector():
+                await loop.execute()
         except LimitReached as exc:
             await loop.finish("stopped", loop.best_answer(), stop_reason=str(exc))
         except (ModelError, ToolsUnavailable) as exc:
@@ -369,6 +371,7 @@ class _RunLoop(ModelCalls):
             await self.commit(AssistantMessage(step=step, turn=turn, elapsed_s=self.elapsed()))
             if turn.tool_calls:
                 await self.run_tools(step, turn.tool_calls, replay=False)
+                step_done()
                 continue
             unfinished = unfinished_reply(turn)
             if unfinished is None:
