@@ -140,6 +140,12 @@ class ContextBuilder:
         return room if self.max_prompt_tokens is None else max(1, min(room, self.max_prompt_tokens))
 
     @property
+    def cost_bound(self) -> bool:
+        """The cost target, not the window, is what bounds the view."""
+        room = self.window - self.reserve - self.margin
+        return self.max_prompt_tokens is not None and self.max_prompt_tokens < room
+
+    @property
     def elidable(self) -> bool:
         """Whether old reasoning may be elided (not where the service keeps it as context)."""
         return self.retention != "all"
@@ -189,7 +195,11 @@ class ContextBuilder:
             msgs.extend(plan_messages(shown_plan, self.reasoning_field if self.reasoning_every_turn else None))
         parts: list[str] = []
         if cut.summary:
-            parts.append(f"Summary of the first {cut.drop_before} steps (condensed to save context):\n{cut.summary}")
+            parts.append(
+                f"Summary of the first {cut.drop_before} steps (condensed to save context; nothing is lost: "
+                "every step stays in the run's trace by its number, and each tool result by its source id, "
+                f'which fetch("S...") reads again):\n{cut.summary}'
+            )
         if cut.notes:
             parts.append("Your notes so far:\n" + "\n".join(f"- {n}" for n in cut.notes))
         if parts:
@@ -368,6 +378,10 @@ class _Sizer:
     @property
     def elidable(self) -> bool:
         return self.builder.elidable
+
+    @property
+    def cost_bound(self) -> bool:
+        return self.builder.cost_bound
 
     def visible_results(self, cut: ViewCut) -> int:
         return self.builder._ledger.visible_results(cut.hide_before, cut.drop_before)

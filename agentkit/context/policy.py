@@ -67,6 +67,10 @@ class Sizer(Protocol):
         turn's reasoning as context and wants it back as it was (the builder ignores
         ``elide_before`` there)."""
 
+    @property
+    def cost_bound(self) -> bool:
+        """The budget is the cost target (``context.max_prompt_tokens``), not the window."""
+
     def visible_results(self, cut: ViewCut) -> int:
         """Tool results ``cut`` shows (not hidden, not dropped)."""
 
@@ -141,6 +145,11 @@ class BatchPrune(ContextPolicy):
     batch: int | None = None
     high_water: float = 0.85
     low_water: float = 0.55
+    cost_low_water: float = 0.35
+    """The low-water mark when the budget is the cost target: every prune that condenses
+    turns re-bills the turns it keeps at the cache-miss price (10x the hit price for Kimi K3),
+    so fewer, deeper prunes cost less; a 1,000-step K3 run bills 34 M prompt tokens ($25)
+    with it against 41 M ($32) at ``low_water`` (tools/bench/context.py)."""
     summary_tokens: int = 1500
 
     def decide(self, sizer: Sizer, current: ViewCut, *, hard: bool = False) -> ViewCut | None:
@@ -151,7 +160,8 @@ class BatchPrune(ContextPolicy):
         too_many = sizer.visible_results(current) > self.keep + (self.batch or self.keep)
         if not (hard or too_many or tokens_now > self.high_water * budget):
             return None
-        target = (0.35 if hard else self.low_water) * budget
+        low = self.cost_low_water if sizer.cost_bound else self.low_water
+        target = (min(0.35, low) if hard else low) * budget
         keep = min(self.keep, 2) if hard else self.keep
         cut = replace(current, hide_before=keep_boundary(results, keep, current.hide_before))
         if not hard and tokens_now <= self.high_water * budget:

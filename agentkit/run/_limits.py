@@ -95,9 +95,12 @@ class LimitReached(Exception):
     """The next model call could pass a run limit, so it is not sent; the run stops with its best answer."""
 
 
-PROMPT_USD_TARGET = 0.0
+PROMPT_USD_TARGET = 0.20
 """The default cost target: the most one request's prompt may cost at its cache-miss price
-(see :func:`default_max_prompt_tokens`)."""
+(see :func:`default_max_prompt_tokens`). For Kimi K3 ($3 per million) that is 66,666 tokens,
+the largest round figure measured to keep a 1,000-step run under half of what it billed
+with the window as the only bound, with room to spare (tools/bench/context.py: 64k bills
+34 M, 96k 57 M, against a 53 M goal)."""
 
 
 def default_max_prompt_tokens(prices: Prices) -> int | None:
