@@ -8,7 +8,7 @@ from typing import Any
 from agentkit._redact import MASK
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
-from agentkit.run.agent import Agent
+from agentkit.run.agent import Agent, keeps_reasoning_by_default
 from agentkit.run.live import EventHandler
 from agentkit.store.base import Store
 from agentkit.store.fold import load_state
@@ -38,8 +38,11 @@ def model_from_task(task: Task) -> OpenAICompatibleModel:
         options["thinking"] = spec.thinking
     if spec.reasoning_effort is not None:
         options["reasoning_effort"] = spec.reasoning_effort
-    if spec.preserve_thinking is not None:
-        options["preserve_thinking"] = spec.preserve_thinking
+    keep = spec.preserve_thinking
+    if keep is None and spec.thinking is not False:
+        keep = keeps_reasoning_by_default(spec.name, spec.provider)
+    if keep is not None:
+        options["preserve_thinking"] = keep
     return OpenAICompatibleModel(
         spec.name, spec.provider, base_url=spec.base_url, api_key_env=spec.api_key_env, stream=spec.stream, **options
     )

@@ -110,7 +110,12 @@ def default_max_prompt_tokens(prices: Prices) -> int | None:
     prompt alone. ``None`` for an unpriced (local) model."""
     if prices.input_miss <= 0 or PROMPT_USD_TARGET <= 0:
         return None
-    return int(PROMPT_USD_TARGET * 1_000_000 / prices.input_miss)
+    return max(MIN_DEFAULT_PROMPT_TOKENS, int(PROMPT_USD_TARGET * 1_000_000 / prices.input_miss))
+
+
+MIN_DEFAULT_PROMPT_TOKENS = 32_768
+"""The default target never goes below this, however a model is priced: a research step needs
+room for the task, the plan, a few results and the reasoning (a user's own value may)."""
 
 
 MIN_ANSWER_TOKENS = 256

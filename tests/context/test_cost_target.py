@@ -6,16 +6,21 @@ from __future__ import annotations
 import gc
 import random
 import re
+from pathlib import Path
 
 import orjson
 import pytest
+import yaml
 
 from agentkit import Agent, RetryPolicy, tool
 from agentkit.context.builder import ContextBuilder, current_cut
 from agentkit.context.policy import ViewCut
 from agentkit.context.summary import SUMMARY_SYSTEM
 from agentkit.llm.client import OpenAICompatibleModel
+from agentkit.llm.profiles import Prices
+from agentkit.run._from_task import model_from_task
 from agentkit.store.fold import RunState
+from agentkit.task import load_task
 from agentkit.testing import FakeProvider, FakeRequest, Turn, call
 from agentkit.testing._turns import as_read
 
@@ -81,6 +86,8 @@ async def test_the_default_cost_target_is_for_models_priced_like_k3() -> None:
     assert cheap.max_prompt_tokens is not None and cheap.max_prompt_tokens > cheap.context_window  # the window binds
     local = Agent(llm=OpenAICompatibleModel("qwen", "vllm", base_url="http://127.0.0.1:9/v1"), plan=False)
     assert local.max_prompt_tokens is None  # unpriced: the window is the only bound
+    dear = OpenAICompatibleModel("m", "custom", base_url="http://127.0.0.1:9/v1", prices=Prices(input_miss=100.0))
+    assert Agent(llm=dear, plan=False).max_prompt_tokens == 32_768  # never squeezed below a step's needs
     assert Agent(llm=k3.llm, plan=False, max_prompt_tokens=200_000).max_prompt_tokens == 200_000
     with pytest.raises(ValueError):
         Agent(llm=k3.llm, plan=False, max_prompt_tokens=0)
@@ -161,3 +168,32 @@ async def test_a_run_freezes_what_its_steps_kept_and_unfreezes_at_the_end() -> N
     assert result.answer == "looked"
     assert frozen[0] == 0 < frozen[-1]  # steps after the first ran with the earlier ones frozen
     assert gc.get_freeze_count() == 0  # nothing is held out of the collector's sight after the run
+
+
+@pytest.mark.parametrize(
+    ("task_model", "keep"),
+    [
+        ({"name": "kimi-k2.6"}, "all"),  # agent runs keep K2.6's reasoning across turns by default
+        ({"name": "kimi-k2.6", "preserve_thinking": False}, None),
+        ({"name": "kimi-k2.6", "thinking": False}, None),
+        ({"name": "kimi-k3"}, None),  # always on: no thinking field at all
+    ],
+)
+async def test_preserved_thinking_is_the_default_for_k26_agent_runs(
+    tmp_path: Path, task_model: dict[str, object], keep: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOONSHOT_API_KEY", "k")
+    with FakeProvider(reader(2), keep_requests=True) as fake:
+        path = tmp_path / "task.yaml"
+        spec = {"task": "Read pages 1..2.", "model": {**task_model, "base_url": fake.base_url}, "tools": []}
+        path.write_text(yaml.safe_dump(spec))
+        llm = model_from_task(load_task(path, env={"MOONSHOT_API_KEY": "k"}))
+        agent = Agent(llm=llm, tools=[read], plan=False)
+        result = await agent.run("Read pages 1..2.")
+        await agent.aclose()
+        direct = Agent(model=str(task_model["name"]), base_url=fake.base_url, api_key="k")
+        await direct.aclose()
+    assert fake.errors == [] and result.answer == "read 2 pages"
+    assert all((r.body.get("thinking") or {}).get("keep") == keep for r in fake.requests)
+    if len(task_model) == 1:  # the Python API chooses alike
+        assert direct.llm.rules.preserve_thinking == (True if keep else None)
