@@ -91,7 +91,7 @@ def test_minimal_file_gives_all_defaults(tmp_path: Path) -> None:
     assert task.sandbox == SandboxSpec(network=False, memory_mb=2048, timeout_s=120, isolation="bwrap")
     assert (task.model.prices, task.model.stream, task.model.tool_choice) == (None, True, None)
     assert task.limits == LimitsSpec(max_steps=300, max_cost_usd=None, max_tokens=None, max_seconds=None)
-    assert task.context == ContextSpec(window=None, keep_tool_results=None)
+    assert task.context == ContextSpec(window=None, keep_tool_results=None, max_prompt_tokens=None)
     assert task.heavy == HeavySpec(trajectories=1, aggregate="reflective")
     assert task.output == OutputSpec(dir=None, report=True, format="md")
     assert task.api_key_env == "MOONSHOT_API_KEY"
@@ -122,7 +122,7 @@ search:
 fetch: {allow_private_hosts: true, respect_robots: false}
 sandbox: {network: true, memory_mb: 4096, timeout_s: 30.5, isolation: none}
 limits: {max_steps: 50, max_cost_usd: 2.5, max_tokens: 2000000, max_seconds: 3600}
-context: {window: 128000, keep_tool_results: 8}
+context: {window: 128000, keep_tool_results: 8, max_prompt_tokens: 60000}
 heavy: {trajectories: 8, aggregate: vote}
 output:
   dir: out/reports

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import orjson
 
+from agentkit.context._ledger import Ledger, ReasoningRetention, TurnSizes
 from agentkit.context.images import count_image_tokens
 from agentkit.context.messages import (
     assistant_message,
@@ -100,27 +101,35 @@ class ContextBuilder:
         tools_bytes: int = 0,
         vision: bool = False,
         recall: bool = False,
-        reasoning_every_turn: bool = False,
         video: bool = False,
+        retention: ReasoningRetention = "current_turn",
+        max_prompt_tokens: int | None = None,
     ) -> None:
         self.system_prompt = system_prompt
         self.vision = vision
         """Images go to the model as image parts; else they are named in text."""
         self.video = video
         """The task's videos go to the model as video parts; else they are named in text."""
-        self.reasoning_every_turn = reasoning_every_turn
+        self.recall = recall
+        """The run has the ``recall`` tool: notices of hidden, elided and summarised text say so."""
+        self.reasoning_field = reasoning_field
+        self.retention: ReasoningRetention = retention
+        """What the service does with earlier turns' reasoning: counted in full and never
+        elided (``all``), or not counted before the latest user message (``current_turn``)."""
+        self.reasoning_every_turn = retention == "all"
         """Every assistant turn carries its reasoning back (a model that keeps earlier turns'
         reasoning as context), not only tool-call turns."""
-        self.reasoning_field = reasoning_field
         self.window = window
         self.max_tokens = max_tokens or default_max_tokens
         """The most output a request asks for: the configured value, else the profile's default."""
+        self.max_prompt_tokens = max_prompt_tokens
+        """The cost target: no request's prompt is larger (by the local estimate)."""
         self.policy = policy or BatchPrune()
         self.estimator = estimator or TokenEstimator()
         self.tools_bytes = tools_bytes
-        self.recall = recall
-        """The run has the ``recall`` tool: notices of hidden, elided and summarised text say so."""
-        self._cache: dict[tuple[int, bool, bool, int, int], tuple[list[Message], int, int]] = {}
+        self._ledger = Ledger()
+        self._state: RunState | None = None
+        self._shown: _Shown | None = None
 
     @property
     def reserve(self) -> int:
@@ -137,8 +146,26 @@ class ContextBuilder:
 
     @property
     def budget(self) -> int:
-        """Prompt tokens a view may use before the policy prunes."""
-        return max(1, self.window - self.reserve - self.margin)
+        """Prompt tokens a view may use before the policy prunes: what the window leaves for
+        it, and never more than the cost target."""
+        room = max(1, self.window - self.reserve - self.margin)
+        return room if self.max_prompt_tokens is None else max(1, min(room, self.max_prompt_tokens))
+
+    @property
+    def cost_bound(self) -> bool:
+        """The cost target, not the window, is what bounds the view."""
+        room = self.window - self.reserve - self.margin
+        return self.max_prompt_tokens is not None and self.max_prompt_tokens < room
+
+    @property
+    def elision(self) -> str:
+        """What an elided turn's reasoning reads (with ``recall``, that it can be found)."""
+        return ELIDED_REASONING_RECALL if self.recall else ELIDED_REASONING
+
+    @property
+    def elidable(self) -> bool:
+        """Whether old reasoning may be elided (not where the service keeps it as context)."""
+        return self.retention != "all"
 
     def answer_tokens(self, prompt_tokens: int) -> int:
         """``max_tokens`` for a request of ``prompt_tokens``: the room the window leaves,
@@ -188,7 +215,9 @@ class ContextBuilder:
         if cut.summary:
             how = "; recall searches their full text" if self.recall else ""
             parts.append(
-                f"Summary of the first {cut.drop_before} steps (condensed to save context{how}):\n{cut.summary}"
+                f"Summary of the first {cut.drop_before} steps (condensed to save context; nothing is lost: "
+                "every step stays in the run's trace by its number, and each tool result by its source id, "
+                f'which fetch("S...") reads again{how}):\n{cut.summary}'
             )
         if cut.notes:
             parts.append("Your notes so far:\n" + "\n".join(f"- {n}" for n in cut.notes))
@@ -197,14 +226,12 @@ class ContextBuilder:
         msgs.extend(user_message(n.text) for n in state.head_notices)
         return msgs
 
-    def record(self, index: int, record: TurnRecord, hidden: bool, elided: bool) -> tuple[list[Message], int, int]:
-        """The messages of one turn, their size in bytes and their images' estimated tokens."""
-        key = (index, hidden, elided, len(record.results), len(record.notices))
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        stub = ELIDED_REASONING_RECALL if self.recall else ELIDED_REASONING
-        elision = stub if elided else None
+    def turn(self, record: TurnRecord, *, hidden: bool, elided: bool) -> list[Message]:
+        """The messages of one turn: its assistant message (reasoning elided, never where the
+        service keeps earlier reasoning), its results (as placeholders when hidden), its
+        figures (a vision model's, unless hidden) and the notices after it."""
+        elided = elided and self.elidable
+        elision = self.elision if elided else None
         msgs = [assistant_message(record.event, self.reasoning_field, elision, every_turn=self.reasoning_every_turn)]
         for call in record.event.turn.tool_calls:
             result = record.results.get(call.id)
@@ -213,26 +240,83 @@ class ContextBuilder:
         if self.vision and not hidden:
             msgs.extend(figures_message(record))
         msgs.extend(user_message(n.text) for n in record.notices)
-        size = sum(len(orjson.dumps(m)) for m in msgs)
-        self._cache[key] = (msgs, size, count_image_tokens(msgs))
-        return msgs, size, self._cache[key][2]
+        return msgs
 
     def render(self, state: RunState, cut: ViewCut) -> View:
-        msgs = self.pinned(state, cut)
-        n_bytes = self.tools_bytes + sum(len(orjson.dumps(m)) for m in msgs)
-        images = count_image_tokens(msgs)
-        for i in range(cut.drop_before, len(state.records)):
-            part, size, image_tokens = self.record(i, state.records[i], i < cut.hide_before, i < cut.elide_before)
-            msgs.extend(part)
-            n_bytes += size
-            images += image_tokens
-        return View(msgs, n_bytes, self.estimator.estimate(n_bytes, len(msgs)) + images, cut, images)
+        """The view of ``state`` under ``cut`` (what :meth:`prepare` sends, without pruning)."""
+        self._sync(state)
+        return self._show(state, cut)
+
+    # the running view: only new turns (and the latest, while it changes) are rendered
+    def _sync(self, state: RunState) -> None:
+        """Measure the turns the ledger has not seen. The fold only ever changes the latest
+        turn (its results, the notices after it), so that one is measured again when it did."""
+        ledger, records = self._ledger, state.records
+        if self._state is not state or len(ledger) > len(records):
+            self._state, self._ledger, self._shown = state, Ledger(), None
+            ledger = self._ledger
+        if ledger.turns and ledger.turns[-1].key != _key(records[len(ledger) - 1]):
+            ledger.pop()
+        for record in records[len(ledger) :]:
+            ledger.push(self._measure(record), len(record.results))
+
+    def _measure(self, record: TurnRecord) -> TurnSizes:
+        field = self.reasoning_field
+        event = record.event
+        every = self.reasoning_every_turn
+        reasoned = assistant_message(event, field, every_turn=every)
+        elided = assistant_message(event, field, self.elision, every_turn=every)
+        unreasoned = {k: v for k, v in reasoned.items() if k != field and k != "reasoning_details"}
+        results = [record.results[c.id] for c in event.turn.tool_calls if c.id in record.results]
+        shown: list[Message] = [tool_message(r) for r in results]
+        if self.vision:
+            shown.extend(figures_message(record))
+        hidden = [tool_message(r, placeholder(r, recall=self.recall)) for r in results]
+        notices = [user_message(n.text) for n in record.notices]
+        return TurnSizes(
+            key=_key(record),
+            reasoned=_size(reasoned),
+            elided=_size(elided) if self.elidable else _size(reasoned),
+            unreasoned=_size(unreasoned),
+            shown=sum(map(_size, shown)),
+            hidden=sum(map(_size, hidden)),
+            notices=sum(map(_size, notices)),
+            messages_shown=1 + len(shown) + len(notices),
+            messages_hidden=1 + len(hidden) + len(notices),
+            images=count_image_tokens(shown),
+            user_shown=bool(notices) or len(shown) > len(results),
+            user_hidden=bool(notices),
+        )
+
+    def _show(self, state: RunState, cut: ViewCut) -> View:
+        """The view under ``cut``, built on the previous one when only turns were added."""
+        shown = self._shown
+        head_key = (len(state.head_notices), state.plan_event is not None)
+        if shown is None or shown.cut != cut or shown.head_key != head_key:
+            pinned = self.pinned(state, cut)
+            shown = _Shown(cut, head_key, pinned, sum(map(_size, pinned)), count_image_tokens(pinned))
+            self._shown = shown
+        records, d = state.records, cut.drop_before
+        if len(shown.keys) + d > len(records):  # cannot happen with one state; start over
+            self._shown = None
+            return self._show(state, cut)
+        while shown.keys and shown.keys[-1] != _key(records[d + len(shown.keys) - 1]):
+            shown.drop_last()  # the latest turn changed since it was shown
+        for i in range(d + len(shown.keys), len(records)):
+            shown.add(self.turn(records[i], hidden=i < cut.hide_before, elided=i < cut.elide_before), _key(records[i]))
+        span = self._ledger.span(cut.hide_before, cut.elide_before, d, self.retention, self.elidable)
+        n_bytes = self.tools_bytes + shown.head_bytes + span.n_bytes
+        n_msgs = len(shown.pinned) + span.n_messages
+        images = shown.head_images + span.images
+        return View(list(shown.messages), n_bytes, self.estimator.estimate(n_bytes, n_msgs) + images, cut, images)
 
     # budgeting
     async def prepare(self, state: RunState, *, summarise: Summarise, commit: Commit, hard: bool = False) -> View:
         """The view for the next request, pruning first when the policy says so."""
+        self._sync(state)
         current = current_cut(state)
-        sizer = _Sizer(self, state)
+        view = self._show(state, current)
+        sizer = _Sizer(self, state, view)
         new = self.policy.decide(sizer, current, hard=hard)
         if new is not None and (new != current or hard):
             detail_extra: dict[str, object] = {}
@@ -242,12 +326,10 @@ class ContextBuilder:
                 )
                 new = replace(new, summary=summary, needs_summary=False)
             new = replace(new, plan=state.plan, notes=tuple(state.notes))
-            detail = {**new.to_detail(), **detail_extra, "tokens_before": sizer.tokens(current), "hard": hard}
-            view = self.render(state, new)
+            detail = {**new.to_detail(), **detail_extra, "tokens_before": view.tokens, "hard": hard}
+            view = self._show(state, new)
             detail["tokens_after"] = view.tokens
             await commit(BudgetDecision(action="prune", detail=detail))
-        else:
-            view = self.render(state, current)
         if view.tokens > self.budget and not hard and not isinstance(self.policy, FullHistory):
             return await self.prepare(state, summarise=summarise, commit=commit, hard=True)
         room = self.window - view.tokens - self.margin
@@ -256,6 +338,11 @@ class ContextBuilder:
                 f"the smallest view of this run is ~{view.tokens:,} tokens: the {self.window:,}-token window "
                 f"leaves {max(room, 0):,} for the answer, under the {self.floor:,} a reply needs"
                 + self._tools_hint(view)
+            )
+        if self.max_prompt_tokens is not None and view.tokens > self.max_prompt_tokens:
+            raise ContextBudgetExceeded(
+                f"the smallest view of this run is ~{view.tokens:,} tokens, over "
+                f"context.max_prompt_tokens={self.max_prompt_tokens:,}"
             )
         return view
 
@@ -270,13 +357,42 @@ class ContextBuilder:
         self.estimator.calibrate(view.n_bytes, len(view.messages), prompt_tokens - view.image_tokens)
 
 
+def _key(record: TurnRecord) -> tuple[int, int]:
+    return (len(record.results), len(record.notices))
+
+
+def _size(message: Message) -> int:
+    return len(orjson.dumps(message))
+
+
+class _Shown:
+    """The messages of the view under one cut, extended turn by turn."""
+
+    def __init__(
+        self, cut: ViewCut, head_key: tuple[int, bool], pinned: list[Message], head_bytes: int, head_images: int
+    ) -> None:
+        self.cut, self.head_key = cut, head_key
+        self.pinned, self.head_bytes, self.head_images = pinned, head_bytes, head_images
+        self.messages: list[Message] = list(pinned)
+        self.keys: list[tuple[int, int]] = []
+        self._starts: list[int] = []
+
+    def add(self, messages: list[Message], key: tuple[int, int]) -> None:
+        self._starts.append(len(self.messages))
+        self.messages.extend(messages)
+        self.keys.append(key)
+
+    def drop_last(self) -> None:
+        del self.messages[self._starts.pop() :]
+        self.keys.pop()
+
+
 class _Sizer:
-    def __init__(self, builder: ContextBuilder, state: RunState) -> None:
-        self.builder, self.state = builder, state
-        self._results = [len(r.results) for r in state.records]
-        pinned = builder.pinned(state, ViewCut())
-        self._head = builder.tools_bytes + sum(len(orjson.dumps(m)) for m in pinned)
-        self._head_images = count_image_tokens(pinned)
+    """What the policy may ask: sizes of any cut from the ledger's running sums."""
+
+    def __init__(self, builder: ContextBuilder, state: RunState, view: View) -> None:
+        self.builder, self.state, self.view = builder, state, view
+        self._heads: dict[str | None, tuple[int, int, int]] = {}
 
     @property
     def budget(self) -> int:
@@ -284,20 +400,36 @@ class _Sizer:
 
     @property
     def results_per_record(self) -> list[int]:
-        return self._results
+        return self.builder._ledger.results
+
+    @property
+    def elidable(self) -> bool:
+        return self.builder.elidable
+
+    @property
+    def cost_bound(self) -> bool:
+        return self.builder.cost_bound
+
+    def visible_results(self, cut: ViewCut) -> int:
+        return self.builder._ledger.visible_results(cut.hide_before, cut.drop_before)
 
     def tokens(self, cut: ViewCut) -> int:
+        if cut == self.view.cut:
+            return self.view.tokens
         b = self.builder
-        n_bytes, n_msgs, images = self._head, 4, self._head_images
-        for i in range(cut.drop_before, len(self.state.records)):
-            part, size, image_tokens = b.record(i, self.state.records[i], i < cut.hide_before, i < cut.elide_before)
-            n_bytes += size
-            n_msgs += len(part)
-            images += image_tokens
-        if cut.summary:
-            n_bytes += len(cut.summary.encode())
-        n_bytes += sum(len(n.encode()) + 4 for n in self.state.notes)
-        return b.estimator.estimate(n_bytes, n_msgs) + images
+        head_bytes, head_msgs, head_images = self._head(cut.summary)
+        span = b._ledger.span(cut.hide_before, cut.elide_before, cut.drop_before, b.retention, b.elidable)
+        n_bytes = b.tools_bytes + head_bytes + span.n_bytes
+        return b.estimator.estimate(n_bytes, head_msgs + span.n_messages) + head_images + span.images
+
+    def _head(self, summary: str | None) -> tuple[int, int, int]:
+        """The pinned messages a new cut shows: the latest plan and every note so far."""
+        head = self._heads.get(summary)
+        if head is None:
+            state = self.state
+            pinned = self.builder.pinned(state, ViewCut(summary=summary, plan=state.plan, notes=tuple(state.notes)))
+            head = self._heads[summary] = (sum(map(_size, pinned)), len(pinned), count_image_tokens(pinned))
+        return head
 
 
 def learned_window(state: RunState, declared: int) -> int:
@@ -319,6 +451,7 @@ def current_cut(state: RunState) -> ViewCut:
 __all__ = [
     "ContextBudgetExceeded",
     "ContextBuilder",
+    "ReasoningRetention",
     "View",
     "current_cut",
     "learned_window",

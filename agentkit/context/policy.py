@@ -61,8 +61,21 @@ class Sizer(Protocol):
     @property
     def results_per_record(self) -> list[int]: ...
 
+    @property
+    def elidable(self) -> bool:
+        """Whether old reasoning may be elided: not where the service keeps every earlier
+        turn's reasoning as context and wants it back as it was (the builder ignores
+        ``elide_before`` there)."""
+
+    @property
+    def cost_bound(self) -> bool:
+        """The budget is the cost target (``context.max_prompt_tokens``), not the window."""
+
+    def visible_results(self, cut: ViewCut) -> int:
+        """Tool results ``cut`` shows (not hidden, not dropped)."""
+
     def tokens(self, cut: ViewCut) -> int:
-        """Estimated prompt tokens of the view under ``cut``."""
+        """Estimated prompt tokens of the view under ``cut``, as the service counts them."""
 
 
 class ContextPolicy(abc.ABC):
@@ -114,8 +127,10 @@ class BatchPrune(ContextPolicy):
     Triggers when the view passes ``high_water`` of the budget or holds more than
     ``keep + batch`` visible tool results. Then, in order, until the view is under
     ``low_water``: hide tool results beyond the most recent ``keep``; elide the reasoning
-    of finished turns except the newest ``keep_reasoning``; keep fewer results (halving
-    ``keep``); summarise the oldest turns into a pinned summary.
+    of finished turns except the newest ``keep_reasoning`` (only where the service does not
+    keep earlier reasoning as context: there it must come back as it was, so whole turns
+    go into the summary instead); keep fewer results (halving ``keep``); summarise the
+    oldest turns into a pinned summary.
 
     The newest turns' reasoning is never elided: the latest tool-call turn is the one whose
     results the model is about to read, and it continues from that reasoning; without it a
@@ -130,6 +145,11 @@ class BatchPrune(ContextPolicy):
     batch: int | None = None
     high_water: float = 0.85
     low_water: float = 0.55
+    cost_low_water: float = 0.35
+    """The low-water mark when the budget is the cost target: every prune that condenses
+    turns re-bills the turns it keeps at the cache-miss price (10x the hit price for Kimi K3),
+    so fewer, deeper prunes cost less; a 1,000-step K3 run bills 34 M prompt tokens ($25)
+    with it against 41 M ($32) at ``low_water`` (tools/bench/context.py)."""
     summary_tokens: int = 1500
 
     def decide(self, sizer: Sizer, current: ViewCut, *, hard: bool = False) -> ViewCut | None:
@@ -137,19 +157,21 @@ class BatchPrune(ContextPolicy):
         n = len(results)
         budget = sizer.budget
         tokens_now = sizer.tokens(current)
-        too_many = visible_results(results, current) > self.keep + (self.batch or self.keep)
+        too_many = sizer.visible_results(current) > self.keep + (self.batch or self.keep)
         if not (hard or too_many or tokens_now > self.high_water * budget):
             return None
-        target = (0.35 if hard else self.low_water) * budget
+        low = self.cost_low_water if sizer.cost_bound else self.low_water
+        target = (min(0.35, low) if hard else low) * budget
         keep = min(self.keep, 2) if hard else self.keep
         cut = replace(current, hide_before=keep_boundary(results, keep, current.hide_before))
         if not hard and tokens_now <= self.high_water * budget:
             return cut  # only the count trigger fired: hiding old results is the whole prune
         if sizer.tokens(cut) <= target:
             return cut
-        cut = replace(cut, elide_before=max(cut.elide_before, n - max(1, self.keep_reasoning)))
-        if sizer.tokens(cut) <= target:
-            return cut
+        if sizer.elidable:
+            cut = replace(cut, elide_before=max(cut.elide_before, n - max(1, self.keep_reasoning)))
+            if sizer.tokens(cut) <= target:
+                return cut
         while keep > 1:  # large results: keep fewer of them before condensing turns away
             keep //= 2
             cut = replace(cut, hide_before=keep_boundary(results, keep, cut.hide_before))

@@ -57,6 +57,8 @@ class RequestRules:
             raise ConfigurationError(f"{problem[0]}: {problem[1]}")
         self.thinking, self.reasoning_effort, self.preserve_thinking = thinking, reasoning_effort, preserve_thinking
         self._tool_sets: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
+        self._history: tuple[tuple[tuple[str, str], ...], list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        """The latest request's tool names, messages and renamed messages."""
 
     @property
     def preserves_reasoning(self) -> Literal["all", "current_turn"]:
@@ -199,7 +201,24 @@ class RequestRules:
             body["tool_choice"] = {**choice, "function": {**fn, "name": names.wire(str(fn.get("name", "")))}}
         messages = body.get("messages")
         if isinstance(messages, list):
-            body["messages"] = _renamed_history(messages, names)
+            body["messages"] = self._renamed_history(messages, names)
+
+    def _renamed_history(self, messages: list[dict[str, Any]], names: WireNames) -> list[dict[str, Any]]:
+        """:func:`_renamed_history`, walking only what the previous request did not send: a
+        run's view grows by appending, and its earlier messages are the same objects from step
+        to step, so the renamed prefix is reused (walking the whole history grew with the run)."""
+        key = tuple(names.to_wire.items())
+        start, before = 0, self._history
+        if before is not None and before[0] == key:
+            sent, renamed = before[1], before[2]
+            limit = min(len(sent), len(messages))
+            while start < limit and messages[start] is sent[start]:
+                start += 1
+            out = renamed[:start] + _renamed_history(messages[start:], names)
+        else:
+            out = _renamed_history(messages, names)
+        self._history = (key, list(messages), out)
+        return out
 
     def _names(self, names: list[str]) -> WireNames:
         try:

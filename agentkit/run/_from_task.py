@@ -8,7 +8,7 @@ from typing import Any
 from agentkit._redact import MASK
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
-from agentkit.run.agent import Agent
+from agentkit.run.agent import Agent, keeps_reasoning_by_default
 from agentkit.run.live import EventHandler
 from agentkit.store.base import Store
 from agentkit.store.fold import load_state
@@ -41,8 +41,11 @@ def model_from_task(task: Task, *, api_key: str | None = None) -> OpenAICompatib
         options["thinking"] = spec.thinking
     if spec.reasoning_effort is not None:
         options["reasoning_effort"] = spec.reasoning_effort
-    if spec.preserve_thinking is not None:
-        options["preserve_thinking"] = spec.preserve_thinking
+    keep = spec.preserve_thinking
+    if keep is None and spec.thinking is not False:
+        keep = keeps_reasoning_by_default(spec.name, spec.provider)
+    if keep is not None:
+        options["preserve_thinking"] = keep
     return OpenAICompatibleModel(
         spec.name,
         spec.provider,
@@ -80,6 +83,7 @@ def agent_from_task(
         task_spec=task.redacted_config(),
         context_window=task.context.window,  # None: the profile's, or what a local server says
         keep_tool_results=task.context.keep_tool_results,
+        max_prompt_tokens=task.context.max_prompt_tokens,
         limits=task.limits,
         heavy=task.heavy.trajectories,
         aggregate=task.heavy.aggregate,

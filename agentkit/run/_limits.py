@@ -95,6 +95,29 @@ class LimitReached(Exception):
     """The next model call could pass a run limit, so it is not sent; the run stops with its best answer."""
 
 
+PROMPT_USD_TARGET = 0.20
+"""The default cost target: the most one request's prompt may cost at its cache-miss price
+(see :func:`default_max_prompt_tokens`). For Kimi K3 ($3 per million) that is 66,666 tokens,
+the largest round figure measured to keep a 1,000-step run under half of what it billed
+with the window as the only bound, with room to spare (tools/bench/context.py: 64k bills
+34 M, 96k 57 M, against a 53 M goal)."""
+
+
+def default_max_prompt_tokens(prices: Prices) -> int | None:
+    """The default ``context.max_prompt_tokens`` for a model with ``prices``: the prompt that
+    costs :data:`PROMPT_USD_TARGET` at the cache-miss price. It bites for models priced like
+    Kimi K3; a cheaper model's target is larger than its window, which then bounds the
+    prompt alone. ``None`` for an unpriced (local) model."""
+    if prices.input_miss <= 0 or PROMPT_USD_TARGET <= 0:
+        return None
+    return max(MIN_DEFAULT_PROMPT_TOKENS, int(PROMPT_USD_TARGET * 1_000_000 / prices.input_miss))
+
+
+MIN_DEFAULT_PROMPT_TOKENS = 32_768
+"""The default target never goes below this, however a model is priced: a research step needs
+room for the task, the plan, a few results and the reasoning (a user's own value may)."""
+
+
 MIN_ANSWER_TOKENS = 256
 """The shortest answer worth asking for; a call whose budget pays for less is not sent."""
 

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, View, current_cut
+from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, ReasoningRetention, View, current_cut
 from agentkit.context.images import resolve_parts
 from agentkit.context.summary import summary_messages, summary_transcript
+from agentkit.llm._request import RequestRules
 from agentkit.llm.errors import ContextLengthExceeded, ModelError, RetryNotice, observing_retries
-from agentkit.llm.types import AssistantTurn, Message, ModelRequest, ResponseSchema, StreamDelta
+from agentkit.llm.models import model_traits
+from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, ResponseSchema, StreamDelta
 from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
 from agentkit.run._runs import RunBook
 from agentkit.run._sent import sent_request
@@ -39,6 +41,18 @@ from agentkit.telemetry import describe_calls
 
 if TYPE_CHECKING:
     from agentkit.run.agent import Agent
+
+
+def reasoning_retention(model: Model) -> ReasoningRetention:
+    """What ``model``'s service does with the reasoning of earlier turns (a turn starts at
+    each user message): ``all`` keeps it as context (Preserved Thinking: K3, K2.7 Code, K2.6
+    asked for ``thinking.keep: "all"``), ``current_turn`` reads only the reasoning after the
+    latest user message. The one place the context budget learns it: from the client's
+    request rules (``model.rules``), else from the traits of the model's name."""
+    rules = getattr(model, "rules", None)
+    if isinstance(rules, RequestRules):
+        return rules.preserves_reasoning
+    return model_traits(model.model_name).preserves_reasoning()
 
 
 class ModelCalls:
@@ -131,6 +145,7 @@ class ModelCalls:
                     tool_choice=tool_choice,
                     context_tokens=view.tokens,
                     response_schema=response_schema,
+                    images=view.image_tokens > 0,
                 )
             except ContextLengthExceeded as exc:
                 # Learn the server's window from its answer. A window it stated prunes the view to
@@ -158,6 +173,7 @@ class ModelCalls:
                     tool_choice=tool_choice,
                     context_tokens=view.tokens,
                     response_schema=response_schema,
+                    images=view.image_tokens > 0,
                 )
         except ContextBudgetExceeded as exc:
             raise ModelError(str(exc)) from exc
@@ -183,7 +199,10 @@ class ModelCalls:
         tool_choice: str | None = None,
         context_tokens: int = 0,
         response_schema: ResponseSchema | None = None,
+        images: bool = True,
     ) -> AssistantTurn:
+        """One request. ``images``: the messages may hold image parts to resolve (a view
+        knows whether it does; walking a long history for none costs every step)."""
         agent = self.agent
         await self.emit(
             TurnStarted(
@@ -196,13 +215,15 @@ class ModelCalls:
             )
         )
         prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
-        request = ModelRequest(
-            messages=await resolve_parts(messages, agent.store),  # image blobs become data URLs here
+        # Built by the loop, not validated again: re-validating the whole history every step
+        # (a copy of every message) grew with the run.
+        request = ModelRequest.model_construct(
+            messages=await resolve_parts(messages, agent.store) if images else messages,  # blobs become data URLs
             tools=agent.tools.schemas() if tools else [],
             temperature=agent.temperature,
             max_tokens=self.context.answer_tokens(prompt_tokens),
             seed=agent.seed,
-            tool_choice=tool_choice,  # type: ignore[arg-type]
+            tool_choice=tool_choice,
             tool_call_index=self.state.tool_calls,
             cache_key=self.run_id,  # prompt_cache_key where the host takes it: stable across resume
             response_schema=response_schema,

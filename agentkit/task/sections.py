@@ -244,6 +244,9 @@ class ContextSpec(BaseModel):
 
     window: int | None = Field(default=None, gt=0, le=MAX_WINDOW_TOKENS)
     keep_tool_results: int | None = Field(default=None, ge=1, le=MAX_KEPT_RESULTS)
+    max_prompt_tokens: int | None = Field(default=None, ge=1024, le=MAX_WINDOW_TOKENS)
+    """The cost target: no request's prompt is larger (by agentkit's estimate, which errs on
+    the high side). Unset: a default for models priced like Kimi K3, else the window."""
 
 
 class HeavySpec(BaseModel):

@@ -53,6 +53,7 @@ from agentkit.testing._kimi_rules import (
     thinking_enabled,
     without_images,
 )
+from agentkit.testing._turns import as_read
 from agentkit.testing._wire import ErrorStyle, UsageStyle
 from agentkit.testing.script import (
     Delay,
@@ -137,7 +138,8 @@ class FakeProvider(LoopbackService):
         """Reasoning streamed with each tool call, by the call's id (for the verbatim check)."""
         self._lock = threading.Lock()
         self._token_cache: dict[bytes, int] = {}
-        self._prev_hashes: list[bytes] = []
+        self._prefixes: set[bytes] = set()
+        """Every message prefix served so far, each as a hash chained over its messages."""
         super().__init__(port)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -150,11 +152,16 @@ class FakeProvider(LoopbackService):
 
     # accounting
     def _count_prompt(self, body: dict[str, Any]) -> tuple[int, int]:
-        """Prompt tokens and the prefix-cache hit (leading messages equal to the last request)."""
+        """Prompt tokens and the prefix-cache hit: the longest run of leading messages (tools
+        first) that an earlier request also began with, as a service's automatic prefix cache
+        keeps every prefix it has seen (a summary call in between does not evict the run's own
+        prefix). Counted over the messages as the service reads them (earlier turns' reasoning is not read
+        without Preserved Thinking: ``agentkit.testing._turns``)."""
         hashes: list[bytes] = []
         counts: list[int] = []
         head = orjson.dumps(body.get("tools") or [])
-        for part in [head, *[orjson.dumps(m) for m in body.get("messages", [])]]:
+        messages = as_read(body.get("messages", []), self.reasoning_field, preserves_reasoning(body))
+        for part in [head, *[orjson.dumps(m) for m in messages]]:
             h = hashlib.blake2b(part, digest_size=16).digest()
             n = self._token_cache.get(h)
             if n is None:
@@ -165,13 +172,14 @@ class FakeProvider(LoopbackService):
                 self._token_cache[h] = n
             hashes.append(h)
             counts.append(n)
-        cached = 0
-        for i, h in enumerate(hashes):
-            if i < len(self._prev_hashes) and self._prev_hashes[i] == h:
-                cached += counts[i]
+        cached, hit, chain = 0, True, b""
+        for h, n in zip(hashes, counts, strict=True):
+            chain = hashlib.blake2b(chain + h, digest_size=16).digest()
+            if hit and chain in self._prefixes:
+                cached += n
             else:
-                break
-        self._prev_hashes = hashes
+                hit = False
+                self._prefixes.add(chain)
         return sum(counts), cached
 
     def _refusal(self, request: FakeRequest, prompt: int) -> HttpError | None:

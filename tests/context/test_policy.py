@@ -68,12 +68,27 @@ async def test_summary_is_pinned_and_resume_rebuilds_the_same_view() -> None:
 
 
 async def test_elision_keeps_the_reasoning_field() -> None:
-    model = ScriptedModel(reader(30), context_window=9000)  # type: ignore[arg-type]
+    # K2.6 without keep: the service ignores earlier turns' reasoning, so eliding it is free.
+    model = ScriptedModel(reader(30), model="kimi-k2.6", context_window=9000)  # type: ignore[arg-type]
     agent = Agent(llm=model, tools=[read], plan=False, context_window=9000, max_tokens=800)
     await agent.run("read 30 pages")
     calls = [m for m in model.requests[-1].messages if m.get("tool_calls")]
     assert calls and all(m.get("reasoning_content") for m in calls)
     assert any("elided" in m["reasoning_content"] for m in calls)
+
+
+async def test_preserved_thinking_is_never_elided() -> None:
+    # K3 keeps every earlier turn's reasoning as context and wants it back as it was: the
+    # budget condenses whole turns instead of editing reasoning inside the kept history.
+    model = ScriptedModel(reader(30), model="kimi-k3", context_window=9000)  # type: ignore[arg-type]
+    agent = Agent(llm=model, tools=[read], plan=False, context_window=9000, max_tokens=800)
+    result = await agent.run("read 30 pages")
+    assert result.status == "finished" and result.answer == "done 30"
+    assert any("Summary of the first" in str(m["content"]) for m in model.requests[-1].messages)
+    for request in model.requests:
+        for m in request.messages:
+            if m.get("role") == "assistant" and "reasoning_content" in m:
+                assert "elided" not in m["reasoning_content"]
 
 
 async def test_context_length_400_prunes_harder_and_retries_once() -> None:

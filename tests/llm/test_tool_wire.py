@@ -145,3 +145,39 @@ async def test_an_mcp_style_name_starting_with_a_digit_gets_a_valid_alias_on_kim
         body = llm.build_body(ModelRequest(messages=[{"role": "user", "content": "q"}], tools=[build.schema]))
         assert [t["function"]["name"] for t in body["tools"]] == [expected]
     assert expected != wire_name("21st__component_builder", "moonshot")
+
+
+def test_history_names_are_renamed_the_same_when_only_the_new_messages_are_walked() -> None:
+    # The rules reuse the previous request's renamed prefix (the same message objects); the
+    # result must be what renaming the whole history gives, also when an earlier message is
+    # a different object (after a prune) or the tool set changes.
+    from agentkit.llm._request import _renamed_history
+
+    llm = OpenAICompatibleModel("kimi-k3", "moonshot", api_key="k")
+    tools = [{"type": "function", "function": {"name": "files.read/v2", "parameters": {"type": "object"}}}]
+
+    def turn(i: int) -> list[dict[str, object]]:
+        fn = {"name": "files.read/v2", "arguments": f'{{"n": {i}}}'}
+        return [
+            {
+                "role": "assistant",
+                "content": "",
+                "reasoning_content": "r",
+                "tool_calls": [{"id": f"c{i}", "function": fn}],
+            },
+            {"role": "tool", "tool_call_id": f"c{i}", "name": "files.read/v2", "content": "x"},
+        ]
+
+    history: list[dict[str, object]] = [{"role": "user", "content": "task"}]
+    names = WireNames(["files.read/v2"], "moonshot")
+    for i in range(4):
+        history = [*history, *turn(i)]
+        if i == 2:  # a prune re-rendered an earlier message: a new object in the middle
+            history[1] = {**history[1], "content": "pruned"}
+        body = llm.build_body(ModelRequest(messages=history, tools=tools, max_tokens=100))
+        assert body["messages"] == _renamed_history(history, names)
+        wire = [c["function"]["name"] for m in body["messages"] for c in m.get("tool_calls", [])]
+        assert wire == [wire_name("files.read/v2", "moonshot")] * (i + 1)
+        assert history[1]["tool_calls"][0]["function"]["name"] == "files.read/v2"  # never edited in place
+    plain = llm.build_body(ModelRequest(messages=history, tools=[], max_tokens=100))  # another tool set
+    assert plain["messages"] == _renamed_history(history, WireNames([], "moonshot"))

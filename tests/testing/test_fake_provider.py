@@ -131,3 +131,30 @@ def test_stop_closes_the_port_and_ends_the_server_thread() -> None:
     assert not server._thread.is_alive()
     with httpx2.Client() as http, pytest.raises(httpx2.ConnectError):
         http.post(url + "/chat/completions", json={"messages": Q})
+
+
+def test_the_prefix_cache_keeps_every_prefix_it_served() -> None:
+    # A service's automatic prefix cache does not forget the run's prefix because another
+    # request (a summary call) came in between.
+    run = [{"role": "system", "content": "agent " * 300}, {"role": "user", "content": "task " * 300}]
+    other = [{"role": "system", "content": "summarise " * 300}, {"role": "user", "content": "transcript"}]
+    more = [*run, {"role": "assistant", "content": "an answer"}, {"role": "user", "content": "go on"}]
+    with FakeProvider([Turn(content="a"), Turn(content="b"), Turn(content="c")], strict=False) as fake:
+        for messages in (run, other, more):
+            assert post(fake, {"model": "kimi-k3", "messages": messages}).status_code == 200
+    assert fake.cached_tokens[0] == 0 and fake.cached_tokens[1] < fake.prompt_tokens[1] // 10
+    assert fake.cached_tokens[2] >= fake.prompt_tokens[0] - 2  # the run's prefix, still cached
+
+
+def test_without_preserved_thinking_earlier_reasoning_is_neither_counted_nor_cached() -> None:
+    history = [{"role": "user", "content": "task"}, tool_turn("c1", "think " * 400), answered("c1")]
+    asked = [*history, {"role": "user", "content": "your reply was empty; answer"}]
+    thinking = {"type": "enabled"}
+    with FakeProvider([Turn(content="a")] * 4, strict=False) as fake:
+        for keep in (None, "all"):
+            body = {"model": "kimi-k2.6", "thinking": {**thinking, **({"keep": keep} if keep else {})}}
+            post(fake, {**body, "messages": history})
+            post(fake, {**body, "messages": asked})
+    plain_before, plain_after, kept_before, kept_after = fake.prompt_tokens
+    assert plain_after < plain_before  # the new user message made the reasoning history: not read
+    assert kept_after > kept_before  # keep "all": it stays context

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,20 +60,29 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--peer-python", default=None)
+    parser.add_argument("--only", default=None, help="one framework (agentkit, bare-openai or a peer)")
     args = parser.parse_args()
+    os.environ["OVERHEAD_STEPS"] = str(args.steps)  # the fake provider's process scripts that many
     targets: list[tuple[str, str]] = [(sys.executable, "agentkit"), (sys.executable, "bare-openai")]
     for name, module in PEERS.items():
+        if args.only and name != args.only:
+            continue
         for py in filter(None, [sys.executable, args.peer_python]):
             if importable(py, module):
                 targets.append((py, name))
                 break
         else:
             print(f"({name} not installed: skipped)")
+    if args.only:
+        targets = [t for t in targets if t[1] == args.only]
     late = args.steps - 5
-    print(f"{'framework':14} {'step 10':>10} {f'step {args.steps}':>10} {'peak RSS':>10} {'wall':>8}  notes")
+    print(
+        f"{'framework':14} {'step 10':>10} {f'step {args.steps}':>10} {'slowest':>10} "
+        f"{'peak RSS':>10} {'wall':>8}  notes"
+    )
     for python, framework in targets:
         lenient = framework in PEERS or framework == "bare-openai"
-        early, tail, rss, wall, notes = [], [], [], [], []
+        early, tail, worst, rss, wall, notes = [], [], [], [], [], []
         with fake_provider_process("_overhead_scenario:make", lenient=lenient) as base_url:
             for _ in range(args.runs):
                 r = run_once(python, framework, base_url, args.steps)
@@ -84,11 +94,12 @@ def main() -> None:
                     continue
                 early.append(median(window(per_step, 10)))
                 tail.append(median(window(per_step, args.steps - 5)))
+                worst.append(max(per_step))
                 rss.append(float(r["peak_rss_mb"]))  # type: ignore[arg-type]
                 wall.append(float(r["wall_s"]))  # type: ignore[arg-type]
         if early:
             print(
-                f"{framework:14} {median(early) * 1000:8.1f}ms {median(tail) * 1000:8.1f}ms "
+                f"{framework:14} {median(early) * 1000:8.1f}ms {median(tail) * 1000:8.1f}ms {max(worst) * 1000:8.1f}ms "
                 f"{median(rss):8.0f}MB {median(wall):7.1f}s  {'; '.join(sorted(set(notes)))}"
             )
         else:
