@@ -18,6 +18,7 @@ from typing import Any
 
 from agentkit.llm._schema import NotExpressible, to_mfjs
 from agentkit.llm.models import ModelTraits, ToolRules
+from agentkit.llm.types import Model
 
 # The Kimi tool-use guide and the Chinese OpenAPI say ^[a-zA-Z_][a-zA-Z0-9-_]{2,63}$; the
 # English OpenAPI relaxed it to ^[a-zA-Z_][a-zA-Z0-9-_]{0,255}$ on 2026-08-17 (5a0c5b8). Hosts
@@ -119,3 +120,9 @@ def mfjs_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = ["NameClash", "WireNames", "mfjs_parameters", "tool_count_problem", "wire_name", "wire_tools"]
+
+
+def tools_over_limit(llm: Model, count: int) -> str | None:
+    """Why ``count`` tools are more than ``llm``'s model takes in one request, or ``None``."""
+    traits = getattr(llm, "traits", None)
+    return None if traits is None else tool_count_problem(count, traits, llm.model_name)

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agentkit.llm.models import model_traits
+
 AuthStyle = Literal["api_key", "google_adc"]
 """``api_key``: a bearer key from ``api_key_env``. ``google_adc``: Google access tokens from
 Application Default Credentials, refreshed before they expire (Vertex AI)."""
@@ -313,3 +315,20 @@ def get_profile(name: str) -> ProviderProfile:
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise KeyError(f"unknown provider {name!r}; known providers: {known}") from None
+
+
+def keeps_reasoning_by_default(model: str | None, provider: str) -> bool | None:
+    """Preserved Thinking for agent runs where the model makes it optional (K2.6's
+    ``thinking.keep: "all"``); ``None`` elsewhere (always on, or not offered).
+
+    Measured (tools/bench/context.py, 1,000 steps, an ask-again notice every 100): with it
+    K2.6 bills 114 M prompt tokens ($22.88), without 103 M ($21.08), cache hits 97% against
+    96%. Chosen anyway: without it the model loses all its earlier reasoning at every user
+    message agentkit inserts (wrap-up, ask-again, the final-answer request), the moments it
+    sums up; Moonshot's docs ask for every turn's reasoning back "as-is" and made Preserved
+    Thinking always on for K2.7 Code and K3; the cost target bounds what it adds."""
+    profile = PROFILES.get(provider)  # an unknown one is refused by the client, with its message
+    if profile is None:
+        return None
+    name = profile.resolve_model(model)
+    return True if model_traits(name).preserved_thinking == "optional" else None

@@ -7,8 +7,8 @@ from typing import Any
 
 from agentkit._redact import MASK
 from agentkit.llm.client import OpenAICompatibleModel
-from agentkit.llm.profiles import Prices
-from agentkit.run.agent import Agent, keeps_reasoning_by_default
+from agentkit.llm.profiles import Prices, keeps_reasoning_by_default
+from agentkit.run.agent import Agent
 from agentkit.run.live import EventHandler
 from agentkit.store.base import Store
 from agentkit.store.fold import load_state

@@ -23,11 +23,10 @@ from agentkit.context.builder import ContextBuilder, learned_window
 from agentkit.context.images import ImageSource, load_images, sees_images
 from agentkit.context.policy import BatchPrune, ContextPolicy
 from agentkit.context.videos import VideoSource, check_fits, load_videos, sees_videos
-from agentkit.llm._tool_wire import tool_count_problem
+from agentkit.llm._tool_wire import tools_over_limit
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.errors import ConfigurationError, ModelError
-from agentkit.llm.models import model_traits
-from agentkit.llm.profiles import PROFILES
+from agentkit.llm.profiles import keeps_reasoning_by_default
 from agentkit.llm.types import Model
 from agentkit.run._collector import paced_collector, step_done
 from agentkit.run._ensemble import ensembles
@@ -385,29 +384,6 @@ class Agent:
             with anyio.CancelScope(shield=True):
                 await self.tools.close_run(run_id)
         return loop.result()
-
-
-def keeps_reasoning_by_default(model: str | None, provider: str) -> bool | None:
-    """Preserved Thinking for agent runs where the model makes it optional (K2.6's
-    ``thinking.keep: "all"``); ``None`` elsewhere (always on, or not offered).
-
-    Measured (tools/bench/context.py, 1,000 steps, an ask-again notice every 100): with it
-    K2.6 bills 114 M prompt tokens ($22.88), without 103 M ($21.08), cache hits 97% against
-    96%. Chosen anyway: without it the model loses all its earlier reasoning at every user
-    message agentkit inserts (wrap-up, ask-again, the final-answer request), the moments it
-    sums up; Moonshot's docs ask for every turn's reasoning back "as-is" and made Preserved
-    Thinking always on for K2.7 Code and K3; the cost target bounds what it adds."""
-    profile = PROFILES.get(provider)  # an unknown one is refused by the client, with its message
-    if profile is None:
-        return None
-    name = profile.resolve_model(model)
-    return True if model_traits(name).preserved_thinking == "optional" else None
-
-
-def tools_over_limit(llm: Model, count: int) -> str | None:
-    """Why ``count`` tools are more than ``llm``'s model takes in one request, or ``None``."""
-    traits = getattr(llm, "traits", None)
-    return None if traits is None else tool_count_problem(count, traits, llm.model_name)
 
 
 class _RunLoop(FinalAnswers):
