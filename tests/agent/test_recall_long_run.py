@@ -33,6 +33,15 @@ def observe(n: int) -> str:
     return f"Observation {n}: the corridor was quiet; nothing about doors or codes. " + f"n{n} " * 40
 
 
+def _last_observation(req: FakeRequest) -> int:
+    """The n of the latest ``observe`` call in the request (0 before the first)."""
+    for m in reversed(req.messages):
+        for c in m.get("tool_calls") or []:
+            if c["function"]["name"] == "observe":
+                return int(orjson.loads(c["function"]["arguments"])["n"])
+    return 0
+
+
 class Model:
     """The scripted model: observes, then needs step 5's fact, which the budget hid."""
 
@@ -44,9 +53,10 @@ class Model:
         if not req.tools:
             return Turn(content="1. Observe 296 times.\n2. Report the vault code.")
         results = [m for m in req.messages if m["role"] == "tool"]
-        if len(results) < OBSERVATIONS:
-            return Turn(reasoning=f"observing {len(results) + 1}", tool_calls=[call("observe", n=len(results) + 1)])
-        if len(results) == OBSERVATIONS:
+        done = _last_observation(req)  # not the results in view: the budget may summarise old turns
+        if done < OBSERVATIONS:
+            return Turn(reasoning=f"observing {done + 1}", tool_calls=[call("observe", n=done + 1)])
+        if self.before_recall is None:
             self.before_recall = req
             return Turn(reasoning="I need the code from early on", tool_calls=[call("recall", query="vault code")])
         self.final = req
