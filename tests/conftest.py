@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Generator
 from typing import Any
 
@@ -10,6 +11,14 @@ import pytest
 for _name in list(os.environ):
     if _name.endswith("_API_KEY") or _name in ("COMETAPI_KEY",):
         os.environ.pop(_name)
+
+
+# Tests send Ctrl-C (SIGINT) to the CLI in child processes. A shell that started this run in
+# the background (`pytest ... &`, a CI step) leaves SIGINT ignored, and an ignored signal stays
+# ignored across exec: every child would then ignore Ctrl-C, as POSIX asks of programs started
+# that way. Handled again here, a child starts with the default and Python's own handler.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

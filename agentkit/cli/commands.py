@@ -304,12 +304,16 @@ def runs(
     if as_json:
         out.print_json(json.dumps([r.model_dump(mode="json") for r in rows]))
         return
-    table = Table("run", "status", "steps", "cost", "started", "lineage", "task")
+    forks = any(r.forked_from for r in rows)  # the lineage column only when there is lineage to show
+    table = Table()
+    table.add_column("run", no_wrap=True, min_width=max((len(r.id) for r in rows), default=3))  # ids whole
+    for name in ("status", "steps", "cost", "started", *(("lineage",) if forks else ()), "task"):
+        table.add_column(name)
     for r in rows:
         started = _dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
-        lineage = f"fork of {r.forked_from} at step {r.fork_step}" if r.forked_from else ""
+        lineage = [f"fork of {r.forked_from} at step {r.fork_step}" if r.forked_from else ""] if forks else []
         task = r.task[:60].replace("\n", " ")
-        table.add_row(r.id, r.status, str(r.steps), f"${r.cost_usd:.4f}", started, lineage, task)
+        table.add_row(r.id, r.status, str(r.steps), f"${r.cost_usd:.4f}", started, *lineage, task)
     out.print(table)
 
 

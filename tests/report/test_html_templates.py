@@ -85,7 +85,7 @@ def test_every_template_loads_through_its_package_loader() -> None:
             env.get_template(name)  # compiles: a syntax error in a template fails here
         loaded[package] = sorted(names)
     assert loaded == {
-        "agentkit.view": ["_run.html", "trace.css", "trace.html", "trace.js"],
+        "agentkit.view": ["_head.html", "_run.html", "side.html", "trace.css", "trace.html", "trace.js"],
         "agentkit.report": ["_marks.html", "report.css", "report.html"],
         "agentkit.eval": ["summary.css", "summary.html"],
     }

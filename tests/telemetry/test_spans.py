@@ -336,7 +336,15 @@ async def test_input_messages_are_what_each_call_sent(spans: Spans, monkeypatch:
         return str(read_page.fn(n))
 
     def make_agent(base_url: str) -> Agent:
-        agent = Agent(provider="moonshot", base_url=base_url, api_key="k", tools=[read_slowly], store=store)
+        # K2 Thinking: a model whose earlier reasoning the service ignores, so the budget elides it
+        agent = Agent(
+            provider="moonshot",
+            model="kimi-k2-thinking",
+            base_url=base_url,
+            api_key="k",
+            tools=[read_slowly],
+            store=store,
+        )
         agent.context_window, agent.max_tokens, agent.keep_tool_results = window, 1024, 2
         return agent
 

@@ -199,11 +199,11 @@ def test_notices_of_hidden_text_name_recall_only_when_the_run_has_it() -> None:
     with_recall = ContextBuilder(system_prompt="s", reasoning_field="reasoning_content", recall=True)
     state, cut = RunState(run_id="r", task="t"), ViewCut(drop_before=3, summary="we found X")
     summary = str(plain.pinned(state, cut)[-1]["content"])
-    assert summary.startswith("Summary of the first 3 steps (condensed to save context):")
+    assert summary.startswith("Summary of the first 3 steps (condensed to save context; nothing is lost")
+    assert "recall" not in summary
     summary = str(with_recall.pinned(state, cut)[-1]["content"])
-    assert summary.startswith(
-        "Summary of the first 3 steps (condensed to save context; recall searches their full text):"
-    )
+    assert summary.startswith("Summary of the first 3 steps (condensed to save context; nothing is lost")
+    assert "reads again; recall searches their full text):" in summary
     assert "recall" not in ELIDED_REASONING and "recall can search it" in ELIDED_REASONING_RECALL
     call = ToolCall(id="fetch:0", name="fetch", arguments="{}", parsed={})
     turn = AssistantMessage(step=1, turn=AssistantTurn(reasoning="long thoughts", tool_calls=[call]))
@@ -212,5 +212,5 @@ def test_notices_of_hidden_text_name_recall_only_when_the_run_has_it() -> None:
         (plain, ELIDED_REASONING, placeholder(result)),
         (with_recall, ELIDED_REASONING_RECALL, placeholder(result, recall=True)),
     ):
-        messages = builder.record(0, record, hidden=True, elided=True)[0]
+        messages = builder.turn(record, hidden=True, elided=True)
         assert messages[0]["reasoning_content"] == stub and messages[1]["content"] == notice
