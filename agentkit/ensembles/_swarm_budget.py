@@ -18,9 +18,8 @@ from weakref import WeakKeyDictionary
 
 import anyio
 
-from agentkit.llm.profiles import Prices, ProviderProfile
 from agentkit.llm.types import AssistantTurn, DeltaHandler, Model, ModelRequest
-from agentkit.run._limits import SharedBudget, estimate_prompt_tokens, fit_to_budget, prices_of
+from agentkit.run._limits import SharedBudget, WrappedModel, estimate_prompt_tokens, fit_to_budget, prices_of
 
 
 class Holds:
@@ -158,7 +157,7 @@ def holding(budget: SharedBudget) -> bool:
     return _top_holds(budget).calls > 0
 
 
-class HeldModel:
+class HeldModel(WrappedModel):
     """A sub-agent's model: each call holds its worst-case cost on the sub-agent's budget
     while it is in flight, and waits when the room less what is held cannot pay for it."""
 
@@ -183,21 +182,6 @@ class HeldModel:
         if name == "inner" or name.startswith("__"):  # not set yet (a copy being made)
             raise AttributeError(name)
         return getattr(self.inner, name)
-
-    @property
-    def profile(self) -> ProviderProfile:
-        return self.inner.profile
-
-    @property
-    def model_name(self) -> str:
-        return self.inner.model_name
-
-    @property
-    def prices(self) -> Prices:
-        return prices_of(self.inner)
-
-    async def aclose(self) -> None:  # the client is the lead's, closed with its agent
-        return None
 
     async def complete(self, request: ModelRequest, *, on_delta: DeltaHandler | None = None) -> AssistantTurn:
         budget = self.budget

@@ -121,7 +121,7 @@ async def run_heavy(
         tags = agent.settings.memory.own_tags
         await store.create_run(RunInfo(id=run_id, task=task, config=config, label=f"heavy x{n}", tags=tags))
         book = RunBook(store, RunState(run_id=run_id))
-        await book.commit(RunStarted(task=task, config=config, images=list(images), videos=list(videos)))
+        await book.start(RunStarted(task=task, config=config, images=list(images), videos=list(videos)))
     else:
         state = await load_state(store, run_id)
         done = state.finished

@@ -8,8 +8,6 @@ import copy
 import uuid
 from typing import TYPE_CHECKING
 
-import anyio
-
 from agentkit.llm.errors import ConfigurationError
 from agentkit.run._runs import RunBook, RunResult, never_left_running
 from agentkit.run.live import EventHandler
@@ -78,11 +76,6 @@ async def fork_run(
         info = RunInfo(id=fork_id, task=parent.task, config=config, forked_from=parent.id, fork_step=at_step)
         await agent.store.create_run(info)
         book = RunBook(agent.store, await load_state(agent.store, fork_id))
-        try:
-            await book.commit(RunStarted(task=state.task, config=config, images=state.images, videos=state.videos))
-        except Exception as exc:  # the row exists: it must not stay `running`
-            with anyio.CancelScope(shield=True):
-                await book.settle(exc)
-            raise
+        await book.start(RunStarted(task=state.task, config=config, images=state.images, videos=state.videos))
         result = await agent._drive(fork_id, on_event, resumed=False)
         return await agent._with_report(result, on_event)

@@ -152,16 +152,11 @@ def fit_to_budget(request: ModelRequest, model: Model, room_usd: float | None, p
     return request
 
 
-class ChargedModel:
-    """A model for the calls a run makes outside its turns (report, aggregation): every request
-    asks for what the window leaves after its prompt (at most the run's ``max_tokens``), is
-    fitted to the cost left, and the spending is summed so it can be charged to the run
-    (:class:`~agentkit.store.events.UsageCharged`)."""
+class WrappedModel:
+    """A model that wraps the run's client: what it is (profile, name, prices) is the client's,
+    and closing it leaves the client to the agent that owns it."""
 
-    def __init__(self, inner: Model, *, max_tokens: int | None, room_usd: float | None, window: int) -> None:
-        self.inner, self.room_usd, self.window = inner, room_usd, window
-        self.max_tokens = max_tokens or inner.profile.default_max_tokens
-        self.usage, self.cost_usd = Usage(), 0.0
+    inner: Model
 
     @property
     def profile(self) -> ProviderProfile:
@@ -177,6 +172,18 @@ class ChargedModel:
 
     async def aclose(self) -> None:  # the run's client is closed by its agent
         return None
+
+
+class ChargedModel(WrappedModel):
+    """A model for the calls a run makes outside its turns (report, aggregation): every request
+    asks for what the window leaves after its prompt (at most the run's ``max_tokens``), is
+    fitted to the cost left, and the spending is summed so it can be charged to the run
+    (:class:`~agentkit.store.events.UsageCharged`)."""
+
+    def __init__(self, inner: Model, *, max_tokens: int | None, room_usd: float | None, window: int) -> None:
+        self.inner, self.room_usd, self.window = inner, room_usd, window
+        self.max_tokens = max_tokens or inner.profile.default_max_tokens
+        self.usage, self.cost_usd = Usage(), 0.0
 
     async def complete(self, request: ModelRequest, *, on_delta: DeltaHandler | None = None) -> AssistantTurn:
         prompt_tokens = estimate_prompt_tokens(request)

@@ -102,6 +102,16 @@ class RunBook:
         self.state.apply(event, seq)
         await self._observed([event], [seq])
 
+    async def start(self, event: TraceEvent) -> None:
+        """Commit a new run's first event; if the store refuses it, settle the run (its row
+        exists: it must not stay ``running``) and raise."""
+        try:
+            await self.commit(event)
+        except Exception as exc:
+            with anyio.CancelScope(shield=True):
+                await self.settle(exc)
+            raise
+
     async def commit_many(self, events: Sequence[TraceEvent]) -> None:
         """Several events in one append (one transaction where the store has them)."""
         kept = [clean_model(e) for e in events]

@@ -241,12 +241,7 @@ class Agent:
                 RunInfo(id=run_id, task=task, parent_id=parent_id, label=label, config=config, tags=tags)
             )
             book = RunBook(self.store, RunState(run_id=run_id))
-            try:
-                await book.commit(RunStarted(task=task, config=config, images=refs, videos=clips))
-            except Exception as exc:  # the row exists: it must not stay `running`
-                with anyio.CancelScope(shield=True):
-                    await book.settle(exc)
-                raise
+            await book.start(RunStarted(task=task, config=config, images=refs, videos=clips))
             result = await self._drive(run_id, on_event, resumed=False)
             return self._typed(await self._with_report(result, on_event))
 
