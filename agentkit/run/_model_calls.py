@@ -23,7 +23,7 @@ from agentkit.llm.models import model_traits
 from agentkit.llm.types import AssistantTurn, Message, Model, ModelRequest, ResponseSchema, StreamDelta
 from agentkit.run._limits import fit_to_budget, prices_of, with_estimated_usage
 from agentkit.run._runs import RunBook
-from agentkit.run._sent import sent_request
+from agentkit.run._sent import MessageDigests, sent_request
 from agentkit.run.live import (
     AgentEvent,
     EventHandler,
@@ -69,6 +69,8 @@ class ModelCalls:
     """The latest turn view sent (turns and budget decisions of the fold then, its messages):
     what :meth:`call_inputs` answers for that fold without building the view again."""
     sent: SentRequest | None = None
+    digests: MessageDigests | None = None
+    """The digests of messages already sent (see :class:`~agentkit.run._sent.MessageDigests`)."""
     """What the latest turn's request asked, for its :class:`AssistantMessage`."""
 
     async def commit(self, event: TraceEvent) -> None:
@@ -230,7 +232,10 @@ class ModelCalls:
         )
         request = fit_to_budget(request, agent.llm, self.cost_room(), prompt_tokens)
         if phase in ("execute", "final"):  # a turn: what it asked is kept with it (agentkit replay)
-            self.sent = sent_request(request, messages, self.state.sent_messages, self.state.sent_schemas)
+            if self.digests is None:
+                self.digests = MessageDigests()
+            state = self.state
+            self.sent = sent_request(request, messages, state.sent_messages, state.sent_schemas, self.digests)
         with observing_retries(self.on_retry if self.on_event else None):
             turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
         if not getattr(turn, "usage_reported", True):

@@ -27,12 +27,37 @@ def digest(message: Message | Sequence[dict[str, Any]]) -> str:
     return f"{hashlib.blake2b(data, digest_size=6).hexdigest()}:{len(data)}"
 
 
+class MessageDigests:
+    """Digests of a run's requests' messages, each computed once: the context builder hands
+    every request the same message objects for the turns it already showed, so only the new
+    ones are encoded and hashed (hashing the whole history every step grew with the run)."""
+
+    def __init__(self) -> None:
+        self._known: dict[int, tuple[object, str]] = {}
+
+    def of(self, messages: Sequence[Message]) -> list[str]:
+        known = self._known
+        fresh: dict[int, tuple[object, str]] = {}
+        out: list[str] = []
+        for m in messages:
+            hit = known.get(id(m))
+            value = hit[1] if hit is not None and hit[0] is m else digest(m)
+            fresh[id(m)] = (m, value)  # only this request's messages are kept
+            out.append(value)
+        self._known = fresh
+        return out
+
+
 def sent_request(
-    request: ModelRequest, messages: Sequence[Message], previous: Sequence[str], previous_schemas: object
+    request: ModelRequest,
+    messages: Sequence[Message],
+    previous: Sequence[str],
+    previous_schemas: object,
+    digests_of: MessageDigests | None = None,
 ) -> SentRequest:
     """The record of ``request`` (whose messages, before their image blobs were resolved, are
     ``messages``), given the digests of the previous turn's request."""
-    digests = [digest(m) for m in messages]
+    digests = (digests_of or MessageDigests()).of(messages)
     kept = 0
     for old, new in zip(previous, digests, strict=False):
         if old != new:
