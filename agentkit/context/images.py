@@ -31,7 +31,7 @@ from typing import Any
 import anyio.to_thread
 from PIL import Image, UnidentifiedImageError
 
-from agentkit.net._download import BlockedURLError, DownloadError, download
+from agentkit.context._media import MediaKind, read_media
 from agentkit.store.base import Store
 from agentkit.task.sections import MAX_RUN_IMAGES
 from agentkit.vocabulary import ImageRef
@@ -146,47 +146,10 @@ async def read_source(source: str | Path | bytes, *, allow_private: bool = False
     """The raw bytes of an image given by path, ``http(s)`` URL, ``data:`` URL or bytes, and
     a label naming it in messages. A URL is downloaded through the SSRF guard, private
     addresses only with ``allow_private``. Raises :class:`ImageError`."""
-    if isinstance(source, bytes | bytearray):
-        return bytes(source), f"image of {len(source)} bytes"
-    text = str(source)
-    if text.startswith("data:"):
-        head, _, payload = text.partition(",")
-        if ";base64" not in head:
-            raise ImageError("a data: URL image must be base64-encoded")
-        try:
-            return base64.b64decode(payload, validate=True), "data: URL image"
-        except ValueError:
-            raise ImageError("the data: URL image is not valid base64") from None
-    if text.startswith(("http://", "https://")):
-        return await _download(text, allow_private), text
-    return await anyio.to_thread.run_sync(_read_file, text)
+    return await read_media(source, _IMAGE, max_bytes=MAX_INPUT_BYTES, allow_private=allow_private)
 
 
-def _read_file(text: str) -> tuple[bytes, str]:
-    path = Path(text).expanduser()
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_INPUT_BYTES + 1)
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read the image ({exc.strerror or exc})") from None
-    return data, str(path)
-
-
-async def _download(url: str, allow_private: bool) -> bytes:
-    """The image at ``url``, through the same SSRF guard as ``fetch`` (every redirect hop
-    checked; private addresses only with ``allow_private``)."""
-    try:
-        got = await download(
-            url, max_bytes=MAX_INPUT_BYTES, allow_private=allow_private, accept="image/*", what="the image"
-        )
-    except BlockedURLError as exc:
-        raise ImageError(
-            f"{url}: refused: {exc}; only public http(s) addresses are downloaded "
-            "(fetch.allow_private_hosts: true opens private ones)"
-        ) from None
-    except DownloadError as exc:
-        raise ImageError(f"{url}: cannot download the image: {exc}") from None
-    return got.data
+_IMAGE = MediaKind(noun="image", error=ImageError, accept="image/*")
 
 
 async def store_image(store: Store, data: bytes, label: str) -> ImageRef:

@@ -47,10 +47,8 @@ call as it does for images.
 
 from __future__ import annotations
 
-import base64
 import io
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -59,8 +57,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from agentkit.context._media import MediaKind, read_media
 from agentkit.context.images import BLOB_URL_PREFIX, MIME_KEY, TOKENS_KEY
-from agentkit.net._download import BlockedURLError, DownloadError, download
 from agentkit.store.base import Store
 from agentkit.task.sections import MAX_RUN_VIDEOS
 from agentkit.vocabulary import VideoRef
@@ -379,50 +377,16 @@ async def read_source(
 ) -> tuple[bytes, str]:
     """The raw bytes of a video given by path, ``http(s)`` URL, ``data:`` URL or bytes, and a
     label naming it in messages. Raises :class:`VideoError`."""
-    if isinstance(source, bytes | bytearray):
-        return bytes(source), f"video of {len(source)} bytes"
-    text = str(source)
-    if text.startswith("data:"):
-        head, _, payload = text.partition(",")
-        if ";base64" not in head:
-            raise VideoError("a data: URL video must be base64-encoded")
-        try:
-            return base64.b64decode(payload, validate=True), "data: URL video"
-        except ValueError:
-            raise VideoError("the data: URL video is not valid base64") from None
-    if text.startswith(("http://", "https://")):
-        return await _download(text, allow_private, max_bytes), text
-    return await anyio.to_thread.run_sync(_read_file, text, max_bytes)
+    return await read_media(source, _VIDEO, max_bytes=max_bytes, allow_private=allow_private)
 
 
-def _read_file(text: str, max_bytes: int) -> tuple[bytes, str]:
-    path = Path(text).expanduser()
-    try:
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > max_bytes:  # said before reading it, with its real size
-                raise VideoError(f"{path}: {_size(size)} is over the {_size(max_bytes)} limit for a video")
-            data = handle.read(max_bytes + 1)  # a file that grows meanwhile is caught by probe()
-    except OSError as exc:
-        raise VideoError(f"{path}: cannot read the video ({exc.strerror or exc})") from None
-    return data, str(path)
-
-
-async def _download(url: str, allow_private: bool, max_bytes: int) -> bytes:
-    """The video at ``url``, through the same SSRF guard as ``fetch`` (every redirect hop
-    checked; private addresses only with ``allow_private``)."""
-    try:
-        got = await download(
-            url, max_bytes=max_bytes, allow_private=allow_private, accept="video/*", what="the video", timeout_s=120.0
-        )
-    except BlockedURLError as exc:
-        raise VideoError(
-            f"{url}: refused: {exc}; only public http(s) addresses are downloaded "
-            "(fetch.allow_private_hosts: true opens private ones)"
-        ) from None
-    except DownloadError as exc:
-        raise VideoError(f"{url}: cannot download the video: {exc}") from None
-    return got.data
+_VIDEO = MediaKind(
+    noun="video",
+    error=VideoError,
+    accept="video/*",
+    timeout_s=120.0,
+    too_big=lambda size, cap: f"{_size(size)} is over the {_size(cap)} limit for a video",
+)
 
 
 async def store_video(
