@@ -268,7 +268,9 @@ def fork(
 
     async def find(s: Store) -> Task:
         parent, _ = await fork_point(s, run_id, at)
-        return load_task(config, stores=[store, None]) if config is not None else await task_of_run(s, parent.id)
+        if config is not None:
+            return load_task(config, stores=[store, None])
+        return await task_of_run(s, parent.id, hint="give the fork's settings with --config TASK.yaml")
 
     try:
         task = read_store(store, find)
@@ -308,7 +310,7 @@ def runs(
     table = Table()
     table.add_column("run", no_wrap=True, min_width=max((len(r.id) for r in rows), default=3))  # ids whole
     for name in ("status", "steps", "cost", "started", *(("lineage",) if forks else ()), "task"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold" if name == "lineage" else "ellipsis")  # a parent's id whole
     for r in rows:
         started = _dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
         lineage = [f"fork of {r.forked_from} at step {r.fork_step}" if r.forked_from else ""] if forks else []

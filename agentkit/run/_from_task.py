@@ -94,13 +94,15 @@ def agent_from_task(
     )
 
 
-async def task_of_run(store: Store, run_id: str) -> Task:
-    """The task spec a run was started with (from its first trace event)."""
+RESUME_HINT = "resume it from Python with Agent.resume(run_id)"
+
+
+async def task_of_run(store: Store, run_id: str, hint: str = RESUME_HINT) -> Task:
+    """The task spec a run was started with (from its first trace event); ``hint`` says what
+    to do instead when it was not started from a task file."""
     spec = (await load_state(store, run_id)).config.get("task_spec")
     if not isinstance(spec, dict):
-        raise ValueError(
-            f"run {run_id} was not started from a task file; resume it from Python with Agent.resume(run_id)"
-        )
+        raise ValueError(f"run {run_id} was not started from a task file; {hint}")
     task = Task.from_mapping(spec, source=f"run {run_id}")
     for field, url in (("model.base_url", task.model.base_url), ("search.url", task.search.url)):
         if url is not None and MASK in url:
