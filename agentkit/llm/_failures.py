@@ -13,6 +13,7 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 import orjson
@@ -172,7 +173,7 @@ def _connect_problem(exc: openai.APIConnectionError) -> str | None:
         return "connection refused"
     if any(isinstance(c, socket.gaierror) for c in causes):
         return "host name not resolved"
-    if any(isinstance(c, httpx2.ConnectError) for c in causes):
+    if any(isinstance(c, httpx2.ConnectError | aiohttp.ClientConnectorError) for c in causes):
         return "connection failed"
     return None
 

@@ -1,9 +1,9 @@
 """One request to ``/chat/completions``, streamed or plain, assembled into a turn.
 
-Bodies are posted as pre-encoded bytes and answers are read as raw dicts (no SDK model
-validation). Whatever the provider does wrong comes out as a client error: a retryable
-:class:`StreamIncomplete` (broken stream, transient error reported mid-response, unreadable
-body) or a final :class:`ModelError` (an overflow, a rejected request).
+Bodies are posted as pre-encoded bytes over a :class:`~agentkit.llm._wire.Wire` and answers
+are read as raw dicts (no SDK model validation). Whatever the provider does wrong comes out
+as a client error: a retryable :class:`StreamIncomplete` (broken stream, transient error
+reported mid-response, unreadable body) or a final :class:`ModelError` (an overflow, a rejected request).
 """
 
 from __future__ import annotations
@@ -12,17 +12,14 @@ import inspect
 import json
 from typing import Any
 
-import httpx2
 import openai
 import orjson
-from openai import AsyncOpenAI, AsyncStream
 
 from agentkit.llm._failures import body_error
 from agentkit.llm._stream import StreamAssembler
+from agentkit.llm._wire import Wire
 from agentkit.llm.errors import ModelError, StreamIncomplete
 from agentkit.llm.types import AssistantTurn, DeltaHandler, StreamDelta
-
-_PATH = "/chat/completions"
 
 
 async def emit(handler: DeltaHandler, delta: StreamDelta) -> None:
@@ -32,7 +29,7 @@ async def emit(handler: DeltaHandler, delta: StreamDelta) -> None:
 
 
 async def send_stream(
-    client: AsyncOpenAI,
+    wire: Wire,
     payload: bytes,
     headers: dict[str, str],
     provider: str,
@@ -42,15 +39,7 @@ async def send_stream(
     (local servers do this when the request fails): only a plain request shows why."""
     assembler = StreamAssembler()
     try:
-        stream = await client.post(
-            _PATH,
-            content=payload,
-            cast_to=object,
-            options={"headers": headers},
-            stream=True,
-            stream_cls=AsyncStream[object],
-        )
-        async with stream:
+        async with wire.stream(payload, headers) as stream:
             async for chunk in stream:
                 if not isinstance(chunk, dict):
                     continue
@@ -74,7 +63,7 @@ async def send_stream(
 
 
 async def send_plain(
-    client: AsyncOpenAI,
+    wire: Wire,
     payload: bytes,
     headers: dict[str, str],
     provider: str,
@@ -83,10 +72,8 @@ async def send_plain(
 ) -> AssistantTurn:
     """One non-streaming request. ``after_empty_stream``: this request asks why a stream came
     back empty, so an answer that says nothing either is final, not retried."""
-    response: httpx2.Response = await client.post(
-        _PATH, content=payload, cast_to=httpx2.Response, options={"headers": headers}
-    )
-    body = response.content
+    response = await wire.post(payload, headers)
+    body = response.body
     data: Any = None
     try:
         data = orjson.loads(body) if body.strip() else None
@@ -105,9 +92,9 @@ async def send_plain(
         raise ModelError(
             f"{provider} answered HTTP 200 with an empty stream, and with {shown} when asked without "
             "streaming: the server failed without saying why (its own log should)",
-            status=response.status_code,
+            status=response.status,
         )
-    raise StreamIncomplete(f"{provider} answered HTTP {response.status_code} without choices: {shown}")
+    raise StreamIncomplete(f"{provider} answered HTTP {response.status} without choices: {shown}")
 
 
 def _lenient_json(body: bytes) -> Any:

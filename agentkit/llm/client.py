@@ -35,12 +35,12 @@ from agentkit.llm._failures import (
     status_error,
     status_retryable,
 )
-from agentkit.llm._http_pool import pooled_client
 from agentkit.llm._probe import listing_window, nearest_ids, props_window, served_ids
 from agentkit.llm._request import RequestRules
 from agentkit.llm._send import emit, send_plain, send_stream
 from agentkit.llm._stream import assign_tool_call_ids
 from agentkit.llm._vertex import GoogleAccessToken, require_google_auth, vertex_base_url
+from agentkit.llm._wire import CONNECT_TIMEOUT_S, wire_for
 from agentkit.llm.errors import (
     ConfigurationError,
     ConnectionFailed,
@@ -186,9 +186,11 @@ class OpenAICompatibleModel:
             base_url=url,
             api_key=key,
             max_retries=0,
-            timeout=httpx2.Timeout(timeout, connect=15.0),
-            http_client=http_client if http_client is not None else pooled_client(),
+            timeout=httpx2.Timeout(timeout, connect=CONNECT_TIMEOUT_S),
+            http_client=http_client,
         )
+        self._wire = wire_for(self._client, given_http_client=http_client is not None, timeout=timeout)
+        """How model calls travel (agentkit.llm._wire): aiohttp unless an http_client was given."""
         self._stream = stream
         self._retry = retry or RetryPolicy()
         self._prices = prices or self._profile.prices_for(self._model)
@@ -237,6 +239,7 @@ class OpenAICompatibleModel:
         return self._prices
 
     async def aclose(self) -> None:
+        await self._wire.aclose()
         await self._client.close()
 
     def build_body(self, request: ModelRequest) -> dict[str, Any]:
@@ -418,8 +421,8 @@ class OpenAICompatibleModel:
         headers = await self._headers()
         name = self._profile.name
         if not self._stream:
-            return await send_plain(self._client, payload, headers, name)
-        turn = await send_stream(self._client, payload, headers, name, on_delta)
+            return await send_plain(self._wire, payload, headers, name)
+        turn = await send_stream(self._wire, payload, headers, name, on_delta)
         if turn is not None:
             return turn
         # HTTP 200 and not one event: llama.cpp, llama-cpp-python and others answer a failed
@@ -427,14 +430,14 @@ class OpenAICompatibleModel:
         # overflow then says the window) instead of retrying the same silence.
         plain = orjson.dumps({k: v for k, v in body.items() if k not in ("stream", "stream_options")})
         try:
-            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+            return await send_plain(self._wire, plain, headers, name, after_empty_stream=True)
         except openai.APITimeoutError:
             raise
         except openai.APIConnectionError:
             # llama-cpp-python's server says keep-alive, ends the empty stream and then closes
             # the connection (tests/fixtures/recorded/llama-cpp-python): the pool had handed that
             # dying connection to this request. The failed one is dropped: ask on a fresh one.
-            return await send_plain(self._client, plain, headers, name, after_empty_stream=True)
+            return await send_plain(self._wire, plain, headers, name, after_empty_stream=True)
 
     async def _not_served(self, exc: ModelNotFound, attempts: int) -> ModelNotFound:
         """One line naming the refused id and, where the host lists its models, the nearest

@@ -7,6 +7,7 @@ loopback ReplayServer and read by the real openai SDK.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -17,10 +18,20 @@ from agentkit.llm.client import OpenAICompatibleModel, RetryPolicy
 from agentkit.llm.errors import ContextLengthExceeded, ModelError, ModelRetriesExhausted
 from agentkit.llm.types import ModelRequest, StreamDelta
 from agentkit.testing import Recorded, ReplayServer
+from tests.llm.conftest import wire_kwargs
 
 pytestmark = pytest.mark.anyio
 FAST = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=3)
 Q = [{"role": "user", "content": "question"}]
+WIRE: list[str] = []
+"""How :func:`call`'s clients post (every test runs over each wire, see conftest.py)."""
+
+
+@pytest.fixture(autouse=True)
+def each_wire(wire: str) -> Iterator[None]:
+    WIRE[:] = [wire]
+    yield
+    WIRE.clear()
 
 
 def error(status: int, err: dict[str, Any]) -> Recorded:
@@ -48,7 +59,9 @@ OK = sse(chunk({"role": "assistant", "content": "fine"}), chunk({}, "stop"))
 async def call(responses: list[Recorded], *, stream: bool = True, on_delta: Any = None) -> tuple[Any, ReplayServer]:
     """The turn, or the error ``complete()`` raised, and the server (to count requests)."""
     with ReplayServer(responses) as server:
-        llm = OpenAICompatibleModel("kimi-k2-thinking", "custom", base_url=server.base_url, stream=stream, retry=FAST)
+        llm = OpenAICompatibleModel(
+            "kimi-k2-thinking", "custom", base_url=server.base_url, stream=stream, retry=FAST, **wire_kwargs(WIRE[0])
+        )
         try:
             return await llm.complete(ModelRequest(messages=Q), on_delta=on_delta), server
         except Exception as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -32,9 +33,11 @@ def refused_url() -> Iterator[str]:
         sock.close()
 
 
-async def test_a_refused_connection_fails_in_a_few_fast_attempts_naming_the_url(refused_url: str) -> None:
+async def test_a_refused_connection_fails_in_a_few_fast_attempts_naming_the_url(
+    refused_url: str, via: dict[str, Any]
+) -> None:
     seen: list[RetryNotice] = []
-    m = OpenAICompatibleModel("m", "custom", base_url=refused_url)  # the default retry policy
+    m = OpenAICompatibleModel("m", "custom", base_url=refused_url, **via)  # the default retry policy
     try:
         with observing_retries(seen.append), pytest.raises(ConnectionFailed) as caught:
             await m.complete(ModelRequest(messages=Q))
@@ -48,11 +51,11 @@ async def test_a_refused_connection_fails_in_a_few_fast_attempts_naming_the_url(
     assert all(n.reason == "connection refused" for n in seen)
 
 
-async def test_every_retry_is_reported_with_its_reason_and_delay() -> None:
+async def test_every_retry_is_reported_with_its_reason_and_delay(via: dict[str, Any]) -> None:
     policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=6)
     seen: list[RetryNotice] = []
     with FakeProvider([RateLimited(0.02), ServerError(503), Turn(content="ok")]) as fake:
-        m = OpenAICompatibleModel(provider="custom", base_url=fake.base_url, retry=policy)
+        m = OpenAICompatibleModel(provider="custom", base_url=fake.base_url, retry=policy, **via)
         with observing_retries(seen.append):
             out = await m.complete(ModelRequest(messages=Q))
         await m.aclose()
@@ -84,13 +87,13 @@ async def test_an_async_observer_is_awaited_and_a_broken_one_does_not_fail_the_c
     assert seen == [1]
 
 
-async def test_an_unresolvable_host_is_retried_twice_then_fails_naming_the_host() -> None:
+async def test_an_unresolvable_host_is_retried_twice_then_fails_naming_the_host(via: dict[str, Any]) -> None:
     """A name that does not resolve is a misspelt host far more often than a resolver's hiccup:
     two quick retries, then one line naming the host, not the eight retries of an overload."""
     url = "http://agentkit-test.invalid/v1"  # .invalid never resolves (RFC 6761), offline or not
     policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01)  # max_attempts stays 8
     seen: list[RetryNotice] = []
-    m = OpenAICompatibleModel("m", "custom", base_url=url, retry=policy)
+    m = OpenAICompatibleModel("m", "custom", base_url=url, retry=policy, **via)
     try:
         with observing_retries(seen.append), pytest.raises(ConnectionFailed) as caught:
             await m.complete(ModelRequest(messages=Q))
@@ -106,12 +109,12 @@ async def test_an_unresolvable_host_is_retried_twice_then_fails_naming_the_host(
     ]
 
 
-async def test_a_timeout_keeps_the_retry_policy_and_each_retry_is_reported() -> None:
+async def test_a_timeout_keeps_the_retry_policy_and_each_retry_is_reported(via: dict[str, Any]) -> None:
     policy = RetryPolicy(initial_backoff=0.001, max_backoff=0.01, max_attempts=3)
     seen: list[RetryNotice] = []
     with FakeProvider([Delay(1.0), Turn(content="late"), Turn(content="on time")]) as fake:
         url = fake.base_url
-        m = OpenAICompatibleModel(provider="custom", base_url=url, retry=policy, timeout=0.3)
+        m = OpenAICompatibleModel(provider="custom", base_url=url, retry=policy, timeout=0.3, **via)
         with observing_retries(seen.append):
             out = await m.complete(ModelRequest(messages=Q))
         await m.aclose()
