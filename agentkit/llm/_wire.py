@@ -158,9 +158,17 @@ class AiohttpWire:
             raise self._status_error(response, body)
         return response
 
-    async def _read(self, response: aiohttp.ClientResponse, limit: int = -1) -> bytes:
+    async def _read(self, response: aiohttp.ClientResponse, limit: int | None = None) -> bytes:
+        """The body to its end, or its first ``limit`` bytes."""
         try:
-            return await response.content.read(limit)
+            if limit is None:
+                return await response.content.read()
+            parts: list[bytes] = []
+            size = 0
+            while size < limit and (part := await response.content.read(limit - size)):
+                parts.append(part)
+                size += len(part)
+            return b"".join(parts)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise openai.APITimeoutError(request=self._request()) from exc
         except (aiohttp.ClientError, OSError) as exc:
