@@ -169,4 +169,3 @@ def test_one_client_serves_one_event_loop_after_another() -> None:
         assert anyio.run(ask) == "ok"
         anyio.run(llm.aclose)
     assert len(gate.paths) == 2
-
