@@ -57,6 +57,7 @@ class RequestRules:
             raise ConfigurationError(f"{problem[0]}: {problem[1]}")
         self.thinking, self.reasoning_effort, self.preserve_thinking = thinking, reasoning_effort, preserve_thinking
         self._tool_sets: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
+        self._name_sets: OrderedDict[tuple[str, ...], WireNames] = OrderedDict()
         self._history: tuple[tuple[tuple[str, str], ...], list[dict[str, Any]], list[dict[str, Any]]] | None = None
         """The latest request's tool names, messages and renamed messages."""
 
@@ -221,10 +222,18 @@ class RequestRules:
         return out
 
     def _names(self, names: list[str]) -> WireNames:
-        try:
-            return WireNames(names, self.traits.tool_rules)
-        except ValueError as exc:
-            raise ToolsRefused(str(exc)) from None
+        """The wire names of a tool set, made once per distinct set of names."""
+        key = tuple(names)
+        cached = self._name_sets.get(key)
+        if cached is None:
+            try:
+                cached = WireNames(names, self.traits.tool_rules)
+            except ValueError as exc:
+                raise ToolsRefused(str(exc)) from None
+            self._name_sets[key] = cached
+            if len(self._name_sets) > _CACHED_TOOL_SETS:
+                self._name_sets.popitem(last=False)
+        return cached
 
     def _wire_tools(self, tools: list[dict[str, Any]], names: WireNames) -> list[dict[str, Any]]:
         """The wire form of a tool set, computed once per distinct set (the registry's schemas

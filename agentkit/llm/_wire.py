@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
+import ssl
 import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -126,9 +128,8 @@ class AiohttpWire:
         if self._session is not None and self._loop is loop and not self._session.closed:
             return self._session
         self._drop()  # a session of an earlier loop cannot serve this one
-        connector = aiohttp.TCPConnector(
-            limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S, ssl=httpx2.create_ssl_context()
-        )
+        tls = _tls() if self._url.startswith("https:") else True  # no TLS context for plain HTTP
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S, ssl=tls)
         self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         self._loop = loop
         return self._session
@@ -248,6 +249,13 @@ class AiohttpWire:
 
     def __del__(self) -> None:
         self._drop()
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx2's TLS context (certifi's roots, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), made
+    once: loading the roots costs tens of milliseconds, and every client would repeat it."""
+    return httpx2.create_ssl_context()
 
 
 def _json(data: str) -> Any:
