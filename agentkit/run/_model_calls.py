@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, ReasoningRetention, View, current_cut
+from agentkit.context.builder import (
+    ContextBudgetExceeded,
+    ContextBuilder,
+    ReasoningRetention,
+    View,
+    ViewMark,
+    current_cut,
+)
 from agentkit.context.images import resolve_parts
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.llm._request import RequestRules
@@ -69,9 +76,11 @@ class ModelCalls:
     """The latest turn view sent (turns and budget decisions of the fold then, its messages):
     what :meth:`call_inputs` answers for that fold without building the view again."""
     sent: SentRequest | None = None
+    """What the latest turn's request asked, for its :class:`AssistantMessage`."""
     digests: MessageDigests | None = None
     """The digests of messages already sent (see :class:`~agentkit.run._sent.MessageDigests`)."""
-    """What the latest turn's request asked, for its :class:`AssistantMessage`."""
+    digested: ViewMark | None = None
+    """Where the messages ``digests`` saw last stand in the context builder's running view."""
 
     async def commit(self, event: TraceEvent) -> None:
         # Telemetry (message content opt-in): how to rebuild the messages of this run's model
@@ -148,6 +157,7 @@ class ModelCalls:
                     context_tokens=view.tokens,
                     response_schema=response_schema,
                     images=view.image_tokens > 0,
+                    mark=view.mark,
                 )
             except ContextLengthExceeded as exc:
                 # Learn the server's window from its answer. A window it stated prunes the view to
@@ -176,6 +186,7 @@ class ModelCalls:
                     context_tokens=view.tokens,
                     response_schema=response_schema,
                     images=view.image_tokens > 0,
+                    mark=view.mark,
                 )
         except ContextBudgetExceeded as exc:
             raise ModelError(str(exc)) from exc
@@ -202,9 +213,11 @@ class ModelCalls:
         context_tokens: int = 0,
         response_schema: ResponseSchema | None = None,
         images: bool = True,
+        mark: ViewMark | None = None,
     ) -> AssistantTurn:
         """One request. ``images``: the messages may hold image parts to resolve (a view
-        knows whether it does; walking a long history for none costs every step)."""
+        knows whether it does; walking a long history for none costs every step). ``mark``:
+        where ``messages`` (a view's) stand in the context builder's running view."""
         agent = self.agent
         await self.emit(
             TurnStarted(
@@ -234,8 +247,11 @@ class ModelCalls:
         if phase in ("execute", "final"):  # a turn: what it asked is kept with it (agentkit replay)
             if self.digests is None:
                 self.digests = MessageDigests()
-            state = self.state
-            self.sent = sent_request(request, messages, state.sent_messages, state.sent_schemas, self.digests)
+            state, unchanged = self.state, self.context.unchanged(self.digested, mark)
+            self.sent = sent_request(
+                request, messages, state.sent_messages, state.sent_schemas, self.digests, unchanged
+            )
+            self.digested = mark
         with observing_retries(self.on_retry if self.on_event else None):
             turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
         if not getattr(turn, "usage_reported", True):
