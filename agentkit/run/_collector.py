@@ -37,11 +37,12 @@ _steps = 0
 @contextmanager
 def paced_collector() -> Iterator[None]:
     """While this is entered (one per run being driven), :func:`step_done` may freeze."""
-    global _driven
+    global _driven, _steps
     with _lock:
         _driven += 1
         if _driven == 1 and gc.isenabled():
             gc.freeze()  # what there is before the runs: no collection need walk it while they go on
+            _steps = 0
     try:
         yield
     finally:
