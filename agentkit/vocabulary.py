@@ -43,7 +43,8 @@ class Usage(BaseModel):
     calls: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
+        # sums of validated counts: nothing to validate again (the fold adds at every commit)
+        return Usage.model_construct(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,

@@ -13,6 +13,7 @@ during a run to what the server says it has (``BudgetDecision(action="window")``
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -55,6 +56,17 @@ class ContextBudgetExceeded(Exception):
     """Even the smallest view is larger than the window allows."""
 
 
+@dataclass(frozen=True, slots=True)
+class ViewMark:
+    """Where a view's messages stand in the builder's running view (which one, how many
+    messages, how many times its latest turn had been taken back): what
+    :meth:`ContextBuilder.unchanged` compares."""
+
+    shown: int
+    length: int
+    drops: int
+
+
 @dataclass
 class View:
     messages: list[Message]
@@ -63,6 +75,8 @@ class View:
     cut: ViewCut
     image_tokens: int = 0
     """Estimated tokens of the view's images and videos (included in ``tokens``; not text bytes)."""
+    mark: ViewMark | None = None
+    """Set on views of the running view (:meth:`ContextBuilder.prepare`, :meth:`~ContextBuilder.render`)."""
 
 
 def placeholder(result: ToolResultEvent, *, recall: bool = False) -> str:
@@ -247,6 +261,18 @@ class ContextBuilder:
         self._sync(state)
         return self._show(state, cut)
 
+    def unchanged(self, earlier: ViewMark | None, later: ViewMark | None) -> int:
+        """How many leading messages of the view marked ``later`` are the very objects the view
+        marked ``earlier`` began with (0 when unknown: a view of another cut or state). The
+        running view only grows at its end, or takes its latest turn back to show it again, so
+        this is what neither view's end nor any turn taken back in between reached."""
+        shown = self._shown
+        if earlier is None or later is None or shown is None:
+            return 0
+        if earlier.shown != shown.serial or later.shown != shown.serial or later.drops < earlier.drops:
+            return 0
+        return min(earlier.length, later.length, *shown.drops[earlier.drops : later.drops])
+
     # the running view: only new turns (and the latest, while it changes) are rendered
     def _sync(self, state: RunState) -> None:
         """Measure the turns the ledger has not seen. The fold only ever changes the latest
@@ -265,7 +291,7 @@ class ContextBuilder:
         event = record.event
         every = self.reasoning_every_turn
         reasoned = assistant_message(event, field, every_turn=every)
-        elided = assistant_message(event, field, self.elision, every_turn=every)
+        elided = assistant_message(event, field, self.elision, every_turn=every) if self.elidable else reasoned
         unreasoned = {k: v for k, v in reasoned.items() if k != field and k != "reasoning_details"}
         results = [record.results[c.id] for c in event.turn.tool_calls if c.id in record.results]
         shown: list[Message] = [tool_message(r) for r in results]
@@ -273,10 +299,11 @@ class ContextBuilder:
             shown.extend(figures_message(record))
         hidden = [tool_message(r, placeholder(r, recall=self.recall)) for r in results]
         notices = [user_message(n.text) for n in record.notices]
+        reasoned_size = _size(reasoned)
         return TurnSizes(
             key=_key(record),
-            reasoned=_size(reasoned),
-            elided=_size(elided) if self.elidable else _size(reasoned),
+            reasoned=reasoned_size,
+            elided=_size(elided) if self.elidable else reasoned_size,
             unreasoned=_size(unreasoned),
             shown=sum(map(_size, shown)),
             hidden=sum(map(_size, hidden)),
@@ -289,8 +316,11 @@ class ContextBuilder:
         )
 
     def _show(self, state: RunState, cut: ViewCut) -> View:
-        """The view under ``cut``, built on the previous one when only turns were added."""
+        """The view under ``cut``, built on the previous one when only turns were added. A
+        view of a new cut takes the messages of each turn it shows as the previous view
+        showed them (the same objects) when it shows that turn the same way."""
         shown = self._shown
+        earlier = shown
         head_key = (len(state.head_notices), state.plan_event is not None)
         if shown is None or shown.cut != cut or shown.head_key != head_key:
             pinned = self.pinned(state, cut)
@@ -303,12 +333,17 @@ class ContextBuilder:
         while shown.keys and shown.keys[-1] != _key(records[d + len(shown.keys) - 1]):
             shown.drop_last()  # the latest turn changed since it was shown
         for i in range(d + len(shown.keys), len(records)):
-            shown.add(self.turn(records[i], hidden=i < cut.hide_before, elided=i < cut.elide_before), _key(records[i]))
+            key, way = _key(records[i]), (i < cut.hide_before, i < cut.elide_before and self.elidable)
+            messages = earlier.turn_shown(i, key, way) if earlier is not None and earlier is not shown else None
+            if messages is None:
+                messages = self.turn(records[i], hidden=way[0], elided=way[1])
+            shown.add(messages, key, way)
         span = self._ledger.span(cut.hide_before, cut.elide_before, d, self.retention, self.elidable)
         n_bytes = self.tools_bytes + shown.head_bytes + span.n_bytes
         n_msgs = len(shown.pinned) + span.n_messages
         images = shown.head_images + span.images
-        return View(list(shown.messages), n_bytes, self.estimator.estimate(n_bytes, n_msgs) + images, cut, images)
+        tokens = self.estimator.estimate(n_bytes, n_msgs) + images
+        return View(list(shown.messages), n_bytes, tokens, cut, images, shown.mark())
 
     # budgeting
     async def prepare(self, state: RunState, *, summarise: Summarise, commit: Commit, hard: bool = False) -> View:
@@ -366,25 +401,46 @@ def _size(message: Message) -> int:
 
 
 class _Shown:
-    """The messages of the view under one cut, extended turn by turn."""
+    """The messages of the view under one cut, extended turn by turn: they only grow at the
+    end, or lose the latest turn to show it again (``drops`` keeps how long they were then)."""
+
+    _serials = itertools.count(1)
 
     def __init__(
         self, cut: ViewCut, head_key: tuple[int, bool], pinned: list[Message], head_bytes: int, head_images: int
     ) -> None:
+        self.serial = next(self._serials)
         self.cut, self.head_key = cut, head_key
         self.pinned, self.head_bytes, self.head_images = pinned, head_bytes, head_images
         self.messages: list[Message] = list(pinned)
         self.keys: list[tuple[int, int]] = []
+        self.ways: list[tuple[bool, bool]] = []
+        """How each turn is shown: (results hidden, reasoning elided)."""
         self._starts: list[int] = []
+        self.drops: list[int] = []
 
-    def add(self, messages: list[Message], key: tuple[int, int]) -> None:
+    def add(self, messages: list[Message], key: tuple[int, int], way: tuple[bool, bool]) -> None:
         self._starts.append(len(self.messages))
         self.messages.extend(messages)
         self.keys.append(key)
+        self.ways.append(way)
 
     def drop_last(self) -> None:
         del self.messages[self._starts.pop() :]
         self.keys.pop()
+        self.ways.pop()
+        self.drops.append(len(self.messages))
+
+    def turn_shown(self, index: int, key: tuple[int, int], way: tuple[bool, bool]) -> list[Message] | None:
+        """The messages of turn ``index`` (of the run) here, if it is shown with ``key`` and ``way``."""
+        j = index - self.cut.drop_before
+        if not 0 <= j < len(self.keys) or self.keys[j] != key or self.ways[j] != way:
+            return None
+        end = self._starts[j + 1] if j + 1 < len(self._starts) else len(self.messages)
+        return self.messages[self._starts[j] : end]
+
+    def mark(self) -> ViewMark:
+        return ViewMark(self.serial, len(self.messages), len(self.drops))
 
 
 class _Sizer:
@@ -453,6 +509,7 @@ __all__ = [
     "ContextBuilder",
     "ReasoningRetention",
     "View",
+    "ViewMark",
     "current_cut",
     "learned_window",
     "placeholder",

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from agentkit.context.builder import ContextBudgetExceeded, ContextBuilder, ReasoningRetention, View, current_cut
+from agentkit.context.builder import (
+    ContextBudgetExceeded,
+    ContextBuilder,
+    ReasoningRetention,
+    View,
+    ViewMark,
+    current_cut,
+)
 from agentkit.context.images import resolve_parts
 from agentkit.context.summary import summary_messages, summary_transcript
 from agentkit.llm._request import RequestRules
@@ -69,9 +76,11 @@ class ModelCalls:
     """The latest turn view sent (turns and budget decisions of the fold then, its messages):
     what :meth:`call_inputs` answers for that fold without building the view again."""
     sent: SentRequest | None = None
+    """What the latest turn's request asked, for its :class:`AssistantMessage`."""
     digests: MessageDigests | None = None
     """The digests of messages already sent (see :class:`~agentkit.run._sent.MessageDigests`)."""
-    """What the latest turn's request asked, for its :class:`AssistantMessage`."""
+    digested: ViewMark | None = None
+    """Where the messages ``digests`` saw last stand in the context builder's running view."""
 
     async def commit(self, event: TraceEvent) -> None:
         # Telemetry (message content opt-in): how to rebuild the messages of this run's model
@@ -148,6 +157,7 @@ class ModelCalls:
                     context_tokens=view.tokens,
                     response_schema=response_schema,
                     images=view.image_tokens > 0,
+                    mark=view.mark,
                 )
             except ContextLengthExceeded as exc:
                 # Learn the server's window from its answer. A window it stated prunes the view to
@@ -176,6 +186,7 @@ class ModelCalls:
                     context_tokens=view.tokens,
                     response_schema=response_schema,
                     images=view.image_tokens > 0,
+                    mark=view.mark,
                 )
         except ContextBudgetExceeded as exc:
             raise ModelError(str(exc)) from exc
@@ -202,20 +213,23 @@ class ModelCalls:
         context_tokens: int = 0,
         response_schema: ResponseSchema | None = None,
         images: bool = True,
+        mark: ViewMark | None = None,
     ) -> AssistantTurn:
         """One request. ``images``: the messages may hold image parts to resolve (a view
-        knows whether it does; walking a long history for none costs every step)."""
-        agent = self.agent
-        await self.emit(
-            TurnStarted(
-                run_id=self.run_id,
-                step=self.state.step + (phase != "plan"),
-                max_steps=agent.max_steps,
-                phase=phase,  # type: ignore[arg-type]
-                context_tokens=context_tokens,
-                window=self.context.window,
+        knows whether it does; walking a long history for none costs every step). ``mark``:
+        where ``messages`` (a view's) stand in the context builder's running view."""
+        agent, watched = self.agent, self.on_event is not None  # live events are made only for someone to see
+        if watched:
+            await self.emit(
+                TurnStarted(
+                    run_id=self.run_id,
+                    step=self.state.step + (phase != "plan"),
+                    max_steps=agent.max_steps,
+                    phase=phase,  # type: ignore[arg-type]
+                    context_tokens=context_tokens,
+                    window=self.context.window,
+                )
             )
-        )
         prompt_tokens = context_tokens or self.context.request_tokens(messages, tools=tools)  # calibrated
         # Built by the loop, not validated again: re-validating the whole history every step
         # (a copy of every message) grew with the run.
@@ -234,25 +248,28 @@ class ModelCalls:
         if phase in ("execute", "final"):  # a turn: what it asked is kept with it (agentkit replay)
             if self.digests is None:
                 self.digests = MessageDigests()
-            state = self.state
-            self.sent = sent_request(request, messages, state.sent_messages, state.sent_schemas, self.digests)
+            state, unchanged = self.state, self.context.unchanged(self.digested, mark)
+            self.sent = sent_request(
+                request, messages, state.sent_messages, state.sent_schemas, self.digests, unchanged
+            )
+            self.digested = mark
         with observing_retries(self.on_retry if self.on_event else None):
             turn = await agent.llm.complete(request, on_delta=self.on_delta if self.on_event else None)
         if not getattr(turn, "usage_reported", True):
             turn = await self.estimate_usage(turn, prompt_tokens)
         if agent.shared_budget is not None:
             agent.shared_budget.add(turn.cost_usd)
-        total = self.state.usage + turn.usage
-        await self.emit(
-            UsageReported(
-                run_id=self.run_id,
-                turn=turn.usage,
-                total=total,
-                cost_usd=self.state.cost_usd + turn.cost_usd,
-                context_tokens=turn.usage.prompt_tokens,
-                window=self.context.window,
+        if watched:
+            await self.emit(
+                UsageReported(
+                    run_id=self.run_id,
+                    turn=turn.usage,
+                    total=self.state.usage + turn.usage,
+                    cost_usd=self.state.cost_usd + turn.cost_usd,
+                    context_tokens=turn.usage.prompt_tokens,
+                    window=self.context.window,
+                )
             )
-        )
         return turn
 
     def cost_room(self) -> float | None:

@@ -28,24 +28,44 @@ def digest(message: Message | Sequence[dict[str, Any]]) -> str:
 
 
 class MessageDigests:
-    """Digests of a run's requests' messages, each computed once: the context builder hands
-    every request the same message objects for the turns it already showed, so only the new
-    ones are encoded and hashed (hashing the whole history every step grew with the run)."""
+    """Digests of a run's requests' messages, each computed once, in work that grows with what
+    is new rather than with the history.
+
+    The context builder hands every request the same message objects for the turns it already
+    showed, and says how many leading messages are those of the previous request
+    (``unchanged``, from :meth:`~agentkit.context.builder.ContextBuilder.unchanged`): their
+    digests are the previous request's. The rest are looked up by object (after a prune, the
+    turns shown as before are the same objects) or encoded and hashed."""
 
     def __init__(self) -> None:
+        self._messages: Sequence[Message] = []
+        self._digests: list[str] = []
         self._known: dict[int, tuple[object, str]] = {}
+        """By ``id``: the messages of the latest request and their digests."""
 
-    def of(self, messages: Sequence[Message]) -> list[str]:
+    def of(self, messages: Sequence[Message], unchanged: int = 0) -> tuple[list[str], int]:
+        """The digests of ``messages``, and how many leading ones are the previous call's
+        (``unchanged``: how many leading messages the caller knows to be the previous call's
+        objects; 0 when it does not know)."""
+        previous = self._messages
+        kept = max(0, min(unchanged, len(messages), len(previous)))
+        if kept and (messages[0] is not previous[0] or messages[kept - 1] is not previous[kept - 1]):
+            kept = 0  # not what the caller said: trust only what each object's digest says
         known = self._known
-        fresh: dict[int, tuple[object, str]] = {}
-        out: list[str] = []
-        for m in messages:
+        if kept:
+            for m in previous[kept:]:  # what the previous request had after the shared part
+                known.pop(id(m), None)
+            fresh = known
+        else:
+            fresh = {}
+        digests = self._digests[:kept]
+        for m in messages[kept:]:
             hit = known.get(id(m))
             value = hit[1] if hit is not None and hit[0] is m else digest(m)
             fresh[id(m)] = (m, value)  # only this request's messages are kept
-            out.append(value)
-        self._known = fresh
-        return out
+            digests.append(value)
+        self._messages, self._digests, self._known = messages, digests, fresh
+        return list(digests), kept
 
 
 def sent_request(
@@ -54,12 +74,19 @@ def sent_request(
     previous: Sequence[str],
     previous_schemas: object,
     digests_of: MessageDigests | None = None,
+    unchanged: int = 0,
 ) -> SentRequest:
     """The record of ``request`` (whose messages, before their image blobs were resolved, are
-    ``messages``), given the digests of the previous turn's request."""
-    digests = (digests_of or MessageDigests()).of(messages)
-    kept = 0
-    for old, new in zip(previous, digests, strict=False):
+    ``messages``), given the digests of the previous turn's request. ``unchanged``: how many
+    leading messages are the objects of the request ``digests_of`` saw last (see
+    :meth:`MessageDigests.of`)."""
+    digests_of = digests_of or MessageDigests()
+    before = digests_of._digests
+    digests, same = digests_of.of(messages, unchanged)
+    # The first `same` digests are those of the request digests_of saw last: when that was the
+    # previous turn's (as the fold kept it), they match `previous` without comparing each.
+    kept = same if list(previous[:same]) == before[:same] else 0
+    for old, new in zip(previous[kept:], digests[kept:], strict=False):
         if old != new:
             break
         kept += 1

@@ -406,6 +406,8 @@ class _RunLoop(FinalAnswers):
             max_prompt_tokens=agent.max_prompt_tokens,
         )
         self.book = RunBook(agent.store, state)
+        self.workdir = (agent.workdir / self.run_id).resolve()
+        """The run's work dir, resolved once: every step's tools get the same one."""
         self.started = time.monotonic()
         self.usage_estimated = False
         self.elapsed_base = state.elapsed_s
@@ -473,8 +475,7 @@ class _RunLoop(FinalAnswers):
 
     async def open_tools(self) -> None:
         """Tools that start with the run (MCP servers) are ready, and listed, before the first model call."""
-        workdir = (self.agent.workdir / self.run_id).resolve()
-        ctx = ToolContext(self.run_id, "", self.state.step, self.store, workdir, self.agent.settings)
+        ctx = ToolContext(self.run_id, "", self.state.step, self.store, self.workdir, self.agent.settings)
         for warning in await self.agent.tools.open_run(self.run_id, ctx):
             await self.emit(Notice(run_id=self.run_id, level="warning", message=warning))
         too_many = tools_over_limit(self.agent.llm, len(self.agent.tools.names))
@@ -509,9 +510,8 @@ class _RunLoop(FinalAnswers):
         return self.elapsed_base + (time.monotonic() - self.started)
 
     async def run_tools(self, step: int, calls: Sequence[Any], *, replay: bool) -> None:
-        agent = self.agent
-        workdir = (agent.workdir / self.run_id).resolve()
-        for call in calls:
+        agent, workdir, watched = self.agent, self.workdir, self.on_event is not None
+        for call in calls if watched else ():  # live events are made only for someone to see
             await self.emit(ToolCallStarted(run_id=self.run_id, step=step, call=call))
 
         def make_ctx(call: Any) -> ToolContext:
@@ -544,6 +544,8 @@ class _RunLoop(FinalAnswers):
             # store has them): the result is what makes the effects count (see ToolEffect).
             events = result.events(step)
             await self.book.commit_many(events)
+            if not watched:
+                return
             for plan in plan_events(self.run_id, events):
                 await self.emit(plan)
             out = result.output

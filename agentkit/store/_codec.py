@@ -121,20 +121,25 @@ class EncodedEvent:
     blobs: dict[str, bytes] = field(default_factory=dict)
 
 
-def encode_event(event: TraceEvent, inline_limit: int = INLINE_LIMIT) -> EncodedEvent:
+def kept_json(event: TraceEvent) -> tuple[dict[str, Any], bytes]:
+    """``event`` as the store keeps it (:func:`clean_model`), as JSON data and its encoding."""
     dumped = _DUMPED.take(event)  # the run loop's commits: checked (and dumped) by clean_model just before
     if dumped is not None:
-        obj, raw = dumped
-    else:
-        obj = event.model_dump(mode="json")
-        try:
-            raw = orjson.dumps(obj)
-            kept = not holds_secret(raw)
-        except orjson.JSONEncodeError:  # text that is not valid Unicode: stored with U+FFFD
-            kept = False
-        if not kept:  # secrets stored as ***
-            obj = clean_model(event).model_dump(mode="json")
-            raw = orjson.dumps(obj)
+        return dumped
+    obj = event.model_dump(mode="json")
+    try:
+        raw = orjson.dumps(obj)
+        kept = not holds_secret(raw)
+    except orjson.JSONEncodeError:  # text that is not valid Unicode: stored with U+FFFD
+        kept = False
+    if not kept:  # secrets stored as ***
+        obj = clean_model(event).model_dump(mode="json")
+        raw = orjson.dumps(obj)
+    return obj, raw
+
+
+def encode_event(event: TraceEvent, inline_limit: int = INLINE_LIMIT) -> EncodedEvent:
+    obj, raw = kept_json(event)
     # A string of n characters takes at least n bytes of JSON: a short document cannot hold
     # a long string, so the walk is skipped for the common small event.
     if len(raw) <= inline_limit:

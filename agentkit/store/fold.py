@@ -86,6 +86,8 @@ class RunState:
     """The tool schemas the latest turn's request recorded."""
     _uncommitted: dict[str, list[ToolEffect]] = field(default_factory=dict, repr=False)
     """Effects waiting for their call's result, by call id."""
+    _notice_kinds: set[str] = field(default_factory=set, repr=False)
+    """The kinds of every notice so far (what :meth:`notice_given` asks, each step)."""
 
     @property
     def step(self) -> int:
@@ -98,9 +100,9 @@ class RunState:
         return self.records[-1].event.elapsed_s if self.records else 0.0
 
     def notice_given(self, kind: str) -> bool:
-        return any(n.kind == kind for n in self.head_notices) or any(
-            n.kind == kind for r in self.records for n in r.notices
-        )
+        """Whether a notice of ``kind`` was given in this run (kept as notices are folded:
+        scanning every turn's notices each step grew with the run)."""
+        return kind in self._notice_kinds
 
     @property
     def pending_calls(self) -> list[ToolCall]:
@@ -145,6 +147,7 @@ class RunState:
             self._apply_result(event)
         elif isinstance(event, UserMessage):
             (self.records[-1].notices if self.records else self.head_notices).append(event)
+            self._notice_kinds.add(event.kind)
         elif isinstance(event, RunFinished):
             self.finished = event
         elif isinstance(event, ErrorEvent):

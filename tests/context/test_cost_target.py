@@ -18,6 +18,7 @@ from agentkit.context.policy import ViewCut
 from agentkit.context.summary import SUMMARY_SYSTEM
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.profiles import Prices
+from agentkit.run._collector import EVERY
 from agentkit.run._from_task import model_from_task
 from agentkit.store.fold import RunState
 from agentkit.task import load_task
@@ -157,16 +158,18 @@ async def test_a_run_freezes_what_its_steps_kept_and_unfreezes_at_the_end() -> N
 
     def respond(req: FakeRequest) -> Turn:
         done = sum(1 for m in req.messages if m["role"] == "tool")
-        if done < 5:
+        if done < 2 * EVERY + 1:
             return Turn(reasoning="go", tool_calls=[call("look", n=done + 1)])
         return Turn(reasoning="done", content="looked")
 
+    assert gc.get_freeze_count() == 0
     with FakeProvider(respond) as fake:
         agent = Agent(llm=model(fake, "kimi-k3"), tools=[look], plan=False)
-        result = await agent.run("Look five times.")
+        result = await agent.run("Look a few times.")
         await agent.aclose()
     assert result.answer == "looked"
-    assert frozen[0] == 0 < frozen[-1]  # steps after the first ran with the earlier ones frozen
+    assert frozen[0] > 0  # the heap there was when the run started, from its first step
+    assert frozen[EVERY] > frozen[EVERY - 1] and frozen[2 * EVERY] > frozen[2 * EVERY - 1]  # then what steps kept
     assert gc.get_freeze_count() == 0  # nothing is held out of the collector's sight after the run
 
 
