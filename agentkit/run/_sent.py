@@ -43,6 +43,11 @@ class MessageDigests:
         self._known: dict[int, tuple[object, str]] = {}
         """By ``id``: the messages of the latest request and their digests."""
 
+    @property
+    def latest(self) -> Sequence[str]:
+        """The digests of the messages of the latest call."""
+        return self._digests
+
     def of(self, messages: Sequence[Message], unchanged: int = 0) -> tuple[list[str], int]:
         """The digests of ``messages``, and how many leading ones are the previous call's
         (``unchanged``: how many leading messages the caller knows to be the previous call's
@@ -81,11 +86,11 @@ def sent_request(
     leading messages are the objects of the request ``digests_of`` saw last (see
     :meth:`MessageDigests.of`)."""
     digests_of = digests_of or MessageDigests()
-    before = digests_of._digests
+    before = digests_of.latest
     digests, same = digests_of.of(messages, unchanged)
     # The first `same` digests are those of the request digests_of saw last: when that was the
     # previous turn's (as the fold kept it), they match `previous` without comparing each.
-    kept = same if list(previous[:same]) == before[:same] else 0
+    kept = same if list(previous[:same]) == list(before[:same]) else 0
     for old, new in zip(previous[kept:], digests[kept:], strict=False):
         if old != new:
             break
