@@ -459,9 +459,14 @@ class ToolRegistry:
         async def one(call: ToolCall) -> None:
             await on_result(await self.execute(call, make_ctx(call)))
 
-        async with anyio.create_task_group() as tg:
-            for call in calls:
-                tg.start_soon(one, call)
+        try:
+            async with anyio.create_task_group() as tg:
+                for call in calls:
+                    tg.start_soon(one, call)
+        except BaseExceptionGroup as group:
+            # A tool's own failure is already its result: what escapes is the run's (a store that
+            # refused a result, a cancellation), and the loop settles the run by its type.
+            raise _first(group) from None
 
     async def open_run(self, run_id: str, ctx: ToolContext) -> list[str]:
         """Ready the tools for a run, before its first model call; the sources' tools join the
@@ -493,3 +498,9 @@ class ToolRegistry:
             await t.aclose()
         for source in self._sources:
             await source.aclose()
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first exception a group holds, however deeply nested."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first

@@ -133,7 +133,8 @@ def test_the_cli_recalls_memory_runs_by_id_and_refuses_missing_ones(tmp_path: Pa
         lines = [line for line in missing.output.splitlines() if line.strip()]
         assert len(lines) == 1 and "memory.runs[0]: no run 'nope123' in the store" in lines[0], missing.output
         assert "Traceback" not in missing.output
-        task = task_file(tmp_path, fake, f"{{runs: [{first[:6]}]}}")  # a unique prefix, as `agentkit runs` takes
+        # a unique prefix, as `agentkit runs` takes; quoted, as an id of digits only must be in YAML
+        task = task_file(tmp_path, fake, f"{{runs: ['{first[:6]}']}}")
         ok = runner.invoke(app, ["run", str(task), "--store", str(db), "--json"])
         assert fake.errors == []
     assert ok.exit_code == 0, ok.output

@@ -311,7 +311,7 @@ class EventsRefused(SQLiteStore):
         return await super().append_many(run_id, events)
 
 
-@pytest.mark.parametrize("refuse_from", [1, 4], ids=["first event", "a later event"])
+@pytest.mark.parametrize("refuse_from", [1, 3, 4], ids=["first event", "a tool's result", "a later event"])
 async def test_a_refused_write_leaves_the_run_interrupted_and_resumable(tmp_path: Path, refuse_from: int) -> None:
     """One rule wherever the refusal strikes: nothing committed is lost, so the run is
     ``interrupted`` (never ``running``, never ``failed``), its row says why and carries the
