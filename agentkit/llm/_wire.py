@@ -201,9 +201,10 @@ class AiohttpWire:
         try:
             async for event in SSEDecoder().aiter_bytes(response.content.iter_any()):
                 if event.data.startswith("[DONE]"):
-                    with anyio.move_on_after(_DRAIN_S):
-                        while await response.content.readany():
-                            pass
+                    if not response.content.at_eof():  # mostly it is: the body's end came with [DONE]
+                        with anyio.move_on_after(_DRAIN_S):
+                            while await response.content.readany():
+                                pass
                     return
                 data = _json(event.data)
                 if isinstance(data, dict) and data.get("error"):
