@@ -104,6 +104,7 @@ class Bench:
         ) as agent:
             result = await agent.run(f"Delegate {n} parts.")
         wall = time.perf_counter() - start
+        await llm.aclose()  # the agent leaves a client it was given open; its connections go with it
         if store is not None:
             await store.aclose()
         return Sample(wall, process_cpu() - cpu, server_cpu(self.server_pid) - server, result.answer)
