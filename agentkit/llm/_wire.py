@@ -28,7 +28,7 @@ import urllib.request
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import aiohttp
 import anyio
@@ -198,8 +198,9 @@ class AiohttpWire:
                 response.close()
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncGenerator[object, None]:
+        decoded = cast(AsyncGenerator[Any, None], SSEDecoder().aiter_bytes(response.content.iter_any()))
         try:
-            async for event in SSEDecoder().aiter_bytes(response.content.iter_any()):
+            async for event in decoded:
                 if event.data.startswith("[DONE]"):
                     if not response.content.at_eof():  # mostly it is: the body's end came with [DONE]
                         with anyio.move_on_after(_DRAIN_S):
@@ -220,6 +221,9 @@ class AiohttpWire:
             raise openai.APITimeoutError(request=self._request()) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise openai.APIConnectionError(request=self._request()) from exc
+        finally:
+            # closed here, not left to the loop's finalizer hook (a wake-up of the loop per request)
+            await decoded.aclose()
 
     async def post(self, payload: bytes, headers: Mapping[str, str]) -> PlainAnswer:
         response = await self._respond(payload, headers)
