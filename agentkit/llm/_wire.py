@@ -36,7 +36,7 @@ import httpx2
 import openai
 import orjson
 import yarl
-from openai import AsyncOpenAI, AsyncStream
+from openai import AsyncOpenAI, AsyncStream, DefaultAsyncHttpxClient
 from openai._streaming import SSEDecoder
 
 PATH = "/chat/completions"
@@ -261,6 +261,14 @@ def _tls() -> ssl.SSLContext:
     """httpx2's TLS context (certifi's roots, ``SSL_CERT_FILE``/``SSL_CERT_DIR`` honoured), made
     once: loading the roots costs tens of milliseconds, and every client would repeat it."""
     return httpx2.create_ssl_context()
+
+
+def sdk_http_client() -> httpx2.AsyncClient:
+    """The ``httpx2`` client the SDK uses for what does not go over the wire (the model listing),
+    made here rather than by the SDK: the SDK's own closes itself from ``__del__`` by starting a
+    task on whatever loop is running then, which fails when its connections belong to a loop
+    that has ended. Its TLS context is the one loaded once per process."""
+    return DefaultAsyncHttpxClient(verify=_tls())
 
 
 def _json(data: str) -> Any:

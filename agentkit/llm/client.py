@@ -40,7 +40,7 @@ from agentkit.llm._request import RequestRules
 from agentkit.llm._send import emit, send_plain, send_stream
 from agentkit.llm._stream import assign_tool_call_ids
 from agentkit.llm._vertex import GoogleAccessToken, require_google_auth, vertex_base_url
-from agentkit.llm._wire import CONNECT_TIMEOUT_S, wire_for
+from agentkit.llm._wire import CONNECT_TIMEOUT_S, sdk_http_client, wire_for
 from agentkit.llm.errors import (
     ConfigurationError,
     ConnectionFailed,
@@ -187,7 +187,7 @@ class OpenAICompatibleModel:
             api_key=key,
             max_retries=0,
             timeout=httpx2.Timeout(timeout, connect=CONNECT_TIMEOUT_S),
-            http_client=http_client,
+            http_client=http_client if http_client is not None else sdk_http_client(),
         )
         self._wire = wire_for(self._client, given_http_client=http_client is not None, timeout=timeout)
         """How model calls travel (agentkit.llm._wire): aiohttp unless an http_client was given."""

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import httpx2
 import orjson
@@ -18,6 +19,7 @@ import pytest
 from agentkit.llm._wire import AiohttpWire, SdkWire
 from agentkit.llm.client import OpenAICompatibleModel
 from agentkit.llm.types import ModelRequest
+from agentkit.testing import FakeProvider
 from agentkit.testing._http import LoopbackServer
 
 WAVE = 300
@@ -169,3 +171,24 @@ def test_one_client_serves_one_event_loop_after_another() -> None:
         assert anyio.run(ask) == "ok"
         anyio.run(llm.aclose)
     assert len(gate.paths) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("no_proxy")
+async def test_a_client_dropped_unclosed_after_its_loop_ended_leaves_no_failing_task() -> None:
+    """A client asked for the model listing in one loop (a thread's), then dropped unclosed
+    while another loop runs: nothing of it may start work on the new loop for connections that
+    belong to the old one (the SDK's own httpx2 client did, and the task failed)."""
+    import gc
+
+    with FakeProvider([]) as fake:
+        llm: OpenAICompatibleModel | None = OpenAICompatibleModel("m", "custom", base_url=fake.base_url)
+
+        def probe() -> None:
+            assert llm is not None
+            anyio.run(llm.probe_context_window)
+
+        await anyio.to_thread.run_sync(probe)
+        llm = None
+        gc.collect()
+        await anyio.lowlevel.checkpoint()  # a task started by a finalizer would run (and fail) here
