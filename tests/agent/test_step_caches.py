@@ -5,7 +5,7 @@ and sub-agents."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -155,6 +155,18 @@ async def test_digests_and_views_match_a_fresh_computation_through_prunes_summar
     assert checked.kept > 0  # the records do say what the previous request also began with
 
 
+async def interrupt_when(stop: anyio.Event, run: Callable[..., Awaitable[object]], *args: Any, **kwargs: Any) -> None:
+    """Start ``run`` and cancel it as soon as ``stop`` is set (a tool sets it and waits)."""
+    async with anyio.create_task_group() as tg:
+
+        async def drive() -> None:
+            await run(*args, **kwargs)
+
+        tg.start_soon(drive)
+        await stop.wait()
+        tg.cancel_scope.cancel()
+
+
 async def test_a_resumed_run_records_digests_from_the_trace(checked: Checked) -> None:
     """Interrupted at step 33 (after a summary) and resumed by a new agent: the resumed loop's
     first request is recorded against the digests the trace kept, and every later one against
@@ -171,14 +183,7 @@ async def test_a_resumed_run_records_digests_from_the_trace(checked: Checked) ->
 
     store = MemoryStore()
     first = pruning_agent(store, 40, max_steps=44, tools=[read_until])
-    async with anyio.create_task_group() as tg:
-
-        async def drive() -> None:
-            await first.run("Read the pages.", run_id="cut")
-
-        tg.start_soon(drive)
-        await stop.wait()
-        tg.cancel_scope.cancel()
+    await interrupt_when(stop, first.run, "Read the pages.", run_id="cut")
     assert (await store.get_run("cut")).status == "interrupted"
     assert any(d.detail["drop_before"] for d in await decisions(store, "cut"))
     before = checked.requests
@@ -209,14 +214,7 @@ async def test_notice_given_is_known_after_a_resume() -> None:
 
     store = MemoryStore()
     agent = Agent(llm=ScriptedModel(respond), tools=[slow_read], store=store, plan=False, max_steps=10)
-    async with anyio.create_task_group() as tg:
-
-        async def drive() -> None:
-            await agent.run("Read.", run_id="r")
-
-        tg.start_soon(drive)
-        await stop.wait()
-        tg.cancel_scope.cancel()
+    await interrupt_when(stop, agent.run, "Read.", run_id="r")
     state = await load_state(store, "r")
     assert state.notice_given("wrap_up") and not state.notice_given("final_request")
     result = await agent.resume("r")
