@@ -25,7 +25,7 @@ import functools
 import json
 import ssl
 import urllib.request
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -134,12 +134,22 @@ class AiohttpWire:
         self._loop = loop
         return self._session
 
+    @contextlib.contextmanager
+    def _as_sdk_errors(self) -> Iterator[None]:
+        """aiohttp's failures as the SDK's: a timeout, or a connection that failed or was lost."""
+        try:
+            yield
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise openai.APITimeoutError(request=self._request()) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise openai.APIConnectionError(request=self._request()) from exc
+
     def _request(self) -> httpx2.Request:
         """The request as the SDK's exceptions describe it."""
         return httpx2.Request("POST", self._url)
 
     async def _respond(self, payload: bytes, headers: Mapping[str, str]) -> aiohttp.ClientResponse:
-        try:
+        with self._as_sdk_errors():
             response = await self._open().post(
                 self._url,
                 data=payload,
@@ -147,10 +157,6 @@ class AiohttpWire:
                 proxy=self._proxy,
                 proxy_auth=self._proxy_auth,
             )
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise openai.APITimeoutError(request=self._request()) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise openai.APIConnectionError(request=self._request()) from exc
         if response.status >= 400:
             try:
                 body = await self._read(response, _MAX_ERROR_BODY)
@@ -161,7 +167,7 @@ class AiohttpWire:
 
     async def _read(self, response: aiohttp.ClientResponse, limit: int | None = None) -> bytes:
         """The body to its end, or its first ``limit`` bytes."""
-        try:
+        with self._as_sdk_errors():
             if limit is None:
                 return await response.content.read()
             parts: list[bytes] = []
@@ -170,10 +176,6 @@ class AiohttpWire:
                 parts.append(part)
                 size += len(part)
             return b"".join(parts)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise openai.APITimeoutError(request=self._request()) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise openai.APIConnectionError(request=self._request()) from exc
 
     def _status_error(self, response: aiohttp.ClientResponse, body: bytes) -> openai.APIStatusError:
         """The SDK's own exception for this status and body (its message, ``body``, headers)."""
@@ -200,27 +202,24 @@ class AiohttpWire:
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncGenerator[object, None]:
         decoded = cast(AsyncGenerator[Any, None], SSEDecoder().aiter_bytes(response.content.iter_any()))
         try:
-            async for event in decoded:
-                if event.data.startswith("[DONE]"):
-                    if not response.content.at_eof():  # mostly it is: the body's end came with [DONE]
-                        with anyio.move_on_after(_DRAIN_S):
-                            while await response.content.readany():
-                                pass
-                    return
-                data = _json(event.data)
-                if isinstance(data, dict) and data.get("error"):
-                    error = data["error"]
-                    message = error.get("message") if isinstance(error, dict) else None
-                    raise openai.APIError(
-                        message if isinstance(message, str) and message else "An error occurred during streaming",
-                        self._request(),
-                        body=error,
-                    )
-                yield data
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise openai.APITimeoutError(request=self._request()) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise openai.APIConnectionError(request=self._request()) from exc
+            with self._as_sdk_errors():
+                async for event in decoded:
+                    if event.data.startswith("[DONE]"):
+                        if not response.content.at_eof():  # mostly it is: the body's end came with [DONE]
+                            with anyio.move_on_after(_DRAIN_S):
+                                while await response.content.readany():
+                                    pass
+                        return
+                    data = _json(event.data)
+                    if isinstance(data, dict) and data.get("error"):
+                        error = data["error"]
+                        message = error.get("message") if isinstance(error, dict) else None
+                        raise openai.APIError(
+                            message if isinstance(message, str) and message else "An error occurred during streaming",
+                            self._request(),
+                            body=error,
+                        )
+                    yield data
         finally:
             # closed here, not left to the loop's finalizer hook (a wake-up of the loop per request)
             await decoded.aclose()
