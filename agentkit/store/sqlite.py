@@ -6,14 +6,16 @@ Design, in short:
   or ``kill -9`` of the process; after a power loss the last few commits may be rolled
   back (never corrupted). ``synchronous="FULL"`` syncs the WAL on every commit and
   survives power loss too, at a higher cost per append.
-* **Commits off the event loop.** One writer connection is only ever used under a
-  ``CapacityLimiter(1)`` through ``anyio.to_thread.run_sync``, so writes queue in async
-  land and one worker thread at a time does the SQLite work; reads use a second
-  connection the same way, so they never wait behind a commit (WAL readers do not block
-  the writer).
-* **Cancellation never tears a commit.** An append already in the worker thread when its
+* **Commits off the event loop, grouped.** One writer connection does the SQLite work in a
+  worker thread, one batch at a time: writes queue in async land while a transaction
+  commits, and the next transaction takes them all, each in a savepoint, so many runs
+  committing at once (a swarm, a heavy ensemble) pay for one commit, not one each; each
+  caller still gets its own result or error (see ``_sqlite_writes``). Reads use a second
+  connection, one worker thread at a time, so they never wait behind a commit (WAL
+  readers do not block the writer).
+* **Cancellation never tears a commit.** An append already taken into a batch when its
   caller is cancelled runs to the end and returns its ``seq``; the cancellation lands at
-  the caller's next checkpoint. One still queued for the thread is dropped unwritten.
+  the caller's next checkpoint. One still queued is dropped unwritten.
 * **Several processes per file.** Every write is a ``BEGIN IMMEDIATE`` transaction (the
   write lock is taken up front, waiting up to ``busy_timeout``), and an event's ``seq`` is
   computed inside it; ``UNIQUE(run_id, seq)`` backs that up. Two processes appending to
@@ -42,12 +44,14 @@ surrogate) is stored with U+FFFD in its place.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager, nullcontext
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
@@ -73,6 +77,8 @@ from agentkit.store._search import MAX_K, TextHit, parse_query
 from agentkit.store._sqlite_errors import os_error, probe_write, store_error, unreadable
 from agentkit.store._sqlite_rows import RUN_SELECT, row_run, row_source, run_row, run_update
 from agentkit.store._sqlite_schema import RUN_COLUMNS, check_store, has_cache, migrate
+from agentkit.store._sqlite_writes import WriteQueue, Writer, queue_for
+from agentkit.store._sqlite_writes import transaction as _transaction
 from agentkit.store.base import (
     RunNotFound,
     Store,
@@ -116,16 +122,24 @@ class SQLiteStore(Store):
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._closed = False
-        self._known_runs: set[str] = set()  # runs are never deleted: a positive cache is safe
         self._indexing = False  # the writer keeps the full-text index (known once it is open)
-        # The limiters keep callers queued in async land (one worker thread per connection);
-        # the locks make the connections safe even if the store is driven from two event loops.
-        self._write_limiter = anyio.CapacityLimiter(1)
+        # Writes queue per event loop and commit in batches (_sqlite_writes); reads queue on a
+        # limiter, one worker thread at a time. The locks make the connections safe even if the
+        # store is driven from two event loops.
         self._write_lock = threading.Lock()
-        if self._memory:  # one private database: reads must use the writer's connection
-            self._read_limiter, self._read_lock = self._write_limiter, self._write_lock
-        else:
-            self._read_limiter, self._read_lock = anyio.CapacityLimiter(1), threading.Lock()
+        self._writer_side = Writer(
+            lock=self._write_lock,
+            connect=self._writer_conn,
+            fail=self._typed_error,
+            known=set(),  # runs are never deleted: a positive cache is safe
+            learning=set(),
+        )
+        self._write_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteQueue] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._read_limiter = anyio.CapacityLimiter(1)
+        # one private database in memory: reads must use the writer's connection
+        self._read_lock = self._write_lock if self._memory else threading.Lock()
 
     def __repr__(self) -> str:
         ro = ", readonly=True" if self.readonly else ""
@@ -223,30 +237,40 @@ class SQLiteStore(Store):
         if self.path is not None and not self.path.exists():
             raise StoreMissing(f"no store at {self.location}", location=self.location)
 
-    def _job(self, fn: Callable[[sqlite3.Connection], T], lock: threading.Lock, write: bool) -> Callable[[], T]:
-        def job() -> T:
-            with lock:
-                try:
-                    return fn(self._writer_conn() if write else self._reader_conn())
-                except sqlite3.Error as exc:
-                    raise store_error(exc, self.location) from exc
-                except OSError as exc:  # creating the directory
-                    raise os_error(exc, self.location) from exc
+    def _typed_error(self, exc: BaseException) -> BaseException:
+        if isinstance(exc, sqlite3.Error):
+            error = store_error(exc, self.location)
+        elif isinstance(exc, OSError):  # creating the directory
+            error = os_error(exc, self.location)
+        else:
+            return exc
+        if error is not exc:
+            error.__cause__ = exc
+        return error
 
-        return job
-
-    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await anyio.to_thread.run_sync(self._job(fn, self._write_lock, True), limiter=self._write_limiter)
+    async def _write(self, fn: Callable[[sqlite3.Connection], T], *, alone: bool = False) -> T:
+        """Run ``fn`` on the writer connection in a worker thread, committed with the writes
+        queued beside it (``alone``: in a batch of its own, for one that manages its own
+        transaction)."""
+        result: T = await queue_for(self._write_queues, self._writer_side.run_batch).write(fn, alone=alone)
+        return result
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await anyio.to_thread.run_sync(self._job(fn, self._read_lock, False), limiter=self._read_limiter)
+        def job() -> T:
+            with self._read_lock:
+                try:
+                    return fn(self._reader_conn())
+                except (sqlite3.Error, OSError) as exc:
+                    raise self._typed_error(exc) from exc
+
+        return await anyio.to_thread.run_sync(job, limiter=self._read_limiter)
 
     async def open(self) -> Self:
         """Create/open the file now (otherwise the first operation does): surfaces bad paths
         early. A writable store is also checked for room and write permission with a
         transaction that changes nothing."""
         if not self.readonly:
-            await self._write(probe_write)
+            await self._write(probe_write, alone=True)
         await self._read(lambda conn: None)
         return self
 
@@ -266,7 +290,7 @@ class SQLiteStore(Store):
     async def aclose(self) -> None:
         if self._closed:
             return
-        await anyio.to_thread.run_sync(self.close, limiter=self._write_limiter)
+        await anyio.to_thread.run_sync(self.close)  # waits for the batch in flight (the writer lock)
 
     # -- leases --------------------------------------------------------------------------
 
@@ -307,7 +331,7 @@ class SQLiteStore(Store):
                     search.set_tags(conn, run.id, scrub(run.tags))
             except sqlite3.IntegrityError:
                 raise ValueError(f"run {run.id!r} exists") from None
-            self._known_runs.add(run.id)
+            self._writer_side.learning.add(run.id)
 
         await self._write(insert)
 
@@ -417,11 +441,11 @@ class SQLiteStore(Store):
         return await self._read(select)
 
     def _require_run(self, conn: sqlite3.Connection, run_id: str) -> None:
-        if run_id in self._known_runs:
+        if run_id in self._writer_side.known:
             return
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
             raise RunNotFound(run_id)
-        self._known_runs.add(run_id)
+        self._writer_side.learning.add(run_id)
 
     # -- blobs ---------------------------------------------------------------------------
 
@@ -531,20 +555,6 @@ class SQLiteStore(Store):
 
 
 # -- helpers (run in the worker threads) ------------------------------------------------
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """``BEGIN IMMEDIATE``: take the write lock first, so concurrent writers queue on
-    ``busy_timeout`` instead of failing with a lock upgrade deadlock."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _insert_blobs(conn: sqlite3.Connection, items: Iterable[tuple[str, bytes]]) -> None:
