@@ -242,7 +242,7 @@ class Agent:
             )
             book = RunBook(self.store, RunState(run_id=run_id))
             await book.start(RunStarted(task=task, config=config, images=refs, videos=clips))
-            result = await self._drive(run_id, on_event, resumed=False)
+            result = await self._drive(run_id, on_event, resumed=False, state=book.state)
             return self._typed(await self._with_report(result, on_event))
 
     async def resume(self, run_id: str, *, on_event: EventHandler | None = None) -> RunResult:
@@ -350,8 +350,11 @@ class Agent:
         return dict(redact_config(config))
 
     # the loop
-    async def _drive(self, run_id: str, on_event: EventHandler | None, *, resumed: bool) -> RunResult:
-        state = await load_state(self.store, run_id)
+    async def _drive(
+        self, run_id: str, on_event: EventHandler | None, *, resumed: bool, state: RunState | None = None
+    ) -> RunResult:
+        if state is None:  # a new run's state is what its first commit folded: reading it back is the same
+            state = await load_state(self.store, run_id)
         if not state.task and not state.records:  # killed between creating the row and its first event
             row = await self.store.get_run(run_id)
             if row.task:
