@@ -40,6 +40,9 @@ from typing import Any
 
 import anyio
 
+MAX_BATCH = 500
+"""Most writes one transaction takes (the rest go in the next): a batch's latency stays bounded."""
+
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
@@ -97,20 +100,22 @@ class WriteQueue:
                 if self._inflight is None or self._inflight.done():  # (its callback may not have run yet)
                     self._start()
                 else:  # when the batch in flight ends, the first writer woken starts the next
-                    await asyncio.shield(self._inflight)
+                    await asyncio.wait((self._inflight,))  # (never cancels it; never raises its error)
         except BaseException:
             if w.batch is None:
                 self._queue.remove(w)  # it never reached the thread: dropped unwritten
                 raise
         with anyio.CancelScope(shield=True):  # taken: it runs to the end, and its caller learns how
-            await asyncio.shield(w.batch)
+            await asyncio.wait((w.batch,))
+        w.batch.result()  # the runner keeps every write's error: this raises only for a bug in it
         if w.error is not None:
             raise w.error
         return w.result
 
     def _start(self) -> None:
         """Take the queue, up to a write that must run alone, into one batch in a worker thread."""
-        n = 1 if self._queue[0].alone else next((i for i, w in enumerate(self._queue) if w.alone), len(self._queue))
+        queue = self._queue[:MAX_BATCH]
+        n = 1 if queue[0].alone else next((i for i, w in enumerate(queue) if w.alone), len(queue))
         batch, self._queue = self._queue[:n], self._queue[n:]
         future = asyncio.get_running_loop().run_in_executor(None, self._run, batch)
         for w in batch:

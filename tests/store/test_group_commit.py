@@ -21,7 +21,7 @@ import pytest
 from anyio import wait_all_tasks_blocked
 from anyio.lowlevel import checkpoint
 
-from agentkit.store import NoteAdded, RunNotFound, SQLiteStore
+from agentkit.store import NoteAdded, RunNotFound, SQLiteStore, _sqlite_writes
 from agentkit.testing.conformance import make_run
 
 pytestmark = pytest.mark.anyio
@@ -217,3 +217,15 @@ async def test_a_write_taken_into_a_batch_finishes_when_its_caller_is_cancelled(
             gates[1].set()
         assert scope.cancelled_caught and got == [1]
         assert await texts(store, "a") == ["kept"]
+
+
+async def test_a_batch_takes_at_most_max_batch_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_sqlite_writes, "MAX_BATCH", 4)
+    db, statements = tmp_path / "s.db", []
+    async with SQLiteStore(db) as store:
+        await store.create_run(make_run("a"))
+        async with held(store, db, statements) as tg:
+            for k in range(10):
+                tg.start_soon(store.append, "a", NoteAdded(text=f"{k}"))
+        assert statements.count("COMMIT") == 1 + 3  # "first", then 4 + 4 + 2
+        assert await texts(store, "a") == ["first"] + [f"{k}" for k in range(10)]
