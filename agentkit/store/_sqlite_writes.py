@@ -101,10 +101,12 @@ class WriteQueue:
                     self._start()
                 else:  # when the batch in flight ends, the first writer woken starts the next
                     await asyncio.wait((self._inflight,))  # (never cancels it; never raises its error)
-        except BaseException:
+        except BaseException:  # cancelled while queued
             if w.batch is None:
                 self._queue.remove(w)  # it never reached the thread: dropped unwritten
                 raise
+            # taken into a batch as the cancellation came: like a write already in the thread,
+            # it returns its result, and an anyio cancellation lands at the next checkpoint
         with anyio.CancelScope(shield=True):  # taken: it runs to the end, and its caller learns how
             await asyncio.wait((w.batch,))
         w.batch.result()  # the runner keeps every write's error: this raises only for a bug in it

@@ -261,7 +261,10 @@ class SQLiteStore(Store):
                 try:
                     return fn(self._reader_conn())
                 except (sqlite3.Error, OSError) as exc:
-                    raise self._typed_error(exc) from exc
+                    error = self._typed_error(exc)
+                    if error is exc:
+                        raise
+                    raise error from exc
 
         return await anyio.to_thread.run_sync(job, limiter=self._read_limiter)
 
