@@ -6,8 +6,9 @@ own ``BEGIN IMMEDIATE`` ... ``COMMIT``, as it always was. When several wait (the
 swarm or a heavy ensemble committing at once), one transaction takes them all, each in a
 savepoint of its own. A commit's cost (the WAL frames of every page it touched: the events
 table, its index, the full-text index's new segment, and the thread hop) is then paid once
-per batch instead of once per write: replaying a 300-wide swarm's 2,100 appends measured
-0.88 ms of wall time per append one transaction each and 0.15-0.2 ms in batches of 300.
+per batch instead of once per write: ``tools/bench/store_write.py --writers 300`` measured
+979 events/s (``synchronous=NORMAL``) and 1,055/s (``FULL``) from 300 concurrent writers,
+against 564/s and 370/s one transaction each.
 
 What one transaction per write promised still holds:
 
