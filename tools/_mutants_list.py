@@ -433,4 +433,29 @@ MUTANTS: tuple[Mutant, ...] = (
         description="a figures dir the sandbox replaced by a link to a host dir is read",
         tests=("tests/report/test_figures_hostile.py",),
     ),
+    # --- the SQLite store's group commit -------------------------------------------------
+    Mutant(
+        id="queued-write-kept-after-cancel",
+        file="agentkit/store/_sqlite_writes.py",
+        old="                self._queue.remove(w)  # it never reached the thread: dropped unwritten",
+        new="                pass  # it never reached the thread: dropped unwritten",
+        description="a write whose caller was cancelled while it queued is still committed by the next batch",
+        tests=("tests/store/test_group_commit.py",),
+    ),
+    Mutant(
+        id="lost-transaction-not-rerun",
+        file="agentkit/store/_sqlite_writes.py",
+        old="            if not self._call(conn, w) and not conn.in_transaction:",
+        new="            if not self._call(conn, w) and False:",
+        description="when SQLite ends a batch's transaction, the writes before the failure are reported done but lost",
+        tests=("tests/store/test_group_commit.py",),
+    ),
+    Mutant(
+        id="taken-write-abandoned-on-cancel",
+        file="agentkit/store/_sqlite_writes.py",
+        old="        with anyio.CancelScope(shield=True):  # taken: it runs to the end, and its caller learns how",
+        new="        with anyio.CancelScope(shield=False):  # taken: it runs to the end, and its caller learns how",
+        description="a caller cancelled while its write is in the thread loses its seq though the write commits",
+        tests=("tests/store/test_group_commit.py",),
+    ),
 )
