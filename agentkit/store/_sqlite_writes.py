@@ -164,9 +164,8 @@ class Writer:
             try:
                 conn = self.connect()
             except Exception as exc:  # the store is closed, or cannot be opened: no write ran
-                error = self.fail(exc)
                 for w in writes:
-                    w.error = error
+                    w.error = self.fail(exc)  # one instance each: each caller's traceback is its own
                 return
             try:
                 if len(writes) == 1:
@@ -195,9 +194,8 @@ class Writer:
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            error = self.fail(exc)
             for w in writes:
-                w.error = error
+                w.error = self.fail(exc)
             return
         for i, w in enumerate(writes):
             if not self._call(conn, w) and not conn.in_transaction:
@@ -210,10 +208,9 @@ class Writer:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            error = self.fail(exc)
             for w in writes:
                 if w.error is None:
-                    w.result, w.error = None, error
+                    w.result, w.error = None, self.fail(exc)
             return
         for w in writes:
             if w.error is None:
