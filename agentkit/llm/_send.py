@@ -13,11 +13,10 @@ import json
 from typing import Any
 
 import openai
-import orjson
 
 from agentkit.llm._failures import body_error
 from agentkit.llm._stream import StreamAssembler
-from agentkit.llm._wire import Wire
+from agentkit.llm._wire import Wire, json_loads
 from agentkit.llm.errors import ModelError, StreamIncomplete
 from agentkit.llm.types import AssistantTurn, DeltaHandler, StreamDelta
 
@@ -76,9 +75,9 @@ async def send_plain(
     body = response.body
     data: Any = None
     try:
-        data = orjson.loads(body) if body.strip() else None
-    except orjson.JSONDecodeError:
-        data = _lenient_json(body)
+        data = json_loads(body) if body.strip() else None
+    except ValueError:
+        data = None
     if isinstance(data, dict) and data.get("error"):
         raise body_error(data["error"], provider)
     if isinstance(data, dict) and data.get("choices"):
@@ -95,13 +94,3 @@ async def send_plain(
             status=response.status,
         )
     raise StreamIncomplete(f"{provider} answered HTTP {response.status} without choices: {shown}")
-
-
-def _lenient_json(body: bytes) -> Any:
-    """JSON that orjson refuses only for a lone surrogate escape (``"\\ud800"``, valid JSON that
-    some engines emit): the standard decoder takes it, as the SDK's stream decoder does; the
-    trace replaces such characters when the turn is stored. ``None``: not JSON at all."""
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None

@@ -210,7 +210,7 @@ class AiohttpWire:
                                 while await response.content.readany():
                                     pass
                         return
-                    data = _json(event.data)
+                    data = json_loads(event.data)
                     if isinstance(data, dict) and data.get("error"):
                         error = data["error"]
                         message = error.get("message") if isinstance(error, dict) else None
@@ -270,9 +270,11 @@ def sdk_http_client() -> httpx2.AsyncClient:
     return DefaultAsyncHttpxClient(verify=_tls())
 
 
-def _json(data: str) -> Any:
-    """An event's JSON. orjson, except for a lone surrogate escape (valid JSON some engines
-    emit, which orjson refuses): the standard decoder takes it, as the SDK's does."""
+def json_loads(data: str | bytes) -> Any:
+    """JSON from a provider: orjson, except for a lone surrogate escape (``"\\ud800"``, valid
+    JSON that some engines emit, which orjson refuses): the standard decoder takes it, as the
+    SDK's does (the trace replaces such characters when the turn is stored). Raises
+    ``ValueError`` for what is not JSON."""
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
