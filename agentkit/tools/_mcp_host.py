@@ -26,7 +26,7 @@ from agentkit._redact import register_secret
 from agentkit.task.mcp_servers import MCPServerSpec
 from agentkit.tools._mcp_cap import CUT_META, CappedTransport
 from agentkit.tools._mcp_stdio import capped_stdio_client
-from agentkit.tools.base import ProgressFn
+from agentkit.tools.base import ProgressFn, first_leaf
 
 if TYPE_CHECKING:
     import mcp_types
@@ -134,7 +134,7 @@ class Connection:
                 task_status.started(listing)
                 await self.stop.wait()
         except BaseException as raised:
-            exc = _leaf(raised)
+            exc = first_leaf(raised)
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
             reason = exc if isinstance(exc, ServerFailed) else ServerFailed(self._why(self._describe(exc)))
@@ -321,19 +321,13 @@ async def _list_tools(session: Any) -> Listing:
     return Listing(tools=tools[:MAX_TOOLS], truncated=truncated, server=server)
 
 
-def _leaf(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return exc
-
-
 def _describe(exc: BaseException) -> str:
     """One line for an error that may come wrapped in exception groups."""
     from mcp import MCPError
     from mcp_types import CONNECTION_CLOSED
     from pydantic import ValidationError
 
-    exc = _leaf(exc)
+    exc = first_leaf(exc)
     text = str(exc).strip()
     if isinstance(exc, MCPError):
         if exc.code == CONNECTION_CLOSED:

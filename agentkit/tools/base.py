@@ -466,7 +466,7 @@ class ToolRegistry:
         except BaseExceptionGroup as group:
             # A tool's own failure is already its result: what escapes is the run's (a store that
             # refused a result, a cancellation), and the loop settles the run by its type.
-            raise _first(group) from None
+            raise first_leaf(group) from None
 
     async def open_run(self, run_id: str, ctx: ToolContext) -> list[str]:
         """Ready the tools for a run, before its first model call; the sources' tools join the
@@ -500,7 +500,9 @@ class ToolRegistry:
             await source.aclose()
 
 
-def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first exception a group holds, however deeply nested."""
-    first = group.exceptions[0]
-    return _first(first) if isinstance(first, BaseExceptionGroup) else first
+def first_leaf(exc: BaseException) -> BaseException:
+    """An error raised in a task group arrives wrapped in an ExceptionGroup: its first leaf,
+    however deeply nested (``exc`` itself when it is not a group)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
